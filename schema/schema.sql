@@ -1,0 +1,36 @@
+-- The journal's full current schema, for human readers: the result of
+-- applying every file of migrations/ in order (PRAGMA user_version = 1).
+-- journal_open() never reads this file; the migrations are the source of
+-- truth and this copy must be kept identical to their sum.
+--
+-- Connection settings (not stored in the schema): journal_mode=WAL,
+-- synchronous=FULL (or NORMAL), busy_timeout=5000; readers open read-only.
+
+CREATE TABLE sessions (
+    id                INTEGER PRIMARY KEY,
+    session_id        TEXT    NOT NULL UNIQUE,
+    agent             TEXT    NOT NULL,
+    agent_mode        TEXT    NOT NULL,
+    permission_mode   TEXT    NOT NULL,
+    model             TEXT,
+    variant           TEXT,
+    agent_version     TEXT,
+    native_session_id TEXT,
+    working_dir       TEXT,
+    adapter_state     TEXT,
+    created_at        TEXT    NOT NULL,   -- RFC 3339, UTC, milliseconds
+    ended             INTEGER NOT NULL DEFAULT 0,
+    last_sequence     INTEGER NOT NULL DEFAULT 0  -- committed watermark
+);
+
+CREATE TABLE events (
+    id       INTEGER PRIMARY KEY,         -- append order
+    session  INTEGER NOT NULL,            -- sessions.id
+    sequence INTEGER NOT NULL,            -- 1, 2, 3, ... per session, no gaps
+    type     TEXT    NOT NULL,
+    turn_end INTEGER NOT NULL DEFAULT 0,
+    json     TEXT    NOT NULL,            -- exact bytes served to readers
+    raw      TEXT                         -- native payload, or NULL
+);
+
+CREATE UNIQUE INDEX events_by_session ON events(session, sequence);

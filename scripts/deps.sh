@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build and tests need, if any are missing.
+# Sourced or run by serve.sh and test.sh; safe to run again.
+set -euo pipefail
+
+packages=(gcc make cmake pkg-config libsqlite3-dev libmicrohttpd-dev libjansson-dev
+          libuv1-dev libcmocka-dev)
+if [ "${SJ_DEPS_EXTRA:-}" ]; then
+  read -r -a extra <<<"$SJ_DEPS_EXTRA"
+  packages+=("${extra[@]}")
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,164 @@
+/* The five agents of the v1 API.  An agent whose adapter is compiled in
+ * takes its capabilities and modes from the adapter, so the table below only
+ * describes agents that cannot be driven yet: the API still lists them, as
+ * clients expect, and reports them as not installed. */
+#include "agents.h"
+
+#include <string.h>
+
+static const struct adapter_mode agents_claude_modes[] = {
+    { "build", "Build", "Default build mode" },
+    { "plan", "Plan", "Plan mode (prompt-only)" },
+};
+
+static const struct adapter_mode agents_codex_modes[] = {
+    { "build", "Build", "Default build mode" },
+    { "plan", "Plan", "Planning mode via prompt prefix" },
+};
+
+static const struct adapter_mode agents_opencode_modes[] = {
+    { "build", "Build", "Default build mode" },
+    { "plan", "Plan", "Planning mode" },
+    { "custom", "Custom", "Any user-defined OpenCode agent name" },
+};
+
+static const struct adapter_mode agents_amp_modes[] = {
+    { "build", "Build", "Default build mode" },
+};
+
+#define AGENTS_MODES(m) (m), sizeof(m) / sizeof((m)[0])
+
+static struct agents_entry agents_table[] = {
+    { "claude", NULL,
+      { .permissions = 1, .questions = 1, .tool_calls = 1, .tool_results = 1,
+        .text_messages = 1, .streaming_deltas = 1 },
+      AGENTS_MODES(agents_claude_modes) },
+    { "codex", NULL,
+      { .plan_mode = 1, .permissions = 1, .tool_calls = 1, .tool_results = 1,
+        .text_messages = 1, .images = 1, .file_attachments = 1, .session_lifecycle = 1,
+        .error_events = 1, .reasoning = 1, .status = 1, .command_execution = 1,
+        .file_changes = 1, .mcp_tools = 1, .streaming_deltas = 1, .item_started = 1,
+        .shared_process = 1 },
+      AGENTS_MODES(agents_codex_modes) },
+    { "opencode", NULL,
+      { .tool_calls = 1, .tool_results = 1, .text_messages = 1, .images = 1,
+        .file_attachments = 1, .session_lifecycle = 1, .error_events = 1, .status = 1,
+        .streaming_deltas = 1, .item_started = 1, .shared_process = 1 },
+      AGENTS_MODES(agents_opencode_modes) },
+    { "amp", NULL,
+      { .tool_calls = 1, .tool_results = 1, .text_messages = 1, .error_events = 1 },
+      AGENTS_MODES(agents_amp_modes) },
+    { "mock", &adapter_mock, { 0 }, NULL, 0 },
+};
+
+#define AGENTS_COUNT (sizeof agents_table / sizeof agents_table[0])
+
+/* An entry with an adapter describes itself through that adapter. */
+static const struct agents_entry *agents_resolved(size_t i)
+{
+    static struct agents_entry resolved[AGENTS_COUNT];
+    static int ready;
+    if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
+        /* Idempotent: racing threads write the same values. */
+        for (size_t k = 0; k < AGENTS_COUNT; k++) {
+            resolved[k] = agents_table[k];
+            const struct adapter *a = agents_table[k].adapter;
+            if (a) {
+                resolved[k].caps = a->caps;
+                resolved[k].modes = a->modes;
+                resolved[k].n_modes = a->n_modes;
+            }
+        }
+        __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+    }
+    return &resolved[i];
+}
+
+const struct agents_entry *agents_all(size_t *count)
+{
+    *count = AGENTS_COUNT;
+    return agents_resolved(0);
+}
+
+const struct agents_entry *agents_find(const char *id, struct err *err)
+{
+    for (size_t i = 0; i < AGENTS_COUNT; i++)
+        if (strcmp(agents_table[i].id, id) == 0)
+            return agents_resolved(i);
+    err_set_subject(err, ERR_UNSUPPORTED_AGENT, id, "unsupported agent: %s", id);
+    return NULL;
+}
+
+json_t *agents_caps_json(const struct adapter_caps *c)
+{
+    return json_pack("{s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b}",
+                     "planMode", c->plan_mode, "permissions", c->permissions,
+                     "questions", c->questions, "toolCalls", c->tool_calls,
+                     "toolResults", c->tool_results, "textMessages", c->text_messages,
+                     "images", c->images, "fileAttachments", c->file_attachments,
+                     "sessionLifecycle", c->session_lifecycle, "errorEvents", c->error_events,
+                     "reasoning", c->reasoning, "status", c->status,
+                     "commandExecution", c->command_execution, "fileChanges", c->file_changes,
+                     "mcpTools", c->mcp_tools, "streamingDeltas", c->streaming_deltas,
+                     "itemStarted", c->item_started, "sharedProcess", c->shared_process);
+}
+
+static json_t *agents_info_json(const struct agents_entry *e)
+{
+    json_t *caps = agents_caps_json(&e->caps);
+    if (!caps)
+        return NULL;
+    /* The mock lives inside the server: always installed, no binary. */
+    json_t *info = json_pack("{s:s,s:b,s:o}", "id", e->id, "installed", e->adapter != NULL,
+                             "capabilities", caps);
+    if (!info)
+        return NULL;
+    if (e->caps.shared_process) {
+        json_t *status = json_pack("{s:s,s:i}", "status", "stopped", "restartCount", 0);
+        if (!status || json_object_set_new(info, "serverStatus", status) != 0) {
+            json_decref(info);
+            return NULL;
+        }
+    }
+    return info;
+}
+
+json_t *agents_list_json(void)
+{
+    json_t *list = json_array();
+    if (!list)
+        return NULL;
+    for (size_t i = 0; i < AGENTS_COUNT; i++) {
+        json_t *info = agents_info_json(agents_resolved(i));
+        if (!info || json_array_append_new(list, info) != 0) {
+            json_decref(list);
+            return NULL;
+        }
+    }
+    return json_pack("{s:o}", "agents", list);
+}
+
+json_t *agents_modes_json(const char *id, struct err *err)
+{
+    const struct agents_entry *e = agents_find(id, err);
+    if (!e)
+        return NULL;
+    json_t *modes = json_array();
+    if (!modes) {
+        err_set(err, ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < e->n_modes; i++) {
+        json_t *m = json_pack("{s:s,s:s,s:s}", "id", e->modes[i].id, "name", e->modes[i].name,
+                              "description", e->modes[i].description);
+        if (!m || json_array_append_new(modes, m) != 0) {
+            json_decref(modes);
+            err_set(err, ERR_NOMEM, "out of memory");
+            return NULL;
+        }
+    }
+    json_t *out = json_pack("{s:o}", "modes", modes);
+    if (!out)
+        err_set(err, ERR_NOMEM, "out of memory");
+    return out;
+}

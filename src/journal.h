@@ -1,0 +1,209 @@
+/* The journal: the only SQL in the server.
+ *
+ * One SQLite database in WAL mode holds every session and every event.  A
+ * single writer thread owns the one write connection and commits whatever
+ * batches are queued in one transaction (group commit); an event becomes
+ * visible to readers only once that transaction has committed, and the
+ * commit is what "acknowledged" means.  Readers use their own read-only
+ * connections, one per thread, and never block the writer.
+ *
+ * Invariants the writer enforces itself, whatever its callers do:
+ *   - a session's sequences start at 1 and are contiguous: a batch whose
+ *     first sequence is not the session's committed last sequence + 1 is
+ *     refused with ERR_CONFLICT, so a failed commit can never leave a gap;
+ *   - a session row is created once: a second create is ERR_CONFLICT.
+ *
+ * After each commit the writer advances the per-session committed sequence
+ * ("watermark") and wakes the parked waiters of those sessions.
+ */
+#ifndef SJ_JOURNAL_H
+#define SJ_JOURNAL_H
+
+#include "err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct journal journal_t;
+typedef struct journal_reader journal_reader_t;
+
+enum journal_durability {
+    JOURNAL_DURABILITY_FULL,   /* fsync at every commit (default) */
+    JOURNAL_DURABILITY_NORMAL, /* WAL synchronous=NORMAL: a power cut may lose the last commits */
+};
+
+/* Opens (creating if needed) the database at `path`, applies pending
+ * migrations in order, loads every session's committed last sequence and
+ * starts the writer thread.  Does not scan the events table.
+ * new: *out is freed with journal_close().  Thread: any, once. */
+int journal_open(const char *path, enum journal_durability durability, journal_t **out,
+                 struct err *err);
+
+/* Drains the queue, stops the writer, checkpoints the WAL into the main
+ * database (TRUNCATE), closes every reader connection and frees `j`.
+ * Call after every reader thread has stopped using the journal. */
+void journal_close(journal_t *j);
+
+/* The schema version the database is at after journal_open(). */
+int journal_schema_version(const journal_t *j);
+
+/* ---- writing ---------------------------------------------------------- */
+
+/* A session row, as created.  Strings are borrowed for the call. */
+struct journal_session_row {
+    const char *session_id;
+    const char *agent;
+    const char *agent_mode;
+    const char *permission_mode;
+    const char *model;         /* may be NULL */
+    const char *variant;       /* may be NULL */
+    const char *agent_version; /* may be NULL */
+    const char *native_session_id; /* may be NULL */
+    const char *working_dir;   /* may be NULL */
+};
+
+/* One event to append.  Strings are borrowed for the call. */
+struct journal_event {
+    uint64_t sequence;
+    const char *type;  /* universal event type, e.g. "item.started" */
+    const char *json;  /* the exact bytes every reader gets; must end in "\"raw\":null}" */
+    size_t json_len;
+    const char *raw;   /* the native payload as JSON text, or NULL */
+    size_t raw_len;
+    int turn_end;      /* 1 if this event ends a turn for messages/stream */
+};
+
+/* Everything one caller commits atomically for one session. */
+struct journal_batch {
+    const char *session_id;
+    const struct journal_session_row *create; /* non-NULL: create the session first */
+    const struct journal_event *events;
+    size_t n_events;
+    const char *native_session_id; /* non-NULL: set it on the session row */
+    int mark_ended;                /* 1: set the session row's ended flag */
+    const char *adapter_state;     /* non-NULL: replace the adapter's opaque state */
+};
+
+/* Called on the writer thread once the batch is committed (rc == 0) or has
+ * failed (rc < 0, `err` says why; nothing of the batch is stored).  Must not
+ * block and must not call back into the journal's writing functions. */
+typedef void (*journal_done_fn)(void *arg, int rc, const struct err *err);
+
+/* Queues a copy of `b` for the writer and returns at once; `done` (may be
+ * NULL) reports the outcome.  Fails without queuing if the journal is
+ * closing or memory ran out.  Thread: any. */
+int journal_submit(journal_t *j, const struct journal_batch *b, journal_done_fn done,
+                   void *arg, struct err *err);
+
+/* Queues `b` and waits for its commit.  Returns 0 once it is durable, or the
+ * failure (ERR_CONFLICT for a duplicate session or a sequence that does not
+ * follow, ERR_STORAGE when SQLite refused the write).  Thread: any but the
+ * writer. */
+int journal_append(journal_t *j, const struct journal_batch *b, struct err *err);
+
+/* Writer counters since journal_open(), for tests and metrics: how well
+ * group commit is grouping.  Thread: any. */
+struct journal_stats {
+    uint64_t transactions;       /* write transactions committed */
+    uint64_t batches;            /* batches committed (failed ones not counted) */
+    uint64_t events;             /* events committed */
+    uint64_t max_tx_batches;     /* most batches one transaction committed */
+};
+void journal_get_stats(journal_t *j, struct journal_stats *out);
+
+/* ---- watermarks and waiting ------------------------------------------ */
+
+/* 1 if the session exists (its row is committed), else 0.  Thread: any. */
+int journal_session_exists(journal_t *j, const char *session_id);
+
+/* The session's committed last sequence (0 if none or unknown).  Thread: any. */
+uint64_t journal_last_sequence(journal_t *j, const char *session_id);
+
+/* A reader that wants to sleep until a session advances embeds one of these.
+ * `park` runs under the journal's watch lock when the waiter is parked (the
+ * place to suspend a connection, so a commit cannot slip in between the check
+ * and the suspend); `wake` runs under the same lock on the writer thread when
+ * the session's watermark passes `after`, or from journal_wake_all().  Both
+ * must be short and must not call the journal. */
+struct journal_waiter {
+    void (*park)(struct journal_waiter *w);
+    void (*wake)(struct journal_waiter *w);
+    /* private to the journal */
+    struct journal_waiter *next;
+    struct journal_waiter *prev;
+    char *session_id;
+    uint64_t after;
+    int parked;
+};
+
+/* If the session's watermark is already past `after`, returns 1 without
+ * parking.  Otherwise parks `w` (calling w->park under the lock) and returns
+ * 0; w->wake will be called exactly once later unless journal_unpark() takes
+ * it back first.  Returns ERR_NOMEM or ERR_INVALID (journal closing).  */
+int journal_park(journal_t *j, const char *session_id, uint64_t after,
+                 struct journal_waiter *w);
+
+/* Takes a parked waiter back.  Returns 1 if it was parked (its wake will not
+ * be called), 0 if it was not (already woken, or never parked). */
+int journal_unpark(journal_t *j, struct journal_waiter *w);
+
+/* Wakes every parked waiter (used for heartbeats' and shutdown's sake when a
+ * caller holds a list of them) and stops accepting new parks if `closing`. */
+void journal_wake_all(journal_t *j, int closing);
+
+/* ---- reading ---------------------------------------------------------- */
+
+/* The reader connection owned by the calling thread, opened on first use and
+ * closed by journal_close().  borrowed: valid until journal_close().
+ * NULL on failure (err filled).  Thread: any; each thread gets its own. */
+journal_reader_t *journal_reader_for_thread(journal_t *j, struct err *err);
+
+/* Per-event callback of journal_read_events(): `json`/`raw` are borrowed for
+ * the call (raw is NULL when none was stored).  Return 0 to go on, non-zero to
+ * stop (that value is returned by journal_read_events). */
+typedef int (*journal_event_fn)(void *arg, uint64_t sequence, const char *json, size_t json_len,
+                                const char *raw, size_t raw_len, int turn_end);
+
+/* Calls `fn` for the events of `session_id` with sequence > after, in order,
+ * at most `limit` of them (0: no limit).  Sets *has_more (if non-NULL) when
+ * further committed events exist.  Uses the (session, sequence) index only:
+ * the cost does not depend on the journal's size.  Thread: the reader's. */
+int journal_read_events(journal_reader_t *r, const char *session_id, uint64_t after,
+                        uint32_t limit, journal_event_fn fn, void *arg, int *has_more,
+                        struct err *err);
+
+/* A session row as stored.  Strings are owned by the struct. */
+struct journal_session_info {
+    char *session_id;
+    char *agent;
+    char *agent_mode;
+    char *permission_mode;
+    char *model;          /* NULL if unset */
+    char *variant;        /* NULL if unset */
+    char *agent_version;  /* NULL if unset */
+    char *native_session_id; /* NULL if unset */
+    char *working_dir;    /* NULL if unset */
+    char *adapter_state;  /* NULL if unset */
+    char *created_at;     /* RFC 3339 */
+    int ended;
+    uint64_t last_sequence;
+};
+
+void journal_session_info_clear(struct journal_session_info *s);
+
+/* Calls `fn` for every session, newest first.  The info is borrowed for the
+ * call.  Return non-zero from `fn` to stop.  Thread: the reader's. */
+typedef int (*journal_session_fn)(void *arg, const struct journal_session_info *s);
+int journal_list_sessions(journal_reader_t *r, journal_session_fn fn, void *arg,
+                          struct err *err);
+
+/* Loads one session row.  ERR_NOT_FOUND if absent.  new: *out's strings are
+ * the caller's, released with journal_session_info_clear().  */
+int journal_get_session(journal_reader_t *r, const char *session_id,
+                        struct journal_session_info *out, struct err *err);
+
+/* Runs PRAGMA integrity_check; 0 if "ok", else ERR_STORAGE with the first
+ * complaint in err.  Thread: the reader's. */
+int journal_integrity_check(journal_reader_t *r, struct err *err);
+
+#endif

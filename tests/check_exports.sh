@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Fails when an object of the core library exports a symbol without its
+# file's prefix: everything not in a header must be static.
+set -euo pipefail
+lib=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+ar x "$lib"
+status=0
+for obj in *.o; do
+  base=${obj%.o}
+  base=${base%.c}
+  case "$base" in
+    routes_*) prefixes="routes_" ;;
+    sse) prefixes="sse_ routes_" ;;
+    mock) prefixes="adapter_mock" ;;
+    migrations_data) prefixes="migrations_" ;;
+    openapi_data) prefixes="embedded_openapi" ;;
+    *) prefixes="${base}_" ;;
+  esac
+  while read -r sym; do
+    ok=0
+    for p in $prefixes; do
+      case "$sym" in "$p"*) ok=1 ;; esac
+    done
+    if [ $ok -eq 0 ]; then
+      echo "exports: $obj defines global '$sym' without prefix ($prefixes)"
+      status=1
+    fi
+  done < <(nm -g --defined-only "$obj" | awk '{print $3}')
+done
+[ $status -eq 0 ] && echo "exports: every global symbol carries its file's prefix"
+exit $status
