@@ -608,7 +608,7 @@ static int apply_batch(journal_t *j, const struct journal_batch *b, struct journ
     if ((rc = sqlite3_bind_int64(up, 1, m->tent_id)) ||
         (rc = sqlite3_bind_int64(up, 2, (sqlite3_int64)m->tent_last)) ||
         (rc = bind_str(up, 3, b->native_session_id)) ||
-        (rc = sqlite3_bind_int(up, 4, b->mark_ended ? 1 : 0)) ||
+        (rc = sqlite3_bind_int(up, 4, b->mark_ended)) ||
         (rc = bind_str(up, 5, b->adapter_state)))
         return stmt_release(up, rc);
     if ((rc = step_write(up)))
@@ -682,6 +682,8 @@ static void finish_group(journal_t *j, struct journal_node *group, size_t n_ok,
         m->tent_next = NULL;
         m->tent_gen = 0;
         if (!committed) {
+            /* Only a batch that passed validation enters a pending mark, and
+             * apply_batch() touches it first thing, so all are on this list. */
             if (m->tent_new) {
                 hmap_remove(j->marks, m->tent_key);
                 free(m);
@@ -700,8 +702,6 @@ static void finish_group(journal_t *j, struct journal_node *group, size_t n_ok,
         }
         m->tent_key = NULL;
     }
-    /* Only a batch that passed validation enters a pending mark, and
-     * apply_batch() touches it first thing, so the touched list has them all. */
     if (committed && n_ok) {
         j->stats.transactions++;
         j->stats.batches += n_ok;
@@ -814,17 +814,22 @@ static void free_mark(const char *key, void *value, void *arg)
     free(value);
 }
 
+static void reader_free(journal_reader_t *r, const char *path)
+{
+    finalize_cached(&r->read_events);
+    finalize_cached(&r->list_sessions);
+    finalize_cached(&r->get_session);
+    close_db(r->db, path);
+    free(r);
+}
+
 static void close_readers(journal_t *j)
 {
     struct journal_reader *r = j->readers;
     j->readers = NULL;
     while (r) {
         struct journal_reader *next = r->next;
-        finalize_cached(&r->read_events);
-        finalize_cached(&r->list_sessions);
-        finalize_cached(&r->get_session);
-        close_db(r->db, j->path);
-        free(r);
+        reader_free(r, j->path);
         r = next;
     }
 }
@@ -1286,11 +1291,14 @@ void journal_wake_all(journal_t *j, int closing)
     "session_id, agent, agent_mode, permission_mode, model, variant, agent_version, "    \
     "native_session_id, working_dir, adapter_state, created_at, ended, last_sequence "
 
-static int reader_open(journal_t *j, journal_reader_t **out, struct err *err)
+/* new: a reader with its statements prepared, or NULL (err filled). */
+static journal_reader_t *reader_open(journal_t *j, struct err *err)
 {
     journal_reader_t *r = calloc(1, sizeof *r);
-    if (!r)
-        return err_set(err, ERR_NOMEM, "journal: out of memory");
+    if (!r) {
+        err_set(err, ERR_NOMEM, "journal: out of memory");
+        return NULL;
+    }
     r->j = j;
     int rc = open_conn(j->path, SQLITE_OPEN_READONLY, &r->db, err);
     if (!rc)
@@ -1306,15 +1314,10 @@ static int reader_open(journal_t *j, journal_reader_t **out, struct err *err)
         rc = prepare(r->db, "SELECT " SESSION_COLUMNS "FROM sessions WHERE session_id = ?1",
                      &r->get_session, err);
     if (rc) {
-        finalize_cached(&r->read_events);
-        finalize_cached(&r->list_sessions);
-        finalize_cached(&r->get_session);
-        close_db(r->db, j->path);
-        free(r);
-        return rc;
+        reader_free(r, j->path);
+        return NULL;
     }
-    *out = r;
-    return 0;
+    return r;
 }
 
 journal_reader_t *journal_reader_for_thread(journal_t *j, struct err *err)
@@ -1322,15 +1325,12 @@ journal_reader_t *journal_reader_for_thread(journal_t *j, struct err *err)
     journal_reader_t *r = pthread_getspecific(j->reader_key);
     if (r)
         return r;
-    if (reader_open(j, &r, err) != 0)
+    r = reader_open(j, err);
+    if (!r)
         return NULL;
     int rc = pthread_setspecific(j->reader_key, r);
     if (rc != 0) {
-        finalize_cached(&r->read_events);
-        finalize_cached(&r->list_sessions);
-        finalize_cached(&r->get_session);
-        close_db(r->db, j->path);
-        free(r);
+        reader_free(r, j->path);
         err_set(err, ERR_NOMEM, "journal: cannot attach a reader to this thread: %s",
                 strerror(rc));
         return NULL;

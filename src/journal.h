@@ -80,7 +80,8 @@ struct journal_batch {
     const struct journal_event *events;
     size_t n_events;
     const char *native_session_id; /* non-NULL: set it on the session row */
-    int mark_ended;                /* 1: set the session row's ended flag */
+    int mark_ended;                /* non-zero: the session ended; stored as the row's
+                                    * `ended` value (the larger one wins), 0: unchanged */
     const char *adapter_state;     /* non-NULL: replace the adapter's opaque state */
 };
 

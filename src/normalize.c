@@ -402,11 +402,10 @@ static int normalize_track(normalize_t *n, const char *type, json_t *data,
 
 /* ---- apply ----------------------------------------------------------------------- */
 
-static int normalize_next_item_id(normalize_t *n, char out[32])
+static void normalize_next_item_id(normalize_t *n, char out[32])
 {
     n->next_item_id++;
     snprintf(out, 32, "itm_%llu", (unsigned long long)n->next_item_id);
-    return 0;
 }
 
 /* Writes into data[key] the item id for `native`, allocating one on first use. */

@@ -76,7 +76,8 @@ void normalize_output_clear(struct normalize_output *out);
  * committed; if the commit then fails the caller must drop this normalizer
  * and rebuild it from the journal.  ERR_INVALID if the conversion is
  * malformed (unknown type, data that does not fit it); the state is then
- * unchanged. */
+ * unchanged.  On any error nothing is appended to `out`; after ERR_NOMEM the
+ * state may have advanced, so the normalizer must be rebuilt as above. */
 int normalize_apply(normalize_t *n, const json_t *conversion, const char *time,
                     struct normalize_output *out, struct err *err);
 

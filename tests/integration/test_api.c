@@ -58,10 +58,12 @@ static void test_root(void **state)
 {
     struct sj_server *s = *state;
     struct httpc_response resp;
+    /* The anchor answers a short text/plain description (wording not fixed). */
     sj_request(s, "GET", "/", NULL, 0, &resp);
     assert_int_equal(resp.status, 200);
+    assert_non_null(httpc_header(&resp, "Content-Type"));
+    assert_true(strncmp(httpc_header(&resp, "Content-Type"), "text/plain", 10) == 0);
     assert_true(resp.body_len > 0);
-    assert_non_null(strstr(resp.body, "Sandbox Agent"));
     httpc_response_free(&resp);
 }
 
@@ -308,28 +310,41 @@ static void test_message_errors(void **state)
     json_decref(events);
 }
 
+/* A problem body for a plain HTTP error (no v1 ErrorType is defined for an
+ * unknown path or method; the type URI is not pinned). */
+static void expect_http_problem(struct sj_server *s, const char *method, const char *path,
+                                int status, const char *allow)
+{
+    struct httpc_response resp;
+    json_t *p;
+    sj_request(s, method, path, NULL, 1, &resp);
+    assert_int_equal(resp.status, status);
+    assert_non_null(httpc_header(&resp, "Content-Type"));
+    assert_true(strncmp(httpc_header(&resp, "Content-Type"), "application/problem+json", 24) == 0);
+    p = httpc_json(&resp);
+    assert_non_null(p);
+    assert_non_null(sj_str(p, "type"));
+    assert_non_null(sj_str(p, "title"));
+    assert_non_null(sj_str(p, "detail"));
+    assert_int_equal(sj_int(p, "status"), status);
+    if (allow) {
+        assert_non_null(httpc_header(&resp, "Allow"));
+        assert_string_equal(httpc_header(&resp, "Allow"), allow);
+    }
+    json_decref(p);
+    httpc_response_free(&resp);
+}
+
 static void test_unknown_route(void **state)
 {
     struct sj_server *s = *state;
-    struct httpc_response resp;
-    json_t *p;
-
-    sj_request(s, "GET", "/v1/nope", NULL, 1, &resp);
-    p = sj_assert_problem(&resp, 404, "invalid_request");
-    json_decref(p);
-    httpc_response_free(&resp);
-
-    sj_request(s, "GET", "/v1/sessions/x/events/extra", NULL, 1, &resp);
-    assert_int_equal(resp.status, 404);
-    httpc_response_free(&resp);
-
+    expect_http_problem(s, "GET", "/v1/nope", 404, NULL);
+    expect_http_problem(s, "GET", "/v1/sessions/x/events/extra", 404, NULL);
+    expect_http_problem(s, "GET", "/nope", 404, NULL);
     /* A known path with the wrong method. */
-    sj_request(s, "GET", "/v1/sessions/x", NULL, 1, &resp);
-    assert_int_equal(resp.status, 405);
-    httpc_response_free(&resp);
-    sj_request(s, "DELETE", "/v1/health", NULL, 1, &resp);
-    assert_int_equal(resp.status, 405);
-    httpc_response_free(&resp);
+    expect_http_problem(s, "GET", "/v1/sessions/x", 405, "POST");
+    expect_http_problem(s, "DELETE", "/v1/health", 405, "GET");
+    expect_http_problem(s, "POST", "/v1/sessions/x/events", 405, "GET");
 }
 
 static void test_terminate(void **state)

@@ -271,7 +271,7 @@ static int spawn_server(struct sj_server *s)
 {
     const char *bin = getenv("SJ_BINARY");
     const char *argv[32 + SJ_MAX_EXTRA_ARGS];
-    int argc = 0, has_token = 0;
+    int argc = 0, has_token = 0, has_delay = 0;
     int pipefd[2];
     posix_spawn_file_actions_t fa;
     int rc;
@@ -283,6 +283,8 @@ static int spawn_server(struct sj_server *s)
     for (int i = 0; s->extra[i]; i++)
         if (strcmp(s->extra[i], "--token") == 0)
             has_token = 1;
+        else if (strcmp(s->extra[i], "--mock-delay-ms") == 0)
+            has_delay = 1;
 
     argv[argc++] = bin;
     argv[argc++] = "server";
@@ -294,8 +296,10 @@ static int spawn_server(struct sj_server *s)
     argv[argc++] = s->data_dir;
     if (!has_token)
         argv[argc++] = "--no-token";
-    argv[argc++] = "--mock-delay-ms";
-    argv[argc++] = "1";
+    if (!has_delay) {
+        argv[argc++] = "--mock-delay-ms";
+        argv[argc++] = "1";
+    }
     for (int i = 0; s->extra[i]; i++)
         argv[argc++] = s->extra[i];
     argv[argc] = NULL;

@@ -723,6 +723,83 @@ static void test_other_text_echoed(void **state)
     json_decref(list);
 }
 
+
+/* Every conversion the mock can produce fits its event type: the canonical
+ * serializer accepts it. */
+static void test_all_conversions_serialize(void **state)
+{
+    static const char *const inputs[] = {
+        "help", "demo", "markdown", "tool", "status", "image", "unknown", "permission",
+        "question", "error", "unparsed", "end", "echo hi", "echo", "anything else",
+        "Reply with exactly the single word OK.",
+        "Use the bash tool to run `ls` in the current directory. Do not answer without using "
+        "the tool.",
+        "Use the AskUserQuestion tool to ask exactly one yes/no question, then wait for a "
+        "reply. Do not answer yourself.",
+        "Answer briefly and include your reasoning."};
+    size_t total = 0;
+    (void)state;
+    for (size_t i = 0; i <= sizeof inputs / sizeof inputs[0]; i++) {
+        json_t *list = i < sizeof inputs / sizeof inputs[0]
+                           ? turn("mock_1", inputs[i])
+                           : adapter_mock_user_message("mock_1", "hello");
+        for (size_t k = 0; k < json_array_size(list); k++) {
+            const json_t *c = conv_at(list, k);
+            size_t len = 0;
+            char *text = event_serialize(
+                (uint64_t)k + 1, "2026-01-01T00:00:00.000000Z", "s", "mock-s", is_synthetic(c),
+                str_at(c, "source"), str_at(c, "type"), json_object_get(c, "data"), &len);
+            if (!text)
+                fail_msg("input %zu conversion %zu (%s) does not serialize", i, k,
+                         str_at(c, "type"));
+            assert_int_equal(strlen(text), len);
+            free(text);
+            total++;
+        }
+        json_decref(list);
+    }
+    assert_true(total > 52);
+}
+
+/* The canonical text of two representative events, as the anchor prints them. */
+static void test_serialized_text(void **state)
+{
+    json_t *list = turn("mock_1", "tool");
+    const json_t *c = conv_at(list, 3);
+    char *text;
+    (void)state;
+    text = event_serialize(9, "T", "s", "mock-s", 0, "agent", "item.completed",
+                           json_object_get(c, "data"), NULL);
+    assert_non_null(text);
+    assert_string_equal(
+        text,
+        "{\"event_id\":\"evt_9\",\"sequence\":9,\"time\":\"T\",\"session_id\":\"s\","
+        "\"native_session_id\":\"mock-s\",\"synthetic\":false,\"source\":\"agent\","
+        "\"type\":\"item.completed\",\"data\":{\"item\":{\"item_id\":\"\","
+        "\"native_item_id\":\"mock_1_tool_result\",\"parent_id\":null,\"kind\":\"tool_result\","
+        "\"role\":\"tool\",\"content\":[{\"type\":\"tool_result\",\"call_id\":\"mock_1_call\","
+        "\"output\":\"mock search results\"},{\"type\":\"file_ref\",\"path\":\"mock_1/readme.md\","
+        "\"action\":\"read\",\"diff\":null},{\"type\":\"file_ref\",\"path\":\"mock_1/output.txt\","
+        "\"action\":\"write\",\"diff\":\"+mock output\\n\"},{\"type\":\"file_ref\","
+        "\"path\":\"mock_1/patch.txt\",\"action\":\"patch\","
+        "\"diff\":\"@@ -1,1 +1,1 @@\\n-old\\n+new\\n\"}],\"status\":\"failed\"}},\"raw\":null}");
+    free(text);
+    json_decref(list);
+
+    list = turn("mock_2", "error");
+    c = conv_at(list, 0);
+    text = event_serialize(3, "T", "s", NULL, 1, "daemon", "error", json_object_get(c, "data"),
+                           NULL);
+    assert_non_null(text);
+    assert_string_equal(text, "{\"event_id\":\"evt_3\",\"sequence\":3,\"time\":\"T\","
+                              "\"session_id\":\"s\",\"native_session_id\":null,"
+                              "\"synthetic\":true,\"source\":\"daemon\",\"type\":\"error\","
+                              "\"data\":{\"message\":\"Mock error event.\",\"code\":\"mock_error\","
+                              "\"details\":{\"mock\":true}},\"raw\":null}");
+    free(text);
+    json_decref(list);
+}
+
 /* ---- modes --------------------------------------------------------------- */
 
 static void test_resolve_modes(void **state)
@@ -994,6 +1071,8 @@ int main(void)
         cmocka_unit_test(test_echo),
         cmocka_unit_test(test_special_prompts),
         cmocka_unit_test(test_other_text_echoed),
+        cmocka_unit_test(test_all_conversions_serialize),
+        cmocka_unit_test(test_serialized_text),
         cmocka_unit_test(test_resolve_modes),
         cmocka_unit_test(test_adapter_record),
         cmocka_unit_test(test_start_session),

@@ -1,0 +1,455 @@
+/* Integration tests of the event streams: GET /events/sse framing, resume
+ * by Last-Event-ID or offset, live tailing, include_raw, several readers,
+ * and POST /messages/stream ending at the turn's terminal event.  Every
+ * frame must carry exactly the bytes GET /events serves for that event. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "httpc.h"
+#include "server.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SID "e"
+#define WAIT_MS 10000
+#define EVENT_MS 5000
+
+/* new (malloc): the exact text GET /events serves for event `seq`. */
+static char *event_text(struct sj_server *s, const char *sid, long long seq, const char *extra)
+{
+    static const char prefix[] = "{\"events\":[";
+    char *query = sj_fmt("?offset=%lld&limit=1%s", seq - 1, extra ? extra : "");
+    char *body = sj_get_events_text(s, sid, query);
+    char *end, *out;
+    size_t pl = sizeof prefix - 1;
+    free(query);
+    assert_non_null(body);
+    if (strncmp(body, prefix, pl) != 0)
+        fail_msg("unexpected events page: %s", body);
+    end = strstr(body, "],\"hasMore\":");
+    assert_non_null(end);
+    out = sj_fmt("%.*s", (int)(end - body - (long)pl), body + pl);
+    free(body);
+    return out;
+}
+
+static struct httpc_sse *open_sse(struct sj_server *s, const char *path,
+                                  const char *const *headers)
+{
+    struct httpc_response head;
+    struct httpc_sse *sse = NULL;
+    int rc = httpc_sse_open(s->port, "GET", path, headers, NULL, 0, EVENT_MS, &head, &sse);
+    assert_int_equal(rc, 0);
+    if (!sse)
+        fprintf(stderr, "GET %s -> %d %s\n", path, head.status, head.body ? head.body : "");
+    assert_int_equal(head.status, 200);
+    assert_non_null(sse);
+    assert_true(strncmp(httpc_header(&head, "Content-Type"), "text/event-stream", 17) == 0);
+    httpc_response_free(&head);
+    return sse;
+}
+
+static struct httpc_sse *open_turn_stream(struct sj_server *s, const char *sid,
+                                          const char *message)
+{
+    struct httpc_response head;
+    struct httpc_sse *sse = NULL;
+    static const char *const headers[] = {"Content-Type: application/json", NULL};
+    char *path = sj_fmt("/v1/sessions/%s/messages/stream", sid);
+    json_t *msg = json_pack("{s:s}", "message", message);
+    char *body = json_dumps(msg, JSON_COMPACT);
+    int rc = httpc_sse_open(s->port, "POST", path, headers, body, strlen(body), EVENT_MS, &head,
+                            &sse);
+    assert_int_equal(rc, 0);
+    if (!sse)
+        fprintf(stderr, "POST %s -> %d %s\n", path, head.status, head.body ? head.body : "");
+    assert_int_equal(head.status, 200);
+    assert_non_null(sse);
+    httpc_response_free(&head);
+    free(path);
+    free(body);
+    json_decref(msg);
+    return sse;
+}
+
+/* Reads the next frame and asserts it is exactly "id: <seq>\ndata: <text>\n\n"
+ * with the text GET /events serves. */
+static void expect_frame(struct sj_server *s, struct httpc_sse *sse, const char *sid,
+                         long long seq, const char *extra)
+{
+    struct httpc_sse_event ev;
+    char *text, *want, id[32];
+    int rc = httpc_sse_next(sse, EVENT_MS, &ev);
+    if (rc != 1)
+        fail_msg("event %lld: httpc_sse_next returned %d (%s)", seq, rc,
+                 rc < 0 ? httpc_strerror(rc) : "stream ended");
+    snprintf(id, sizeof id, "%lld", seq);
+    assert_non_null(ev.id);
+    assert_string_equal(ev.id, id);
+    text = event_text(s, sid, seq, extra);
+    assert_string_equal(ev.data, text);
+    want = sj_fmt("id: %lld\ndata: %s\n\n", seq, text);
+    /* Comment lines (heartbeats) may precede a frame in the same block only
+     * if the server writes them without a blank line; the frame proper must
+     * end the block. */
+    assert_true(ev.raw_len >= strlen(want));
+    assert_string_equal(ev.raw + ev.raw_len - strlen(want), want);
+    free(want);
+    free(text);
+    httpc_sse_event_free(&ev);
+}
+
+static void expect_no_frame(struct httpc_sse *sse, int ms)
+{
+    struct httpc_sse_event ev;
+    int rc = httpc_sse_next(sse, ms, &ev);
+    if (rc == 1) {
+        fprintf(stderr, "unexpected frame: %s\n", ev.raw);
+        httpc_sse_event_free(&ev);
+    }
+    assert_int_equal(rc, HTTPC_ETIMEOUT);
+}
+
+static void new_session_with(struct sj_server *s, const char *sid, const char *message,
+                             size_t total)
+{
+    json_t *r = sj_create_session(s, sid, NULL), *events;
+    json_decref(r);
+    if (message) {
+        sj_send_message(s, sid, message);
+        events = sj_wait_events_exact(s, sid, total, WAIT_MS);
+        json_decref(events);
+    }
+}
+
+static void test_sse_framing(void **state)
+{
+    struct sj_server *s = *state;
+    struct httpc_sse *sse;
+    new_session_with(s, SID, "echo hi", 7);
+    sse = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
+    for (long long seq = 1; seq <= 7; seq++)
+        expect_frame(s, sse, SID, seq, NULL);
+    expect_no_frame(sse, 300);
+    fprintf(stderr, "comment lines seen: %u\n", httpc_sse_comments(sse));
+    httpc_sse_close(sse);
+}
+
+static void test_sse_last_event_id(void **state)
+{
+    static const char *const headers[] = {"Last-Event-ID: 4", NULL};
+    struct sj_server *s = *state;
+    struct httpc_sse *sse;
+    new_session_with(s, SID, "echo hi", 7);
+    sse = open_sse(s, "/v1/sessions/" SID "/events/sse", headers);
+    for (long long seq = 5; seq <= 7; seq++)
+        expect_frame(s, sse, SID, seq, NULL);
+    expect_no_frame(sse, 300);
+    httpc_sse_close(sse);
+}
+
+static void test_sse_offset(void **state)
+{
+    struct sj_server *s = *state;
+    struct httpc_sse *sse;
+    new_session_with(s, SID, "echo hi", 7);
+    sse = open_sse(s, "/v1/sessions/" SID "/events/sse?offset=5", NULL);
+    expect_frame(s, sse, SID, 6, NULL);
+    expect_frame(s, sse, SID, 7, NULL);
+    expect_no_frame(sse, 300);
+    httpc_sse_close(sse);
+
+    /* Up to date: nothing until something new is journaled. */
+    sse = open_sse(s, "/v1/sessions/" SID "/events/sse?offset=7", NULL);
+    expect_no_frame(sse, 300);
+    sj_send_message(s, SID, "echo again");
+    for (long long seq = 8; seq <= 13; seq++)
+        expect_frame(s, sse, SID, seq, NULL);
+    httpc_sse_close(sse);
+}
+
+static void test_sse_live_tail(void **state)
+{
+    struct sj_server *s = *state;
+    struct httpc_sse *sse;
+    new_session_with(s, SID, NULL, 1);
+    sse = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
+    expect_frame(s, sse, SID, 1, NULL);
+    expect_no_frame(sse, 200);
+    sj_send_message(s, SID, "echo live");
+    for (long long seq = 2; seq <= 7; seq++)
+        expect_frame(s, sse, SID, seq, NULL);
+    sj_send_message(s, SID, "markdown");
+    for (long long seq = 8; seq <= 20; seq++)
+        expect_frame(s, sse, SID, seq, NULL);
+    {
+        json_t *r = sj_call(s, "POST", "/v1/sessions/" SID "/terminate", NULL, 204);
+        assert_null(r);
+    }
+    expect_frame(s, sse, SID, 21, NULL);
+    httpc_sse_close(sse);
+}
+
+static void test_sse_two_readers(void **state)
+{
+    struct sj_server *s = *state;
+    struct httpc_sse *a, *b;
+    new_session_with(s, SID, NULL, 1);
+    a = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
+    b = open_sse(s, "/v1/sessions/" SID "/events/sse?offset=1", NULL);
+    expect_frame(s, a, SID, 1, NULL);
+    sj_send_message(s, SID, "permission");
+    for (long long seq = 2; seq <= 6; seq++) {
+        expect_frame(s, a, SID, seq, NULL);
+        expect_frame(s, b, SID, seq, NULL);
+    }
+    httpc_sse_close(a);
+    httpc_sse_close(b);
+}
+
+static void test_sse_include_raw(void **state)
+{
+    struct sj_server *s = *state;
+    struct httpc_sse *sse;
+    struct httpc_sse_event ev;
+    json_t *e;
+    new_session_with(s, SID, "unparsed", 5);
+
+    sse = open_sse(s, "/v1/sessions/" SID "/events/sse?offset=4&include_raw=true", NULL);
+    expect_frame(s, sse, SID, 5, "&include_raw=true");
+    httpc_sse_close(sse);
+
+    sse = open_sse(s, "/v1/sessions/" SID "/events/sse?offset=4", NULL);
+    assert_int_equal(httpc_sse_next(sse, EVENT_MS, &ev), 1);
+    e = json_loads(ev.data, 0, NULL);
+    assert_non_null(e);
+    assert_true(json_is_null(json_object_get(e, "raw")));
+    json_decref(e);
+    httpc_sse_event_free(&ev);
+    httpc_sse_close(sse);
+
+    sse = open_sse(s, "/v1/sessions/" SID "/events/sse?offset=4&includeRaw=true", NULL);
+    assert_int_equal(httpc_sse_next(sse, EVENT_MS, &ev), 1);
+    e = json_loads(ev.data, 0, NULL);
+    assert_non_null(e);
+    assert_string_equal(sj_str(e, "raw.raw"), "mock");
+    json_decref(e);
+    httpc_sse_event_free(&ev);
+    httpc_sse_close(sse);
+}
+
+static void test_sse_not_found(void **state)
+{
+    struct sj_server *s = *state;
+    struct httpc_response head;
+    struct httpc_sse *sse = NULL;
+    json_t *p;
+    int rc = httpc_sse_open(s->port, "GET", "/v1/sessions/ghost/events/sse", NULL, NULL, 0,
+                            EVENT_MS, &head, &sse);
+    assert_int_equal(rc, 0);
+    assert_null(sse);
+    p = sj_assert_problem(&head, 404, "session_not_found");
+    json_decref(p);
+    httpc_response_free(&head);
+}
+
+/* Reads frames first..last from a turn stream, then asserts it closes. */
+static void expect_turn(struct sj_server *s, struct httpc_sse *sse, const char *sid,
+                        long long first, long long last)
+{
+    unsigned skipped = 0;
+    int rc;
+    for (long long seq = first; seq <= last; seq++)
+        expect_frame(s, sse, sid, seq, NULL);
+    rc = httpc_sse_wait_closed(sse, EVENT_MS, &skipped);
+    if (rc != 0)
+        fprintf(stderr, "turn stream still open after event %lld (%s)\n", last,
+                httpc_strerror(rc));
+    assert_int_equal(rc, 0);
+    assert_int_equal(skipped, 0);
+}
+
+static void test_turn_stream_echo(void **state)
+{
+    struct sj_server *s = *state;
+    struct httpc_sse *sse;
+    json_t *events;
+    new_session_with(s, SID, NULL, 1);
+    sse = open_turn_stream(s, SID, "echo streamed");
+    /* The user item, then the reply; it ends at the completed assistant message. */
+    expect_turn(s, sse, SID, 2, 7);
+    httpc_sse_close(sse);
+
+    /* A second turn starts after everything before it. */
+    sse = open_turn_stream(s, SID, "Reply with exactly the single word OK.");
+    expect_turn(s, sse, SID, 8, 13);
+    httpc_sse_close(sse);
+    events = sj_wait_events_exact(s, SID, 13, WAIT_MS);
+    assert_string_equal(sj_str(json_array_get(events, 12), "data.item.content.0.text"), "OK");
+    json_decref(events);
+}
+
+static void test_turn_stream_permission(void **state)
+{
+    struct sj_server *s = *state;
+    struct httpc_sse *sse;
+    json_t *events;
+    new_session_with(s, SID, NULL, 1);
+    sse = open_turn_stream(s, SID, "permission");
+    /* Ends at the first permission.requested, though a second one follows. */
+    expect_turn(s, sse, SID, 2, 5);
+    httpc_sse_close(sse);
+    events = sj_wait_events_exact(s, SID, 6, WAIT_MS);
+    assert_string_equal(sj_str(json_array_get(events, 4), "type"), "permission.requested");
+    assert_string_equal(sj_str(json_array_get(events, 5), "type"), "permission.requested");
+    json_decref(events);
+}
+
+static void test_turn_stream_question(void **state)
+{
+    struct sj_server *s = *state;
+    struct httpc_sse *sse;
+    new_session_with(s, SID, NULL, 1);
+    sse = open_turn_stream(s, SID, "question");
+    expect_turn(s, sse, SID, 2, 5);
+    httpc_sse_close(sse);
+}
+
+static void test_turn_stream_error(void **state)
+{
+    struct sj_server *s = *state;
+    struct httpc_sse *sse;
+    new_session_with(s, SID, NULL, 1);
+    sse = open_turn_stream(s, SID, "error");
+    expect_turn(s, sse, SID, 2, 5); /* the error event */
+    httpc_sse_close(sse);
+    /* Let the rest of that turn (its agent.unparsed, event 6) land first. */
+    {
+        json_t *events = sj_wait_events_exact(s, SID, 6, WAIT_MS);
+        json_decref(events);
+    }
+    sse = open_turn_stream(s, SID, "unparsed");
+    expect_turn(s, sse, SID, 7, 10);
+    httpc_sse_close(sse);
+}
+
+static void test_turn_stream_tool_prompt(void **state)
+{
+    struct sj_server *s = *state;
+    struct httpc_sse *sse;
+    new_session_with(s, SID, NULL, 1);
+    sse = open_turn_stream(s, SID,
+                           "Use the bash tool to run `ls` in the current directory. Do not answer "
+                           "without using the tool.");
+    /* permission.requested comes first and ends the turn stream. */
+    expect_turn(s, sse, SID, 2, 5);
+    httpc_sse_close(sse);
+}
+
+static void test_turn_stream_end(void **state)
+{
+    struct sj_server *s = *state;
+    struct httpc_sse *sse;
+    struct httpc_response head;
+    json_t *p;
+    static const char *const headers[] = {"Content-Type: application/json", NULL};
+    new_session_with(s, SID, NULL, 1);
+    sse = open_turn_stream(s, SID, "end");
+    expect_turn(s, sse, SID, 2, 5); /* session.ended */
+    httpc_sse_close(sse);
+
+    /* The session has ended: a new turn is refused before streaming. */
+    assert_int_equal(httpc_sse_open(s->port, "POST", "/v1/sessions/" SID "/messages/stream",
+                                    headers, "{\"message\":\"hi\"}", 16, EVENT_MS, &head, &sse),
+                     0);
+    assert_null(sse);
+    p = sj_assert_problem(&head, 500, "agent_process_exited");
+    json_decref(p);
+    httpc_response_free(&head);
+}
+
+static void test_turn_stream_errors(void **state)
+{
+    struct sj_server *s = *state;
+    struct httpc_sse *sse = NULL;
+    struct httpc_response head;
+    json_t *p, *r;
+    static const char *const headers[] = {"Content-Type: application/json", NULL};
+
+    assert_int_equal(httpc_sse_open(s->port, "POST", "/v1/sessions/ghost/messages/stream", headers,
+                                    "{\"message\":\"hi\"}", 16, EVENT_MS, &head, &sse),
+                     0);
+    assert_null(sse);
+    p = sj_assert_problem(&head, 404, "session_not_found");
+    json_decref(p);
+    httpc_response_free(&head);
+
+    new_session_with(s, SID, NULL, 1);
+    assert_int_equal(httpc_sse_open(s->port, "POST", "/v1/sessions/" SID "/messages/stream",
+                                    headers, "{\"msg\":\"hi\"}", 12, EVENT_MS, &head, &sse),
+                     0);
+    assert_null(sse);
+    p = sj_assert_problem(&head, 400, "invalid_request");
+    json_decref(p);
+    httpc_response_free(&head);
+
+    r = sj_call(s, "POST", "/v1/sessions/" SID "/terminate", NULL, 204);
+    assert_null(r);
+    assert_int_equal(httpc_sse_open(s->port, "POST", "/v1/sessions/" SID "/messages/stream",
+                                    headers, "{\"message\":\"hi\"}", 16, EVENT_MS, &head, &sse),
+                     0);
+    assert_null(sse);
+    p = sj_assert_problem(&head, 400, "invalid_request");
+    json_decref(p);
+    httpc_response_free(&head);
+    r = sj_wait_events_exact(s, SID, 2, WAIT_MS);
+    json_decref(r);
+}
+
+static void test_sse_after_terminate_replays(void **state)
+{
+    /* A reader that connects after the session ended still gets everything. */
+    struct sj_server *s = *state;
+    struct httpc_sse *sse;
+    json_t *r;
+    new_session_with(s, SID, "echo bye", 7);
+    r = sj_call(s, "POST", "/v1/sessions/" SID "/terminate", NULL, 204);
+    assert_null(r);
+    r = sj_wait_events_exact(s, SID, 8, WAIT_MS);
+    json_decref(r);
+    sse = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
+    for (long long seq = 1; seq <= 8; seq++)
+        expect_frame(s, sse, SID, seq, NULL);
+    httpc_sse_close(sse);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, sj_setup_default, sj_teardown_default)
+    const struct CMUnitTest tests[] = {
+        T(test_sse_framing),
+        T(test_sse_last_event_id),
+        T(test_sse_offset),
+        T(test_sse_live_tail),
+        T(test_sse_two_readers),
+        T(test_sse_include_raw),
+        T(test_sse_not_found),
+        T(test_turn_stream_echo),
+        T(test_turn_stream_permission),
+        T(test_turn_stream_question),
+        T(test_turn_stream_error),
+        T(test_turn_stream_tool_prompt),
+        T(test_turn_stream_end),
+        T(test_turn_stream_errors),
+        T(test_sse_after_terminate_replays),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
