@@ -1,378 +1,49 @@
-/* The sandbox-journal command line.  `server` runs the HTTP API on a journal
- * in the data directory until SIGINT or SIGTERM, then shuts down in the one
- * order that loses nothing: stop taking requests, stop the agents, drain the
- * journal writer and checkpoint. */
-#include "err.h"
-#include "http.h"
-#include "journal.h"
-#include "sessions.h"
-#include "supervisor.h"
+/* The sandbox-journal command line: one command per file (src/cmd_*.c),
+ * listed in src/commands.def. */
+#include "cmd.h"
+#include "opts.h"
 
-#include <errno.h>
-#include <limits.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
 
-#define MAIN_MAX_LIST 32
-
-struct main_options {
-    const char *host;
-    unsigned port;
-    const char *token;
-    int no_token;
-    const char *data_dir;
-    enum journal_durability durability;
-    unsigned mock_delay_ms;
-    unsigned threads;
-    unsigned long max_body_bytes;
-    unsigned heartbeat_ms;
-    const char *origins[MAIN_MAX_LIST];
-    size_t n_origins;
-    const char *methods[MAIN_MAX_LIST];
-    size_t n_methods;
-    const char *headers[MAIN_MAX_LIST];
-    size_t n_headers;
-    int cors_credentials;
-    int no_inspector_cors;
+struct main_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
 };
 
-static const char main_usage[] =
-    "usage: sandbox-journal <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  server            run the HTTP API (sandbox-agent v1) on the journal\n"
-    "  help              show this text\n"
-    "  version           print the version\n"
-    "\n"
-    "server options:\n"
-    "  -H, --host ADDR              address to listen on (default 127.0.0.1)\n"
-    "  -p, --port N                 port (default 2468; 0 picks a free one)\n"
-    "  -t, --token T                require 'Authorization: Bearer T' on every route but\n"
-    "                               /v1/health\n"
-    "  -n, --no-token               serve without authentication\n"
-    "      --data-dir DIR           where journal.db lives (default\n"
-    "                               $XDG_DATA_HOME/sandbox-journal or\n"
-    "                               ~/.local/share/sandbox-journal)\n"
-    "      --durability full|normal fsync every commit (full, default) or let the WAL\n"
-    "                               sync at checkpoints (normal)\n"
-    "  -O, --cors-allow-origin O    allow a browser origin (repeatable)\n"
-    "  -M, --cors-allow-method M    methods a preflight may allow (repeatable)\n"
-    "  -A, --cors-allow-header H    headers a preflight may allow (repeatable)\n"
-    "  -C, --cors-allow-credentials allow credentials in CORS requests\n"
-    "      --no-inspector-cors      do not allow the hosted inspector's origin\n"
-    "      --mock-delay-ms N        pause between the mock agent's events (default 200)\n"
-    "      --http-threads N         HTTP worker threads (default 4)\n"
-    "      --max-body-bytes N       largest request body accepted (default 1048576)\n"
-    "      --sse-heartbeat-ms N     comment sent on idle event streams (default 15000)\n"
-    "\n"
-    "example:\n"
-    "  sandbox-journal server --no-token --port 2468\n";
+static const struct main_command main_commands[] = {
+#define COMMAND(name, summary) { #name, summary, cmd_##name },
+#include "commands.def"
+#undef COMMAND
+};
 
-/* One line on stderr and the exit status for bad usage. */
-static int main_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int main_fail(const char *fmt, ...)
+static void main_help(FILE *out)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("sandbox-journal: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 2;
-}
-
-static int main_parse_uint(const char *text, unsigned long max, unsigned long *out)
-{
-    if (!text || !*text)
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (errno || *end || text[0] == '-' || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* Matches "--long", "--long=value", "-s": returns 1 and sets *value (for
- * options that take one) from the same or the next argument. */
-static int main_opt(int argc, char **argv, int *i, const char *longname, const char *shortname,
-                    int takes_value, const char **value, int *missing)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(longname);
-    const char *inline_value = NULL;
-    if (strncmp(a, longname, n) == 0 && (a[n] == '\0' || (a[n] == '=' && takes_value)))
-        inline_value = a[n] == '=' ? a + n + 1 : NULL;
-    else if (!shortname || strcmp(a, shortname) != 0)
-        return 0;
-    if (!takes_value)
-        return 1;
-    if (inline_value) {
-        *value = inline_value;
-    } else if (*i + 1 < argc) {
-        *value = argv[++*i];
-    } else {
-        *missing = 1;
-    }
-    return 1;
-}
-
-static int main_append(const char **list, size_t *n, const char *value, const char *what)
-{
-    if (*n == MAIN_MAX_LIST)
-        return main_fail("too many %s options", what);
-    list[(*n)++] = value;
-    return 0;
-}
-
-static int main_parse_server(int argc, char **argv, struct main_options *o)
-{
-    for (int i = 2; i < argc; i++) {
-        const char *v = NULL;
-        int missing = 0;
-        unsigned long n;
-        int rc = 0;
-        if (main_opt(argc, argv, &i, "--host", "-H", 1, &v, &missing)) {
-            o->host = v;
-        } else if (main_opt(argc, argv, &i, "--port", "-p", 1, &v, &missing)) {
-            if (!missing && main_parse_uint(v, 65535, &n) != 0)
-                return main_fail("--port must be a number from 0 to 65535, not '%s'", v);
-            o->port = (unsigned)n;
-        } else if (main_opt(argc, argv, &i, "--token", "-t", 1, &v, &missing)) {
-            if (!missing && !*v)
-                return main_fail("--token must not be empty");
-            o->token = v;
-        } else if (main_opt(argc, argv, &i, "--no-token", "-n", 0, &v, &missing)) {
-            o->no_token = 1;
-        } else if (main_opt(argc, argv, &i, "--data-dir", NULL, 1, &v, &missing)) {
-            o->data_dir = v;
-        } else if (main_opt(argc, argv, &i, "--durability", NULL, 1, &v, &missing)) {
-            if (missing)
-                break;
-            if (strcmp(v, "full") == 0)
-                o->durability = JOURNAL_DURABILITY_FULL;
-            else if (strcmp(v, "normal") == 0)
-                o->durability = JOURNAL_DURABILITY_NORMAL;
-            else
-                return main_fail("--durability must be full or normal, not '%s'", v);
-        } else if (main_opt(argc, argv, &i, "--cors-allow-origin", "-O", 1, &v, &missing)) {
-            rc = missing ? 0 : main_append(o->origins, &o->n_origins, v, "--cors-allow-origin");
-        } else if (main_opt(argc, argv, &i, "--cors-allow-method", "-M", 1, &v, &missing)) {
-            rc = missing ? 0 : main_append(o->methods, &o->n_methods, v, "--cors-allow-method");
-        } else if (main_opt(argc, argv, &i, "--cors-allow-header", "-A", 1, &v, &missing)) {
-            rc = missing ? 0 : main_append(o->headers, &o->n_headers, v, "--cors-allow-header");
-        } else if (main_opt(argc, argv, &i, "--cors-allow-credentials", "-C", 0, &v,
-                            &missing)) {
-            o->cors_credentials = 1;
-        } else if (main_opt(argc, argv, &i, "--no-inspector-cors", NULL, 0, &v, &missing)) {
-            o->no_inspector_cors = 1;
-        } else if (main_opt(argc, argv, &i, "--no-telemetry", NULL, 0, &v, &missing)) {
-            /* Accepted for drop-in compatibility: this server sends no telemetry. */
-        } else if (main_opt(argc, argv, &i, "--mock-delay-ms", NULL, 1, &v, &missing)) {
-            if (!missing && main_parse_uint(v, 600000, &n) != 0)
-                return main_fail("--mock-delay-ms must be a number of milliseconds, not '%s'",
-                                 v);
-            o->mock_delay_ms = (unsigned)n;
-        } else if (main_opt(argc, argv, &i, "--http-threads", NULL, 1, &v, &missing)) {
-            if (!missing && (main_parse_uint(v, 256, &n) != 0 || n == 0))
-                return main_fail("--http-threads must be a number from 1 to 256, not '%s'", v);
-            o->threads = (unsigned)n;
-        } else if (main_opt(argc, argv, &i, "--max-body-bytes", NULL, 1, &v, &missing)) {
-            if (!missing && (main_parse_uint(v, 1UL << 30, &n) != 0 || n == 0))
-                return main_fail("--max-body-bytes must be a number from 1 to 1073741824, "
-                                 "not '%s'", v);
-            o->max_body_bytes = n;
-        } else if (main_opt(argc, argv, &i, "--sse-heartbeat-ms", NULL, 1, &v, &missing)) {
-            if (!missing && (main_parse_uint(v, 3600000, &n) != 0 || n < 10))
-                return main_fail("--sse-heartbeat-ms must be a number from 10 to 3600000, "
-                                 "not '%s'", v);
-            o->heartbeat_ms = (unsigned)n;
-        } else {
-            return main_fail("unknown server option '%s' (see 'sandbox-journal help')",
-                             argv[i]);
-        }
-        if (missing)
-            return main_fail("%s needs a value", argv[i]);
-        if (rc)
-            return rc;
-    }
-    if (!o->token && !o->no_token)
-        return main_fail("missing --token or --no-token for server mode");
-    if (o->token && o->no_token)
-        return main_fail("--token and --no-token exclude each other");
-    return 0;
-}
-
-/* mkdir -p with mode 0700 for directories we create. */
-static int main_mkdirs(const char *path)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-        return -1;
-    struct stat st;
-    if (stat(buf, &st) != 0)
-        return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
-}
-
-static int main_default_data_dir(char *out, size_t size)
-{
-    const char *xdg = getenv("XDG_DATA_HOME");
-    const char *home = getenv("HOME");
-    int n;
-    if (xdg && xdg[0] == '/')
-        n = snprintf(out, size, "%s/sandbox-journal", xdg);
-    else if (home && home[0])
-        n = snprintf(out, size, "%s/.local/share/sandbox-journal", home);
-    else
-        return -1;
-    return n > 0 && (size_t)n < size ? 0 : -1;
-}
-
-/* Event streams hold a descriptor each: allow as many as the system does. */
-static void main_raise_fd_limit(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-            fprintf(stderr, "sandbox-journal: could not raise the descriptor limit: %s\n",
-                    strerror(errno));
-    }
-}
-
-static int main_server(int argc, char **argv)
-{
-    struct main_options o = {
-        .host = "127.0.0.1", .port = 2468, .durability = JOURNAL_DURABILITY_FULL,
-        .mock_delay_ms = 200, .threads = 4, .max_body_bytes = 1024 * 1024,
-        .heartbeat_ms = 15000,
-    };
-    int rc = main_parse_server(argc, argv, &o);
-    if (rc)
-        return rc;
-
-    char data_dir[PATH_MAX];
-    if (o.data_dir) {
-        if (snprintf(data_dir, sizeof data_dir, "%s", o.data_dir) >= (int)sizeof data_dir)
-            return main_fail("--data-dir is too long: %s", o.data_dir);
-    } else if (main_default_data_dir(data_dir, sizeof data_dir) != 0) {
-        return main_fail("cannot find a data directory: set --data-dir, XDG_DATA_HOME or "
-                         "HOME");
-    }
-    if (main_mkdirs(data_dir) != 0) {
-        fprintf(stderr, "sandbox-journal: cannot create data directory %s: %s\n", data_dir,
-                strerror(errno));
-        return 1;
-    }
-    char db_path[PATH_MAX + 16];
-    snprintf(db_path, sizeof db_path, "%s/journal.db", data_dir);
-
-    /* Signals are taken synchronously by this thread alone; every thread
-     * started below inherits the mask. */
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    if (pthread_sigmask(SIG_BLOCK, &stop_signals, NULL) != 0)
-        return main_fail("cannot block signals");
-    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
-        return main_fail("cannot ignore SIGPIPE");
-    main_raise_fd_limit();
-
-    struct err err;
-    err_clear(&err);
-    journal_t *journal = NULL;
-    supervisor_t *supervisor = NULL;
-    sessions_t *sessions = NULL;
-    http_t *http = NULL;
-    int exit_code = 1;
-
-    if (journal_open(db_path, o.durability, &journal, &err) != 0)
-        goto fail;
-    if (supervisor_start(&supervisor, &err) != 0)
-        goto fail;
-    struct sessions_config sconfig = { .mock_delay_ms = o.mock_delay_ms };
-    if (sessions_open(journal, supervisor, &sconfig, &sessions, &err) != 0)
-        goto fail;
-    struct http_config hconfig = {
-        .host = o.host, .port = (uint16_t)o.port, .token = o.token,
-        .cors = { .origins = o.origins, .n_origins = o.n_origins,
-                  .methods = o.n_methods ? o.methods : NULL, .n_methods = o.n_methods,
-                  .headers = o.n_headers ? o.headers : NULL, .n_headers = o.n_headers,
-                  .allow_credentials = o.cors_credentials,
-                  .no_inspector = o.no_inspector_cors },
-        .threads = o.threads, .max_body_bytes = o.max_body_bytes,
-        .heartbeat_ms = o.heartbeat_ms,
-    };
-    uint16_t port = 0;
-    if (http_start(&hconfig, sessions, journal, &http, &port, &err) != 0)
-        goto fail;
-
-    fprintf(stderr, "sandbox-journal: journal %s (durability %s, schema v%d), auth %s\n",
-            db_path, o.durability == JOURNAL_DURABILITY_FULL ? "full" : "normal",
-            journal_schema_version(journal), o.token ? "on" : "off");
-    int v6 = strchr(o.host, ':') != NULL;
-    printf("listening on http://%s%s%s:%u\n", v6 ? "[" : "", o.host, v6 ? "]" : "",
-           (unsigned)port);
-    fflush(stdout);
-
-    int sig = 0;
-    if (sigwait(&stop_signals, &sig) != 0)
-        fprintf(stderr, "sandbox-journal: sigwait failed; shutting down\n");
-    fprintf(stderr, "sandbox-journal: signal %d, shutting down\n", sig);
-    exit_code = 0;
-
-fail:
-    if (exit_code)
-        fprintf(stderr, "sandbox-journal: %s\n", err.msg[0] ? err.msg : "startup failed");
-    http_stop(http);
-    if (sessions)
-        sessions_close(sessions);
-    supervisor_stop(supervisor);
-    journal_close(journal);
-    sessions_free(sessions);
-    return exit_code;
+    fputs("usage: sandbox-journal <command> [options]\n\ncommands:\n", out);
+    for (size_t i = 0; i < sizeof main_commands / sizeof main_commands[0]; i++)
+        fprintf(out, "  %-16s %s\n", main_commands[i].name, main_commands[i].summary);
+    fputs("  help             show this text\n"
+          "  version          print the version\n"
+          "\n'sandbox-journal <command> --help' describes a command's options.\n",
+          out);
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2)
-        return main_fail("missing command (see 'sandbox-journal help')");
+        return opts_fail("missing command (see 'sandbox-journal help')");
     const char *cmd = argv[1];
-    if (strcmp(cmd, "server") == 0)
-        return main_server(argc, argv);
+    for (size_t i = 0; i < sizeof main_commands / sizeof main_commands[0]; i++)
+        if (strcmp(cmd, main_commands[i].name) == 0)
+            return main_commands[i].run(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-        fputs(main_usage, stdout);
+        main_help(stdout);
         return 0;
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         puts("sandbox-journal " SJ_VERSION);
         return 0;
     }
-    return main_fail("unknown command '%s' (see 'sandbox-journal help')", cmd);
+    return opts_fail("unknown command '%s' (see 'sandbox-journal help')", cmd);
 }

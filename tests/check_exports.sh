@@ -14,6 +14,7 @@ for obj in *.o; do
   base=${base%.c}
   case "$base" in
     routes_*) prefixes="routes_" ;;
+    cmd_*) prefixes="cmd_" ;;
     sse) prefixes="sse_ routes_" ;;
     mock) prefixes="adapter_mock" ;;
     migrations_data) prefixes="migrations_" ;;
