@@ -673,13 +673,11 @@ static int mock_resolve_modes(const char *agent_mode, const char *permission_mod
     const char *pm = permission_mode ? permission_mode : "default";
 
     if (strcmp(am, "build") != 0 && strcmp(am, "plan") != 0)
-        return err_set_subject(err, ERR_MODE_NOT_SUPPORTED, "mock", "mode not supported: mock %s",
-                               am);
+        return err_set_mode(err, "mock", am);
     if (strcmp(pm, "default") != 0 && strcmp(pm, "plan") != 0 && strcmp(pm, "bypass") != 0) {
         if (strcmp(pm, "acceptEdits") == 0)
-            return err_set_subject(err, ERR_MODE_NOT_SUPPORTED, "mock",
-                                   "mode not supported: mock %s", pm);
-        return err_set(err, ERR_INVALID, "invalid permission mode: %s", pm);
+            return err_set_mode(err, "mock", pm);
+        return err_set(err, ERR_INVALID, "invalid request: invalid permission mode: %s", pm);
     }
     snprintf(agent_mode_out, 32, "%s", am);
     snprintf(permission_mode_out, 32, "%s", pm);
@@ -734,6 +732,9 @@ static int mock_send_message(struct adapter_ctx *ctx, const char *message, struc
         rc = ctx->host->emit(ctx, user, err);
     json_decref(user);
     if (rc != 0) {
+        /* Nothing of this turn was journaled: give its number back so the
+         * counter stays what the journal says. */
+        st->turns--;
         json_decref(turn);
         return rc;
     }
@@ -781,6 +782,7 @@ const struct adapter adapter_mock = {
     .modes = mock_modes,
     .n_modes = sizeof mock_modes / sizeof mock_modes[0],
     .can_resume = 0,
+    .builtin_version = "builtin",
     .resolve_modes = mock_resolve_modes,
     .start_session = mock_start_session,
     .send_message = mock_send_message,

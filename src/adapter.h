@@ -86,6 +86,9 @@ struct adapter {
     size_t n_modes;
     /* The agent can continue a session after its process ended. */
     int can_resume;
+    /* Set for agents that live inside the server ("builtin"); others report
+     * the version of the binary they find. */
+    const char *builtin_version;
 
     /* Validates the requested modes (NULL: default) and writes the effective
      * ones into agent_mode[32] / permission_mode[32].  ERR_MODE_NOT_SUPPORTED

@@ -105,20 +105,25 @@ json_t *agents_caps_json(const struct adapter_caps *c)
 
 static json_t *agents_info_json(const struct agents_entry *e)
 {
+    /* Field order as the v1 AgentInfo: id, installed, version, path,
+     * capabilities, serverStatus.  The mock lives inside the server: always
+     * installed, no binary. */
+    json_t *info = json_pack("{s:s,s:b}", "id", e->id, "installed", e->adapter != NULL);
     json_t *caps = agents_caps_json(&e->caps);
-    if (!caps)
+    int rc = info && caps ? 0 : -1;
+    if (rc == 0 && e->adapter && e->adapter->builtin_version)
+        rc = json_object_set_new(info, "version", json_string(e->adapter->builtin_version));
+    if (rc == 0) {
+        rc = json_object_set_new(info, "capabilities", caps);
+        caps = NULL;
+    }
+    if (rc == 0 && e->caps.shared_process)
+        rc = json_object_set_new(info, "serverStatus", json_pack("{s:s,s:i}", "status",
+                                                                  "stopped", "restartCount", 0));
+    json_decref(caps);
+    if (rc) {
+        json_decref(info);
         return NULL;
-    /* The mock lives inside the server: always installed, no binary. */
-    json_t *info = json_pack("{s:s,s:b,s:o}", "id", e->id, "installed", e->adapter != NULL,
-                             "capabilities", caps);
-    if (!info)
-        return NULL;
-    if (e->caps.shared_process) {
-        json_t *status = json_pack("{s:s,s:i}", "status", "stopped", "restartCount", 0);
-        if (!status || json_object_set_new(info, "serverStatus", status) != 0) {
-            json_decref(info);
-            return NULL;
-        }
     }
     return info;
 }

@@ -10,6 +10,7 @@ static void err_vfill(struct err *e, int code, const char *subject, const char *
     e->code = code;
     vsnprintf(e->msg, sizeof e->msg, fmt, ap);
     snprintf(e->subject, sizeof e->subject, "%s", subject ? subject : "");
+    e->mode[0] = '\0';
 }
 
 int err_set(struct err *e, int code, const char *fmt, ...)
@@ -34,12 +35,21 @@ int err_set_subject(struct err *e, int code, const char *subject, const char *fm
     return code;
 }
 
+int err_set_mode(struct err *e, const char *agent, const char *mode)
+{
+    err_set_subject(e, ERR_MODE_NOT_SUPPORTED, agent, "mode not supported: %s %s", agent, mode);
+    if (e)
+        snprintf(e->mode, sizeof e->mode, "%s", mode);
+    return ERR_MODE_NOT_SUPPORTED;
+}
+
 void err_clear(struct err *e)
 {
     if (e) {
         e->code = ERR_OK;
         e->msg[0] = '\0';
         e->subject[0] = '\0';
+        e->mode[0] = '\0';
     }
 }
 

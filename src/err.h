@@ -23,14 +23,15 @@ enum err_code {
     ERR_INTERNAL = -11,        /* 500 stream_error */
     ERR_NOMEM = -12,           /* 503 stream_error */
     ERR_STORAGE = -13,         /* 503 stream_error: the journal refused a write */
-    ERR_ROUTE_NOT_FOUND = -14, /* 404 invalid_request: no such path */
-    ERR_METHOD = -15,          /* 405 invalid_request */
+    ERR_ROUTE_NOT_FOUND = -14, /* 404 about:blank: no such path */
+    ERR_METHOD = -15,          /* 405 about:blank; subject = the allowed method */
 };
 
 struct err {
     int code;
     char msg[256];     /* one line, human readable, never a secret */
     char subject[128]; /* the session id or agent the error is about, or "" */
+    char mode[64];     /* ERR_MODE_NOT_SUPPORTED: the refused mode, else "" */
 };
 
 /* Fills `e` (if non-NULL) and returns `code`, so callers can write
@@ -41,6 +42,9 @@ int err_set(struct err *e, int code, const char *fmt, ...)
 /* Same, and records the session id or agent name the error concerns. */
 int err_set_subject(struct err *e, int code, const char *subject, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* ERR_MODE_NOT_SUPPORTED for `mode` of `agent`, with the v1 message. */
+int err_set_mode(struct err *e, const char *agent, const char *mode);
 
 void err_clear(struct err *e);
 

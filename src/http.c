@@ -204,6 +204,8 @@ enum MHD_Result http_respond_error(struct http_request *req, const struct err *e
                              (int)p->status, "detail", err->msg);
     if (body && p->subject_key && err->subject[0])
         json_object_set_new(body, p->subject_key, json_string(err->subject));
+    if (body && err->code == ERR_MODE_NOT_SUPPORTED && err->mode[0])
+        json_object_set_new(body, "details", json_pack("{s:s}", "mode", err->mode));
     if (body && err->code == ERR_AUTH)
         json_object_set_new(body, "details",
                             json_pack("{s:s}", "message", "missing or invalid token"));
@@ -452,7 +454,9 @@ static const struct http_route *http_route_find(struct http_request *req, const 
         int params[2], np;
         if (!http_route_matches(http_routes[i].pattern, n, segs, lens, &np, params))
             continue;
-        if (strcmp(http_routes[i].method, req->method) != 0) {
+        /* HEAD is GET without the body; libmicrohttpd drops the body itself. */
+        const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
+        if (strcmp(http_routes[i].method, method) != 0) {
             path_match = &http_routes[i];
             continue;
         }

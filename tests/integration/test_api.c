@@ -52,6 +52,12 @@ static void test_health(void **state)
     assert_json_equal_text(body, "{\"status\":\"ok\"}");
     json_decref(body);
     httpc_response_free(&resp);
+
+    /* HEAD answers like GET, without a body. */
+    sj_request(s, "HEAD", "/v1/health", NULL, 0, &resp);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(resp.body_len, 0);
+    httpc_response_free(&resp);
 }
 
 static void test_root(void **state)
@@ -448,6 +454,70 @@ static void test_events_paging(void **state)
     expect_problem(s, "GET", "/v1/sessions/p/events?limit=-1", NULL, 400, "invalid_request");
 }
 
+/* The anchor reports the built-in mock as version "builtin". */
+static void test_mock_agent_version(void **state)
+{
+    struct sj_server *s = *state;
+    json_t *r = sj_call(s, "GET", "/v1/agents", NULL, 200);
+    json_t *mock = json_array_get(json_object_get(r, "agents"), 4);
+    assert_string_equal(sj_str(mock, "id"), "mock");
+    if (!sj_str(mock, "version"))
+        fprintf(stderr, "mock agent has no \"version\" (anchor: \"builtin\")\n");
+    assert_non_null(sj_str(mock, "version"));
+    assert_string_equal(sj_str(mock, "version"), "builtin");
+    json_decref(r);
+}
+
+/* The anchor's ProblemDetails extensions: agent, sessionId, details. */
+static void test_problem_extensions(void **state)
+{
+    struct sj_server *s = *state;
+    struct httpc_response resp;
+    json_t *p, *r;
+
+    sj_request(s, "GET", "/v1/sessions/ghost/events", NULL, 1, &resp);
+    p = sj_assert_problem(&resp, 404, "session_not_found");
+    assert_string_equal(sj_str(p, "detail"), "session not found: ghost");
+    assert_string_equal(sj_str(p, "sessionId"), "ghost");
+    json_decref(p);
+    httpc_response_free(&resp);
+
+    r = sj_create_session(s, "x", NULL);
+    json_decref(r);
+    sj_request(s, "POST", "/v1/sessions/x", "{\"agent\":\"mock\"}", 1, &resp);
+    p = sj_assert_problem(&resp, 409, "session_already_exists");
+    assert_string_equal(sj_str(p, "detail"), "session already exists: x");
+    assert_string_equal(sj_str(p, "sessionId"), "x");
+    json_decref(p);
+    httpc_response_free(&resp);
+
+    sj_request(s, "POST", "/v1/sessions/y", "{\"agent\":\"zzz\"}", 1, &resp);
+    p = sj_assert_problem(&resp, 400, "unsupported_agent");
+    assert_string_equal(sj_str(p, "detail"), "unsupported agent: zzz");
+    assert_string_equal(sj_str(p, "agent"), "zzz");
+    json_decref(p);
+    httpc_response_free(&resp);
+
+    sj_request(s, "POST", "/v1/sessions/y", "{\"agent\":\"mock\",\"permissionMode\":\"yolo\"}", 1,
+               &resp);
+    p = sj_assert_problem(&resp, 400, "invalid_request");
+    assert_string_equal(sj_str(p, "detail"), "invalid request: invalid permission mode: yolo");
+    json_decref(p);
+    httpc_response_free(&resp);
+
+    sj_request(s, "POST", "/v1/sessions/y", "{\"agent\":\"mock\",\"agentMode\":\"custom\"}", 1,
+               &resp);
+    p = sj_assert_problem(&resp, 400, "mode_not_supported");
+    assert_string_equal(sj_str(p, "detail"), "mode not supported: mock custom");
+    assert_string_equal(sj_str(p, "agent"), "mock");
+    if (!sj_str(p, "details.mode"))
+        fprintf(stderr, "mode_not_supported has no details.mode (anchor: {\"mode\":\"custom\"})\n");
+    assert_non_null(sj_str(p, "details.mode"));
+    assert_string_equal(sj_str(p, "details.mode"), "custom");
+    json_decref(p);
+    httpc_response_free(&resp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +545,10 @@ int main(void)
                                         sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_terminate, sj_setup_default, sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_events_paging, sj_setup_default,
+                                        sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_mock_agent_version, sj_setup_default,
+                                        sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_problem_extensions, sj_setup_default,
                                         sj_teardown_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -628,62 +628,63 @@ static void test_turns_and_item_ids(void **state)
     json_decref(events);
 }
 
+#define MK(n, id, text) ASSIST(id, "mock_1_marker_" #n, text)
+static const struct ev demo_spec[] = {
+    USER("itm_1", "mock_1_user", "demo"),
+    MK(1, "itm_2", "Next: system message (system role)."),
+    STARTED("itm_3", "mock_1_system", "system", "system", "System ready for mock events."),
+    COMPLETED("itm_3", "mock_1_system", "system", "system", "completed",
+              "System ready for mock events."),
+    MK(2, "itm_4", "Next: assistant message with deltas, reasoning, and JSON content parts."),
+    STARTED("itm_5", "mock_1_assistant_rich", "message", "assistant", RICH_TEXT),
+    DELTA("itm_5", "mock_1_assistant_rich", "Mock assistant "),
+    DELTA("itm_5", "mock_1_assistant_rich", "streaming delta."),
+    COMPLETED("itm_5", "mock_1_assistant_rich", "message", "assistant", "completed", RICH_TEXT),
+    MK(3, "itm_6", "Next: status item updates."),
+    STARTED("itm_7", "mock_1_status", "status", "assistant", NULL),
+    COMPLETED("itm_7", "mock_1_status", "status", "assistant", "completed", NULL),
+    MK(4, "itm_8", "Next: markdown rendering + streaming markdown deltas."),
+    STARTED("itm_9", "mock_1_markdown", "message", "assistant",
+            "Markdown demo (streaming follows)..."),
+    DELTA("itm_9", "mock_1_markdown", MD_D1),
+    DELTA("itm_9", "mock_1_markdown", MD_D2),
+    DELTA("itm_9", "mock_1_markdown", MD_D3),
+    DELTA("itm_9", "mock_1_markdown", MD_D4),
+    DELTA("itm_9", "mock_1_markdown", MD_D5),
+    DELTA("itm_9", "mock_1_markdown", MD_D6),
+    DELTA("itm_9", "mock_1_markdown", MD_D7),
+    DELTA("itm_9", "mock_1_markdown", MD_D8),
+    COMPLETED("itm_9", "mock_1_markdown", "message", "assistant", "completed", MARKDOWN_TEXT),
+    MK(5, "itm_10", "Next: tool call item."),
+    STARTED("itm_11", "mock_1_tool_call", "tool_call", "assistant", NULL),
+    COMPLETED("itm_11", "mock_1_tool_call", "tool_call", "assistant", "completed", NULL),
+    STARTED("itm_12", "mock_1_tool_result", "tool_result", "tool", NULL),
+    COMPLETED("itm_12", "mock_1_tool_result", "tool_result", "tool", "failed", NULL),
+    MK(6, "itm_13", "Next: image output content part."),
+    ASSIST("itm_14", "mock_1_image", "Here is a mock image output."),
+    MK(7, "itm_15", "Next: unknown item kind."),
+    STARTED("itm_16", "mock_1_unknown", "unknown", "assistant", "Unknown item kind example."),
+    COMPLETED("itm_16", "mock_1_unknown", "unknown", "assistant", "completed",
+              "Unknown item kind example."),
+    MK(8, "itm_17", "Next: permission requests (pending)."),
+    OTHER("permission.requested", 0),
+    OTHER("permission.requested", 0),
+    MK(9, "itm_18", "Next: question requests (pending)."),
+    OTHER("question.requested", 0),
+    OTHER("question.requested", 0),
+    MK(10, "itm_19", "Next: error and agent.unparsed events."),
+    OTHER("error", 1),
+    OTHER("agent.unparsed", 1),
+};
+#undef MK
+
 static void test_demo(void **state)
 {
-#define MK(n, id, text) ASSIST(id, "mock_1_marker_" #n, text)
-    static const struct ev spec[] = {
-        USER("itm_1", "mock_1_user", "demo"),
-        MK(1, "itm_2", "Next: system message (system role)."),
-        STARTED("itm_3", "mock_1_system", "system", "system", "System ready for mock events."),
-        COMPLETED("itm_3", "mock_1_system", "system", "system", "completed",
-                  "System ready for mock events."),
-        MK(2, "itm_4", "Next: assistant message with deltas, reasoning, and JSON content parts."),
-        STARTED("itm_5", "mock_1_assistant_rich", "message", "assistant", RICH_TEXT),
-        DELTA("itm_5", "mock_1_assistant_rich", "Mock assistant "),
-        DELTA("itm_5", "mock_1_assistant_rich", "streaming delta."),
-        COMPLETED("itm_5", "mock_1_assistant_rich", "message", "assistant", "completed", RICH_TEXT),
-        MK(3, "itm_6", "Next: status item updates."),
-        STARTED("itm_7", "mock_1_status", "status", "assistant", NULL),
-        COMPLETED("itm_7", "mock_1_status", "status", "assistant", "completed", NULL),
-        MK(4, "itm_8", "Next: markdown rendering + streaming markdown deltas."),
-        STARTED("itm_9", "mock_1_markdown", "message", "assistant",
-                "Markdown demo (streaming follows)..."),
-        DELTA("itm_9", "mock_1_markdown", MD_D1),
-        DELTA("itm_9", "mock_1_markdown", MD_D2),
-        DELTA("itm_9", "mock_1_markdown", MD_D3),
-        DELTA("itm_9", "mock_1_markdown", MD_D4),
-        DELTA("itm_9", "mock_1_markdown", MD_D5),
-        DELTA("itm_9", "mock_1_markdown", MD_D6),
-        DELTA("itm_9", "mock_1_markdown", MD_D7),
-        DELTA("itm_9", "mock_1_markdown", MD_D8),
-        COMPLETED("itm_9", "mock_1_markdown", "message", "assistant", "completed", MARKDOWN_TEXT),
-        MK(5, "itm_10", "Next: tool call item."),
-        STARTED("itm_11", "mock_1_tool_call", "tool_call", "assistant", NULL),
-        COMPLETED("itm_11", "mock_1_tool_call", "tool_call", "assistant", "completed", NULL),
-        STARTED("itm_12", "mock_1_tool_result", "tool_result", "tool", NULL),
-        COMPLETED("itm_12", "mock_1_tool_result", "tool_result", "tool", "failed", NULL),
-        MK(6, "itm_13", "Next: image output content part."),
-        ASSIST("itm_14", "mock_1_image", "Here is a mock image output."),
-        MK(7, "itm_15", "Next: unknown item kind."),
-        STARTED("itm_16", "mock_1_unknown", "unknown", "assistant", "Unknown item kind example."),
-        COMPLETED("itm_16", "mock_1_unknown", "unknown", "assistant", "completed",
-                  "Unknown item kind example."),
-        MK(8, "itm_17", "Next: permission requests (pending)."),
-        OTHER("permission.requested", 0),
-        OTHER("permission.requested", 0),
-        MK(9, "itm_18", "Next: question requests (pending)."),
-        OTHER("question.requested", 0),
-        OTHER("question.requested", 0),
-        MK(10, "itm_19", "Next: error and agent.unparsed events."),
-        OTHER("error", 1),
-        OTHER("agent.unparsed", 1),
-    };
-#undef MK
-    const size_t n = sizeof spec / sizeof spec[0];
+    const size_t n = sizeof demo_spec / sizeof demo_spec[0];
     json_t *events;
     assert_int_equal(n, 66);
     events = run(*state, "demo", 67);
-    check_events(events, SID, 2, spec, n);
+    check_events(events, SID, 2, demo_spec, n);
     check_tool_exact(events, 38, "itm_11", "itm_12");
     check_exact(events, 56, "permission.requested", 0, PERM_ECHO);
     check_exact(events, 57, "permission.requested", 0, PERM_DENY);
@@ -691,6 +692,66 @@ static void test_demo(void **state)
     check_exact(events, 62, "question.requested", 0, QUESTION_REJECT);
     check_exact(events, 66, "error", 1, ERROR_DATA);
     check_exact(events, 67, "agent.unparsed", 1, UNPARSED_DATA);
+    json_decref(events);
+}
+
+static void test_concurrent_sessions(void **state)
+{
+    /* Several sessions streaming at once each get their own contiguous
+     * sequences and item ids. */
+    struct sj_server *s = *state;
+    char sid[16];
+    for (int i = 0; i < 8; i++) {
+        json_t *r;
+        snprintf(sid, sizeof sid, "c%d", i);
+        r = sj_create_session(s, sid, NULL);
+        json_decref(r);
+    }
+    for (int i = 0; i < 8; i++) {
+        snprintf(sid, sizeof sid, "c%d", i);
+        sj_send_message(s, sid, "demo");
+    }
+    for (int i = 0; i < 8; i++) {
+        json_t *events;
+        snprintf(sid, sizeof sid, "c%d", i);
+        events = sj_wait_events_exact(s, sid, 67, 20000);
+        sj_assert_envelope(json_array_get(events, 0), 1, sid, "session.started", 1);
+        check_events(events, sid, 2, demo_spec, sizeof demo_spec / sizeof demo_spec[0]);
+        json_decref(events);
+    }
+}
+
+static int setup_slow(void **state)
+{
+    static const char *const args[] = {"--mock-delay-ms", "25", NULL};
+    return sj_setup_with(state, args);
+}
+
+static void test_terminate_drops_paced_events(void **state)
+{
+    /* Terminating mid-turn journals session.ended, and nothing of the
+     * mock's queued reply follows it. */
+    struct sj_server *s = *state;
+    json_t *r = sj_create_session(s, SID, NULL), *events, *last;
+    size_t n;
+    json_decref(r);
+    sj_send_message(s, SID, "demo");
+    events = sj_wait_events(s, SID, 10, WAIT_MS);
+    json_decref(events);
+    r = sj_call(s, "POST", "/v1/sessions/" SID "/terminate", NULL, 204);
+    assert_null(r);
+    sj_sleep_ms(500);
+    events = sj_wait_events(s, SID, 11, 0);
+    n = json_array_size(events);
+    assert_true(n < 67);
+    last = json_array_get(events, n - 1);
+    sj_assert_envelope(last, (long long)n, SID, "session.ended", 1);
+    assert_string_equal(sj_str(last, "data.reason"), "terminated");
+    assert_string_equal(sj_str(last, "data.terminated_by"), "daemon");
+    for (size_t i = 0; i + 1 < n; i++)
+        assert_string_not_equal(sj_str(json_array_get(events, i), "type"), "session.ended");
+    json_decref(events);
+    events = sj_wait_events_exact(s, SID, n, WAIT_MS);
     json_decref(events);
 }
 
@@ -721,6 +782,9 @@ int main(void)
         T(test_empty_message),
         T(test_turns_and_item_ids),
         T(test_demo),
+        T(test_concurrent_sessions),
+        cmocka_unit_test_setup_teardown(test_terminate_drops_paced_events, setup_slow,
+                                        sj_teardown_default),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

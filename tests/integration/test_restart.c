@@ -382,6 +382,42 @@ static void test_kill9_loses_nothing_acknowledged(void **state)
     free(seen_text);
 }
 
+static void test_stop_mid_turn(void **state)
+{
+    /* A clean stop while the mock's reply is still being paced out exits
+     * promptly and cleanly; the journal stays contiguous and the session
+     * goes on after a restart. */
+    struct sj_server *s = *state;
+    json_t *r = sj_create_session(s, "m", NULL), *events;
+    size_t n;
+    long max_item;
+    json_decref(r);
+    sj_send_message(s, "m", "demo");
+    events = sj_wait_events(s, "m", 12, WAIT_MS);
+    json_decref(events);
+    restart(s);
+    events = sj_wait_events(s, "m", 12, WAIT_MS);
+    sj_sleep_ms(200);
+    json_decref(events);
+    events = sj_wait_events(s, "m", 12, 0);
+    n = json_array_size(events);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(sj_int(json_array_get(events, i), "sequence"), (long long)i + 1);
+    max_item = max_item_id(events);
+    json_decref(events);
+    sj_send_message(s, "m", "echo next");
+    events = sj_wait_events(s, "m", n + 6, WAIT_MS);
+    {
+        const json_t *e = json_array_get(events, n);
+        char want_item[32];
+        sj_assert_envelope(e, (long long)n + 1, "m", "item.started", 0);
+        assert_string_equal(sj_str(e, "data.item.native_item_id"), "mock_2_user");
+        snprintf(want_item, sizeof want_item, "itm_%ld", max_item + 1);
+        assert_string_equal(sj_str(e, "data.item.item_id"), want_item);
+    }
+    json_decref(events);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, sj_setup_default, sj_teardown_default)
@@ -393,6 +429,7 @@ int main(void)
         T(test_restart_session_id_still_taken),
         cmocka_unit_test_setup_teardown(test_kill9_loses_nothing_acknowledged, setup_slow,
                                         sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_stop_mid_turn, setup_slow, sj_teardown_default),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -56,13 +56,13 @@ static struct httpc_sse *open_sse(struct sj_server *s, const char *path,
     return sse;
 }
 
-static struct httpc_sse *open_turn_stream(struct sj_server *s, const char *sid,
-                                          const char *message)
+static struct httpc_sse *open_turn_stream_q(struct sj_server *s, const char *sid,
+                                            const char *message, const char *query)
 {
     struct httpc_response head;
     struct httpc_sse *sse = NULL;
     static const char *const headers[] = {"Content-Type: application/json", NULL};
-    char *path = sj_fmt("/v1/sessions/%s/messages/stream", sid);
+    char *path = sj_fmt("/v1/sessions/%s/messages/stream%s", sid, query);
     json_t *msg = json_pack("{s:s}", "message", message);
     char *body = json_dumps(msg, JSON_COMPACT);
     int rc = httpc_sse_open(s->port, "POST", path, headers, body, strlen(body), EVENT_MS, &head,
@@ -77,6 +77,12 @@ static struct httpc_sse *open_turn_stream(struct sj_server *s, const char *sid,
     free(body);
     json_decref(msg);
     return sse;
+}
+
+static struct httpc_sse *open_turn_stream(struct sj_server *s, const char *sid,
+                                          const char *message)
+{
+    return open_turn_stream_q(s, sid, message, "");
 }
 
 /* Reads the next frame and asserts it is exactly "id: <seq>\ndata: <text>\n\n"
@@ -296,6 +302,25 @@ static void test_turn_stream_echo(void **state)
     json_decref(events);
 }
 
+static void test_turn_stream_include_raw(void **state)
+{
+    struct sj_server *s = *state;
+    struct httpc_sse *sse;
+    unsigned skipped = 0;
+    new_session_with(s, SID, NULL, 1);
+    sse = open_turn_stream_q(s, SID, "unparsed", "?include_raw=true");
+    for (long long seq = 2; seq <= 4; seq++)
+        expect_frame(s, sse, SID, seq, "&include_raw=true");
+    expect_frame(s, sse, SID, 5, "&include_raw=true"); /* agent.unparsed with its raw */
+    assert_int_equal(httpc_sse_wait_closed(sse, EVENT_MS, &skipped), 0);
+    httpc_sse_close(sse);
+    {
+        char *text = event_text(s, SID, 5, "&include_raw=true");
+        assert_non_null(strstr(text, "\"raw\":{\"raw\":\"mock\"}"));
+        free(text);
+    }
+}
+
 static void test_turn_stream_permission(void **state)
 {
     struct sj_server *s = *state;
@@ -430,6 +455,120 @@ static void test_sse_after_terminate_replays(void **state)
     httpc_sse_close(sse);
 }
 
+static void test_stop_with_open_streams(void **state)
+{
+    /* A clean stop must not wait for readers: an idle tail and a turn that
+     * never reaches a terminal event (a status item) are both open. */
+    struct sj_server *s = *state;
+    struct httpc_sse *tail, *turn;
+    struct httpc_sse_event ev;
+    unsigned skipped = 0;
+    int rc;
+    new_session_with(s, SID, NULL, 1);
+    tail = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
+    expect_frame(s, tail, SID, 1, NULL);
+    turn = open_turn_stream(s, SID, "status");
+    for (long long seq = 2; seq <= 6; seq++)
+        expect_frame(s, turn, SID, seq, NULL);
+    expect_no_frame(turn, 200);
+    assert_int_equal(sj_server_stop(s), 0);
+    /* Both streams end (cleanly or by a reset), none hangs. */
+    rc = httpc_sse_wait_closed(turn, EVENT_MS, &skipped);
+    assert_true(rc == 0 || rc == HTTPC_ECLOSED || rc == HTTPC_ESYS);
+    rc = httpc_sse_next(tail, EVENT_MS, &ev);
+    while (rc == 1) {
+        httpc_sse_event_free(&ev);
+        rc = httpc_sse_next(tail, EVENT_MS, &ev);
+    }
+    assert_true(rc == 0 || rc == HTTPC_ECLOSED || rc == HTTPC_ESYS);
+    httpc_sse_close(turn);
+    httpc_sse_close(tail);
+}
+
+static void test_readers_come_and_go(void **state)
+{
+    /* Readers that hang up mid-stream do not disturb the others or the
+     * journal. */
+    struct sj_server *s = *state;
+    struct httpc_sse *keep;
+    json_t *events;
+    new_session_with(s, SID, NULL, 1);
+    keep = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
+    expect_frame(s, keep, SID, 1, NULL);
+    sj_send_message(s, SID, "demo");
+    for (int i = 0; i < 20; i++) {
+        struct httpc_sse *brief = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
+        struct httpc_sse_event ev;
+        assert_int_equal(httpc_sse_next(brief, EVENT_MS, &ev), 1);
+        httpc_sse_event_free(&ev);
+        httpc_sse_close(brief);
+    }
+    for (long long seq = 2; seq <= 67; seq++)
+        expect_frame(s, keep, SID, seq, NULL);
+    httpc_sse_close(keep);
+    events = sj_wait_events_exact(s, SID, 67, WAIT_MS);
+    json_decref(events);
+}
+
+static int setup_slow(void **state)
+{
+    static const char *const args[] = {"--mock-delay-ms", "25", NULL};
+    return sj_setup_with(state, args);
+}
+
+static void test_turn_stream_ends_on_terminate(void **state)
+{
+    /* A turn cut short by terminate ends its stream at session.ended. */
+    struct sj_server *s = *state;
+    struct httpc_sse *sse;
+    struct httpc_sse_event ev;
+    json_t *r, *e = NULL;
+    int rc;
+    new_session_with(s, SID, NULL, 1);
+    sse = open_turn_stream(s, SID, "markdown");
+    for (long long seq = 2; seq <= 5; seq++)
+        expect_frame(s, sse, SID, seq, NULL);
+    r = sj_call(s, "POST", "/v1/sessions/" SID "/terminate", NULL, 204);
+    assert_null(r);
+    while ((rc = httpc_sse_next(sse, EVENT_MS, &ev)) == 1) {
+        json_decref(e);
+        e = json_loads(ev.data, 0, NULL);
+        httpc_sse_event_free(&ev);
+    }
+    assert_int_equal(rc, 0);
+    assert_non_null(e);
+    assert_string_equal(sj_str(e, "type"), "session.ended");
+    json_decref(e);
+    httpc_sse_close(sse);
+}
+
+static int setup_heartbeat(void **state)
+{
+    static const char *const args[] = {"--sse-heartbeat-ms", "100", NULL};
+    return sj_setup_with(state, args);
+}
+
+static void test_heartbeats_on_idle_stream(void **state)
+{
+    /* An idle stream carries comment lines, which are not events; frames
+     * after them are intact. */
+    struct sj_server *s = *state;
+    struct httpc_sse *sse;
+    unsigned before;
+    new_session_with(s, SID, NULL, 1);
+    sse = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
+    expect_frame(s, sse, SID, 1, NULL);
+    before = httpc_sse_comments(sse);
+    expect_no_frame(sse, 550);
+    fprintf(stderr, "comments: %u before idling, %u after 550 ms\n", before,
+            httpc_sse_comments(sse));
+    assert_true(httpc_sse_comments(sse) >= before + 3);
+    sj_send_message(s, SID, "echo after idle");
+    for (long long seq = 2; seq <= 7; seq++)
+        expect_frame(s, sse, SID, seq, NULL);
+    httpc_sse_close(sse);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, sj_setup_default, sj_teardown_default)
@@ -442,6 +581,7 @@ int main(void)
         T(test_sse_include_raw),
         T(test_sse_not_found),
         T(test_turn_stream_echo),
+        T(test_turn_stream_include_raw),
         T(test_turn_stream_permission),
         T(test_turn_stream_question),
         T(test_turn_stream_error),
@@ -449,6 +589,12 @@ int main(void)
         T(test_turn_stream_end),
         T(test_turn_stream_errors),
         T(test_sse_after_terminate_replays),
+        T(test_stop_with_open_streams),
+        T(test_readers_come_and_go),
+        cmocka_unit_test_setup_teardown(test_turn_stream_ends_on_terminate, setup_slow,
+                                        sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_heartbeats_on_idle_stream, setup_heartbeat,
+                                        sj_teardown_default),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -841,7 +841,9 @@ static void test_resolve_modes(void **state)
     err_clear(&e);
     assert_int_equal(adapter_mock.resolve_modes(NULL, "yolo", am, pm, &e), ERR_INVALID);
     assert_int_equal(e.code, ERR_INVALID);
-    assert_string_equal(e.msg, "invalid permission mode: yolo");
+    /* Like every ERR_INVALID message in the server, it reads as the anchor's
+     * "invalid request: <message>" detail. */
+    assert_string_equal(e.msg, "invalid request: invalid permission mode: yolo");
 
     /* The agent mode is checked first. */
     err_clear(&e);
@@ -1047,6 +1049,13 @@ static void test_send_message_emit_error(void **state)
     assert_int_equal(e.code, ERR_STORAGE);
     assert_int_equal(rec.emit_calls, 1);
     assert_int_equal(rec.paced_calls, 0);
+    /* The failed turn's number is reused by the next message. */
+    ctx.host = &rec_host;
+    assert_int_equal(adapter_mock.send_message(&ctx, "hello", &e), 0);
+    assert_string_equal(rec.saved, "{\"turns\":1}");
+    check_item(conv_at(rec.emitted, 0), "item.started", "mock_1_user", "message", "user",
+               "in_progress");
+    check_assistant_pair(rec.paced, 0, "mock_1_reply", "hello");
     adapter_mock.free_state(&ctx);
     rec_reset();
 }
