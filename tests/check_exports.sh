@@ -16,6 +16,7 @@ for obj in *.o; do
     routes_*) prefixes="routes_" ;;
     cmd_*) prefixes="cmd_" ;;
     sse) prefixes="sse_ routes_" ;;
+    supervisor_proc) prefixes="supervisor_proc_" ;;
     mock) prefixes="adapter_mock" ;;
     migrations_data) prefixes="migrations_" ;;
     openapi_data) prefixes="embedded_openapi" ;;

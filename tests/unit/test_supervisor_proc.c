@@ -1,0 +1,204 @@
+/* Unit tests for src/supervisor_proc.c: real children under a real loop. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "supervisor.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern char **environ;
+
+struct seen {
+    char lines[64][128];
+    int cut[64];
+    int n_lines;
+    int exits;
+    int64_t exit_status;
+    int term_signal;
+    char head[4096];
+    char tail[4096];
+    size_t stderr_lines;
+    int truncated;
+    int exit_after_lines; /* every line arrived before on_exit */
+};
+
+static void on_line(void *arg, const char *line, size_t len, int cut)
+{
+    struct seen *s = arg;
+    assert_int_equal(s->exits, 0);
+    if (s->n_lines < 64) {
+        snprintf(s->lines[s->n_lines], sizeof s->lines[0], "%.*s", (int)len, line);
+        s->cut[s->n_lines] = cut;
+    }
+    s->n_lines++;
+}
+
+static void on_exit_cb(void *arg, const struct supervisor_exit *e)
+{
+    struct seen *s = arg;
+    s->exits++;
+    s->exit_status = e->exit_status;
+    s->term_signal = e->term_signal;
+    snprintf(s->head, sizeof s->head, "%s", e->stderr_head ? e->stderr_head : "");
+    snprintf(s->tail, sizeof s->tail, "%s", e->stderr_tail ? e->stderr_tail : "");
+    s->stderr_lines = e->stderr_lines;
+    s->truncated = e->stderr_truncated;
+}
+
+static supervisor_proc_t *start_sh(uv_loop_t *loop, const char *script, struct seen *s,
+                                   size_t max_line)
+{
+    const char *args[] = { "/bin/sh", "-c", script, NULL };
+    struct supervisor_proc_options o = { .file = "/bin/sh", .args = args, .env = environ,
+                                         .max_line_bytes = max_line };
+    struct supervisor_proc_callbacks cb = { on_line, on_exit_cb, s };
+    supervisor_proc_t *p = NULL;
+    struct err err;
+    assert_int_equal(supervisor_proc_spawn(loop, &o, &cb, &p, &err), 0);
+    assert_non_null(p);
+    return p;
+}
+
+static void run_loop(uv_loop_t *loop)
+{
+    assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
+}
+
+static void test_lines_and_exit_code(void **state)
+{
+    (void)state; /* cmocka fixture unused */
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct seen s = { 0 };
+    start_sh(&loop, "printf 'one\\ntwo\\n\\nhalf'; exit 3", &s, 0);
+    run_loop(&loop);
+    assert_int_equal(s.exits, 1);
+    assert_int_equal(s.exit_status, 3);
+    assert_int_equal(s.term_signal, 0);
+    assert_int_equal(s.n_lines, 4);
+    assert_string_equal(s.lines[0], "one");
+    assert_string_equal(s.lines[1], "two");
+    assert_string_equal(s.lines[2], "");
+    assert_string_equal(s.lines[3], "half"); /* a last line without "\n" */
+    assert_int_equal(s.stderr_lines, 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_stdin_roundtrip(void **state)
+{
+    (void)state; /* cmocka fixture unused */
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct seen s = { 0 };
+    supervisor_proc_t *p = start_sh(&loop, "cat", &s, 0);
+    struct err err;
+    assert_int_equal(supervisor_proc_write(p, "{\"type\":\"user\"}\n", 16, &err), 0);
+    assert_int_equal(supervisor_proc_write(p, "second\n", 7, &err), 0);
+    supervisor_proc_close_stdin(p);
+    assert_int_equal(supervisor_proc_write(p, "late\n", 5, &err), ERR_INVALID);
+    run_loop(&loop);
+    assert_int_equal(s.n_lines, 2);
+    assert_string_equal(s.lines[0], "{\"type\":\"user\"}");
+    assert_string_equal(s.lines[1], "second");
+    assert_int_equal(s.exit_status, 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_kill(void **state)
+{
+    (void)state; /* cmocka fixture unused */
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct seen s = { 0 };
+    supervisor_proc_t *p = start_sh(&loop, "echo ready; exec sleep 30", &s, 0);
+    assert_true(supervisor_proc_pid(p) > 0);
+    assert_int_equal(supervisor_proc_kill(p, SIGTERM), 0);
+    run_loop(&loop);
+    assert_int_equal(s.exits, 1);
+    assert_int_equal(s.term_signal, SIGTERM);
+    assert_int_equal(s.exit_status, -1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_stderr_record(void **state)
+{
+    (void)state; /* cmocka fixture unused */
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct seen s = { 0 };
+    start_sh(&loop, "i=1; while [ $i -le 50 ]; do echo \"err $i\" >&2; i=$((i+1)); done; exit 1",
+             &s, 0);
+    run_loop(&loop);
+    assert_int_equal(s.stderr_lines, 50);
+    assert_int_equal(s.truncated, 1);
+    assert_true(strncmp(s.head, "err 1\nerr 2\n", 12) == 0);
+    assert_non_null(strstr(s.head, "err 20\n"));
+    assert_null(strstr(s.head, "err 21\n"));
+    assert_true(strncmp(s.tail, "err 31\n", 7) == 0);
+    assert_non_null(strstr(s.tail, "err 50\n"));
+    assert_null(strstr(s.tail, "err 30\n"));
+
+    struct seen t = { 0 };
+    start_sh(&loop, "echo only >&2; printf partial >&2", &t, 0);
+    run_loop(&loop);
+    assert_int_equal(t.stderr_lines, 2);
+    assert_int_equal(t.truncated, 0);
+    assert_string_equal(t.head, "only\npartial\n");
+    assert_string_equal(t.tail, "");
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_long_line_is_cut(void **state)
+{
+    (void)state; /* cmocka fixture unused */
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct seen s = { 0 };
+    start_sh(&loop, "printf '0123456789abcdef\\nok\\n'", &s, 8);
+    run_loop(&loop);
+    assert_int_equal(s.n_lines, 2);
+    assert_string_equal(s.lines[0], "01234567");
+    assert_int_equal(s.cut[0], 1);
+    assert_string_equal(s.lines[1], "ok");
+    assert_int_equal(s.cut[1], 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_missing_binary(void **state)
+{
+    (void)state; /* cmocka fixture unused */
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct seen s = { 0 };
+    const char *args[] = { "no-such-agent-binary", NULL };
+    struct supervisor_proc_options o = { .file = "no-such-agent-binary", .args = args,
+                                         .env = environ };
+    struct supervisor_proc_callbacks cb = { on_line, on_exit_cb, &s };
+    supervisor_proc_t *p = NULL;
+    struct err err;
+    assert_int_equal(supervisor_proc_spawn(&loop, &o, &cb, &p, &err), ERR_NOT_INSTALLED);
+    assert_null(p);
+    run_loop(&loop);
+    assert_int_equal(s.exits, 0); /* callbacks never run for a failed start */
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lines_and_exit_code),
+        cmocka_unit_test(test_stdin_roundtrip),
+        cmocka_unit_test(test_kill),
+        cmocka_unit_test(test_stderr_record),
+        cmocka_unit_test(test_long_line_is_cut),
+        cmocka_unit_test(test_missing_binary),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
