@@ -26,18 +26,6 @@ static void assert_json_equal_text(const json_t *v, const char *expected)
     free(s);
 }
 
-/* Sends a request and asserts a ProblemDetails answer. */
-static void expect_problem(struct sj_server *s, const char *method, const char *path,
-                           const char *body, int status, const char *type)
-{
-    struct httpc_response resp;
-    json_t *p;
-    sj_request(s, method, path, body, 1, &resp);
-    p = sj_assert_problem(&resp, status, type);
-    json_decref(p);
-    httpc_response_free(&resp);
-}
-
 static void test_health(void **state)
 {
     struct sj_server *s = *state;
@@ -120,7 +108,7 @@ static void test_modes(void **state)
                               "\"Mock agent for UI testing\"},{\"id\":\"plan\",\"name\":\"Plan\","
                               "\"description\":\"Plan-only mock mode\"}]}");
     json_decref(r);
-    expect_problem(s, "GET", "/v1/agents/nope/modes", NULL, 400, "unsupported_agent");
+    sj_expect_problem(s, "GET", "/v1/agents/nope/modes", NULL, 400, "unsupported_agent");
 }
 
 static void test_install(void **state)
@@ -130,7 +118,7 @@ static void test_install(void **state)
     assert_null(r);
     r = sj_call(s, "POST", "/v1/agents/mock/install", "{\"reinstall\":true}", 204);
     assert_null(r);
-    expect_problem(s, "POST", "/v1/agents/nope/install", "{}", 400, "unsupported_agent");
+    sj_expect_problem(s, "POST", "/v1/agents/nope/install", "{}", 400, "unsupported_agent");
 }
 
 static void test_create_session(void **state)
@@ -219,7 +207,7 @@ static void test_create_conflict(void **state)
     struct sj_server *s = *state;
     json_t *r = sj_create_session(s, "dup", NULL), *events;
     json_decref(r);
-    expect_problem(s, "POST", "/v1/sessions/dup", "{\"agent\":\"mock\"}", 409,
+    sj_expect_problem(s, "POST", "/v1/sessions/dup", "{\"agent\":\"mock\"}", 409,
                    "session_already_exists");
     /* The failed create journaled nothing. */
     events = sj_wait_events_exact(s, "dup", 1, 5000);
@@ -231,27 +219,27 @@ static void test_create_errors(void **state)
     struct sj_server *s = *state;
     json_t *list;
 
-    expect_problem(s, "POST", "/v1/sessions/e1", "{not json", 400, "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/e1", "{}", 400, "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/e1", "{\"agent\":7}", 400, "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/e1", "[\"mock\"]", 400, "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/e1", "{\"agent\":\"mock\",\"agentMode\":5}", 400,
+    sj_expect_problem(s, "POST", "/v1/sessions/e1", "{not json", 400, "invalid_request");
+    sj_expect_problem(s, "POST", "/v1/sessions/e1", "{}", 400, "invalid_request");
+    sj_expect_problem(s, "POST", "/v1/sessions/e1", "{\"agent\":7}", 400, "invalid_request");
+    sj_expect_problem(s, "POST", "/v1/sessions/e1", "[\"mock\"]", 400, "invalid_request");
+    sj_expect_problem(s, "POST", "/v1/sessions/e1", "{\"agent\":\"mock\",\"agentMode\":5}", 400,
                    "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/e1", "{\"agent\":\"nope\"}", 400,
+    sj_expect_problem(s, "POST", "/v1/sessions/e1", "{\"agent\":\"nope\"}", 400,
                    "unsupported_agent");
-    expect_problem(s, "POST", "/v1/sessions/e1", "{\"agent\":\"mock\",\"agentMode\":\"custom\"}",
+    sj_expect_problem(s, "POST", "/v1/sessions/e1", "{\"agent\":\"mock\",\"agentMode\":\"custom\"}",
                    400, "mode_not_supported");
-    expect_problem(s, "POST", "/v1/sessions/e1",
+    sj_expect_problem(s, "POST", "/v1/sessions/e1",
                    "{\"agent\":\"mock\",\"permissionMode\":\"acceptEdits\"}", 400,
                    "mode_not_supported");
-    expect_problem(s, "POST", "/v1/sessions/e1", "{\"agent\":\"mock\",\"permissionMode\":\"yolo\"}",
+    sj_expect_problem(s, "POST", "/v1/sessions/e1", "{\"agent\":\"mock\",\"permissionMode\":\"yolo\"}",
                    400, "invalid_request");
 
     /* Nothing was created. */
     list = sj_call(s, "GET", "/v1/sessions", NULL, 200);
     assert_int_equal(json_array_size(json_object_get(list, "sessions")), 0);
     json_decref(list);
-    expect_problem(s, "GET", "/v1/sessions/e1/events", NULL, 404, "session_not_found");
+    sj_expect_problem(s, "GET", "/v1/sessions/e1/events", NULL, 404, "session_not_found");
 }
 
 static void test_mode_error_detail(void **state)
@@ -289,14 +277,14 @@ static void test_session_not_found(void **state)
     json_decref(p);
     httpc_response_free(&resp);
 
-    expect_problem(s, "POST", "/v1/sessions/ghost/messages", "{\"message\":\"hi\"}", 404,
+    sj_expect_problem(s, "POST", "/v1/sessions/ghost/messages", "{\"message\":\"hi\"}", 404,
                    "session_not_found");
-    expect_problem(s, "POST", "/v1/sessions/ghost/terminate", NULL, 404, "session_not_found");
-    expect_problem(s, "POST", "/v1/sessions/ghost/permissions/p1/reply", "{\"reply\":\"once\"}",
+    sj_expect_problem(s, "POST", "/v1/sessions/ghost/terminate", NULL, 404, "session_not_found");
+    sj_expect_problem(s, "POST", "/v1/sessions/ghost/permissions/p1/reply", "{\"reply\":\"once\"}",
                    404, "session_not_found");
-    expect_problem(s, "POST", "/v1/sessions/ghost/questions/q1/reply", "{\"answers\":[[\"a\"]]}",
+    sj_expect_problem(s, "POST", "/v1/sessions/ghost/questions/q1/reply", "{\"answers\":[[\"a\"]]}",
                    404, "session_not_found");
-    expect_problem(s, "POST", "/v1/sessions/ghost/questions/q1/reject", NULL, 404,
+    sj_expect_problem(s, "POST", "/v1/sessions/ghost/questions/q1/reject", NULL, 404,
                    "session_not_found");
 }
 
@@ -305,11 +293,11 @@ static void test_message_errors(void **state)
     struct sj_server *s = *state;
     json_t *r = sj_create_session(s, "m", NULL), *events;
     json_decref(r);
-    expect_problem(s, "POST", "/v1/sessions/m/messages", "{oops", 400, "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/m/messages", "{}", 400, "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/m/messages", "{\"message\":42}", 400,
+    sj_expect_problem(s, "POST", "/v1/sessions/m/messages", "{oops", 400, "invalid_request");
+    sj_expect_problem(s, "POST", "/v1/sessions/m/messages", "{}", 400, "invalid_request");
+    sj_expect_problem(s, "POST", "/v1/sessions/m/messages", "{\"message\":42}", 400,
                    "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/m/messages", "{\"message\":null}", 400,
+    sj_expect_problem(s, "POST", "/v1/sessions/m/messages", "{\"message\":null}", 400,
                    "invalid_request");
     /* None of them reached the agent. */
     events = sj_wait_events_exact(s, "m", 1, 5000);
@@ -384,7 +372,7 @@ static void test_terminate(void **state)
     json_decref(list);
 
     /* A message to a terminated session is refused. */
-    expect_problem(s, "POST", "/v1/sessions/t/messages", "{\"message\":\"hi\"}", 400,
+    sj_expect_problem(s, "POST", "/v1/sessions/t/messages", "{\"message\":\"hi\"}", 400,
                    "invalid_request");
     /* Terminating again is accepted and journals nothing. */
     r = sj_call(s, "POST", "/v1/sessions/t/terminate", NULL, 204);
@@ -450,8 +438,8 @@ static void test_events_paging(void **state)
     json_decref(page);
 
     /* Malformed query values are rejected. */
-    expect_problem(s, "GET", "/v1/sessions/p/events?offset=abc", NULL, 400, "invalid_request");
-    expect_problem(s, "GET", "/v1/sessions/p/events?limit=-1", NULL, 400, "invalid_request");
+    sj_expect_problem(s, "GET", "/v1/sessions/p/events?offset=abc", NULL, 400, "invalid_request");
+    sj_expect_problem(s, "GET", "/v1/sessions/p/events?limit=-1", NULL, 400, "invalid_request");
 }
 
 /* The anchor reports the built-in mock as version "builtin". */

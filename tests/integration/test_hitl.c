@@ -19,34 +19,6 @@
 #define SID "h"
 #define WAIT_MS 10000
 
-static void expect_problem(struct sj_server *s, const char *method, const char *path,
-                           const char *body, int status, const char *type)
-{
-    struct httpc_response resp;
-    json_t *p;
-    sj_request(s, method, path, body, 1, &resp);
-    p = sj_assert_problem(&resp, status, type);
-    json_decref(p);
-    httpc_response_free(&resp);
-}
-
-static void check_exact(const json_t *events, long long seq, const char *type, int synthetic,
-                        const char *data_json)
-{
-    char *got = sj_event_masked(json_array_get(events, (size_t)seq - 1));
-    char *want = sj_fmt("{\"event_id\":\"evt_%lld\",\"sequence\":%lld,\"time\":\"T\","
-                        "\"session_id\":\"" SID "\",\"native_session_id\":\"mock-" SID "\","
-                        "\"synthetic\":%s,\"source\":\"%s\",\"type\":\"%s\",\"data\":%s,"
-                        "\"raw\":null}",
-                        seq, seq, synthetic ? "true" : "false", synthetic ? "daemon" : "agent",
-                        type, data_json);
-    if (strcmp(got, want) != 0)
-        fprintf(stderr, "expected: %s\n     got: %s\n", want, got);
-    assert_string_equal(got, want);
-    free(got);
-    free(want);
-}
-
 /* Session SID with the two pending permissions (events 5 and 6). */
 static void start_permissions(struct sj_server *s)
 {
@@ -93,15 +65,15 @@ static void test_permission_once(void **state)
     start_permissions(s);
     reply_permission(s, "mock_1_permission", "once");
     events = sj_wait_events_exact(s, SID, 7, WAIT_MS);
-    check_exact(events, 7, "permission.resolved", 1, RESOLVED_ECHO("approved"));
+    sj_assert_event_exact(events, SID, 7, "permission.resolved", 1, RESOLVED_ECHO("approved"));
     json_decref(events);
     /* It is no longer pending. */
-    expect_problem(s, "POST", "/v1/sessions/" SID "/permissions/mock_1_permission/reply",
+    sj_expect_problem(s, "POST", "/v1/sessions/" SID "/permissions/mock_1_permission/reply",
                    "{\"reply\":\"once\"}", 400, "invalid_request");
     /* The other one still is. */
     reply_permission(s, "mock_1_permission_denied", "once");
     events = sj_wait_events_exact(s, SID, 8, WAIT_MS);
-    check_exact(events, 8, "permission.resolved", 1, RESOLVED_DENY("approved"));
+    sj_assert_event_exact(events, SID, 8, "permission.resolved", 1, RESOLVED_DENY("approved"));
     json_decref(events);
 }
 
@@ -112,7 +84,7 @@ static void test_permission_always(void **state)
     start_permissions(s);
     reply_permission(s, "mock_1_permission", "always");
     events = sj_wait_events_exact(s, SID, 7, WAIT_MS);
-    check_exact(events, 7, "permission.resolved", 1, RESOLVED_ECHO("approved"));
+    sj_assert_event_exact(events, SID, 7, "permission.resolved", 1, RESOLVED_ECHO("approved"));
     json_decref(events);
 }
 
@@ -123,11 +95,11 @@ static void test_permission_reject(void **state)
     start_permissions(s);
     reply_permission(s, "mock_1_permission_denied", "reject");
     events = sj_wait_events_exact(s, SID, 7, WAIT_MS);
-    check_exact(events, 7, "permission.resolved", 1, RESOLVED_DENY("denied"));
+    sj_assert_event_exact(events, SID, 7, "permission.resolved", 1, RESOLVED_DENY("denied"));
     json_decref(events);
     reply_permission(s, "mock_1_permission", "reject");
     events = sj_wait_events_exact(s, SID, 8, WAIT_MS);
-    check_exact(events, 8, "permission.resolved", 1, RESOLVED_ECHO("denied"));
+    sj_assert_event_exact(events, SID, 8, "permission.resolved", 1, RESOLVED_ECHO("denied"));
     json_decref(events);
 }
 
@@ -141,7 +113,7 @@ static void test_permission_prompt_reply(void **state)
     json_decref(events);
     reply_permission(s, "mock_1_permission", "once");
     events = sj_wait_events_exact(s, SID, 6, WAIT_MS);
-    check_exact(events, 6, "permission.resolved", 1,
+    sj_assert_event_exact(events, SID, 6, "permission.resolved", 1,
                 "{\"permission_id\":\"mock_1_permission\",\"action\":\"command_execution\","
                 "\"status\":\"approved\",\"metadata\":{\"codexRequestKind\":\"commandExecution\","
                 "\"command\":\"ls\"}}");
@@ -153,20 +125,20 @@ static void test_permission_errors(void **state)
     struct sj_server *s = *state;
     json_t *events;
     start_permissions(s);
-    expect_problem(s, "POST", "/v1/sessions/" SID "/permissions/nope/reply", "{\"reply\":\"once\"}",
+    sj_expect_problem(s, "POST", "/v1/sessions/" SID "/permissions/nope/reply", "{\"reply\":\"once\"}",
                    400, "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/" SID "/permissions/mock_1_permission/reply",
+    sj_expect_problem(s, "POST", "/v1/sessions/" SID "/permissions/mock_1_permission/reply",
                    "{\"reply\":\"maybe\"}", 400, "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/" SID "/permissions/mock_1_permission/reply", "{}",
+    sj_expect_problem(s, "POST", "/v1/sessions/" SID "/permissions/mock_1_permission/reply", "{}",
                    400, "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/" SID "/permissions/mock_1_permission/reply", "{bad",
+    sj_expect_problem(s, "POST", "/v1/sessions/" SID "/permissions/mock_1_permission/reply", "{bad",
                    400, "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/" SID "/permissions/mock_1_permission/reply",
+    sj_expect_problem(s, "POST", "/v1/sessions/" SID "/permissions/mock_1_permission/reply",
                    "{\"reply\":1}", 400, "invalid_request");
     /* A question id is not a permission id. */
-    expect_problem(s, "POST", "/v1/sessions/" SID "/questions/mock_1_permission/reply",
+    sj_expect_problem(s, "POST", "/v1/sessions/" SID "/questions/mock_1_permission/reply",
                    "{\"answers\":[[\"x\"]]}", 400, "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/ghost/permissions/mock_1_permission/reply",
+    sj_expect_problem(s, "POST", "/v1/sessions/ghost/permissions/mock_1_permission/reply",
                    "{\"reply\":\"once\"}", 404, "session_not_found");
     /* None of that journaled anything, and the permission is still pending. */
     events = sj_wait_events_exact(s, SID, 6, WAIT_MS);
@@ -185,14 +157,14 @@ static void test_question_reply(void **state)
                 "{\"answers\":[[\"Red\",\"Blue\"],[\"ignored\"]]}", 204);
     assert_null(r);
     events = sj_wait_events_exact(s, SID, 7, WAIT_MS);
-    check_exact(events, 7, "question.resolved", 1,
+    sj_assert_event_exact(events, SID, 7, "question.resolved", 1,
                 "{\"question_id\":\"mock_1_question\",\"prompt\":\"Choose a color\","
                 "\"options\":[\"Red\",\"Blue\"],\"response\":\"Red\",\"status\":\"answered\"}");
     json_decref(events);
     /* Answered once only. */
-    expect_problem(s, "POST", "/v1/sessions/" SID "/questions/mock_1_question/reply",
+    sj_expect_problem(s, "POST", "/v1/sessions/" SID "/questions/mock_1_question/reply",
                    "{\"answers\":[[\"Red\"]]}", 400, "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/" SID "/questions/mock_1_question/reject", NULL, 400,
+    sj_expect_problem(s, "POST", "/v1/sessions/" SID "/questions/mock_1_question/reject", NULL, 400,
                    "invalid_request");
 }
 
@@ -205,7 +177,7 @@ static void test_question_reply_empty_answers(void **state)
                 "{\"answers\":[]}", 204);
     assert_null(r);
     events = sj_wait_events_exact(s, SID, 7, WAIT_MS);
-    check_exact(events, 7, "question.resolved", 1,
+    sj_assert_event_exact(events, SID, 7, "question.resolved", 1,
                 "{\"question_id\":\"mock_1_question\",\"prompt\":\"Choose a color\","
                 "\"options\":[\"Red\",\"Blue\"],\"response\":null,\"status\":\"answered\"}");
     json_decref(events);
@@ -220,18 +192,18 @@ static void test_question_reject(void **state)
                 204);
     assert_null(r);
     events = sj_wait_events_exact(s, SID, 7, WAIT_MS);
-    check_exact(events, 7, "question.resolved", 1,
+    sj_assert_event_exact(events, SID, 7, "question.resolved", 1,
                 "{\"question_id\":\"mock_1_question_reject\",\"prompt\":\"Allow mock experiment?\","
                 "\"options\":[\"Yes\",\"No\"],\"response\":null,\"status\":\"rejected\"}");
     json_decref(events);
-    expect_problem(s, "POST", "/v1/sessions/" SID "/questions/mock_1_question_reject/reject", NULL,
+    sj_expect_problem(s, "POST", "/v1/sessions/" SID "/questions/mock_1_question_reject/reject", NULL,
                    400, "invalid_request");
     /* The other question is still open. */
     r = sj_call(s, "POST", "/v1/sessions/" SID "/questions/mock_1_question/reply",
                 "{\"answers\":[[\"Blue\"]]}", 204);
     assert_null(r);
     events = sj_wait_events_exact(s, SID, 8, WAIT_MS);
-    check_exact(events, 8, "question.resolved", 1,
+    sj_assert_event_exact(events, SID, 8, "question.resolved", 1,
                 "{\"question_id\":\"mock_1_question\",\"prompt\":\"Choose a color\","
                 "\"options\":[\"Red\",\"Blue\"],\"response\":\"Blue\",\"status\":\"answered\"}");
     json_decref(events);
@@ -242,21 +214,21 @@ static void test_question_errors(void **state)
     struct sj_server *s = *state;
     json_t *events;
     start_questions(s);
-    expect_problem(s, "POST", "/v1/sessions/" SID "/questions/nope/reply",
+    sj_expect_problem(s, "POST", "/v1/sessions/" SID "/questions/nope/reply",
                    "{\"answers\":[[\"Red\"]]}", 400, "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/" SID "/questions/nope/reject", NULL, 400,
+    sj_expect_problem(s, "POST", "/v1/sessions/" SID "/questions/nope/reject", NULL, 400,
                    "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/" SID "/questions/mock_1_question/reply", "{}", 400,
+    sj_expect_problem(s, "POST", "/v1/sessions/" SID "/questions/mock_1_question/reply", "{}", 400,
                    "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/" SID "/questions/mock_1_question/reply",
+    sj_expect_problem(s, "POST", "/v1/sessions/" SID "/questions/mock_1_question/reply",
                    "{\"answers\":\"Red\"}", 400, "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/" SID "/questions/mock_1_question/reply",
+    sj_expect_problem(s, "POST", "/v1/sessions/" SID "/questions/mock_1_question/reply",
                    "{\"answers\":[\"Red\"]}", 400, "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/" SID "/questions/mock_1_question/reply",
+    sj_expect_problem(s, "POST", "/v1/sessions/" SID "/questions/mock_1_question/reply",
                    "{\"answers\":[[1]]}", 400, "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/" SID "/permissions/mock_1_question/reply",
+    sj_expect_problem(s, "POST", "/v1/sessions/" SID "/permissions/mock_1_question/reply",
                    "{\"reply\":\"once\"}", 400, "invalid_request");
-    expect_problem(s, "POST", "/v1/sessions/ghost/questions/mock_1_question/reject", NULL, 404,
+    sj_expect_problem(s, "POST", "/v1/sessions/ghost/questions/mock_1_question/reject", NULL, 404,
                    "session_not_found");
     events = sj_wait_events_exact(s, SID, 6, WAIT_MS);
     json_decref(events);

@@ -123,25 +123,6 @@ static void check_events(const json_t *events, const char *sid, size_t first_seq
     }
 }
 
-/* Asserts the event at `seq` (1-based), re-serialized with time masked, is
- * exactly the envelope around `data_json`. */
-static void check_exact(const json_t *events, long long seq, const char *type, int synthetic,
-                        const char *data_json)
-{
-    char *got = sj_event_masked(json_array_get(events, (size_t)seq - 1));
-    char *want = sj_fmt("{\"event_id\":\"evt_%lld\",\"sequence\":%lld,\"time\":\"T\","
-                        "\"session_id\":\"" SID "\",\"native_session_id\":\"mock-" SID "\","
-                        "\"synthetic\":%s,\"source\":\"%s\",\"type\":\"%s\",\"data\":%s,"
-                        "\"raw\":null}",
-                        seq, seq, synthetic ? "true" : "false", synthetic ? "daemon" : "agent",
-                        type, data_json);
-    if (strcmp(got, want) != 0)
-        fprintf(stderr, "expected: %s\n     got: %s\n", want, got);
-    assert_string_equal(got, want);
-    free(got);
-    free(want);
-}
-
 /* Creates session SID, sends `message`, waits for exactly `total` events. */
 static json_t *run(struct sj_server *s, const char *message, size_t total)
 {
@@ -160,14 +141,14 @@ static void test_echo(void **state)
     json_t *events = run(*state, "  echo   hello  world \n", 7);
     sj_assert_envelope(json_array_get(events, 0), 1, SID, "session.started", 1);
     check_events(events, SID, 2, spec, 6);
-    check_exact(events, 2, "item.started", 0,
+    sj_assert_event_exact(events, SID, 2, "item.started", 0,
                 "{\"item\":{\"item_id\":\"itm_1\",\"native_item_id\":\"mock_1_user\","
                 "\"parent_id\":null,\"kind\":\"message\",\"role\":\"user\",\"content\":"
                 "[{\"type\":\"text\",\"text\":\"echo   hello  world\"}],\"status\":\"in_progress\"}}");
-    check_exact(events, 3, "item.delta", 1,
+    sj_assert_event_exact(events, SID, 3, "item.delta", 1,
                 "{\"item_id\":\"itm_1\",\"native_item_id\":\"mock_1_user\","
                 "\"delta\":\"echo   hello  world\"}");
-    check_exact(events, 7, "item.completed", 0,
+    sj_assert_event_exact(events, SID, 7, "item.completed", 0,
                 "{\"item\":{\"item_id\":\"itm_2\",\"native_item_id\":\"mock_1_echo\","
                 "\"parent_id\":null,\"kind\":\"message\",\"role\":\"assistant\",\"content\":"
                 "[{\"type\":\"text\",\"text\":\"hello world\"}],\"status\":\"completed\"}}");
@@ -252,7 +233,7 @@ static void test_reasoning_prompt(void **state)
     };
     json_t *events = run(*state, "Answer briefly and include your reasoning.", 8);
     check_events(events, SID, 2, spec, 7);
-    check_exact(events, 8, "item.completed", 0,
+    sj_assert_event_exact(events, SID, 8, "item.completed", 0,
                 "{\"item\":{\"item_id\":\"itm_2\",\"native_item_id\":\"mock_1_assistant_rich\","
                 "\"parent_id\":null,\"kind\":\"message\",\"role\":\"assistant\",\"content\":["
                 "{\"type\":\"text\",\"text\":\"" RICH_TEXT "\"},"
@@ -274,12 +255,12 @@ static void test_status(void **state)
     };
     json_t *events = run(*state, "status", 6);
     check_events(events, SID, 2, spec, 5);
-    check_exact(events, 5, "item.started", 0,
+    sj_assert_event_exact(events, SID, 5, "item.started", 0,
                 "{\"item\":{\"item_id\":\"itm_2\",\"native_item_id\":\"mock_1_status\","
                 "\"parent_id\":null,\"kind\":\"status\",\"role\":\"assistant\",\"content\":["
                 "{\"type\":\"status\",\"label\":\"Indexing\",\"detail\":\"2 files\"}],"
                 "\"status\":\"in_progress\"}}");
-    check_exact(events, 6, "item.completed", 0,
+    sj_assert_event_exact(events, SID, 6, "item.completed", 0,
                 "{\"item\":{\"item_id\":\"itm_2\",\"native_item_id\":\"mock_1_status\","
                 "\"parent_id\":null,\"kind\":\"status\",\"role\":\"assistant\",\"content\":["
                 "{\"type\":\"status\",\"label\":\"Indexing\",\"detail\":\"Done\"}],"
@@ -337,13 +318,13 @@ static void check_tool_exact(const json_t *events, long long call_seq, const cha
                         "\"arguments\":\"{\\\"query\\\":\\\"example\\\"}\","
                         "\"call_id\":\"mock_1_call\"}],\"status\":\"completed\"}}",
                         call_item);
-    check_exact(events, call_seq + 1, "item.completed", 0, data);
+    sj_assert_event_exact(events, SID, call_seq + 1, "item.completed", 0, data);
     free(data);
     data = sj_fmt("{\"item\":{\"item_id\":\"%s\",\"native_item_id\":\"mock_1_tool_result\","
                   "\"parent_id\":null,\"kind\":\"tool_result\",\"role\":\"tool\","
                   "\"content\":%s,\"status\":\"failed\"}}",
                   result_item, TOOL_RESULT_CONTENT);
-    check_exact(events, call_seq + 3, "item.completed", 0, data);
+    sj_assert_event_exact(events, SID, call_seq + 3, "item.completed", 0, data);
     free(data);
 }
 
@@ -379,7 +360,7 @@ static void test_tool_prompt(void **state)
                          "without using the tool.",
                          9);
     check_events(events, SID, 2, spec, 8);
-    check_exact(events, 5, "permission.requested", 0,
+    sj_assert_event_exact(events, SID, 5, "permission.requested", 0,
                 "{\"permission_id\":\"mock_1_permission\",\"action\":\"command_execution\","
                 "\"status\":\"requested\",\"metadata\":{\"codexRequestKind\":\"commandExecution\","
                 "\"command\":\"ls\"}}");
@@ -395,7 +376,7 @@ static void test_image(void **state)
     };
     json_t *events = run(*state, "image", 7);
     check_events(events, SID, 2, spec, 6);
-    check_exact(events, 5, "item.started", 0,
+    sj_assert_event_exact(events, SID, 5, "item.started", 0,
                 "{\"item\":{\"item_id\":\"itm_2\",\"native_item_id\":\"mock_1_image\","
                 "\"parent_id\":null,\"kind\":\"message\",\"role\":\"assistant\",\"content\":["
                 "{\"type\":\"text\",\"text\":\"Here is a mock image output.\"},"
@@ -446,8 +427,8 @@ static void test_permission(void **state)
     };
     json_t *events = run(*state, "permission", 6);
     check_events(events, SID, 2, spec, 5);
-    check_exact(events, 5, "permission.requested", 0, PERM_ECHO);
-    check_exact(events, 6, "permission.requested", 0, PERM_DENY);
+    sj_assert_event_exact(events, SID, 5, "permission.requested", 0, PERM_ECHO);
+    sj_assert_event_exact(events, SID, 6, "permission.requested", 0, PERM_DENY);
     json_decref(events);
 }
 
@@ -462,7 +443,7 @@ static void test_permission_prompt(void **state)
     json_t *events =
         run(*state, "list files in the current directory using available tools.", 5);
     check_events(events, SID, 2, spec, 4);
-    check_exact(events, 5, "permission.requested", 0,
+    sj_assert_event_exact(events, SID, 5, "permission.requested", 0,
                 "{\"permission_id\":\"mock_1_permission\",\"action\":\"command_execution\","
                 "\"status\":\"requested\",\"metadata\":{\"codexRequestKind\":\"commandExecution\","
                 "\"command\":\"ls\"}}");
@@ -478,8 +459,8 @@ static void test_question(void **state)
     };
     json_t *events = run(*state, "questions", 6);
     check_events(events, SID, 2, spec, 5);
-    check_exact(events, 5, "question.requested", 0, QUESTION_COLOR);
-    check_exact(events, 6, "question.requested", 0, QUESTION_REJECT);
+    sj_assert_event_exact(events, SID, 5, "question.requested", 0, QUESTION_COLOR);
+    sj_assert_event_exact(events, SID, 6, "question.requested", 0, QUESTION_REJECT);
     json_decref(events);
 }
 
@@ -490,7 +471,7 @@ static void test_question_prompts(void **state)
                          "Use the AskUserQuestion tool to ask exactly one yes/no question, then "
                          "wait for a reply. Do not answer yourself.",
                          5);
-    check_exact(events, 5, "question.requested", 0,
+    sj_assert_event_exact(events, SID, 5, "question.requested", 0,
                 "{\"question_id\":\"mock_1_question\",\"prompt\":\"Proceed?\","
                 "\"options\":[\"Yes\",\"No\"],\"response\":null,\"status\":\"requested\"}");
     json_decref(events);
@@ -498,7 +479,7 @@ static void test_question_prompts(void **state)
                     "Call the AskUserQuestion tool with exactly one yes/no question and wait for "
                     "a reply. Do not answer yourself.");
     events = sj_wait_events_exact(s, SID, 9, WAIT_MS);
-    check_exact(events, 9, "question.requested", 0,
+    sj_assert_event_exact(events, SID, 9, "question.requested", 0,
                 "{\"question_id\":\"mock_2_question\",\"prompt\":\"Proceed?\","
                 "\"options\":[\"Yes\",\"No\"],\"response\":null,\"status\":\"requested\"}");
     json_decref(events);
@@ -513,8 +494,8 @@ static void test_error(void **state)
     };
     json_t *events = run(*state, "error", 6);
     check_events(events, SID, 2, spec, 5);
-    check_exact(events, 5, "error", 1, ERROR_DATA);
-    check_exact(events, 6, "agent.unparsed", 1, UNPARSED_DATA);
+    sj_assert_event_exact(events, SID, 5, "error", 1, ERROR_DATA);
+    sj_assert_event_exact(events, SID, 6, "agent.unparsed", 1, UNPARSED_DATA);
     json_decref(events);
 }
 
@@ -522,7 +503,7 @@ static void test_unparsed_and_raw(void **state)
 {
     struct sj_server *s = *state;
     json_t *events = run(s, "unparsed", 5), *page, *ev;
-    check_exact(events, 5, "agent.unparsed", 1, UNPARSED_DATA);
+    sj_assert_event_exact(events, SID, 5, "agent.unparsed", 1, UNPARSED_DATA);
     json_decref(events);
 
     /* include_raw splices the stored native payload in; others stay null. */
@@ -568,7 +549,7 @@ static void test_end(void **state)
     json_t *events = run(s, "session.end", 5), *list, *info;
     struct httpc_response resp;
     check_events(events, SID, 2, spec, 4);
-    check_exact(events, 5, "session.ended", 1,
+    sj_assert_event_exact(events, SID, 5, "session.ended", 1,
                 "{\"reason\":\"completed\",\"terminated_by\":\"agent\"}");
     json_decref(events);
 
@@ -686,12 +667,12 @@ static void test_demo(void **state)
     events = run(*state, "demo", 67);
     check_events(events, SID, 2, demo_spec, n);
     check_tool_exact(events, 38, "itm_11", "itm_12");
-    check_exact(events, 56, "permission.requested", 0, PERM_ECHO);
-    check_exact(events, 57, "permission.requested", 0, PERM_DENY);
-    check_exact(events, 61, "question.requested", 0, QUESTION_COLOR);
-    check_exact(events, 62, "question.requested", 0, QUESTION_REJECT);
-    check_exact(events, 66, "error", 1, ERROR_DATA);
-    check_exact(events, 67, "agent.unparsed", 1, UNPARSED_DATA);
+    sj_assert_event_exact(events, SID, 56, "permission.requested", 0, PERM_ECHO);
+    sj_assert_event_exact(events, SID, 57, "permission.requested", 0, PERM_DENY);
+    sj_assert_event_exact(events, SID, 61, "question.requested", 0, QUESTION_COLOR);
+    sj_assert_event_exact(events, SID, 62, "question.requested", 0, QUESTION_REJECT);
+    sj_assert_event_exact(events, SID, 66, "error", 1, ERROR_DATA);
+    sj_assert_event_exact(events, SID, 67, "agent.unparsed", 1, UNPARSED_DATA);
     json_decref(events);
 }
 

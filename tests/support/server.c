@@ -710,3 +710,30 @@ void sj_server_kill(struct sj_server *s)
         s->out_fd = -1;
     }
 }
+
+void sj_expect_problem(struct sj_server *s, const char *method, const char *path,
+                       const char *body, int status, const char *type)
+{
+    struct httpc_response resp;
+    sj_request(s, method, path, body, 1, &resp);
+    json_t *p = sj_assert_problem(&resp, status, type);
+    json_decref(p);
+    httpc_response_free(&resp);
+}
+
+void sj_assert_event_exact(const json_t *events, const char *session_id, long long seq,
+                           const char *type, int synthetic, const char *data_json)
+{
+    char *got = sj_event_masked(json_array_get(events, (size_t)seq - 1));
+    char *want = sj_fmt("{\"event_id\":\"evt_%lld\",\"sequence\":%lld,\"time\":\"T\","
+                        "\"session_id\":\"%s\",\"native_session_id\":\"mock-%s\","
+                        "\"synthetic\":%s,\"source\":\"%s\",\"type\":\"%s\",\"data\":%s,"
+                        "\"raw\":null}",
+                        seq, seq, session_id, session_id, synthetic ? "true" : "false",
+                        synthetic ? "daemon" : "agent", type, data_json);
+    if (strcmp(got, want) != 0)
+        fprintf(stderr, "expected: %s\n     got: %s\n", want, got);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+}

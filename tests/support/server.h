@@ -134,6 +134,16 @@ const char *sj_str(const json_t *obj, const char *path); /* dotted path, NULL if
 long long sj_int(const json_t *obj, const char *path);    /* fails unless integer */
 
 /* malloc'd printf. */
+/* Sends a request and asserts a ProblemDetails answer of `status` / `type`. */
+void sj_expect_problem(struct sj_server *s, const char *method, const char *path,
+                       const char *body, int status, const char *type);
+
+/* Asserts the event at `seq` (1-based) of a mock session `session_id`,
+ * re-serialized with its time masked, is exactly the envelope around
+ * `data_json`. */
+void sj_assert_event_exact(const json_t *events, const char *session_id, long long seq,
+                           const char *type, int synthetic, const char *data_json);
+
 char *sj_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif
