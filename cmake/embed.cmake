@@ -18,25 +18,57 @@ function(sj_embed_file out path symbol)
   file(COPY_FILE ${out}.tmp ${out} ONLY_IF_DIFFERENT)
 endfunction()
 
-# migrations/NNNN_name.sql -> { NNNN, "NNNN_name.sql", sql } in version order.
-function(sj_embed_migrations out files)
-  set(body "#include \"migrations.h\"\n")
+# Appends to ${body_var} one table `<name>_all[]` + `<name>_count` of
+# { NNNN, "NNNN_name.sql", sql } built from `files`, in the order given.
+function(sj_migration_table body_var name files)
+  set(body "${${body_var}}")
   set(table "")
   set(i 0)
   foreach(path IN LISTS files)
-    get_filename_component(name ${path} NAME)
-    string(REGEX MATCH "^[0-9]+" version ${name})
+    get_filename_component(file_name ${path} NAME)
+    string(REGEX MATCH "^[0-9]+" version ${file_name})
     if(NOT version)
-      message(FATAL_ERROR "migration ${name} does not start with a number")
+      message(FATAL_ERROR "migration ${path} does not start with a number")
     endif()
     math(EXPR version "${version} + 0")
     sj_hex_array(bytes ${path})
-    string(APPEND body "static const char migration_${i}[] = {${bytes}};\n")
-    string(APPEND table "  { ${version}, \"${name}\", migration_${i} },\n")
+    string(APPEND body "static const char ${name}_${i}[] = {${bytes}};\n")
+    string(APPEND table "  { ${version}, \"${file_name}\", ${name}_${i} },\n")
     math(EXPR i "${i} + 1")
   endforeach()
-  string(APPEND body "const struct migration migrations_all[] = {\n${table}};\n"
-                     "const size_t migrations_count = ${i};\n")
+  if(i EQUAL 0)
+    # C has no empty arrays; a zero count tells readers there is nothing.
+    set(table "  { 0, \"\", \"\" },\n")
+  endif()
+  string(APPEND body "extern const struct migration ${name}_all[];\n"
+                     "extern const size_t ${name}_count;\n"
+                     "const struct migration ${name}_all[] = {\n${table}};\n"
+                     "const size_t ${name}_count = ${i};\n")
+  set(${body_var} "${body}" PARENT_SCOPE)
+endfunction()
+
+# migrations/NNNN_name.sql -> migrations_all[] in version order, and for each
+# subdirectory migrations/<kind>/ holding NNNN_name.sql files (the export
+# targets' own schemas: postgres, clickhouse) -> migrations_<kind>_all[], all
+# in one generated file so the core library's source list stays fixed.
+function(sj_embed_migrations out files)
+  set(body "#include \"migrations.h\"\n")
+  sj_migration_table(body migrations "${files}")
+  list(GET files 0 first)
+  get_filename_component(dir ${first} DIRECTORY)
+  file(GLOB children LIST_DIRECTORIES true CONFIGURE_DEPENDS RELATIVE ${dir} ${dir}/*)
+  list(SORT children)
+  foreach(kind IN LISTS children)
+    if(NOT IS_DIRECTORY ${dir}/${kind})
+      continue()
+    endif()
+    if(NOT kind MATCHES "^[a-z][a-z0-9_]*$")
+      message(FATAL_ERROR "migrations/${kind}: directory names must be C identifiers")
+    endif()
+    file(GLOB kind_files CONFIGURE_DEPENDS ${dir}/${kind}/*.sql)
+    list(SORT kind_files)
+    sj_migration_table(body migrations_${kind} "${kind_files}")
+  endforeach()
   file(WRITE ${out}.tmp "${body}")
   file(COPY_FILE ${out}.tmp ${out} ONLY_IF_DIFFERENT)
 endfunction()

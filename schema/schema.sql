@@ -1,5 +1,5 @@
 -- The journal's full current schema, for human readers: the result of
--- applying every file of migrations/ in order (PRAGMA user_version = 1).
+-- applying every file of migrations/ in order (PRAGMA user_version = 2).
 -- journal_open() never reads this file; the migrations are the source of
 -- truth and this copy must be kept identical to their sum.
 --
@@ -34,3 +34,19 @@ CREATE TABLE events (
 );
 
 CREATE UNIQUE INDEX events_by_session ON events(session, sequence);
+
+-- Export checkpoints (0002_export.sql): per target, per session, the last
+-- sequence the target confirmed.  Raised only after the target's commit.
+CREATE TABLE export_targets (
+    id         INTEGER PRIMARY KEY,
+    target     TEXT    NOT NULL UNIQUE,   -- URL without its password
+    state      TEXT,                      -- target's resume state (JSONL: file length)
+    updated_at TEXT    NOT NULL
+);
+
+CREATE TABLE export_checkpoints (
+    target        INTEGER NOT NULL,       -- export_targets.id
+    session       INTEGER NOT NULL,       -- sessions.id
+    last_sequence INTEGER NOT NULL,       -- confirmed by the target; only raised
+    PRIMARY KEY (target, session)
+) WITHOUT ROWID;

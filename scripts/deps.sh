@@ -10,6 +10,12 @@ if [ "${SJ_DEPS_EXTRA:-}" ]; then
   packages+=("${extra[@]}")
 fi
 
+# The end-to-end tests install the real agent CLIs with npm (Node.js 18+).
+# A machine that already has npm (e.g. NodeSource's nodejs) keeps its own.
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

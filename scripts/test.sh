@@ -20,6 +20,23 @@ run_suite() {
   (cd "$build" && ctest --output-on-failure -j"$(nproc)" "$@")
 }
 
+# The export tests need real PostgreSQL and ClickHouse servers: throwaway
+# ones on 127.0.0.1 (tests/servers/, which install the packages if missing),
+# stopped however this script ends.  Their URLs reach the tests as
+# DATABASE_URL and CLICKHOUSE_URL (PGCI_DIR and CHCI_DIR to restart them);
+# under CI=true a test fails when they are missing.  SJ_NO_TARGET_SERVERS=1
+# skips them (the export tests then skip, outside CI).
+servers="$root/tests/servers"
+stop_target_servers() {
+  if [ -n "${PGCI_DIR:-}" ]; then bash "$servers/stop-postgres.sh" "$PGCI_DIR" || true; fi
+  if [ -n "${CHCI_DIR:-}" ]; then bash "$servers/stop-clickhouse.sh" "$CHCI_DIR" || true; fi
+}
+if [ "${SJ_NO_TARGET_SERVERS:-0}" != 1 ]; then
+  trap stop_target_servers EXIT
+  eval "$(bash "$servers/start-postgres.sh")"
+  eval "$(bash "$servers/start-clickhouse.sh")"
+fi
+
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 echo "== stage 1: ASan + UBSan"

@@ -11,6 +11,7 @@
 #define SJ_ADAPTER_H
 
 #include "err.h"
+#include "supervisor.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -45,11 +46,24 @@ struct adapter_mode {
 
 struct adapter_ctx;
 
-/* How an adapter reports events.  Provided by the session layer. */
+/* How an adapter reports events.  Provided by the session layer.
+ *
+ * Threads: emit, emit_paced and save_state are for the functions the session
+ * layer calls with the session locked (HTTP workers).  Code running on the
+ * supervisor loop (process output, exits, timers) uses emit_async only: it
+ * takes the session lock itself, so it must never be called with it held,
+ * and it never waits for the journal.  Functions called with the session
+ * locked must never wait for the loop (the loop takes session locks to
+ * journal): they hand work over with supervisor_post() and return. */
 struct adapter_host {
     /* Normalizes and journals `conversions` (a borrowed array) now, waiting
-     * for the commit.  0, or the journal's error. */
+     * for the commit.  0, or the journal's error.  Session locked. */
     int (*emit)(struct adapter_ctx *ctx, const json_t *conversions, struct err *err);
+    /* Loop thread: locks the session, normalizes `conversions` (borrowed)
+     * and queues them for the journal without waiting.  Dropped (0) once the
+     * session was terminated through the API, or while the server is
+     * shutting down. */
+    int (*emit_async)(struct adapter_ctx *ctx, const json_t *conversions, struct err *err);
     /* Queues `conversions` (stolen array) to be journaled one by one,
      * `delay_ms` apart, on the supervisor loop.  Dropped if the session is
      * terminated first. */
@@ -62,9 +76,20 @@ struct adapter_host {
 };
 
 /* What an adapter sees of its session.  Strings are borrowed and live as long
- * as the session; `state` belongs to the adapter. */
+ * as the session; `state` belongs to the adapter.  Fields other than `state`
+ * may only be read with the session locked (native_session_id and
+ * binary_path change under the lock): loop-side code keeps copies. */
 struct adapter_ctx {
     const struct adapter_host *host;
+    supervisor_t *supervisor;      /* the loop that owns the agent's processes */
+    const char *data_dir;          /* the server's data directory */
+    const char *agents_dir;        /* where agent CLIs are installed (install.h) */
+    /* The session's working directory, journaled at creation: the agent runs
+     * there, and resumes from there after a restart. */
+    const char *working_dir;
+    /* The agent's binary as found when the session was created or loaded
+     * (NULL if not found then); adapters look again when it is NULL. */
+    const char *binary_path;
     const char *session_id;
     const char *agent_mode;
     const char *permission_mode;
@@ -98,7 +123,10 @@ struct adapter {
                          struct err *err);
     /* Prepares a new session; may set ctx->state.  Fills native_id_out[128]
      * with the agent's own session id when it is known at once ("" if not).
-     * Thread: HTTP worker, session locked. */
+     * Thread: HTTP worker, no lock held: the one adapter function that may
+     * wait for the loop (bounded).  It must not hand the session to the
+     * loop: the session may still be discarded (a conflicting create), and
+     * it is freed then without a word to the adapter beyond free_state. */
     int (*start_session)(struct adapter_ctx *ctx, char native_id_out[128], struct err *err);
     /* Hands a user message to the agent.  Thread: HTTP worker, session locked. */
     int (*send_message)(struct adapter_ctx *ctx, const char *message, struct err *err);
@@ -115,8 +143,18 @@ struct adapter {
                            const json_t *pending, struct err *err);
     /* Stops the agent's work for this session.  May be NULL. */
     void (*terminate)(struct adapter_ctx *ctx);
-    /* Frees ctx->state.  May be NULL. */
+    /* Frees ctx->state.  May be NULL.  Called after the loop has stopped. */
     void (*free_state)(struct adapter_ctx *ctx);
+    /* Loop thread, at server shutdown: stop the agent's processes (SIGTERM,
+     * then SIGKILL if they linger) without journaling anything, since the
+     * session resumes after a restart.  May be NULL. */
+    void (*shutdown)(struct adapter_ctx *ctx);
+    /* new: the ServerStatusInfo of an agent's shared process, or NULL for
+     * "stopped".  May be NULL.  Thread: any. */
+    json_t *(*server_status_json)(void);
+    /* Loop thread, at server shutdown, once per adapter after every
+     * session's shutdown: stop shared processes the same way.  May be NULL. */
+    void (*shutdown_shared)(void);
 };
 
 #define ADAPTER(name) extern const struct adapter adapter_##name;

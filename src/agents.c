@@ -4,6 +4,8 @@
  * clients expect, and reports them as not installed. */
 #include "agents.h"
 
+#include "install.h"
+
 #include <string.h>
 
 static const struct adapter_mode agents_claude_modes[] = {
@@ -29,11 +31,11 @@ static const struct adapter_mode agents_amp_modes[] = {
 #define AGENTS_MODES(m) (m), sizeof(m) / sizeof((m)[0])
 
 static struct agents_entry agents_table[] = {
-    { "claude", NULL,
+    { "claude", &adapter_claude,
       { .permissions = 1, .questions = 1, .tool_calls = 1, .tool_results = 1,
         .text_messages = 1, .streaming_deltas = 1 },
       AGENTS_MODES(agents_claude_modes) },
-    { "codex", NULL,
+    { "codex", &adapter_codex,
       { .plan_mode = 1, .permissions = 1, .tool_calls = 1, .tool_results = 1,
         .text_messages = 1, .images = 1, .file_attachments = 1, .session_lifecycle = 1,
         .error_events = 1, .reasoning = 1, .status = 1, .command_execution = 1,
@@ -103,23 +105,36 @@ json_t *agents_caps_json(const struct adapter_caps *c)
                      "itemStarted", c->item_started, "sharedProcess", c->shared_process);
 }
 
-static json_t *agents_info_json(const struct agents_entry *e)
+static json_t *agents_info_json(const struct agents_entry *e, const char *agents_dir)
 {
     /* Field order as the v1 AgentInfo: id, installed, version, path,
      * capabilities, serverStatus.  The mock lives inside the server: always
-     * installed, no binary. */
-    json_t *info = json_pack("{s:s,s:b}", "id", e->id, "installed", e->adapter != NULL);
+     * installed, no binary.  An agent without an adapter is not drivable, so
+     * it is reported as not installed whatever the machine has. */
+    struct install_info found = { 0 };
+    const struct adapter *a = e->adapter;
+    if (a && !a->builtin_version && install_status(agents_dir, e->id, &found, NULL) != 0)
+        memset(&found, 0, sizeof found);
+    int installed = a && (a->builtin_version || found.installed);
+    json_t *info = json_pack("{s:s,s:b}", "id", e->id, "installed", installed);
     json_t *caps = agents_caps_json(&e->caps);
     int rc = info && caps ? 0 : -1;
-    if (rc == 0 && e->adapter && e->adapter->builtin_version)
-        rc = json_object_set_new(info, "version", json_string(e->adapter->builtin_version));
+    if (rc == 0 && a && a->builtin_version)
+        rc = json_object_set_new(info, "version", json_string(a->builtin_version));
+    if (rc == 0 && found.installed && found.version[0])
+        rc = json_object_set_new(info, "version", json_string(found.version));
+    if (rc == 0 && found.installed)
+        rc = json_object_set_new(info, "path", json_string(found.path));
     if (rc == 0) {
         rc = json_object_set_new(info, "capabilities", caps);
         caps = NULL;
     }
-    if (rc == 0 && e->caps.shared_process)
-        rc = json_object_set_new(info, "serverStatus", json_pack("{s:s,s:i}", "status",
-                                                                  "stopped", "restartCount", 0));
+    if (rc == 0 && e->caps.shared_process) {
+        json_t *status = a && a->server_status_json ? a->server_status_json() : NULL;
+        if (!status)
+            status = json_pack("{s:s,s:i}", "status", "stopped", "restartCount", 0);
+        rc = json_object_set_new(info, "serverStatus", status);
+    }
     json_decref(caps);
     if (rc) {
         json_decref(info);
@@ -128,13 +143,13 @@ static json_t *agents_info_json(const struct agents_entry *e)
     return info;
 }
 
-json_t *agents_list_json(void)
+json_t *agents_list_json(const char *agents_dir)
 {
     json_t *list = json_array();
     if (!list)
         return NULL;
     for (size_t i = 0; i < AGENTS_COUNT; i++) {
-        json_t *info = agents_info_json(agents_resolved(i));
+        json_t *info = agents_info_json(agents_resolved(i), agents_dir);
         if (!info || json_array_append_new(list, info) != 0) {
             json_decref(list);
             return NULL;
@@ -166,4 +181,21 @@ json_t *agents_modes_json(const char *id, struct err *err)
     if (!out)
         err_set(err, ERR_NOMEM, "out of memory");
     return out;
+}
+
+int agents_install(const char *agents_dir, const char *id, int reinstall, int if_missing,
+                   struct err *err)
+{
+    const struct agents_entry *e = agents_find(id, err);
+    if (!e)
+        return ERR_UNSUPPORTED_AGENT;
+    if (e->adapter && e->adapter->builtin_version)
+        return 0; /* built in: always installed */
+    if (!e->adapter || !install_package_for(e->id))
+        return err_set_subject(err, ERR_INSTALL_FAILED, e->id,
+                               "install failed: %s (this build has no adapter for it yet)",
+                               e->id);
+    struct install_options o = { .reinstall = reinstall, .if_missing = if_missing,
+                                 .progress_fd = -1 };
+    return install_agent(agents_dir, e->id, &o, NULL, err);
 }

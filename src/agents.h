@@ -25,8 +25,21 @@ const struct agents_entry *agents_all(size_t *count);
 /* new: the AgentCapabilities object for `caps`. */
 json_t *agents_caps_json(const struct adapter_caps *caps);
 
-/* new: {"agents":[AgentInfo...]}.  NULL on allocation failure. */
-json_t *agents_list_json(void);
+/* new: {"agents":[AgentInfo...]}: `installed`, `version` and `path` from
+ * what is really there (install_status(): the pinned install under
+ * agents_dir, then PATH; built-in agents are always installed), and each
+ * shared process's serverStatus from its adapter.  May look at the file
+ * system and run a binary's --version.  NULL on allocation failure.
+ * Thread: HTTP worker. */
+json_t *agents_list_json(const char *agents_dir);
+
+/* Installs agent `id` (POST /v1/agents/{agent}/install and the lazy install
+ * of session creation): a no-op for built-in agents; with `if_missing`, a
+ * no-op when any binary is found; else the pinned version under agents_dir
+ * (see install_agent()).  ERR_UNSUPPORTED_AGENT, ERR_INSTALL_FAILED.  Blocks
+ * while npm runs.  Thread: HTTP worker or main. */
+int agents_install(const char *agents_dir, const char *id, int reinstall, int if_missing,
+                   struct err *err);
 
 /* new: {"modes":[AgentModeInfo...]} for the agent, or NULL with err set. */
 json_t *agents_modes_json(const char *id, struct err *err);

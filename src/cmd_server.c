@@ -4,6 +4,7 @@
  * and checkpoint. */
 #include "cmd.h"
 #include "err.h"
+#include "export.h"
 #include "http.h"
 #include "journal.h"
 #include "opts.h"
@@ -28,6 +29,7 @@ struct cmd_server_options {
     const char *token;
     int no_token;
     const char *data_dir;
+    const char *agents_dir;
     enum journal_durability durability;
     unsigned mock_delay_ms;
     unsigned threads;
@@ -41,6 +43,8 @@ struct cmd_server_options {
     size_t n_headers;
     int cors_credentials;
     int no_inspector_cors;
+    const char *exports[CMD_SERVER_MAX_LIST];
+    size_t n_exports;
 };
 
 static const char cmd_server_usage[] =
@@ -57,6 +61,8 @@ static const char cmd_server_usage[] =
     "      --data-dir DIR           where journal.db lives (default\n"
     "                               $XDG_DATA_HOME/sandbox-journal or\n"
     "                               ~/.local/share/sandbox-journal)\n"
+    "      --agents-dir DIR         where agent CLIs are installed and looked for\n"
+    "                               (default <data dir>/agents)\n"
     "      --durability full|normal fsync every commit (full, default) or let the WAL\n"
     "                               sync at checkpoints (normal)\n"
     "  -O, --cors-allow-origin O    allow a browser origin (repeatable)\n"
@@ -68,6 +74,8 @@ static const char cmd_server_usage[] =
     "      --http-threads N         HTTP worker threads (default 4)\n"
     "      --max-body-bytes N       largest request body accepted (default 1048576)\n"
     "      --sse-heartbeat-ms N     comment sent on idle event streams (default 15000)\n"
+    "      --export-to URL          ship every event to postgres://..., clickhouse+http://...\n"
+    "                               or jsonl:PATH as it commits (repeatable; see 'export')\n"
     "\n"
     "\n"
     "examples:\n"
@@ -103,6 +111,8 @@ static int cmd_server_parse(int argc, char **argv, struct cmd_server_options *o)
             o->no_token = 1;
         } else if (opts_match(argc, argv, &i, "--data-dir", NULL, 1, &v, &missing)) {
             o->data_dir = v;
+        } else if (opts_match(argc, argv, &i, "--agents-dir", NULL, 1, &v, &missing)) {
+            o->agents_dir = v;
         } else if (opts_match(argc, argv, &i, "--durability", NULL, 1, &v, &missing)) {
             if (missing)
                 break;
@@ -123,6 +133,8 @@ static int cmd_server_parse(int argc, char **argv, struct cmd_server_options *o)
             o->cors_credentials = 1;
         } else if (opts_match(argc, argv, &i, "--no-inspector-cors", NULL, 0, &v, &missing)) {
             o->no_inspector_cors = 1;
+        } else if (opts_match(argc, argv, &i, "--export-to", NULL, 1, &v, &missing)) {
+            rc = missing ? 0 : cmd_server_append(o->exports, &o->n_exports, v, "--export-to");
         } else if (opts_match(argc, argv, &i, "--no-telemetry", NULL, 0, &v, &missing)) {
             /* Accepted for drop-in compatibility: this server sends no telemetry. */
         } else if (opts_match(argc, argv, &i, "--mock-delay-ms", NULL, 1, &v, &missing)) {
@@ -262,13 +274,15 @@ int cmd_server(int argc, char **argv)
     supervisor_t *supervisor = NULL;
     sessions_t *sessions = NULL;
     http_t *http = NULL;
+    export_t *exporters[CMD_SERVER_MAX_LIST] = {NULL};
     int exit_code = 1;
 
     if (journal_open(db_path, o.durability, &journal, &err) != 0)
         goto fail;
     if (supervisor_start(&supervisor, &err) != 0)
         goto fail;
-    struct sessions_config sconfig = { .mock_delay_ms = o.mock_delay_ms };
+    struct sessions_config sconfig = { .mock_delay_ms = o.mock_delay_ms,
+                                       .data_dir = data_dir, .agents_dir = o.agents_dir };
     if (sessions_open(journal, supervisor, &sconfig, &sessions, &err) != 0)
         goto fail;
     struct http_config hconfig = {
@@ -284,6 +298,13 @@ int cmd_server(int argc, char **argv)
     uint16_t port = 0;
     if (http_start(&hconfig, sessions, journal, &http, &port, &err) != 0)
         goto fail;
+    /* One following exporter thread per target; an unreachable target is
+     * retried in the background, only a bad URL stops the start. */
+    for (size_t i = 0; i < o.n_exports; i++) {
+        struct export_options eo = { .url = o.exports[i] };
+        if (export_start(journal, &eo, &exporters[i], &err) != 0)
+            goto fail;
+    }
 
     fprintf(stderr, "sandbox-journal: journal %s (durability %s, schema v%d), auth %s\n",
             db_path, o.durability == JOURNAL_DURABILITY_FULL ? "full" : "normal",
@@ -306,6 +327,10 @@ fail:
     if (sessions)
         sessions_close(sessions);
     supervisor_stop(supervisor);
+    /* After the last writer, before the journal goes: an exporter reads it
+     * and commits checkpoints to it. */
+    for (size_t i = 0; i < o.n_exports; i++)
+        export_stop(exporters[i]);
     journal_close(journal);
     sessions_free(sessions);
     return exit_code;

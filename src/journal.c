@@ -5,6 +5,8 @@
  *   sessions(id, session_id, agent, ..., ended, last_sequence)
  *   events(id, session, sequence, type, turn_end, json, raw)
  *   UNIQUE INDEX events_by_session ON events(session, sequence)
+ *   export_targets(id, target, state), export_checkpoints(target, session,
+ *   last_sequence): how far each export target has confirmed each session
  *
  * `events` is a rowid table, so rows are appended at the right edge of the
  * b-tree in commit order: a transaction holding events of a hundred sessions
@@ -35,7 +37,8 @@
  * snapshot only, so nothing of a transaction can be read before its commit.
  * The in-memory watermarks, and the wake-ups of parked readers that depend on
  * them, move only after COMMIT succeeded, so a woken reader always finds the
- * rows it was woken for.  "Acknowledged" (journal_append returning 0, a done
+ * rows it was woken for.  Exporters' checkpoints (journal_export_advance())
+ * travel through the same queue and share the group's transaction.  "Acknowledged" (journal_append returning 0, a done
  * callback with rc 0) means committed, with fsync under durability FULL.
  *
  * WHAT START-UP LOADS
@@ -48,8 +51,9 @@
  * LOCKS
  *
  *   q_lock      the submit queue and the closing flag (submitters, writer)
- *   watch_lock  the watermark map's committed fields, the waiter lists, the
- *               stats; never held while SQL runs
+ *   watch_lock  the watermark map's committed fields, the waiter lists (per
+ *               session, and journal_park_any()'s), the stats; never held
+ *               while SQL runs
  *   readers_lock  the registry of reader connections
  * No two are ever held together.  The watermark map is changed only by the
  * writer (under watch_lock), so the writer may read it without the lock.
@@ -75,8 +79,11 @@
 
 #define JOURNAL_BUSY_TIMEOUT_MS 5000
 
-/* apply_batch()'s own failure, outside SQLite's code space. */
+/* apply_batch()'s and apply_export()'s own outcomes, outside SQLite's code
+ * space: a missing row loses the group; a refused checkpoint request (it
+ * names a session the journal lacks) fails alone, before it wrote anything. */
 #define JOURNAL_ROW_MISSING (-1)
+#define JOURNAL_NODE_REFUSED (-2)
 
 /* The tail every event's json must have: readers splice raw in there. */
 #define JOURNAL_JSON_TAIL "\"raw\":null}"
@@ -99,14 +106,29 @@ struct journal_mark {
     struct journal_mark *tent_next;  /* the group's touched list */
 };
 
-/* A queued batch.  `b` and `create` point into the same allocation, so one
- * free() releases the copy. */
+/* Checkpoint writes queued by an exporter: they go through the writer like
+ * batches, so the one write connection stays the only one and they share
+ * the group's fsync. */
+struct journal_export_op {
+    const char *target;
+    const char *state;   /* NULL: keep the stored state (unless reset) */
+    const struct journal_export_mark *marks;
+    int64_t *ids;        /* sessions.id of each mark, filled by the writer */
+    size_t n_marks;
+    int reset;           /* forget the target's checkpoints and state first */
+};
+
+/* A queued batch, or (is_export) a checkpoint write with `b` all zero.  `b`,
+ * `create` and everything they point at share one allocation, so one free()
+ * releases the copy. */
 struct journal_node {
     struct journal_node *next;
     journal_done_fn done;
     void *arg;
     struct journal_batch b;
     struct journal_session_row create;
+    int is_export;
+    struct journal_export_op x;
     int rc;
     struct err err;
 };
@@ -125,6 +147,12 @@ struct journal_reader {
     sqlite3_stmt *read_events;
     sqlite3_stmt *list_sessions;
     sqlite3_stmt *get_session;
+    /* prepared on first use: only exporters need them */
+    sqlite3_stmt *export_scan_all;
+    sqlite3_stmt *export_scan_since;
+    sqlite3_stmt *export_cursor;
+    sqlite3_stmt *export_state;
+    sqlite3_stmt *data_version;
     struct journal_reader *next;
 };
 
@@ -140,6 +168,11 @@ struct journal {
     sqlite3_stmt *st_ins_session;
     sqlite3_stmt *st_ins_event;
     sqlite3_stmt *st_upd_session;
+    sqlite3_stmt *st_x_session_id;
+    sqlite3_stmt *st_x_target;
+    sqlite3_stmt *st_x_target_id;
+    sqlite3_stmt *st_x_reset;
+    sqlite3_stmt *st_x_mark;
     uint64_t gen; /* group number, writer only */
 
     pthread_mutex_t q_lock;
@@ -153,12 +186,15 @@ struct journal {
     hmap_t *marks; /* session_id -> struct journal_mark */
     hmap_t *waits; /* session_id -> struct journal_wait_list */
     struct journal_wait_list *wait_lists;
+    struct journal_waiter *any_head, *any_tail; /* journal_park_any() */
     int watch_closing;
     struct journal_stats stats;
 
     pthread_mutex_t readers_lock;
     struct journal_reader *readers;
     pthread_key_t reader_key;
+
+    int readonly; /* journal_open_readonly(): no writer, nothing ever written */
 
     /* which of the above exist, so a failed open can undo exactly them */
     int q_lock_ok, q_cond_ok, watch_lock_ok, readers_lock_ok, reader_key_ok;
@@ -474,7 +510,7 @@ static int prepare_writer(journal_t *j, struct err *err)
                       "INSERT INTO sessions(session_id, agent, agent_mode, permission_mode, "
                       "model, variant, agent_version, native_session_id, working_dir, "
                       "created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-                      "strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                      "coalesce(?10, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
                       &j->st_ins_session, err)) ||
         (rc = prepare(j->db,
                       "INSERT INTO events(session, sequence, type, turn_end, json, raw) "
@@ -485,7 +521,26 @@ static int prepare_writer(journal_t *j, struct err *err)
                       "native_session_id = coalesce(?3, native_session_id), "
                       "ended = max(ended, ?4), adapter_state = coalesce(?5, adapter_state) "
                       "WHERE id = ?1",
-                      &j->st_upd_session, err)))
+                      &j->st_upd_session, err)) ||
+        (rc = prepare(j->db, "SELECT id FROM sessions WHERE session_id = ?1",
+                      &j->st_x_session_id, err)) ||
+        /* ?3: whether to replace the state (a reset stores NULL). */
+        (rc = prepare(j->db,
+                      "INSERT INTO export_targets(target, state, updated_at) "
+                      "VALUES(?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) "
+                      "ON CONFLICT(target) DO UPDATE SET "
+                      "state = CASE WHEN ?3 THEN excluded.state ELSE state END, "
+                      "updated_at = excluded.updated_at",
+                      &j->st_x_target, err)) ||
+        (rc = prepare(j->db, "SELECT id FROM export_targets WHERE target = ?1",
+                      &j->st_x_target_id, err)) ||
+        (rc = prepare(j->db, "DELETE FROM export_checkpoints WHERE target = ?1",
+                      &j->st_x_reset, err)) ||
+        (rc = prepare(j->db,
+                      "INSERT INTO export_checkpoints(target, session, last_sequence) "
+                      "VALUES(?1, ?2, ?3) ON CONFLICT(target, session) DO UPDATE SET "
+                      "last_sequence = max(last_sequence, excluded.last_sequence)",
+                      &j->st_x_mark, err)))
         return rc;
     return 0;
 }
@@ -579,7 +634,7 @@ static int apply_batch(journal_t *j, const struct journal_batch *b, struct journ
             (rc = bind_str(st, 4, c->permission_mode)) || (rc = bind_str(st, 5, c->model)) ||
             (rc = bind_str(st, 6, c->variant)) || (rc = bind_str(st, 7, c->agent_version)) ||
             (rc = bind_str(st, 8, c->native_session_id)) ||
-            (rc = bind_str(st, 9, c->working_dir)))
+            (rc = bind_str(st, 9, c->working_dir)) || (rc = bind_str(st, 10, c->created_at)))
             return stmt_release(st, rc);
         if ((rc = step_write(st)))
             return rc;
@@ -620,6 +675,71 @@ static int apply_batch(journal_t *j, const struct journal_batch *b, struct journ
     return SQLITE_OK;
 }
 
+/* Looks one integer up with a cached statement taking one text parameter.
+ * *found says whether a row came back.  SQLITE_OK or the failure. */
+static int lookup_id(sqlite3_stmt *st, const char *key, int64_t *out, int *found)
+{
+    *found = 0;
+    int rc = bind_str(st, 1, key);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *out = sqlite3_column_int64(st, 0);
+            *found = 1;
+        }
+    }
+    rc = stmt_release(st, rc);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/* Writes one checkpoint request; SQLITE_OK, the SQLite code, or
+ * JOURNAL_NODE_REFUSED (n->err says why) when it names a session the
+ * journal lacks: every session is looked up before anything is written, so
+ * a refused request leaves the group's transaction as it found it. */
+static int apply_export(journal_t *j, struct journal_node *n)
+{
+    struct journal_export_op *x = &n->x;
+    int rc, found;
+    for (size_t i = 0; i < x->n_marks; i++) {
+        const char *sid = x->marks[i].session_id;
+        if ((rc = lookup_id(j->st_x_session_id, sid, &x->ids[i], &found)))
+            return rc;
+        if (!found) {
+            err_set_subject(&n->err, ERR_NOT_FOUND, sid,
+                            "journal: export checkpoint for unknown session %s", sid);
+            return JOURNAL_NODE_REFUSED;
+        }
+    }
+    sqlite3_stmt *st = j->st_x_target;
+    if ((rc = bind_str(st, 1, x->target)) || (rc = bind_str(st, 2, x->state)) ||
+        (rc = sqlite3_bind_int(st, 3, x->reset || x->state)))
+        return stmt_release(st, rc);
+    if ((rc = step_write(st)))
+        return rc;
+    int64_t target_id = 0;
+    if ((rc = lookup_id(j->st_x_target_id, x->target, &target_id, &found)))
+        return rc;
+    if (!found)
+        return JOURNAL_ROW_MISSING; /* inserted just above: the file changed under us */
+    if (x->reset) {
+        st = j->st_x_reset;
+        if ((rc = sqlite3_bind_int64(st, 1, target_id)))
+            return stmt_release(st, rc);
+        if ((rc = step_write(st)))
+            return rc;
+    }
+    st = j->st_x_mark;
+    for (size_t i = 0; i < x->n_marks; i++) {
+        if ((rc = sqlite3_bind_int64(st, 1, target_id)) ||
+            (rc = sqlite3_bind_int64(st, 2, x->ids[i])) ||
+            (rc = sqlite3_bind_int64(st, 3, clamp_i64(x->marks[i].last_sequence))))
+            return stmt_release(st, rc);
+        if ((rc = step_write(st)))
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
 static void wait_list_unlink(journal_t *j, struct journal_wait_list *l,
                              struct journal_waiter *w)
 {
@@ -650,6 +770,35 @@ static struct journal_wait_list *wait_list_of(struct journal_waiter *w)
 {
     return (struct journal_wait_list *)(void *)(w->session_id -
                                                 offsetof(struct journal_wait_list, key));
+}
+
+/* Unlinks a journal_park_any() waiter (session_id NULL).  Under watch_lock. */
+static void any_unlink(journal_t *j, struct journal_waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        j->any_head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        j->any_tail = w->prev;
+    w->next = w->prev = NULL;
+    w->parked = 0;
+}
+
+/* Wakes every journal_park_any() waiter whose `seen` the commit count has
+ * passed.  Under watch_lock; each is unlinked before its wake runs. */
+static void wake_any(journal_t *j, int all)
+{
+    for (struct journal_waiter *w = j->any_head, *next; w; w = next) {
+        next = w->next;
+        if (all || w->after < j->stats.transactions) {
+            any_unlink(j, w);
+            if (w->wake)
+                w->wake(w);
+        }
+    }
 }
 
 /* Wakes the waiters of `l` that `last` has passed.  Called under watch_lock.
@@ -708,6 +857,7 @@ static void finish_group(journal_t *j, struct journal_node *group, size_t n_ok,
         j->stats.events += n_events;
         if (n_ok > j->stats.max_tx_batches)
             j->stats.max_tx_batches = n_ok;
+        wake_any(j, 0);
     }
     pthread_mutex_unlock(&j->watch_lock);
 
@@ -736,6 +886,21 @@ static void run_group(journal_t *j, struct journal_node *group)
     if (rc != SQLITE_OK)
         sql_fail(&sqlerr, j->db, rc, "begin");
     for (struct journal_node *n = group; n && rc == SQLITE_OK; n = n->next) {
+        if (n->is_export) {
+            rc = apply_export(j, n);
+            if (rc == JOURNAL_NODE_REFUSED) {
+                n->rc = n->err.code;
+                rc = SQLITE_OK;
+            } else if (rc == JOURNAL_ROW_MISSING) {
+                err_set(&sqlerr, ERR_STORAGE, "journal: export target row of %s vanished",
+                        n->x.target);
+            } else if (rc != SQLITE_OK) {
+                sql_fail(&sqlerr, j->db, rc, "export checkpoint");
+            } else {
+                n_ok++;
+            }
+            continue;
+        }
         struct journal_mark *m = NULL;
         n->rc = validate(j, n, &m);
         if (n->rc)
@@ -770,7 +935,8 @@ static void run_group(journal_t *j, struct journal_node *group)
                 continue; /* failed validation on its own, before any SQL */
             n->rc = sqlerr.code;
             n->err = sqlerr;
-            snprintf(n->err.subject, sizeof n->err.subject, "%s", n->b.session_id);
+            snprintf(n->err.subject, sizeof n->err.subject, "%s",
+                     n->is_export ? "" : n->b.session_id);
         }
         finish_group(j, group, 0, touched, 0);
         return;
@@ -819,6 +985,11 @@ static void reader_free(journal_reader_t *r, const char *path)
     finalize_cached(&r->read_events);
     finalize_cached(&r->list_sessions);
     finalize_cached(&r->get_session);
+    finalize_cached(&r->export_scan_all);
+    finalize_cached(&r->export_scan_since);
+    finalize_cached(&r->export_cursor);
+    finalize_cached(&r->export_state);
+    finalize_cached(&r->data_version);
     close_db(r->db, path);
     free(r);
 }
@@ -844,6 +1015,11 @@ static void journal_destroy(journal_t *j)
     finalize_cached(&j->st_ins_session);
     finalize_cached(&j->st_ins_event);
     finalize_cached(&j->st_upd_session);
+    finalize_cached(&j->st_x_session_id);
+    finalize_cached(&j->st_x_target);
+    finalize_cached(&j->st_x_target_id);
+    finalize_cached(&j->st_x_reset);
+    finalize_cached(&j->st_x_mark);
     close_db(j->db, j->path);
     if (j->marks) {
         hmap_foreach(j->marks, free_mark, NULL);
@@ -937,10 +1113,65 @@ int journal_open(const char *path, enum journal_durability durability, journal_t
     return 0;
 }
 
+/* The schema version this binary's migrations end at. */
+static int newest_migration(void)
+{
+    return migrations_count ? migrations_all[migrations_count - 1].version : 0;
+}
+
+int journal_open_readonly(const char *path, journal_t **out, struct err *err)
+{
+    if (!path || !*path || !out)
+        return err_set(err, ERR_INVALID, "journal: no database path given");
+    *out = NULL;
+    journal_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return err_set(err, ERR_NOMEM, "journal: out of memory");
+    j->readonly = 1;
+    int rc = 0;
+    j->path = strdup(path);
+    j->marks = hmap_new();
+    j->waits = hmap_new();
+    if (!j->path || !j->marks || !j->waits)
+        rc = err_set(err, ERR_NOMEM, "journal: out of memory");
+    if (!rc)
+        rc = init_sync(j, err);
+    if (!rc)
+        rc = open_conn(path, SQLITE_OPEN_READONLY, &j->db, err);
+    int64_t version = 0;
+    if (!rc)
+        rc = query_int(j->db, "PRAGMA user_version", &version, err, "user_version");
+    /* Migrating is a write: a read-only open only reads what it knows. */
+    if (!rc && version != newest_migration())
+        rc = err_set(err, ERR_STORAGE,
+                     "journal: database %s is at schema version %lld and this binary reads "
+                     "version %d; %s",
+                     path, (long long)version, newest_migration(),
+                     version < newest_migration() ? "start the server on it once to migrate"
+                                                  : "use a newer sandbox-journal");
+    if (!rc) {
+        j->schema_version = (int)version;
+        rc = load_marks(j, err);
+    }
+    if (rc) {
+        journal_destroy(j);
+        return rc;
+    }
+    *out = j;
+    return 0;
+}
+
 void journal_close(journal_t *j)
 {
     if (!j)
         return;
+    if (j->readonly) {
+        pthread_mutex_lock(&j->readers_lock);
+        close_readers(j);
+        pthread_mutex_unlock(&j->readers_lock);
+        journal_destroy(j);
+        return;
+    }
     pthread_mutex_lock(&j->q_lock);
     j->q_closing = 1;
     pthread_cond_signal(&j->q_cond);
@@ -1048,7 +1279,8 @@ static struct journal_node *copy_batch(const struct journal_batch *b)
               size_add(&total, str_space(c->variant)) ||
               size_add(&total, str_space(c->agent_version)) ||
               size_add(&total, str_space(c->native_session_id)) ||
-              size_add(&total, str_space(c->working_dir));
+              size_add(&total, str_space(c->working_dir)) ||
+              size_add(&total, str_space(c->created_at));
     }
     for (size_t i = 0; i < b->n_events && !bad; i++) {
         const struct journal_event *e = &b->events[i];
@@ -1081,6 +1313,7 @@ static struct journal_node *copy_batch(const struct journal_batch *b)
         n->create.agent_version = put_cstr(&cursor, c->agent_version);
         n->create.native_session_id = put_cstr(&cursor, c->native_session_id);
         n->create.working_dir = put_cstr(&cursor, c->working_dir);
+        n->create.created_at = put_cstr(&cursor, c->created_at);
         n->b.create = &n->create;
     }
     for (size_t i = 0; i < b->n_events; i++) {
@@ -1098,6 +1331,29 @@ static struct journal_node *copy_batch(const struct journal_batch *b)
     return n;
 }
 
+/* Hands `n` (takes ownership) to the writer.  `subject` names it in errors. */
+static int enqueue(journal_t *j, struct journal_node *n, const char *subject, struct err *err)
+{
+    if (j->readonly) {
+        free(n);
+        return err_set_subject(err, ERR_INVALID, subject, "journal: opened read-only");
+    }
+    pthread_mutex_lock(&j->q_lock);
+    if (j->q_closing) {
+        pthread_mutex_unlock(&j->q_lock);
+        free(n);
+        return err_set_subject(err, ERR_STORAGE, subject, "journal: closing");
+    }
+    if (j->q_tail)
+        j->q_tail->next = n;
+    else
+        j->q_head = n;
+    j->q_tail = n;
+    pthread_cond_signal(&j->q_cond);
+    pthread_mutex_unlock(&j->q_lock);
+    return 0;
+}
+
 int journal_submit(journal_t *j, const struct journal_batch *b, journal_done_fn done,
                    void *arg, struct err *err)
 {
@@ -1109,21 +1365,7 @@ int journal_submit(journal_t *j, const struct journal_batch *b, journal_done_fn 
         return err_set_subject(err, ERR_NOMEM, b->session_id, "journal: out of memory");
     n->done = done;
     n->arg = arg;
-
-    pthread_mutex_lock(&j->q_lock);
-    if (j->q_closing) {
-        pthread_mutex_unlock(&j->q_lock);
-        free(n);
-        return err_set_subject(err, ERR_STORAGE, b->session_id, "journal: closing");
-    }
-    if (j->q_tail)
-        j->q_tail->next = n;
-    else
-        j->q_head = n;
-    j->q_tail = n;
-    pthread_cond_signal(&j->q_cond);
-    pthread_mutex_unlock(&j->q_lock);
-    return 0;
+    return enqueue(j, n, b->session_id, err);
 }
 
 struct journal_completion {
@@ -1148,20 +1390,29 @@ static void complete(void *arg, int rc, const struct err *err)
     pthread_mutex_unlock(&c->lock);
 }
 
-int journal_append(journal_t *j, const struct journal_batch *b, struct err *err)
+/* Queues `n` (takes ownership) and waits for the writer's verdict. */
+static int run_and_wait(journal_t *j, struct journal_node *n, const char *subject,
+                        struct err *err)
 {
-    if (j->writer_started && pthread_equal(pthread_self(), j->writer))
+    if (j->writer_started && pthread_equal(pthread_self(), j->writer)) {
+        free(n);
         return err_set(err, ERR_INVALID, "journal: append from the writer thread would "
                                          "wait for itself");
+    }
     struct journal_completion c;
     memset(&c, 0, sizeof c);
-    if (pthread_mutex_init(&c.lock, NULL) != 0)
+    if (pthread_mutex_init(&c.lock, NULL) != 0) {
+        free(n);
         return err_set(err, ERR_NOMEM, "journal: cannot create a mutex");
+    }
     if (pthread_cond_init(&c.cond, NULL) != 0) {
         pthread_mutex_destroy(&c.lock);
+        free(n);
         return err_set(err, ERR_NOMEM, "journal: cannot create a condition variable");
     }
-    int rc = journal_submit(j, b, complete, &c, err);
+    n->done = complete;
+    n->arg = &c;
+    int rc = enqueue(j, n, subject, err);
     if (rc == 0) {
         pthread_mutex_lock(&c.lock);
         while (!c.done)
@@ -1174,6 +1425,86 @@ int journal_append(journal_t *j, const struct journal_batch *b, struct err *err)
     pthread_cond_destroy(&c.cond);
     pthread_mutex_destroy(&c.lock);
     return rc;
+}
+
+int journal_append(journal_t *j, const struct journal_batch *b, struct err *err)
+{
+    int rc = check_batch(b, err);
+    if (rc)
+        return rc;
+    struct journal_node *n = copy_batch(b);
+    if (!n)
+        return err_set_subject(err, ERR_NOMEM, b->session_id, "journal: out of memory");
+    return run_and_wait(j, n, b->session_id, err);
+}
+
+/* Copies a checkpoint request into one allocation: node, marks, ids, then
+ * every string.  NULL when memory ran out. */
+static struct journal_node *copy_export(const char *target, const char *state,
+                                        const struct journal_export_mark *marks,
+                                        size_t n_marks, int reset)
+{
+    size_t head = sizeof(struct journal_node);
+    size_t align = alignof(struct journal_export_mark) > alignof(int64_t)
+                       ? alignof(struct journal_export_mark)
+                       : alignof(int64_t);
+    head = (head + align - 1) / align * align;
+    size_t per = sizeof(struct journal_export_mark) + sizeof(int64_t);
+    if (n_marks > (SIZE_MAX - head) / per)
+        return NULL;
+    size_t total = head + n_marks * per;
+    int bad = size_add(&total, str_space(target)) || size_add(&total, str_space(state));
+    for (size_t i = 0; i < n_marks && !bad; i++)
+        bad = size_add(&total, str_space(marks[i].session_id));
+    if (bad)
+        return NULL;
+    struct journal_node *n = malloc(total);
+    if (!n)
+        return NULL;
+    memset(n, 0, sizeof *n);
+    struct journal_export_mark *m = (struct journal_export_mark *)(void *)((char *)n + head);
+    int64_t *ids = (int64_t *)(void *)(m + n_marks);
+    char *cursor = (char *)(ids + n_marks);
+    n->is_export = 1;
+    n->x.target = put_cstr(&cursor, target);
+    n->x.state = put_cstr(&cursor, state);
+    n->x.reset = reset;
+    for (size_t i = 0; i < n_marks; i++) {
+        m[i].session_id = put_cstr(&cursor, marks[i].session_id);
+        m[i].last_sequence = marks[i].last_sequence;
+        ids[i] = 0;
+    }
+    n->x.marks = n_marks ? m : NULL;
+    n->x.ids = n_marks ? ids : NULL;
+    n->x.n_marks = n_marks;
+    return n;
+}
+
+int journal_export_advance(journal_t *j, const char *target, const char *state,
+                           const struct journal_export_mark *marks, size_t n_marks,
+                           struct err *err)
+{
+    if (!target || !*target)
+        return err_set(err, ERR_INVALID, "journal: export checkpoint without a target");
+    if (n_marks && !marks)
+        return err_set(err, ERR_INVALID, "journal: export checkpoint without its marks");
+    for (size_t i = 0; i < n_marks; i++)
+        if (!marks[i].session_id || marks[i].last_sequence > (uint64_t)INT64_MAX)
+            return err_set(err, ERR_INVALID, "journal: export checkpoint %zu is invalid", i);
+    struct journal_node *n = copy_export(target, state, marks, n_marks, 0);
+    if (!n)
+        return err_set(err, ERR_NOMEM, "journal: out of memory");
+    return run_and_wait(j, n, "", err);
+}
+
+int journal_export_reset(journal_t *j, const char *target, struct err *err)
+{
+    if (!target || !*target)
+        return err_set(err, ERR_INVALID, "journal: export reset without a target");
+    struct journal_node *n = copy_export(target, NULL, NULL, 0, 1);
+    if (!n)
+        return err_set(err, ERR_NOMEM, "journal: out of memory");
+    return run_and_wait(j, n, "", err);
 }
 
 /* ---- watermarks and waiting -------------------------------------------- */
@@ -1263,10 +1594,49 @@ int journal_unpark(journal_t *j, struct journal_waiter *w)
         return 0;
     pthread_mutex_lock(&j->watch_lock);
     int was = w->parked;
-    if (was)
+    if (was && !w->session_id)
+        any_unlink(j, w);
+    else if (was)
         wait_list_unlink(j, wait_list_of(w), w);
     pthread_mutex_unlock(&j->watch_lock);
     return was;
+}
+
+uint64_t journal_commit_count(journal_t *j)
+{
+    pthread_mutex_lock(&j->watch_lock);
+    uint64_t n = j->stats.transactions;
+    pthread_mutex_unlock(&j->watch_lock);
+    return n;
+}
+
+int journal_park_any(journal_t *j, uint64_t seen, struct journal_waiter *w)
+{
+    if (!w)
+        return ERR_INVALID;
+    pthread_mutex_lock(&j->watch_lock);
+    if (j->watch_closing || w->parked) {
+        pthread_mutex_unlock(&j->watch_lock);
+        return ERR_INVALID;
+    }
+    if (j->stats.transactions > seen) {
+        pthread_mutex_unlock(&j->watch_lock);
+        return 1;
+    }
+    w->session_id = NULL; /* marks it as one of the any-list */
+    w->after = seen;
+    w->parked = 1;
+    w->next = NULL;
+    w->prev = j->any_tail;
+    if (j->any_tail)
+        j->any_tail->next = w;
+    else
+        j->any_head = w;
+    j->any_tail = w;
+    if (w->park)
+        w->park(w);
+    pthread_mutex_unlock(&j->watch_lock);
+    return 0;
 }
 
 void journal_wake_all(journal_t *j, int closing)
@@ -1282,6 +1652,7 @@ void journal_wake_all(journal_t *j, int closing)
         if (w->wake)
             w->wake(w);
     }
+    wake_any(j, 1);
     pthread_mutex_unlock(&j->watch_lock);
 }
 
@@ -1532,4 +1903,139 @@ int journal_integrity_check(journal_reader_t *r, struct err *err)
     if (code == 0 && rc != SQLITE_OK)
         code = sql_fail(err, r->db, rc, "integrity_check");
     return code;
+}
+
+/* ---- export checkpoints and change detection (readers) ------------------- */
+
+/* Prepares one of the reader's optional statements on first use. */
+static int reader_stmt(journal_reader_t *r, sqlite3_stmt **st, const char *sql,
+                       struct err *err)
+{
+    if (*st)
+        return 0;
+    return prepare(r->db, sql, st, err);
+}
+
+int journal_data_version(journal_reader_t *r, uint64_t *out, struct err *err)
+{
+    if (!r || !out)
+        return err_set(err, ERR_INVALID, "journal: data_version without reader");
+    int rc = reader_stmt(r, &r->data_version, "PRAGMA data_version", err);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st = r->data_version;
+    int step = sqlite3_step(st);
+    sqlite3_int64 v = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    step = stmt_release(st, step);
+    if (step != SQLITE_OK && step != SQLITE_ROW && step != SQLITE_DONE)
+        return sql_fail(err, r->db, step, "data_version");
+    *out = (uint64_t)v;
+    return 0;
+}
+
+#define EXPORT_SCAN_SELECT                                                                 \
+    "SELECT s.session_id, s.last_sequence, coalesce(c.last_sequence, 0) "                 \
+    "FROM sessions s LEFT JOIN export_checkpoints c "                                     \
+    "ON c.target = (SELECT id FROM export_targets WHERE target = ?1) AND c.session = s.id "
+
+int journal_export_scan(journal_reader_t *r, const char *target, int64_t *cursor,
+                        journal_export_fn fn, void *arg, struct err *err)
+{
+    if (!r || !target || !cursor || !fn || *cursor < 0)
+        return err_set(err, ERR_INVALID, "journal: export scan without reader, target, "
+                                         "cursor or callback");
+    int rc;
+    if ((rc = reader_stmt(r, &r->export_scan_all,
+                          EXPORT_SCAN_SELECT
+                          "WHERE s.last_sequence > coalesce(c.last_sequence, 0) ORDER BY s.id",
+                          err)) ||
+        /* The events table is append-ordered by rowid (one writer at a time,
+         * rows never deleted), so "id > cursor" is exactly what committed
+         * since the last scan, found by a range of the table itself. */
+        (rc = reader_stmt(r, &r->export_scan_since,
+                          EXPORT_SCAN_SELECT
+                          "WHERE s.id IN (SELECT session FROM events WHERE id > ?2) "
+                          "AND s.last_sequence > coalesce(c.last_sequence, 0) ORDER BY s.id",
+                          err)) ||
+        (rc = reader_stmt(r, &r->export_cursor, "SELECT coalesce(max(id), 0) FROM events",
+                          err)))
+        return rc;
+    /* One snapshot for the sessions and the cursor: a commit between them
+     * would otherwise be counted as seen without having been scanned. */
+    if ((rc = exec_sql(r->db, "BEGIN", err, "export scan")))
+        return rc;
+    sqlite3_stmt *st = *cursor ? r->export_scan_since : r->export_scan_all;
+    int stopped = 0;
+    rc = bind_str(st, 1, target);
+    if (rc == SQLITE_OK && *cursor)
+        rc = sqlite3_bind_int64(st, 2, *cursor);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *sid = (const char *)sqlite3_column_text(st, 0);
+        if (!sid) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        sqlite3_int64 last = sqlite3_column_int64(st, 1);
+        sqlite3_int64 done = sqlite3_column_int64(st, 2);
+        stopped = fn(arg, sid, last > 0 ? (uint64_t)last : 0, done > 0 ? (uint64_t)done : 0);
+        if (stopped) {
+            rc = SQLITE_DONE;
+            break;
+        }
+        rc = SQLITE_OK;
+    }
+    rc = stmt_release(st, rc);
+    int64_t reached = 0;
+    if (rc == SQLITE_OK || rc == SQLITE_DONE) {
+        st = r->export_cursor;
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            reached = sqlite3_column_int64(st, 0);
+        rc = stmt_release(st, rc);
+    }
+    int code = 0;
+    if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        code = sql_fail(err, r->db, rc, "export scan");
+    if (code) {
+        /* The scan's failure is the one to report; a failed rollback of a
+         * read transaction leaves nothing behind worth more than a log line. */
+        struct err ignored;
+        if (exec_sql(r->db, "ROLLBACK", &ignored, "export scan") != 0)
+            fprintf(stderr, "%s\n", ignored.msg);
+        return code;
+    }
+    if ((code = exec_sql(r->db, "COMMIT", err, "export scan")))
+        return code;
+    if (!stopped)
+        *cursor = reached;
+    return stopped;
+}
+
+int journal_export_state(journal_reader_t *r, const char *target, char **state,
+                         struct err *err)
+{
+    if (!r || !target || !state)
+        return err_set(err, ERR_INVALID, "journal: export state without reader or target");
+    int rc = reader_stmt(r, &r->export_state,
+                         "SELECT state FROM export_targets WHERE target = ?1", err);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st = r->export_state;
+    char *copy = NULL;
+    int failed = 0;
+    rc = bind_str(st, 1, target);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            copy = dup_or_null(sqlite3_column_text(st, 0), &failed);
+    }
+    rc = stmt_release(st, rc);
+    if (rc != SQLITE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        free(copy);
+        return sql_fail(err, r->db, rc, "export state");
+    }
+    if (failed)
+        return err_set(err, ERR_NOMEM, "journal: out of memory");
+    *state = copy;
+    return 0;
 }

@@ -39,6 +39,13 @@ enum journal_durability {
 int journal_open(const char *path, enum journal_durability durability, journal_t **out,
                  struct err *err);
 
+/* Opens an existing database for reading only: no migration, no writer
+ * thread, nothing written (submits fail with ERR_INVALID).  A database at
+ * another schema version than this binary's is refused with ERR_STORAGE.
+ * For tools that read a journal a server may be writing.  new: *out is freed
+ * with journal_close().  */
+int journal_open_readonly(const char *path, journal_t **out, struct err *err);
+
 /* Drains the queue, stops the writer, checkpoints the WAL into the main
  * database (TRUNCATE), closes every reader connection and frees `j`.
  * Call after every reader thread has stopped using the journal. */
@@ -60,6 +67,7 @@ struct journal_session_row {
     const char *agent_version; /* may be NULL */
     const char *native_session_id; /* may be NULL */
     const char *working_dir;   /* may be NULL */
+    const char *created_at;    /* RFC 3339; NULL: now.  Import passes the original. */
 };
 
 /* One event to append.  Strings are borrowed for the call. */
@@ -148,6 +156,19 @@ int journal_park(journal_t *j, const char *session_id, uint64_t after,
  * be called), 0 if it was not (already woken, or never parked). */
 int journal_unpark(journal_t *j, struct journal_waiter *w);
 
+/* Transactions committed since journal_open() (journal_get_stats()'s
+ * `transactions`).  Thread: any. */
+uint64_t journal_commit_count(journal_t *j);
+
+/* Parks `w` until a transaction commits that makes journal_commit_count()
+ * exceed `seen` (read it before looking at the journal, so nothing committed
+ * in between is missed): "wake me on any commit", for exporters that follow
+ * every session.  Returns 1 without parking if that already happened, 0
+ * when parked, ERR_NOMEM/ERR_INVALID as journal_park().  w->park and w->wake
+ * run as for journal_park(); journal_unpark() and journal_wake_all() take
+ * these waiters too. */
+int journal_park_any(journal_t *j, uint64_t seen, struct journal_waiter *w);
+
 /* Wakes every parked waiter (used for heartbeats' and shutdown's sake when a
  * caller holds a list of them) and stops accepting new parks if `closing`. */
 void journal_wake_all(journal_t *j, int closing);
@@ -202,6 +223,57 @@ int journal_list_sessions(journal_reader_t *r, journal_session_fn fn, void *arg,
  * the caller's, released with journal_session_info_clear().  */
 int journal_get_session(journal_reader_t *r, const char *session_id,
                         struct journal_session_info *out, struct err *err);
+
+/* SQLite's PRAGMA data_version of the reader's connection: it changes when
+ * another connection (this process's writer or another process) commits.
+ * Lets a separate process poll for new events cheaply.  Thread: the reader's. */
+int journal_data_version(journal_reader_t *r, uint64_t *out /* OUT */, struct err *err);
+
+/* ---- export checkpoints ------------------------------------------------ */
+
+/* Exporters keep, per target and session, the last sequence the target has
+ * confirmed (export_checkpoints, migrations/0002_export.sql).  `target` is
+ * the key a target is known by (its URL without a password).  A checkpoint is
+ * only ever raised, and only after the target committed: targets insert
+ * idempotently, so a checkpoint that lags only means a batch is re-sent. */
+
+/* Called by journal_export_scan() for each session with events past its
+ * checkpoint; strings are borrowed for the call.  Non-zero stops the scan. */
+typedef int (*journal_export_fn)(void *arg, const char *session_id, uint64_t last_sequence,
+                                 uint64_t checkpoint);
+
+/* Finds the sessions whose committed last sequence is past their checkpoint
+ * for `target`, in one read snapshot.  *cursor (IN/OUT) is the journal
+ * position the previous scan reached: 0 scans every session (cost: the
+ * sessions table); otherwise only sessions with events committed since
+ * (cost: those events), so a follower's scan does not grow with the journal.
+ * On return *cursor is where this scan reached.  Thread: the reader's. */
+int journal_export_scan(journal_reader_t *r, const char *target, int64_t *cursor,
+                        journal_export_fn fn, void *arg, struct err *err);
+
+/* The target's resume state as last stored with journal_export_advance().
+ * new: *state is the caller's (free()), NULL when none.  Thread: the reader's. */
+int journal_export_state(journal_reader_t *r, const char *target, char **state /* OUT */,
+                         struct err *err);
+
+/* One session's new checkpoint. */
+struct journal_export_mark {
+    const char *session_id;
+    uint64_t last_sequence;
+};
+
+/* Raises the checkpoints of `marks` for `target` (never lowers one) and, if
+ * `state` is non-NULL, replaces the target's resume state, all in one
+ * transaction through the writer; waits for the commit.  ERR_NOT_FOUND if a
+ * session is not in the journal (nothing is stored then).  Strings are
+ * borrowed for the call.  Thread: any but the writer. */
+int journal_export_advance(journal_t *j, const char *target, const char *state,
+                           const struct journal_export_mark *marks, size_t n_marks,
+                           struct err *err);
+
+/* Forgets every checkpoint and the state of `target`, so the next export
+ * sends everything again.  Thread: any but the writer. */
+int journal_export_reset(journal_t *j, const char *target, struct err *err);
 
 /* Runs PRAGMA integrity_check; 0 if "ok", else ERR_STORAGE with the first
  * complaint in err.  Thread: the reader's. */

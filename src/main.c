@@ -18,11 +18,28 @@ static const struct main_command main_commands[] = {
 #undef COMMAND
 };
 
+/* Command names with a dash ("install-agent") are C identifiers with an
+ * underscore in commands.def; both spellings are accepted. */
+static int main_name_is(const char *table_name, const char *arg)
+{
+    for (; *table_name && *arg; table_name++, arg++)
+        if (*table_name != *arg && !(*table_name == '_' && *arg == '-'))
+            return 0;
+    return *table_name == *arg;
+}
+
 static void main_help(FILE *out)
 {
     fputs("usage: sandbox-journal <command> [options]\n\ncommands:\n", out);
     for (size_t i = 0; i < sizeof main_commands / sizeof main_commands[0]; i++)
-        fprintf(out, "  %-16s %s\n", main_commands[i].name, main_commands[i].summary);
+    {
+        char name[32];
+        snprintf(name, sizeof name, "%s", main_commands[i].name);
+        for (char *p = name; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        fprintf(out, "  %-16s %s\n", name, main_commands[i].summary);
+    }
     fputs("  help             show this text\n"
           "  version          print the version\n"
           "\n'sandbox-journal <command> --help' describes a command's options.\n",
@@ -35,7 +52,7 @@ int main(int argc, char **argv)
         return opts_fail("missing command (see 'sandbox-journal help')");
     const char *cmd = argv[1];
     for (size_t i = 0; i < sizeof main_commands / sizeof main_commands[0]; i++)
-        if (strcmp(cmd, main_commands[i].name) == 0)
+        if (main_name_is(main_commands[i].name, cmd))
             return main_commands[i].run(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         main_help(stdout);

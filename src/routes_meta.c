@@ -32,7 +32,8 @@ enum MHD_Result routes_openapi(struct http_request *req)
 
 enum MHD_Result routes_agents(struct http_request *req)
 {
-    return http_respond_json(req, MHD_HTTP_OK, agents_list_json());
+    return http_respond_json(req, MHD_HTTP_OK,
+                             agents_list_json(sessions_agents_dir(req->server->sessions)));
 }
 
 enum MHD_Result routes_agent_modes(struct http_request *req)
@@ -53,11 +54,10 @@ enum MHD_Result routes_agent_install(struct http_request *req)
     int reinstall;
     if (parse_install_request(req->body.data, req->body.len, &reinstall, &err) != 0)
         return http_respond_error(req, &err);
-    if (!agent->adapter) {
-        err_set_subject(&err, ERR_INSTALL_FAILED, agent->id,
-                        "install failed: %s (this build has no adapter for it yet)", agent->id);
+    /* Blocks this worker while npm runs (minutes at worst); the other
+     * workers keep serving. */
+    if (agents_install(sessions_agents_dir(req->server->sessions), agent->id, reinstall, 0,
+                       &err) != 0)
         return http_respond_error(req, &err);
-    }
-    /* Built-in agents are always installed. */
     return http_respond_empty(req, MHD_HTTP_NO_CONTENT);
 }

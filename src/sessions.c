@@ -19,14 +19,17 @@
 #include "agents.h"
 #include "event.h"
 #include "hmap.h"
+#include "install.h"
 #include "normalize.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { SESSION_LIVE = 0, SESSION_ENDED_BY_AGENT = 1, SESSION_TERMINATED = 2 };
 
@@ -41,6 +44,8 @@ struct session {
     char *variant;
     char *native_session_id;
     char *saved_state;
+    char *working_dir;        /* NULL for rows from before working dirs were kept */
+    char binary[PATH_MAX];    /* "" until found */
     pthread_mutex_t lock;
     normalize_t *norm;        /* NULL until first write after load */
     atomic_int needs_reload;  /* a queued batch failed: rebuild norm */
@@ -59,9 +64,12 @@ struct sessions {
     journal_t *journal;
     supervisor_t *supervisor;
     struct sessions_config config;
+    char *data_dir;
+    char *agents_dir;
     pthread_mutex_t lock;
     hmap_t *by_id;
     int closing;
+    atomic_int stopping; /* set by sessions_close(): loop-side emits are dropped */
 };
 
 static const struct adapter_host sessions_host;
@@ -80,6 +88,7 @@ static void session_free(struct session *s)
     free(s->variant);
     free(s->native_session_id);
     free(s->saved_state);
+    free(s->working_dir);
     free(s->pending_state);
     free(s);
 }
@@ -99,7 +108,7 @@ static struct session *session_new(sessions_t *owner, const struct agents_entry 
                                    const char *id, const char *agent_mode,
                                    const char *permission_mode, const char *model,
                                    const char *variant, const char *native_session_id,
-                                   const char *saved_state)
+                                   const char *saved_state, const char *working_dir)
 {
     struct session *s = calloc(1, sizeof *s);
     if (!s)
@@ -118,11 +127,17 @@ static struct session *session_new(sessions_t *owner, const struct agents_entry 
     s->variant = sessions_strdup_or_null(variant, &failed);
     s->native_session_id = sessions_strdup_or_null(native_session_id, &failed);
     s->saved_state = sessions_strdup_or_null(saved_state, &failed);
+    s->working_dir = sessions_strdup_or_null(working_dir, &failed);
     if (failed) {
         session_free(s);
         return NULL;
     }
     s->ctx.host = &sessions_host;
+    s->ctx.supervisor = owner->supervisor;
+    s->ctx.data_dir = owner->data_dir;
+    s->ctx.agents_dir = owner->agents_dir;
+    s->ctx.working_dir = s->working_dir;
+    s->ctx.binary_path = NULL;
     s->ctx.session_id = s->id;
     s->ctx.agent_mode = s->agent_mode;
     s->ctx.permission_mode = s->permission_mode;
@@ -137,6 +152,17 @@ static struct session *session_new(sessions_t *owner, const struct agents_entry 
 static struct session *session_of(struct adapter_ctx *ctx)
 {
     return (struct session *)((char *)ctx - offsetof(struct session, ctx));
+}
+
+/* Looks for the agent's binary if it is not known yet.  Session locked (or
+ * not yet shared). */
+static void session_find_binary(struct session *s)
+{
+    const struct adapter *a = s->agent->adapter;
+    if (s->binary[0] || !a || a->builtin_version)
+        return;
+    if (install_find_binary(s->owner->agents_dir, s->agent->id, s->binary))
+        s->ctx.binary_path = s->binary;
 }
 
 /* ---- the normalizer, rebuilt from the journal -------------------------- */
@@ -319,6 +345,20 @@ static int sessions_host_emit(struct adapter_ctx *ctx, const json_t *conversions
     return session_emit_sync(session_of(ctx), conversions, SESSION_ENDED_BY_AGENT, err);
 }
 
+static int sessions_host_emit_async(struct adapter_ctx *ctx, const json_t *conversions,
+                                    struct err *err)
+{
+    struct session *s = session_of(ctx);
+    if (atomic_load(&s->owner->stopping))
+        return 0;
+    pthread_mutex_lock(&s->lock);
+    int rc = 0;
+    if (s->ended != SESSION_TERMINATED)
+        rc = session_emit_async(s, conversions, err);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
 static int sessions_host_save_state(struct adapter_ctx *ctx, const char *state_json,
                                     struct err *err)
 {
@@ -428,6 +468,7 @@ static int sessions_host_emit_paced(struct adapter_ctx *ctx, json_t *conversions
 
 static const struct adapter_host sessions_host = {
     .emit = sessions_host_emit,
+    .emit_async = sessions_host_emit_async,
     .emit_paced = sessions_host_emit_paced,
     .save_state = sessions_host_save_state,
 };
@@ -449,9 +490,11 @@ static int sessions_load_row(void *arg, const struct journal_session_info *row)
     }
     struct session *s = session_new(m, agent, row->session_id, row->agent_mode,
                                     row->permission_mode, row->model, row->variant,
-                                    row->native_session_id, row->adapter_state);
+                                    row->native_session_id, row->adapter_state,
+                                    row->working_dir);
     if (!s)
         return err_set(err, ERR_NOMEM, "out of memory loading sessions");
+    session_find_binary(s);
     s->ended = row->ended;
     if (hmap_put(m->by_id, s->id, s) != 0) {
         session_free(s);
@@ -469,9 +512,21 @@ int sessions_open(journal_t *journal, supervisor_t *supervisor,
     m->journal = journal;
     m->supervisor = supervisor;
     m->config = *config;
+    const char *data_dir = config->data_dir ? config->data_dir : ".";
+    m->data_dir = strdup(data_dir);
+    if (config->agents_dir) {
+        m->agents_dir = strdup(config->agents_dir);
+    } else if ((m->agents_dir = malloc(strlen(data_dir) + sizeof "/agents"))) {
+        strcpy(m->agents_dir, data_dir);
+        strcat(m->agents_dir, "/agents");
+    }
+    m->config.data_dir = m->data_dir;
+    m->config.agents_dir = m->agents_dir;
     m->by_id = hmap_new();
-    if (!m->by_id || pthread_mutex_init(&m->lock, NULL) != 0) {
+    if (!m->by_id || !m->data_dir || !m->agents_dir || pthread_mutex_init(&m->lock, NULL) != 0) {
         hmap_free(m->by_id);
+        free(m->data_dir);
+        free(m->agents_dir);
         free(m);
         return err_set(err, ERR_NOMEM, "out of memory");
     }
@@ -501,6 +556,9 @@ static void sessions_stop_one(const char *key, void *value, void *arg)
     s->paced = NULL;
     if (s->timer_ready && !uv_is_closing((uv_handle_t *)&s->timer))
         uv_close((uv_handle_t *)&s->timer, sessions_timer_closed);
+    /* The adapter's loop-side state is touched on this thread only. */
+    if (s->agent->adapter && s->agent->adapter->shutdown)
+        s->agent->adapter->shutdown(&s->ctx);
 }
 
 static void sessions_stop_all(uv_loop_t *loop, void *arg)
@@ -510,6 +568,11 @@ static void sessions_stop_all(uv_loop_t *loop, void *arg)
     pthread_mutex_lock(&m->lock);
     hmap_foreach(m->by_id, sessions_stop_one, NULL);
     pthread_mutex_unlock(&m->lock);
+    size_t n;
+    const struct agents_entry *all = agents_all(&n);
+    for (size_t i = 0; i < n; i++)
+        if (all[i].adapter && all[i].adapter->shutdown_shared)
+            all[i].adapter->shutdown_shared();
 }
 
 void sessions_close(sessions_t *m)
@@ -519,6 +582,7 @@ void sessions_close(sessions_t *m)
     pthread_mutex_lock(&m->lock);
     m->closing = 1;
     pthread_mutex_unlock(&m->lock);
+    atomic_store(&m->stopping, 1);
     struct err err;
     if (supervisor_call(m->supervisor, sessions_stop_all, m, &err) != 0)
         fprintf(stderr, "sandbox-journal: stopping sessions: %s\n", err.msg);
@@ -537,6 +601,8 @@ void sessions_free(sessions_t *m)
     hmap_foreach(m->by_id, sessions_free_one, NULL);
     hmap_free(m->by_id);
     pthread_mutex_destroy(&m->lock);
+    free(m->data_dir);
+    free(m->agents_dir);
     free(m);
 }
 
@@ -549,6 +615,11 @@ static struct session *sessions_get(sessions_t *m, const char *id, struct err *e
     if (!s)
         err_set_subject(err, ERR_NOT_FOUND, id, "session not found: %s", id);
     return s;
+}
+
+const char *sessions_agents_dir(const sessions_t *m)
+{
+    return m->agents_dir;
 }
 
 int sessions_exists(sessions_t *m, const char *id)
@@ -598,12 +669,51 @@ int sessions_create(sessions_t *m, const char *session_id,
                                            permission_mode, err);
     if (rc)
         return rc;
+    /* As the reference does, a missing agent is installed on first use; npm
+     * may run for a while, so no lock is held. */
+    if (!agent->adapter->builtin_version &&
+        (rc = agents_install(m->agents_dir, agent->id, 0, 1, err)) != 0)
+        return rc;
+    char cwd[PATH_MAX];
+    const char *working_dir = NULL;
+    if (!agent->adapter->builtin_version) {
+        if (!getcwd(cwd, sizeof cwd))
+            return err_set(err, ERR_INTERNAL, "cannot read the working directory");
+        working_dir = cwd;
+    }
+
+    /* The adapter prepares the session before any lock is taken: a shared
+     * agent process may have to start and answer first (Codex's thread),
+     * and the registry must not wait for that.  A quick check first saves
+     * that work for an id that is taken. */
+    struct session *s = NULL;
+    json_t *conversions = NULL;
+    pthread_mutex_lock(&m->lock);
+    if (m->closing)
+        rc = err_set(err, ERR_INVALID, "the server is shutting down");
+    else if (hmap_get(m->by_id, session_id) || journal_session_exists(m->journal, session_id))
+        rc = err_set_subject(err, ERR_CONFLICT, session_id, "session already exists: %s",
+                             session_id);
+    pthread_mutex_unlock(&m->lock);
+    if (rc)
+        return rc;
+    s = session_new(m, agent, session_id, agent_mode, permission_mode, req->model,
+                    req->variant, NULL, NULL, working_dir);
+    if (!s)
+        return err_set(err, ERR_NOMEM, "out of memory");
+    session_find_binary(s);
+    native_id_out[0] = '\0';
+    if (agent->adapter->start_session) {
+        rc = agent->adapter->start_session(&s->ctx, native_id_out, err);
+        if (rc) {
+            session_free(s);
+            return rc;
+        }
+    }
 
     /* Held across the commit so two creates of one id cannot both pass the
      * existence check; creation is rare next to appends. */
     pthread_mutex_lock(&m->lock);
-    struct session *s = NULL;
-    json_t *conversions = NULL;
     if (m->closing) {
         rc = err_set(err, ERR_INVALID, "the server is shutting down");
         goto done;
@@ -612,18 +722,6 @@ int sessions_create(sessions_t *m, const char *session_id,
         rc = err_set_subject(err, ERR_CONFLICT, session_id, "session already exists: %s",
                              session_id);
         goto done;
-    }
-    s = session_new(m, agent, session_id, agent_mode, permission_mode, req->model,
-                    req->variant, NULL, NULL);
-    if (!s) {
-        rc = err_set(err, ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    native_id_out[0] = '\0';
-    if (agent->adapter->start_session) {
-        rc = agent->adapter->start_session(&s->ctx, native_id_out, err);
-        if (rc)
-            goto done;
     }
     if (native_id_out[0]) {
         s->native_session_id = strdup(native_id_out);
@@ -649,7 +747,7 @@ int sessions_create(sessions_t *m, const char *session_id,
             .session_id = session_id, .agent = agent->id, .agent_mode = agent_mode,
             .permission_mode = permission_mode, .model = req->model,
             .variant = req->variant, .agent_version = req->agent_version,
-            .native_session_id = s->native_session_id,
+            .native_session_id = s->native_session_id, .working_dir = working_dir,
         };
         b.batch.create = &row;
         rc = journal_append(m->journal, &b.batch, err);
@@ -662,7 +760,9 @@ int sessions_create(sessions_t *m, const char *session_id,
         goto done;
     if (hmap_put(m->by_id, s->id, s) != 0) {
         /* Committed but not registered: a restart would load it; tell the
-         * client it failed rather than serve a half-known session. */
+         * client it failed rather than serve a half-known session.  (No
+         * adapter hands a session to the loop before its first message, so
+         * freeing it here is safe.) */
         rc = err_set(err, ERR_NOMEM, "out of memory registering session %s", session_id);
         goto done;
     }
@@ -752,9 +852,30 @@ int sessions_send_message(sessions_t *m, const char *session_id, const char *mes
     if (rc == 0)
         rc = session_ensure_norm(s, err);
     if (rc == 0) {
+        /* An agent that can resume picks the conversation up again: its
+         * session is open again (the row keeps `ended`, which only grows). */
+        if (s->ended == SESSION_ENDED_BY_AGENT)
+            s->ended = SESSION_LIVE;
+        session_find_binary(s);
         if (before_out)
             *before_out = normalize_last_sequence(s->norm);
         rc = s->agent->adapter->send_message(&s->ctx, message, err);
+    }
+    /* The reference's synthetic assistant item for agents that do not start
+     * their own: queued now, while the lock still holds the agent's output
+     * back, so its events land after the user's message. */
+    if (rc == 0 && !s->agent->caps.item_started) {
+        json_t *start = normalize_pending_assistant_start(s->norm);
+        json_t *conversions = start ? json_array() : NULL;
+        if (!conversions || json_array_append_new(conversions, start) != 0) {
+            if (!conversions)
+                json_decref(start);
+            atomic_store(&s->needs_reload, 1);
+            rc = err_set(err, ERR_NOMEM, "out of memory");
+        } else {
+            rc = session_emit_sync(s, conversions, SESSION_ENDED_BY_AGENT, err);
+        }
+        json_decref(conversions);
     }
     pthread_mutex_unlock(&s->lock);
     return rc;

@@ -21,6 +21,9 @@ typedef struct sessions sessions_t;
 
 struct sessions_config {
     unsigned mock_delay_ms; /* pause between the mock agent's events */
+    const char *data_dir;   /* the server's data directory (copied) */
+    const char *agents_dir; /* where agent CLIs are installed (copied); NULL:
+                             * <data_dir>/agents */
 };
 
 /* Loads every session row from the journal.  new: free with sessions_free()
@@ -28,8 +31,10 @@ struct sessions_config {
 int sessions_open(journal_t *journal, supervisor_t *supervisor,
                   const struct sessions_config *config, sessions_t **out, struct err *err);
 
-/* Stops paced emissions (on the supervisor loop) and frees every session.
- * Call before supervisor_stop(). */
+/* Stops paced emissions and asks every adapter to stop its agent processes
+ * (on the supervisor loop), journaling nothing more: a session whose agent
+ * is stopped this way is not ended, it resumes after a restart.  Call
+ * before supervisor_stop(), which then waits for those processes to exit. */
 void sessions_close(sessions_t *s);
 void sessions_free(sessions_t *s);
 
@@ -43,7 +48,13 @@ struct sessions_create_request {
     const char *agent_version;
 };
 
-/* Creates the session and journals its session.started.  Fills
+/* borrowed: where agent CLIs are installed (for GET /v1/agents and installs). */
+const char *sessions_agents_dir(const sessions_t *s);
+
+/* Creates the session and journals its session.started.  An agent that
+ * must be installed and is not is installed first (this blocks while npm
+ * runs, before any lock is taken; ERR_INSTALL_FAILED).  The session's
+ * working directory is the server's current directory, journaled with it.  Fills
  * native_id_out[128] ("" if none).  ERR_CONFLICT, ERR_UNSUPPORTED_AGENT,
  * ERR_MODE_NOT_SUPPORTED, ERR_INVALID, ERR_NOT_INSTALLED, ERR_STORAGE. */
 int sessions_create(sessions_t *s, const char *session_id,

@@ -15,9 +15,12 @@ for obj in *.o; do
   case "$base" in
     routes_*) prefixes="routes_" ;;
     cmd_*) prefixes="cmd_" ;;
+    export_*) prefixes="export_" ;;
     sse) prefixes="sse_ routes_" ;;
     supervisor_proc) prefixes="supervisor_proc_" ;;
     mock) prefixes="adapter_mock" ;;
+    claude) prefixes="adapter_claude" ;;
+    codex) prefixes="adapter_codex" ;;
     migrations_data) prefixes="migrations_" ;;
     openapi_data) prefixes="embedded_openapi" ;;
     *) prefixes="${base}_" ;;

@@ -1,5 +1,7 @@
 /* Spawning the sandbox-journal command line for integration tests; see
  * cli.h. */
+/* posix_openpt, grantpt, unlockpt and ptsname are XSI. */
+#define _XOPEN_SOURCE 700
 #include "cli.h"
 
 #include <setjmp.h>
@@ -103,8 +105,11 @@ static void sj_cli_pipe(int fds[2])
             fail_msg("fcntl: %s", strerror(errno));
 }
 
-static struct sj_cli_proc *sj_cli_spawn(const char *bin, int search_path,
-                                        const char *const *args, const char *const *env)
+/* Spawns `bin`; with tty_fd >= 0 its stdout is that terminal instead of a
+ * pipe, and stdout is read from `tty_master`. */
+static struct sj_cli_proc *sj_cli_spawn_on(const char *bin, int search_path,
+                                           const char *const *args, const char *const *env,
+                                           int tty_fd, int tty_master)
 {
     size_t nargs = 0;
     while (args[nargs])
@@ -119,8 +124,9 @@ static struct sj_cli_proc *sj_cli_spawn(const char *bin, int search_path,
     struct sj_cli_proc *p = calloc(1, sizeof *p);
     if (!p)
         fail_msg("out of memory");
-    int out[2], err[2];
-    sj_cli_pipe(out);
+    int out[2] = { tty_master, tty_fd }, err[2];
+    if (tty_fd < 0)
+        sj_cli_pipe(out);
     sj_cli_pipe(err);
     char **envp = sj_cli_make_env(env);
     posix_spawn_file_actions_t fa;
@@ -133,6 +139,8 @@ static struct sj_cli_proc *sj_cli_spawn(const char *bin, int search_path,
     posix_spawn_file_actions_destroy(&fa);
     sj_cli_free_env(envp);
     free(argv);
+    /* Our copy of the child's ends goes, so its exit is our EOF (EIO on a
+     * terminal's master side). */
     close(out[1]);
     close(err[1]);
     if (rc != 0)
@@ -142,6 +150,12 @@ static struct sj_cli_proc *sj_cli_spawn(const char *bin, int search_path,
     sj_cli_append(p, 0, "", 0);
     sj_cli_append(p, 1, "", 0);
     return p;
+}
+
+static struct sj_cli_proc *sj_cli_spawn(const char *bin, int search_path,
+                                        const char *const *args, const char *const *env)
+{
+    return sj_cli_spawn_on(bin, search_path, args, env, -1, -1);
 }
 
 struct sj_cli_proc *sj_cli_start(const char *const *args, const char *const *env)
@@ -263,6 +277,29 @@ void sj_cli_finish(struct sj_cli_proc *p, int timeout_ms, struct sj_cli_result *
 void sj_cli_run(const char *const *args, const char *const *env, struct sj_cli_result *r)
 {
     sj_cli_finish(sj_cli_start(args, env), SJ_CLI_TIMEOUT_MS, r);
+}
+
+void sj_cli_run_tty(const char *const *args, const char *const *env, struct sj_cli_result *r)
+{
+    const char *bin = getenv("SJ_BINARY");
+    if (!bin || !*bin)
+        fail_msg("SJ_BINARY is not set");
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0)
+        fail_msg("no pseudo-terminal: %s", strerror(errno));
+    const char *name = ptsname(master);
+    int slave = name ? open(name, O_RDWR | O_NOCTTY) : -1;
+    if (slave < 0)
+        fail_msg("cannot open %s: %s", name ? name : "the terminal", strerror(errno));
+    if (fcntl(master, F_SETFD, FD_CLOEXEC) != 0 || fcntl(slave, F_SETFD, FD_CLOEXEC) != 0)
+        fail_msg("fcntl: %s", strerror(errno));
+    sj_cli_finish(sj_cli_spawn_on(bin, 0, args, env, slave, master), SJ_CLI_TIMEOUT_MS, r);
+    size_t k = 0;
+    for (size_t i = 0; i < r->out_len; i++)
+        if (!(r->out[i] == '\r' && i + 1 < r->out_len && r->out[i + 1] == '\n'))
+            r->out[k++] = r->out[i];
+    r->out[k] = '\0';
+    r->out_len = k;
 }
 
 void sj_cli_result_free(struct sj_cli_result *r)

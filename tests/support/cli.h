@@ -49,6 +49,11 @@ void sj_cli_finish(struct sj_cli_proc *p, int timeout_ms, struct sj_cli_result *
 /* sj_cli_start + sj_cli_finish with SJ_CLI_TIMEOUT_MS. */
 void sj_cli_run(const char *const *args, const char *const *env, struct sj_cli_result *r);
 
+/* Like sj_cli_run with stdout on a pseudo-terminal (stderr stays a pipe),
+ * for output that differs on a terminal; the terminal's "\r\n" line ends
+ * are returned as "\n". */
+void sj_cli_run_tty(const char *const *args, const char *const *env, struct sj_cli_result *r);
+
 void sj_cli_result_free(struct sj_cli_result *r);
 
 /* Number of '\n'-terminated lines in `s`. */

@@ -1355,6 +1355,37 @@ static void test_append_from_writer_refused(void **state)
     pthread_mutex_destroy(&r.lock);
 }
 
+/* A read-only open sees what a writer committed, writes nothing, and
+ * refuses a database at another schema version instead of migrating it. */
+static void test_open_readonly(void **state)
+{
+    struct fx *f = *state;
+    struct err e;
+    journal_t *ro = NULL;
+    assert_int_equal(journal_open_readonly(f->path, &ro, &e), ERR_STORAGE);
+    assert_null(ro);
+    assert_non_null(strstr(e.msg, "cannot open"));
+
+    fx_open(f, JOURNAL_DURABILITY_FULL);
+    must_append(f->j, "ro", 1, 1, 5);
+    assert_int_equal(journal_open_readonly(f->path, &ro, &e), 0);
+    assert_int_equal(count_events(ro, "ro"), 5);
+    assert_int_equal(journal_last_sequence(ro, "ro"), 5);
+    must_append(f->j, "ro", 0, 6, 2); /* a live writer's commits show up */
+    assert_int_equal(count_events(ro, "ro"), 7);
+    assert_int_equal(append_range(ro, "ro", 0, 8, 1, &e), ERR_INVALID);
+    assert_non_null(strstr(e.msg, "read-only"));
+    journal_close(ro);
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM events"), 7);
+
+    journal_close(f->j);
+    f->j = NULL;
+    sql_exec(f->path, "PRAGMA user_version = 1");
+    assert_int_equal(journal_open_readonly(f->path, &ro, &e), ERR_STORAGE);
+    assert_non_null(strstr(e.msg, "start the server on it once"));
+    assert_int_equal(sql_int(f->path, "PRAGMA user_version"), 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -1386,6 +1417,7 @@ int main(void)
         T(test_newer_version_refused),
         T(test_bad_paths_refused),
         T(test_append_from_writer_refused),
+        T(test_open_readonly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

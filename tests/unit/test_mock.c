@@ -946,8 +946,10 @@ static int fail_emit(struct adapter_ctx *ctx, const json_t *conversions, struct 
     return err_set(err, ERR_STORAGE, "disk full");
 }
 
-static const struct adapter_host rec_host = {rec_emit, rec_emit_paced, rec_save_state};
-static const struct adapter_host failing_host = {fail_emit, rec_emit_paced, rec_save_state};
+static const struct adapter_host rec_host = {
+    .emit = rec_emit, .emit_paced = rec_emit_paced, .save_state = rec_save_state};
+static const struct adapter_host failing_host = {
+    .emit = fail_emit, .emit_paced = rec_emit_paced, .save_state = rec_save_state};
 
 static void rec_reset(void)
 {

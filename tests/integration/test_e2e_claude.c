@@ -1,0 +1,505 @@
+/* End to end with the real Claude Code CLI (the pinned version, installed by
+ * `sandbox-journal install-agent` into SJ_AGENTS_DIR) against the scripted
+ * fake model on loopback, through the HTTP API: streamed text, a tool call
+ * allowed and denied (the fake's request log shows what reached the model),
+ * a question, plan mode, two turns, a server restart that resumes the
+ * conversation, and the CLI dying under the session.
+ *
+ * Nothing leaves 127.0.0.1: the server passes Claude only the fake's URL
+ * and the switches that keep it quiet (see adapters/claude.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "e2e.h"
+#include "server.h"
+
+#include <dirent.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WAIT_MS 90000
+
+struct t {
+    struct sj_server srv;
+    struct e2e_fake fake;
+    char work[512];
+    char fake_dir[512];
+    int started;
+};
+
+static int setup(void **state)
+{
+    struct t *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct t *t = *state;
+    int rc = 0;
+    if (t->started) {
+        rc = sj_server_stop(&t->srv);
+        sj_server_release(&t->srv);
+    }
+    e2e_fake_stop(&t->fake);
+    free(t);
+    return rc;
+}
+
+/* Starts the fake with `script`, then the server in a fresh working dir. */
+static void start(struct t *t, const char *script, const char *const *extra)
+{
+    if (!e2e_ready("claude"))
+        skip();
+    sj_fresh_dir(t->work, sizeof t->work, "e2e-claude-work");
+    sj_fresh_dir(t->fake_dir, sizeof t->fake_dir, "e2e-claude-fake");
+    e2e_fake_start(&t->fake, t->fake_dir, script);
+    assert_int_equal(setenv("ANTHROPIC_BASE_URL", t->fake.url, 1), 0);
+    assert_int_equal(setenv("ANTHROPIC_API_KEY", "sk-test-e2e", 1), 0);
+    assert_int_equal(setenv("CLAUDE_CODE_MAX_RETRIES", "1", 1), 0);
+    e2e_server_start(&t->srv, t->work, extra);
+    t->started = 1;
+}
+
+static void create(struct t *t, const char *id, const char *body)
+{
+    json_t *r = sj_create_session(&t->srv, id, body ? body : "{\"agent\":\"claude\"}");
+    const char *native = sj_str(r, "nativeSessionId");
+    assert_non_null(native);
+    assert_int_equal(strlen(native), 36); /* a UUID: --session-id, later --resume */
+    json_decref(r);
+}
+
+static const char *item_text(const json_t *ev, size_t part)
+{
+    const json_t *content =
+        json_object_get(json_object_get(json_object_get(ev, "data"), "item"), "content");
+    return json_string_value(json_object_get(json_array_get(content, part), "text"));
+}
+
+/* The messages of the n-th (0-based) request Claude made to the fake. */
+static json_t *model_messages(struct t *t, size_t n)
+{
+    json_t *reqs = e2e_fake_requests(&t->fake, "/v1/messages");
+    if (json_array_size(reqs) <= n)
+        fail_msg("the fake saw %zu requests, not %zu", json_array_size(reqs), n + 1);
+    json_t *msgs = json_incref(
+        json_object_get(json_object_get(json_array_get(reqs, n), "body"), "messages"));
+    json_decref(reqs);
+    assert_true(json_is_array(msgs));
+    return msgs;
+}
+
+static size_t model_requests(struct t *t)
+{
+    json_t *reqs = e2e_fake_requests(&t->fake, "/v1/messages");
+    size_t n = json_array_size(reqs);
+    json_decref(reqs);
+    return n;
+}
+
+/* The tool_result block for `tool_use_id` in the messages, or NULL. */
+static const json_t *tool_result(const json_t *messages, const char *tool_use_id)
+{
+    size_t i, k;
+    const json_t *m, *b;
+    json_array_foreach(messages, i, m) {
+        json_array_foreach(json_object_get(m, "content"), k, b) {
+            const char *type = json_string_value(json_object_get(b, "type"));
+            const char *id = json_string_value(json_object_get(b, "tool_use_id"));
+            if (type && strcmp(type, "tool_result") == 0 && id && strcmp(id, tool_use_id) == 0)
+                return b;
+        }
+    }
+    return NULL;
+}
+
+/* ---- tests ------------------------------------------------------------------ */
+
+static void test_agents_list(void **state)
+{
+    struct t *t = *state;
+    start(t, "{\"count\":\"tools\",\"steps\":[{\"text\":\"hi\"}]}", NULL);
+    json_t *agents = sj_call(&t->srv, "GET", "/v1/agents", NULL, 200);
+    size_t i;
+    const json_t *a;
+    int seen = 0;
+    json_array_foreach(json_object_get(agents, "agents"), i, a) {
+        if (strcmp(sj_str(a, "id"), "claude") != 0)
+            continue;
+        seen = 1;
+        assert_true(json_is_true(json_object_get(a, "installed")));
+        assert_string_equal(sj_str(a, "version"), "2.1.197");
+        assert_non_null(strstr(sj_str(a, "path"), "/claude/node_modules/.bin/claude"));
+    }
+    assert_true(seen);
+    json_decref(agents);
+    /* Installed already: the install endpoint is a quick no-op. */
+    json_decref(sj_call(&t->srv, "POST", "/v1/agents/claude/install", "{}", 204));
+}
+
+static void test_text_turn_streams(void **state)
+{
+    struct t *t = *state;
+    start(t, "{\"count\":\"tools\",\"steps\":[{\"text\":\"Hello from the fake model.\","
+             "\"chunks\":4}]}",
+          NULL);
+    create(t, "c1", NULL);
+    sj_send_message(&t->srv, "c1", "say hello");
+    json_t *done = e2e_wait_assistant_done(&t->srv, "c1", 0, WAIT_MS);
+    assert_string_equal(sj_str(done, "data.item.status"), "completed");
+    assert_string_equal(item_text(done, 0), "Hello from the fake model.");
+    const char *item_id = sj_str(done, "data.item.item_id");
+
+    /* The text arrived as several deltas of that item before it completed,
+     * and they add up to the text. */
+    json_t *events = e2e_events(&t->srv, "c1");
+    size_t i, deltas = 0;
+    const json_t *ev;
+    char joined[256] = "";
+    json_array_foreach(events, i, ev) {
+        if (strcmp(sj_str(ev, "type"), "item.delta") != 0 ||
+            strcmp(sj_str(ev, "data.item_id"), item_id) != 0)
+            continue;
+        deltas++;
+        strncat(joined, sj_str(ev, "data.delta"), sizeof joined - strlen(joined) - 1);
+        assert_true(sj_int(ev, "sequence") < sj_int(done, "sequence"));
+    }
+    assert_true(deltas >= 2);
+    assert_string_equal(joined, "Hello from the fake model.");
+    /* Every event carries Claude's session id. */
+    json_t *info = sj_call(&t->srv, "GET", "/v1/sessions", NULL, 200);
+    const char *native = sj_str(json_array_get(json_object_get(info, "sessions"), 0),
+                                "nativeSessionId");
+    json_array_foreach(events, i, ev)
+        assert_string_equal(sj_str(ev, "native_session_id"), native);
+    json_decref(info);
+    json_decref(events);
+    json_decref(done);
+
+    json_t *msgs = model_messages(t, 0);
+    assert_true(e2e_json_contains(msgs, "say hello"));
+    json_decref(msgs);
+}
+
+static const char TOOL_SCRIPT[] =
+    "{\"count\":\"tools\",\"steps\":["
+    "{\"text\":\"I will write the file.\",\"tool\":{\"name\":\"Bash\",\"id\":\"toolu_e2e_1\","
+    "\"input\":{\"command\":\"echo hi > out.txt\",\"description\":\"Write hi to out.txt\"}}},"
+    "{\"text\":\"Done with the file.\"}]}";
+
+static int is_bash_permission(const json_t *ev)
+{
+    const char *action = sj_str(ev, "data.action");
+    return action && strcmp(action, "Bash") == 0;
+}
+
+static void permission_flow(struct t *t, const char *reply)
+{
+    start(t, TOOL_SCRIPT, NULL);
+    create(t, "p1", NULL);
+    sj_send_message(&t->srv, "p1", "create out.txt containing hi");
+    json_t *asked = e2e_wait_event(&t->srv, "p1", 0, "permission.requested", is_bash_permission,
+                                   WAIT_MS);
+    assert_string_equal(sj_str(asked, "data.metadata.input.command"), "echo hi > out.txt");
+    char *path = sj_fmt("/v1/sessions/p1/permissions/%s/reply", sj_str(asked, "data.permission_id"));
+    char *body = sj_fmt("{\"reply\":\"%s\"}", reply);
+    json_decref(sj_call(&t->srv, "POST", path, body, 204));
+    json_t *resolved = e2e_wait_event(&t->srv, "p1", sj_int(asked, "sequence"),
+                                      "permission.resolved", NULL, WAIT_MS);
+    assert_string_equal(sj_str(resolved, "data.status"),
+                        strcmp(reply, "reject") == 0 ? "denied" : "approved");
+    json_t *done = e2e_wait_assistant_done(&t->srv, "p1", sj_int(asked, "sequence"), WAIT_MS);
+    assert_string_equal(sj_str(done, "data.item.status"), "completed");
+
+    /* The tool result came back as an item too. */
+    json_t *result = e2e_wait_event(&t->srv, "p1", 0, "item.completed", NULL, 1000);
+    json_decref(result);
+
+    char *out = sj_fmt("%s/out.txt", t->work);
+    struct stat st;
+    json_t *msgs = model_messages(t, 1);
+    const json_t *tr = tool_result(msgs, "toolu_e2e_1");
+    assert_non_null(tr);
+    if (strcmp(reply, "reject") == 0) {
+        /* Nothing ran; the model was told it was denied. */
+        assert_int_not_equal(stat(out, &st), 0);
+        assert_true(json_is_true(json_object_get(tr, "is_error")));
+        assert_true(e2e_json_contains(tr, "denied"));
+    } else {
+        /* It ran in the session's working directory. */
+        assert_int_equal(stat(out, &st), 0);
+        assert_int_equal(st.st_size, 3);
+        assert_false(json_is_true(json_object_get(tr, "is_error")));
+    }
+    json_decref(msgs);
+    free(out);
+    free(path);
+    free(body);
+    json_decref(asked);
+    json_decref(resolved);
+    json_decref(done);
+}
+
+static void test_permission_once(void **state)
+{
+    permission_flow(*state, "once");
+}
+
+static void test_permission_reject(void **state)
+{
+    permission_flow(*state, "reject");
+}
+
+static void test_question_answered(void **state)
+{
+    struct t *t = *state;
+    start(t,
+          "{\"count\":\"tools\",\"steps\":["
+          "{\"tool\":{\"name\":\"AskUserQuestion\",\"id\":\"toolu_e2e_q\",\"input\":{\"questions\":"
+          "[{\"question\":\"Which color?\",\"header\":\"Color\",\"multiSelect\":false,"
+          "\"options\":[{\"label\":\"Red\",\"description\":\"warm\"},"
+          "{\"label\":\"Blue\",\"description\":\"cool\"}]}]}}},"
+          "{\"text\":\"Blue it is.\"}]}",
+          NULL);
+    create(t, "q1", NULL);
+    sj_send_message(&t->srv, "q1", "ask me for a color");
+    json_t *q = e2e_wait_event(&t->srv, "q1", 0, "question.requested", NULL, WAIT_MS);
+    assert_string_equal(sj_str(q, "data.prompt"), "Which color?");
+    assert_int_equal(json_array_size(json_object_get(json_object_get(q, "data"), "options")), 2);
+    char *path = sj_fmt("/v1/sessions/q1/questions/%s/reply", sj_str(q, "data.question_id"));
+    json_decref(sj_call(&t->srv, "POST", path, "{\"answers\":[[\"Blue\"]]}", 204));
+    json_t *resolved = e2e_wait_event(&t->srv, "q1", 0, "question.resolved", NULL, WAIT_MS);
+    assert_string_equal(sj_str(resolved, "data.status"), "answered");
+    assert_string_equal(sj_str(resolved, "data.response"), "Blue");
+    json_t *done = e2e_wait_assistant_done(&t->srv, "q1", sj_int(q, "sequence"), WAIT_MS);
+    assert_string_equal(item_text(done, 0), "Blue it is.");
+    json_t *msgs = model_messages(t, 1);
+    const json_t *tr = tool_result(msgs, "toolu_e2e_q");
+    assert_non_null(tr);
+    assert_true(e2e_json_contains(tr, "Blue"));
+    json_decref(msgs);
+    free(path);
+    json_decref(q);
+    json_decref(resolved);
+    json_decref(done);
+}
+
+static void test_plan_mode_refuses_writes(void **state)
+{
+    struct t *t = *state;
+    start(t,
+          "{\"count\":\"tools\",\"steps\":["
+          "{\"tool\":{\"name\":\"Bash\",\"id\":\"toolu_e2e_p\",\"input\":{\"command\":"
+          "\"touch forbidden.txt\",\"description\":\"write in plan mode\"}}},"
+          "{\"text\":\"I will plan instead.\"}]}",
+          NULL);
+    create(t, "plan1", "{\"agent\":\"claude\",\"permissionMode\":\"plan\"}");
+    sj_send_message(&t->srv, "plan1", "touch forbidden.txt");
+    json_t *done = e2e_wait_assistant_done(&t->srv, "plan1", 0, WAIT_MS);
+    /* Refused by the server without asking anyone; nothing was written and
+     * the model heard why. */
+    json_t *events = e2e_events(&t->srv, "plan1");
+    assert_false(e2e_json_contains(events, "\"permission.requested\""));
+    json_decref(events);
+    char *out = sj_fmt("%s/forbidden.txt", t->work);
+    struct stat st;
+    assert_int_not_equal(stat(out, &st), 0);
+    json_t *msgs = model_messages(t, 1);
+    const json_t *tr = tool_result(msgs, "toolu_e2e_p");
+    assert_non_null(tr);
+    assert_true(e2e_json_contains(tr, "Plan mode"));
+    json_decref(msgs);
+    free(out);
+    json_decref(done);
+}
+
+static void test_two_turns_one_process(void **state)
+{
+    struct t *t = *state;
+    start(t, "{\"count\":\"tools\",\"steps\":[{\"text\":\"FIRST\"},{\"text\":\"SECOND\"}]}", NULL);
+    create(t, "m1", NULL);
+    sj_send_message(&t->srv, "m1", "first question");
+    json_t *d1 = e2e_wait_assistant_done(&t->srv, "m1", 0, WAIT_MS);
+    assert_string_equal(item_text(d1, 0), "FIRST");
+    pid_t claude = e2e_child_pid(t->srv.pid, "claude");
+    assert_true(claude > 0);
+    sj_send_message(&t->srv, "m1", "second question");
+    json_t *d2 = e2e_wait_assistant_done(&t->srv, "m1", sj_int(d1, "sequence"), WAIT_MS);
+    assert_string_equal(item_text(d2, 0), "SECOND");
+    /* Two assistant items, one per turn. */
+    assert_string_not_equal(sj_str(d1, "data.item.item_id"), sj_str(d2, "data.item.item_id"));
+    /* Same process, and the model saw the first exchange again. */
+    assert_int_equal(e2e_child_pid(t->srv.pid, "claude"), claude);
+    json_t *msgs = model_messages(t, 1);
+    assert_true(e2e_json_contains(msgs, "first question"));
+    assert_true(e2e_json_contains(msgs, "FIRST"));
+    assert_true(e2e_json_contains(msgs, "second question"));
+    json_decref(msgs);
+    json_decref(d1);
+    json_decref(d2);
+}
+
+static void test_restart_resumes(void **state)
+{
+    struct t *t = *state;
+    start(t, "{\"count\":\"tools\",\"steps\":[{\"text\":\"ONE\"},{\"text\":\"TWO\"}]}", NULL);
+    create(t, "r1", NULL);
+    sj_send_message(&t->srv, "r1", "remember the word banana");
+    json_t *d1 = e2e_wait_assistant_done(&t->srv, "r1", 0, WAIT_MS);
+    long long last = e2e_last_sequence(&t->srv, "r1");
+
+    /* A server stop is not the end of the session: nothing is journaled. */
+    char here[PATH_MAX];
+    assert_non_null(getcwd(here, sizeof here));
+    assert_int_equal(chdir(t->work), 0);
+    int rc = sj_server_restart(&t->srv);
+    assert_int_equal(chdir(here), 0);
+    assert_int_equal(rc, 0);
+    assert_int_equal(e2e_last_sequence(&t->srv, "r1"), last);
+
+    sj_send_message(&t->srv, "r1", "what was the word?");
+    json_t *d2 = e2e_wait_assistant_done(&t->srv, "r1", last, WAIT_MS);
+    assert_string_equal(item_text(d2, 0), "TWO");
+    /* The new process resumed: the model got the earlier history. */
+    assert_int_equal(model_requests(t), 2);
+    json_t *msgs = model_messages(t, 1);
+    assert_true(e2e_json_contains(msgs, "remember the word banana"));
+    assert_true(e2e_json_contains(msgs, "ONE"));
+    assert_true(e2e_json_contains(msgs, "what was the word?"));
+    json_decref(msgs);
+    json_decref(d1);
+    json_decref(d2);
+}
+
+static int has_first_delta(const json_t *ev)
+{
+    (void)ev; /* any delta of the assistant */
+    return 1;
+}
+
+static void test_killed_mid_turn(void **state)
+{
+    struct t *t = *state;
+    start(t,
+          "{\"count\":\"tools\",\"steps\":[{\"text\":\"this answer streams very slowly so the "
+          "test can kill the agent in the middle of it\",\"chunks\":40,"
+          "\"chunk_delay_ms\":250},{\"text\":\"back again\"}]}",
+          NULL);
+    create(t, "k1", NULL);
+    sj_send_message(&t->srv, "k1", "talk slowly");
+    json_t *delta = e2e_wait_event(&t->srv, "k1", 4, "item.delta", has_first_delta, WAIT_MS);
+    pid_t claude = e2e_child_pid(t->srv.pid, "claude");
+    assert_true(claude > 0);
+    assert_int_equal(kill(claude, SIGKILL), 0);
+
+    json_t *ended = e2e_wait_event(&t->srv, "k1", 0, "session.ended", NULL, WAIT_MS);
+    assert_string_equal(sj_str(ended, "data.reason"), "error");
+    assert_string_equal(sj_str(ended, "data.terminated_by"), "agent");
+    assert_int_equal(sj_int(ended, "data.exit_code"), 137);
+    assert_true(json_is_object(json_object_get(json_object_get(ended, "data"), "stderr")));
+    assert_true(json_is_true(json_object_get(ended, "synthetic")));
+    /* The interrupted assistant item was closed as failed, and an error said why. */
+    json_t *failed = e2e_wait_assistant_done(&t->srv, "k1", 0, 1000);
+    assert_string_equal(sj_str(failed, "data.item.status"), "failed");
+    json_t *error = e2e_wait_event(&t->srv, "k1", 0, "error", NULL, 1000);
+    assert_string_equal(sj_str(error, "data.code"), "process_exit");
+
+    /* The session can go on: the next message resumes the conversation. */
+    sj_send_message(&t->srv, "k1", "are you back?");
+    json_t *d2 = e2e_wait_assistant_done(&t->srv, "k1", sj_int(ended, "sequence"), WAIT_MS);
+    assert_string_equal(sj_str(d2, "data.item.status"), "completed");
+    json_decref(delta);
+    json_decref(ended);
+    json_decref(failed);
+    json_decref(error);
+    json_decref(d2);
+}
+
+/* A conversation Claude Code can no longer read (here: its file emptied)
+ * cannot be resumed; Claude says so on stderr and exits 1, and the
+ * session.ended keeps what it said. */
+static void test_failed_resume_reports_stderr(void **state)
+{
+    struct t *t = *state;
+    start(t, "{\"count\":\"tools\",\"steps\":[{\"text\":\"ONE\"}]}", NULL);
+    create(t, "f1", NULL);
+    json_t *r = sj_call(&t->srv, "GET", "/v1/sessions", NULL, 200);
+    char *native = strdup(sj_str(json_array_get(json_object_get(r, "sessions"), 0),
+                                 "nativeSessionId"));
+    json_decref(r);
+    sj_send_message(&t->srv, "f1", "hello");
+    json_t *d1 = e2e_wait_assistant_done(&t->srv, "f1", 0, WAIT_MS);
+    assert_int_equal(sj_server_stop(&t->srv), 0);
+
+    /* Empty the conversation file Claude kept under the session's HOME. */
+    char *projects = sj_fmt("%s/homes/claude/.claude/projects", t->srv.data_dir);
+    DIR *d = opendir(projects);
+    assert_non_null(d);
+    struct dirent *e;
+    int emptied = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char *file = sj_fmt("%s/%s/%s.jsonl", projects, e->d_name, native);
+        FILE *f = fopen(file, "r+");
+        if (f) {
+            assert_int_equal(ftruncate(fileno(f), 0), 0);
+            fclose(f);
+            emptied = 1;
+        }
+        free(file);
+    }
+    closedir(d);
+    assert_true(emptied);
+
+    char data[512], here[PATH_MAX];
+    snprintf(data, sizeof data, "%s", t->srv.data_dir);
+    sj_server_release(&t->srv);
+    const char *args[] = { "--agents-dir", getenv("SJ_AGENTS_DIR"), NULL };
+    assert_non_null(getcwd(here, sizeof here));
+    assert_int_equal(chdir(t->work), 0);
+    int rc = sj_server_start(&t->srv, data, args);
+    assert_int_equal(chdir(here), 0);
+    assert_int_equal(rc, 0);
+    long long last = e2e_last_sequence(&t->srv, "f1");
+    sj_send_message(&t->srv, "f1", "again");
+    json_t *ended = e2e_wait_event(&t->srv, "f1", last, "session.ended", NULL, WAIT_MS);
+    assert_string_equal(sj_str(ended, "data.reason"), "error");
+    assert_int_equal(sj_int(ended, "data.exit_code"), 1);
+    const char *head = sj_str(ended, "data.stderr.head");
+    assert_non_null(head);
+    assert_non_null(strstr(head, "No conversation found"));
+    free(projects);
+    free(native);
+    json_decref(d1);
+    json_decref(ended);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_agents_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_turn_streams, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_permission_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_permission_reject, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_question_answered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_mode_refuses_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_turns_one_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_resumes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_killed_mid_turn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_resume_reports_stderr, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

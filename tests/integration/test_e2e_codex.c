@@ -1,0 +1,279 @@
+/* End to end with the real Codex CLI (`codex app-server`, the pinned
+ * version, installed by `sandbox-journal install-agent` into SJ_AGENTS_DIR)
+ * against the scripted fake model on loopback, through the HTTP API:
+ * streamed text, a command approval allowed and declined (the fake's request
+ * log shows what reached the model), a server restart that resumes the
+ * thread, and the shared app-server crashing under a turn (error event,
+ * restart with back-off, serverStatus). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "e2e.h"
+#include "server.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WAIT_MS 90000
+
+struct t {
+    struct sj_server srv;
+    struct e2e_fake fake;
+    char work[512];
+    char fake_dir[512];
+    int started;
+};
+
+static int setup(void **state)
+{
+    struct t *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct t *t = *state;
+    int rc = 0;
+    if (t->started) {
+        rc = sj_server_stop(&t->srv);
+        sj_server_release(&t->srv);
+    }
+    e2e_fake_stop(&t->fake);
+    free(t);
+    return rc;
+}
+
+static void start(struct t *t, const char *script)
+{
+    if (!e2e_ready("codex"))
+        skip();
+    sj_fresh_dir(t->work, sizeof t->work, "e2e-codex-work");
+    sj_fresh_dir(t->fake_dir, sizeof t->fake_dir, "e2e-codex-fake");
+    e2e_fake_start(&t->fake, t->fake_dir, script);
+    char *url = sj_fmt("%s/v1", t->fake.url);
+    assert_int_equal(setenv("OPENAI_BASE_URL", url, 1), 0);
+    assert_int_equal(setenv("OPENAI_API_KEY", "sk-test-e2e", 1), 0);
+    free(url);
+    e2e_server_start(&t->srv, t->work, NULL);
+    t->started = 1;
+}
+
+static void create(struct t *t, const char *id)
+{
+    json_t *r = sj_create_session(&t->srv, id, "{\"agent\":\"codex\"}");
+    assert_non_null(sj_str(r, "nativeSessionId")); /* the Codex thread */
+    json_decref(r);
+}
+
+static int is_turn_completed(const json_t *ev)
+{
+    const json_t *item = json_object_get(json_object_get(ev, "data"), "item");
+    const json_t *part = json_array_get(json_object_get(item, "content"), 0);
+    const char *label = json_string_value(json_object_get(part, "label"));
+    return label && strcmp(label, "turn.completed") == 0;
+}
+
+static json_t *wait_turn_done(struct t *t, const char *id, long long after)
+{
+    return e2e_wait_event(&t->srv, id, after, "item.completed", is_turn_completed, WAIT_MS);
+}
+
+/* The body of the n-th (0-based) request Codex made to the fake. */
+static json_t *model_body(struct t *t, size_t n)
+{
+    json_t *reqs = e2e_fake_requests(&t->fake, "/v1/responses");
+    if (json_array_size(reqs) <= n)
+        fail_msg("the fake saw %zu requests, not %zu", json_array_size(reqs), n + 1);
+    json_t *body = json_incref(json_object_get(json_array_get(reqs, n), "body"));
+    json_decref(reqs);
+    return body;
+}
+
+static json_t *codex_status(struct t *t)
+{
+    json_t *agents = sj_call(&t->srv, "GET", "/v1/agents", NULL, 200);
+    size_t i;
+    const json_t *a;
+    json_t *status = NULL;
+    json_array_foreach(json_object_get(agents, "agents"), i, a)
+        if (strcmp(sj_str(a, "id"), "codex") == 0)
+            status = json_incref(json_object_get(a, "serverStatus"));
+    json_decref(agents);
+    assert_non_null(status);
+    return status;
+}
+
+static void test_text_turn(void **state)
+{
+    struct t *t = *state;
+    start(t, "{\"count\":\"tools\",\"steps\":[{\"text\":\"Hello from the Responses fake.\","
+             "\"chunks\":4}]}");
+    json_t *st = codex_status(t);
+    assert_string_equal(sj_str(st, "status"), "stopped");
+    json_decref(st);
+    create(t, "x1");
+    st = codex_status(t);
+    assert_string_equal(sj_str(st, "status"), "running");
+    json_decref(st);
+    sj_send_message(&t->srv, "x1", "say hello");
+    json_t *done = wait_turn_done(t, "x1", 0);
+    json_t *events = e2e_events(&t->srv, "x1");
+    size_t i, deltas = 0;
+    const json_t *ev;
+    const char *final = NULL;
+    json_array_foreach(events, i, ev) {
+        const char *type = sj_str(ev, "type");
+        if (strcmp(type, "item.delta") == 0 && strstr(sj_str(ev, "data.native_item_id"), "msg_"))
+            deltas++;
+        const json_t *item = json_object_get(json_object_get(ev, "data"), "item");
+        if (strcmp(type, "item.completed") == 0 &&
+            strcmp(json_string_value(json_object_get(item, "kind")), "message") == 0 &&
+            strcmp(json_string_value(json_object_get(item, "role")), "assistant") == 0)
+            final = json_string_value(
+                json_object_get(json_array_get(json_object_get(item, "content"), 0), "text"));
+        if (strcmp(type, "item.completed") == 0 &&
+            strcmp(json_string_value(json_object_get(item, "role")), "user") == 0)
+            assert_true(e2e_json_contains(item, "say hello"));
+    }
+    assert_true(deltas >= 2);
+    assert_non_null(final);
+    assert_string_equal(final, "Hello from the Responses fake.");
+    json_decref(events);
+    json_decref(done);
+}
+
+static void approval_flow(struct t *t, const char *reply)
+{
+    start(t, "{\"count\":\"tools\",\"steps\":["
+             "{\"tool\":{\"name\":\"exec_command\",\"input\":{\"cmd\":\"echo hi > out.txt\","
+             "\"login\":false}}},{\"text\":\"done\"}]}");
+    create(t, "a1");
+    sj_send_message(&t->srv, "a1", "create out.txt");
+    json_t *asked = e2e_wait_event(&t->srv, "a1", 0, "permission.requested", NULL, WAIT_MS);
+    assert_string_equal(sj_str(asked, "data.action"), "commandExecution");
+    assert_non_null(strstr(sj_str(asked, "data.metadata.command"), "echo hi > out.txt"));
+    char *path = sj_fmt("/v1/sessions/a1/permissions/%s/reply", sj_str(asked, "data.permission_id"));
+    char *body = sj_fmt("{\"reply\":\"%s\"}", reply);
+    json_decref(sj_call(&t->srv, "POST", path, body, 204));
+    json_t *done = wait_turn_done(t, "a1", sj_int(asked, "sequence"));
+    char *out = sj_fmt("%s/out.txt", t->work);
+    struct stat st;
+    json_t *req = model_body(t, 1);
+    assert_true(e2e_json_contains(req, "function_call_output"));
+    if (strcmp(reply, "reject") == 0) {
+        assert_int_not_equal(stat(out, &st), 0);
+        assert_true(e2e_json_contains(req, "rejected"));
+    } else {
+        /* It ran in the session's working directory. */
+        assert_int_equal(stat(out, &st), 0);
+        assert_int_equal(st.st_size, 3);
+    }
+    json_decref(req);
+    free(out);
+    free(path);
+    free(body);
+    json_decref(asked);
+    json_decref(done);
+}
+
+static void test_approval_once(void **state)
+{
+    approval_flow(*state, "once");
+}
+
+static void test_approval_reject(void **state)
+{
+    approval_flow(*state, "reject");
+}
+
+static void test_restart_resumes_thread(void **state)
+{
+    struct t *t = *state;
+    start(t, "{\"count\":\"tools\",\"steps\":[{\"text\":\"ONE\"},{\"text\":\"TWO\"}]}");
+    create(t, "r1");
+    sj_send_message(&t->srv, "r1", "remember the word banana");
+    json_t *d1 = wait_turn_done(t, "r1", 0);
+    long long last = e2e_last_sequence(&t->srv, "r1");
+    char here[4096];
+    assert_non_null(getcwd(here, sizeof here));
+    assert_int_equal(chdir(t->work), 0);
+    int rc = sj_server_restart(&t->srv);
+    assert_int_equal(chdir(here), 0);
+    assert_int_equal(rc, 0);
+    assert_int_equal(e2e_last_sequence(&t->srv, "r1"), last);
+    sj_send_message(&t->srv, "r1", "what was the word?");
+    json_t *d2 = wait_turn_done(t, "r1", last);
+    json_t *req = model_body(t, 1);
+    assert_true(e2e_json_contains(req, "remember the word banana"));
+    assert_true(e2e_json_contains(req, "what was the word?"));
+    json_decref(req);
+    json_decref(d1);
+    json_decref(d2);
+}
+
+static int is_server_exit(const json_t *ev)
+{
+    const char *code = sj_str(ev, "data.code");
+    return code && strcmp(code, "server_exit") == 0;
+}
+
+static void test_app_server_crash_restarts(void **state)
+{
+    struct t *t = *state;
+    start(t, "{\"count\":\"tools\",\"steps\":[{\"text\":\"a slow answer that the test "
+             "interrupts by killing the app-server\",\"chunks\":40,\"chunk_delay_ms\":250},"
+             "{\"text\":\"back\"}]}");
+    create(t, "k1");
+    sj_send_message(&t->srv, "k1", "talk slowly");
+    json_t *delta = e2e_wait_event(&t->srv, "k1", 0, "item.delta", NULL, WAIT_MS);
+    pid_t codex = e2e_descendant_pid(t->srv.pid, "codex");
+    assert_true(codex > 0);
+    assert_int_equal(kill(codex, SIGKILL), 0);
+
+    json_t *error = e2e_wait_event(&t->srv, "k1", 0, "error", is_server_exit, WAIT_MS);
+    assert_non_null(strstr(sj_str(error, "data.message"), "codex app-server"));
+    /* Restarted with a back-off, and counted. */
+    json_t *st = NULL;
+    for (int i = 0; i < 200; i++) {
+        json_decref(st);
+        st = codex_status(t);
+        if (strcmp(sj_str(st, "status"), "running") == 0 && sj_int(st, "restartCount") >= 1)
+            break;
+        sj_sleep_ms(50);
+    }
+    assert_string_equal(sj_str(st, "status"), "running");
+    assert_int_equal(sj_int(st, "restartCount"), 1);
+    assert_non_null(sj_str(st, "lastError"));
+    json_decref(st);
+
+    /* The session goes on in the new app-server (thread resumed). */
+    long long last = e2e_last_sequence(&t->srv, "k1");
+    sj_send_message(&t->srv, "k1", "are you back?");
+    json_t *done = wait_turn_done(t, "k1", last);
+    json_decref(delta);
+    json_decref(error);
+    json_decref(done);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_text_turn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_approval_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_approval_reject, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_resumes_thread, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_app_server_crash_restarts, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,661 @@
+/* Unit tests for the Claude Code adapter's pure part (adapters/claude.c):
+ * recorded stdout transcripts of the real CLI (tests/fixtures/claude/<case>/
+ * input.jsonl, from agent-notes) parsed line by line and compared with the
+ * expected conversions and reply lines (expected.jsonl), every conversion
+ * vetted by the normalizer; the stdin lines for replies; the plan-mode
+ * guard; and broken input of every kind, which must become agent.unparsed
+ * and never crash.
+ *
+ * SJ_UPDATE_FIXTURES=1 rewrites expected.jsonl from the current output (read
+ * the diff before committing it). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "claude.h"
+#include "err.h"
+#include "event.h"
+#include "normalize.h"
+
+#include <dirent.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static char fixtures_dir[PATH_MAX];
+
+static void find_fixtures(void)
+{
+    /* __FILE__ is tests/unit/test_claude.c under the source tree. */
+    snprintf(fixtures_dir, sizeof fixtures_dir, "%s", __FILE__);
+    char *slash = strrchr(fixtures_dir, '/');
+    assert_non_null(slash);
+    *slash = '\0';
+    slash = strrchr(fixtures_dir, '/');
+    assert_non_null(slash);
+    strcpy(slash, "/fixtures/claude");
+}
+
+/* new (malloc): the whole file, or NULL if it cannot be read. */
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *data = malloc(cap);
+    assert_non_null(data);
+    size_t r;
+    while ((r = fread(data + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap) {
+            cap *= 2;
+            data = realloc(data, cap);
+            assert_non_null(data);
+        }
+    }
+    fclose(f);
+    data[n] = '\0';
+    *len = n;
+    return data;
+}
+
+/* The output line for one conversion: its JSON with "raw" replaced by true
+ * when present (the raw payload is the input line itself). */
+static char *conversion_line(const json_t *c)
+{
+    json_t *copy = json_deep_copy(c);
+    assert_non_null(copy);
+    if (json_object_get(copy, "raw"))
+        json_object_set_new(copy, "raw", json_true());
+    char *s = json_dumps(copy, JSON_COMPACT);
+    json_decref(copy);
+    assert_non_null(s);
+    return s;
+}
+
+/* Feeds every conversion to a normalizer set up as the session layer sets
+ * one up for Claude, after a pending assistant start per turn: each must be
+ * accepted (it fits the universal schema). */
+static void vet(normalize_t *n, const json_t *conversions)
+{
+    size_t i;
+    const json_t *c;
+    json_array_foreach(conversions, i, c) {
+        struct normalize_output out;
+        struct err err;
+        normalize_output_init(&out);
+        int rc = normalize_apply(n, c, "2026-11-23T00:00:00.000000Z", &out, &err);
+        if (rc) {
+            char *s = json_dumps(c, JSON_COMPACT);
+            fail_msg("normalizer refused %s: %s", s, err.msg);
+        }
+        normalize_output_clear(&out);
+    }
+}
+
+static normalize_t *claude_normalizer(void)
+{
+    struct normalize_config config = { .session_id = "s1", .agent_emits_item_started = 0,
+                                       .agent_can_resume = 1,
+                                       .assistant_message_ends_turn = 1 };
+    normalize_t *n = normalize_new(&config);
+    assert_non_null(n);
+    return n;
+}
+
+/* Parses all lines of `input`; returns the output text (new). */
+static char *run_case(const char *input, size_t len)
+{
+    adapter_claude_parser_t *p = adapter_claude_parser_new("s1", 0);
+    normalize_t *n = claude_normalizer();
+    assert_non_null(p);
+    char *out = NULL;
+    size_t out_len = 0;
+    FILE *mem = open_memstream(&out, &out_len);
+    assert_non_null(mem);
+    const char *line = input, *end = input + len;
+    while (line < end) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t n_bytes = nl ? (size_t)(nl - line) : (size_t)(end - line);
+        json_t *conversions = json_array(), *replies = json_array();
+        struct err err;
+        assert_int_equal(adapter_claude_parse_line(p, line, n_bytes, 0, conversions, replies,
+                                                   &err),
+                         0);
+        /* A user turn starts the pending assistant item the way the session
+         * layer does, so re-targeting is exercised too. */
+        json_t *start = normalize_pending_assistant_start(n);
+        assert_non_null(start);
+        json_decref(start);
+        vet(n, conversions);
+        size_t i;
+        json_t *v;
+        json_array_foreach(conversions, i, v) {
+            char *s = conversion_line(v);
+            fprintf(mem, "%s\n", s);
+            free(s);
+        }
+        json_array_foreach(replies, i, v) {
+            const char *r = json_string_value(v);
+            assert_non_null(r);
+            size_t rl = strlen(r);
+            assert_true(rl > 1 && r[rl - 1] == '\n');
+            assert_null(memchr(r, '\n', rl - 1)); /* one line */
+            json_t *parsed = json_loadb(r, rl, 0, NULL);
+            assert_non_null(parsed); /* only JSON ever reaches Claude's stdin */
+            json_t *wrap = json_pack("{s:o}", "reply", parsed);
+            char *s = json_dumps(wrap, JSON_COMPACT);
+            fprintf(mem, "%s\n", s);
+            free(s);
+            json_decref(wrap);
+        }
+        json_decref(conversions);
+        json_decref(replies);
+        line = nl ? nl + 1 : end;
+    }
+    fclose(mem);
+    normalize_free(n);
+    adapter_claude_parser_free(p);
+    return out;
+}
+
+/* ---- fixtures ------------------------------------------------------------ */
+
+static void test_fixture(void **state)
+{
+    const char *name = *state;
+    char path[PATH_MAX + 300];
+    size_t len = 0, want_len = 0;
+    snprintf(path, sizeof path, "%s/%s/input.jsonl", fixtures_dir, name);
+    char *input = read_file(path, &len);
+    if (!input)
+        fail_msg("cannot read %s", path);
+    char *got = run_case(input, len);
+    snprintf(path, sizeof path, "%s/%s/expected.jsonl", fixtures_dir, name);
+    const char *update = getenv("SJ_UPDATE_FIXTURES");
+    if (update && strcmp(update, "1") == 0) {
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        fputs(got, f);
+        fclose(f);
+    }
+    char *want = read_file(path, &want_len);
+    if (!want)
+        fail_msg("cannot read %s (run with SJ_UPDATE_FIXTURES=1 to create it)", path);
+    if (strcmp(got, want) != 0) {
+        /* Show the first differing line. */
+        const char *a = got, *b = want;
+        int line = 1;
+        while (*a && *a == *b) {
+            if (*a == '\n')
+                line++;
+            a++, b++;
+        }
+        fprintf(stderr, "%s: output differs from expected.jsonl at line %d\n got: %.300s\nwant: %.300s\n",
+                name, line, a, b);
+        fail();
+    }
+    free(input);
+    free(got);
+    free(want);
+}
+
+/* Every prefix of every fixture line (the shapes a cut or broken line
+ * takes) parses without an error or a crash. */
+static void test_fixture_prefixes(void **state)
+{
+    const char *name = *state;
+    char path[PATH_MAX + 300];
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/%s/input.jsonl", fixtures_dir, name);
+    char *input = read_file(path, &len);
+    assert_non_null(input);
+    adapter_claude_parser_t *p = adapter_claude_parser_new("s1", 0);
+    assert_non_null(p);
+    const char *line = input, *end = input + len;
+    while (line < end) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
+        size_t step = n > 400 ? n / 97 + 1 : 7;
+        for (size_t k = 0; k <= n; k += step) {
+            json_t *c = json_array(), *r = json_array();
+            struct err err;
+            assert_int_equal(adapter_claude_parse_line(p, line, k, k < n, c, r, &err), 0);
+            json_decref(c);
+            json_decref(r);
+        }
+        line = nl ? nl + 1 : end;
+    }
+    adapter_claude_parser_free(p);
+    free(input);
+}
+
+/* ---- targeted cases ------------------------------------------------------- */
+
+static void parse1(adapter_claude_parser_t *p, const char *line, json_t **conv, json_t **replies)
+{
+    *conv = json_array();
+    *replies = json_array();
+    struct err err;
+    assert_int_equal(adapter_claude_parse_line(p, line, strlen(line), 0, *conv, *replies, &err),
+                     0);
+}
+
+static const char *type_of(const json_t *c)
+{
+    return json_string_value(json_object_get(c, "type"));
+}
+
+static const char CAN_USE_BASH[] =
+    "{\"type\":\"control_request\",\"request_id\":\"req-1\",\"request\":{\"subtype\":"
+    "\"can_use_tool\",\"tool_name\":\"Bash\",\"input\":{\"command\":\"echo hi > out.txt\"},"
+    "\"permission_suggestions\":[{\"type\":\"addRules\",\"rules\":[{\"toolName\":\"Bash\","
+    "\"ruleContent\":\"echo hi *\"}],\"behavior\":\"allow\",\"destination\":\"localSettings\"}],"
+    "\"blocked_path\":\"/w/out.txt\",\"tool_use_id\":\"toolu_1\"}}";
+
+static json_t *reply_json(const char *line)
+{
+    size_t n = strlen(line);
+    assert_true(n > 1 && line[n - 1] == '\n');
+    json_t *v = json_loadb(line, n, 0, NULL);
+    assert_non_null(v);
+    return v;
+}
+
+static void test_permission_replies(void **state)
+{
+    (void)state;
+    static const char *const replies[] = { "once", "always", "reject" };
+    for (int k = 0; k < 3; k++) {
+        adapter_claude_parser_t *p = adapter_claude_parser_new("s1", 0);
+        json_t *conv, *rep;
+        parse1(p, CAN_USE_BASH, &conv, &rep);
+        assert_int_equal(json_array_size(conv), 1);
+        assert_int_equal(json_array_size(rep), 0);
+        const json_t *c = json_array_get(conv, 0);
+        assert_string_equal(type_of(c), "permission.requested");
+        const json_t *data = json_object_get(c, "data");
+        assert_string_equal(json_string_value(json_object_get(data, "permission_id")), "req-1");
+        assert_string_equal(json_string_value(json_object_get(data, "action")), "Bash");
+        const json_t *md = json_object_get(data, "metadata");
+        assert_string_equal(json_string_value(json_object_get(md, "toolName")), "Bash");
+        assert_string_equal(json_string_value(json_object_get(md, "blockedPath")), "/w/out.txt");
+
+        char *line = NULL;
+        struct err err;
+        assert_int_equal(adapter_claude_permission_line(p, "req-1", replies[k], &line, &err), 0);
+        json_t *v = reply_json(line);
+        const json_t *resp = json_object_get(v, "response");
+        assert_string_equal(json_string_value(json_object_get(v, "type")), "control_response");
+        assert_string_equal(json_string_value(json_object_get(resp, "subtype")), "success");
+        assert_string_equal(json_string_value(json_object_get(resp, "request_id")), "req-1");
+        const json_t *d = json_object_get(resp, "response");
+        if (k < 2) {
+            assert_string_equal(json_string_value(json_object_get(d, "behavior")), "allow");
+            /* allow must carry updatedInput: the request's input echoed */
+            assert_string_equal(json_string_value(json_object_get(
+                                    json_object_get(d, "updatedInput"), "command")),
+                                "echo hi > out.txt");
+            const json_t *perms = json_object_get(d, "updatedPermissions");
+            if (k == 1) {
+                assert_int_equal(json_array_size(perms), 1);
+                assert_string_equal(json_string_value(json_object_get(json_array_get(perms, 0),
+                                                                      "destination")),
+                                    "session");
+            } else {
+                assert_null(perms);
+            }
+        } else {
+            assert_string_equal(json_string_value(json_object_get(d, "behavior")), "deny");
+            assert_non_null(json_string_value(json_object_get(d, "message")));
+        }
+        json_decref(v);
+        free(line);
+        /* Answered once: a second answer has nothing to go to. */
+        assert_int_equal(adapter_claude_permission_line(p, "req-1", "once", &line, &err),
+                         ERR_NOT_FOUND);
+        assert_int_equal(adapter_claude_permission_line(p, "nope", "once", &line, &err),
+                         ERR_NOT_FOUND);
+        json_decref(conv);
+        json_decref(rep);
+        adapter_claude_parser_free(p);
+    }
+    adapter_claude_parser_t *p = adapter_claude_parser_new("s1", 0);
+    json_t *conv, *rep;
+    char *line;
+    struct err err;
+    parse1(p, CAN_USE_BASH, &conv, &rep);
+    assert_int_equal(adapter_claude_permission_line(p, "req-1", "sometimes", &line, &err),
+                     ERR_INVALID);
+    /* A question id is not a permission. */
+    assert_int_equal(adapter_claude_question_line(p, "req-1", NULL, &line, &err), ERR_NOT_FOUND);
+    json_decref(conv);
+    json_decref(rep);
+    adapter_claude_parser_free(p);
+}
+
+static const char ASK_TWO[] =
+    "{\"type\":\"control_request\",\"request_id\":\"q-1\",\"request\":{\"subtype\":"
+    "\"can_use_tool\",\"tool_name\":\"AskUserQuestion\",\"input\":{\"questions\":["
+    "{\"question\":\"Toppings?\",\"header\":\"T\",\"options\":[{\"label\":\"Cheese\"},"
+    "{\"label\":\"Basil\"}],\"multiSelect\":true},"
+    "{\"question\":\"Size?\",\"header\":\"S\",\"options\":[{\"label\":\"S\"},{\"label\":\"L\"}],"
+    "\"multiSelect\":false}]},\"tool_use_id\":\"toolu_2\"}}";
+
+static void test_question_replies(void **state)
+{
+    (void)state;
+    adapter_claude_parser_t *p = adapter_claude_parser_new("s1", 0);
+    json_t *conv, *rep;
+    parse1(p, ASK_TWO, &conv, &rep);
+    assert_int_equal(json_array_size(conv), 1);
+    const json_t *c = json_array_get(conv, 0);
+    assert_string_equal(type_of(c), "question.requested");
+    const json_t *data = json_object_get(c, "data");
+    assert_string_equal(json_string_value(json_object_get(data, "question_id")), "q-1");
+    assert_string_equal(json_string_value(json_object_get(data, "prompt")), "Toppings?");
+    assert_int_equal(json_array_size(json_object_get(data, "options")), 2);
+
+    /* A permission reply cannot answer a question. */
+    char *line = NULL;
+    struct err err;
+    assert_int_equal(adapter_claude_permission_line(p, "q-1", "once", &line, &err),
+                     ERR_NOT_FOUND);
+
+    json_t *answers = json_pack("[[s,s],[s]]", "Cheese", "Basil", "L");
+    assert_int_equal(adapter_claude_question_line(p, "q-1", answers, &line, &err), 0);
+    json_t *v = reply_json(line);
+    const json_t *d = json_object_get(json_object_get(v, "response"), "response");
+    assert_string_equal(json_string_value(json_object_get(d, "behavior")), "allow");
+    const json_t *upd = json_object_get(d, "updatedInput");
+    assert_int_equal(json_array_size(json_object_get(upd, "questions")), 2);
+    const json_t *ans = json_object_get(upd, "answers");
+    assert_string_equal(json_string_value(json_object_get(ans, "Toppings?")), "Cheese, Basil");
+    assert_string_equal(json_string_value(json_object_get(ans, "Size?")), "L");
+    json_decref(v);
+    free(line);
+    json_decref(answers);
+    assert_int_equal(adapter_claude_question_line(p, "q-1", NULL, &line, &err), ERR_NOT_FOUND);
+    json_decref(conv);
+    json_decref(rep);
+
+    /* Rejected: a deny with a message. */
+    parse1(p, ASK_TWO, &conv, &rep);
+    assert_int_equal(adapter_claude_question_line(p, "q-1", NULL, &line, &err), 0);
+    v = reply_json(line);
+    d = json_object_get(json_object_get(v, "response"), "response");
+    assert_string_equal(json_string_value(json_object_get(d, "behavior")), "deny");
+    json_decref(v);
+    free(line);
+    json_decref(conv);
+    json_decref(rep);
+    adapter_claude_parser_free(p);
+}
+
+static const char EXIT_PLAN[] =
+    "{\"type\":\"control_request\",\"request_id\":\"p-1\",\"request\":{\"subtype\":"
+    "\"can_use_tool\",\"tool_name\":\"ExitPlanMode\",\"input\":{\"plan\":\"# Plan\\n1. do it\","
+    "\"planFilePath\":\"/h/.claude/plans/x.md\"},\"tool_use_id\":\"toolu_3\"}}";
+
+static void test_plan_mode(void **state)
+{
+    (void)state;
+    adapter_claude_parser_t *p = adapter_claude_parser_new("s1", 1);
+    json_t *conv, *rep;
+    struct err err;
+    char *line;
+    assert_true(adapter_claude_plan_active(p));
+
+    /* A mutating tool in plan mode is refused at once, nothing journaled. */
+    parse1(p, CAN_USE_BASH, &conv, &rep);
+    assert_int_equal(json_array_size(conv), 0);
+    assert_int_equal(json_array_size(rep), 1);
+    json_t *v = reply_json(json_string_value(json_array_get(rep, 0)));
+    const json_t *d = json_object_get(json_object_get(v, "response"), "response");
+    assert_string_equal(json_string_value(json_object_get(d, "behavior")), "deny");
+    assert_non_null(strstr(json_string_value(json_object_get(d, "message")), "Plan mode"));
+    json_decref(v);
+    json_decref(conv);
+    json_decref(rep);
+    assert_int_equal(adapter_claude_permission_line(p, "req-1", "once", &line, &err),
+                     ERR_NOT_FOUND);
+
+    /* A read-only tool still asks. */
+    parse1(p,
+           "{\"type\":\"control_request\",\"request_id\":\"r-2\",\"request\":{\"subtype\":"
+           "\"can_use_tool\",\"tool_name\":\"WebFetch\",\"input\":{\"url\":\"http://x\"}}}",
+           &conv, &rep);
+    assert_int_equal(json_array_size(conv), 1);
+    assert_string_equal(type_of(json_array_get(conv, 0)), "permission.requested");
+    json_decref(conv);
+    json_decref(rep);
+
+    /* ExitPlanMode is a question; approving allows with the input. */
+    parse1(p, EXIT_PLAN, &conv, &rep);
+    assert_int_equal(json_array_size(conv), 1);
+    const json_t *data = json_object_get(json_array_get(conv, 0), "data");
+    assert_string_equal(type_of(json_array_get(conv, 0)), "question.requested");
+    assert_non_null(strstr(json_string_value(json_object_get(data, "prompt")), "# Plan"));
+    json_t *approve = json_pack("[[s]]", "approve");
+    assert_int_equal(adapter_claude_question_line(p, "p-1", approve, &line, &err), 0);
+    v = reply_json(line);
+    d = json_object_get(json_object_get(v, "response"), "response");
+    assert_string_equal(json_string_value(json_object_get(d, "behavior")), "allow");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(d, "updatedInput"),
+                                                          "plan")),
+                        "# Plan\n1. do it");
+    json_decref(v);
+    free(line);
+    json_decref(conv);
+    json_decref(rep);
+
+    /* "reject" keeps planning. */
+    parse1(p, EXIT_PLAN, &conv, &rep);
+    json_t *reject = json_pack("[[s]]", "Reject");
+    assert_int_equal(adapter_claude_question_line(p, "p-1", reject, &line, &err), 0);
+    v = reply_json(line);
+    d = json_object_get(json_object_get(v, "response"), "response");
+    assert_string_equal(json_string_value(json_object_get(d, "behavior")), "deny");
+    json_decref(v);
+    free(line);
+    json_decref(conv);
+    json_decref(rep);
+    json_decref(approve);
+    json_decref(reject);
+
+    /* Claude says plan mode is over: Bash asks again. */
+    parse1(p, "{\"type\":\"system\",\"subtype\":\"status\",\"permissionMode\":\"default\"}", &conv,
+           &rep);
+    json_decref(conv);
+    json_decref(rep);
+    assert_false(adapter_claude_plan_active(p));
+    parse1(p, CAN_USE_BASH, &conv, &rep);
+    assert_int_equal(json_array_size(rep), 0);
+    assert_string_equal(type_of(json_array_get(conv, 0)), "permission.requested");
+    json_decref(conv);
+    json_decref(rep);
+    adapter_claude_parser_free(p);
+}
+
+static void test_user_line(void **state)
+{
+    (void)state;
+    adapter_claude_parser_t *p = adapter_claude_parser_new("s1", 0);
+    assert_false(adapter_claude_turn_active(p));
+    char *line = adapter_claude_user_line(p, "line one\nline \"two\"");
+    assert_non_null(line);
+    assert_true(adapter_claude_turn_active(p));
+    json_t *v = reply_json(line);
+    assert_null(memchr(line, '\n', strlen(line) - 1));
+    assert_string_equal(json_string_value(json_object_get(v, "type")), "user");
+    const json_t *m = json_object_get(v, "message");
+    assert_string_equal(json_string_value(json_object_get(m, "role")), "user");
+    assert_string_equal(json_string_value(json_object_get(m, "content")), "line one\nline \"two\"");
+    json_decref(v);
+    free(line);
+    json_t *c, *r;
+    parse1(p, "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"ok\"}",
+           &c, &r);
+    assert_false(adapter_claude_turn_active(p));
+    json_decref(c);
+    json_decref(r);
+    /* Not UTF-8: refused rather than sent broken. */
+    assert_null(adapter_claude_user_line(p, "bad \xff"));
+    adapter_claude_parser_free(p);
+
+    json_t *u = adapter_claude_user_message("user_3", "hello");
+    assert_non_null(u);
+    assert_int_equal(json_array_size(u), 1);
+    const json_t *item = json_object_get(json_object_get(json_array_get(u, 0), "data"), "item");
+    assert_string_equal(json_string_value(json_object_get(item, "native_item_id")), "user_3");
+    assert_string_equal(json_string_value(json_object_get(item, "role")), "user");
+    json_decref(u);
+}
+
+static void test_cut_line(void **state)
+{
+    (void)state;
+    adapter_claude_parser_t *p = adapter_claude_parser_new("s1", 0);
+    json_t *c = json_array(), *r = json_array();
+    struct err err;
+    const char *line = "{\"type\":\"assistant\",\"message\":{\"content\":[{\"type\":\"text\"";
+    assert_int_equal(adapter_claude_parse_line(p, line, strlen(line), 1, c, r, &err), 0);
+    assert_int_equal(json_array_size(c), 1);
+    assert_string_equal(type_of(json_array_get(c, 0)), "agent.unparsed");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_array_get(c, 0), "data"), "error")),
+                        "line too long");
+    json_decref(c);
+    json_decref(r);
+    adapter_claude_parser_free(p);
+}
+
+/* The full flow of one turn through the normalizer: Claude's assistant
+ * message lands in the session's pending assistant item. */
+static void test_turn_through_normalizer(void **state)
+{
+    (void)state;
+    char path[PATH_MAX + 64];
+    size_t len;
+    snprintf(path, sizeof path, "%s/partial-messages-bash-tool/input.jsonl", fixtures_dir);
+    char *input = read_file(path, &len);
+    assert_non_null(input);
+    adapter_claude_parser_t *p = adapter_claude_parser_new("s1", 0);
+    normalize_t *n = claude_normalizer();
+    json_t *start = normalize_pending_assistant_start(n);
+    struct normalize_output out;
+    struct err err;
+    normalize_output_init(&out);
+    assert_int_equal(normalize_apply(n, start, "T", &out, &err), 0);
+    json_decref(start);
+    const char *line = input, *end = input + len;
+    while (line < end) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t k = nl ? (size_t)(nl - line) : (size_t)(end - line);
+        json_t *c = json_array(), *r = json_array();
+        assert_int_equal(adapter_claude_parse_line(p, line, k, 0, c, r, &err), 0);
+        size_t i;
+        json_t *v;
+        json_array_foreach(c, i, v) assert_int_equal(normalize_apply(n, v, "T", &out, &err), 0);
+        json_decref(c);
+        json_decref(r);
+        line = nl ? nl + 1 : end;
+    }
+    /* Collect: deltas and the completed message all target itm_1, the
+     * pending assistant item; the tool call and result got their own. */
+    struct {
+        const char *type;
+        int n;
+    } seen[8] = { { "item.delta", 0 }, { "item.completed", 0 }, { "permission.requested", 0 } };
+    int message_done = 0;
+    for (size_t i = 0; i < out.count; i++) {
+        json_t *ev = json_loads(out.events[i].json, 0, NULL);
+        assert_non_null(ev);
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        const json_t *data = json_object_get(ev, "data");
+        for (int k = 0; k < 3; k++)
+            if (strcmp(type, seen[k].type) == 0)
+                seen[k].n++;
+        if (strcmp(type, "item.delta") == 0)
+            assert_string_equal(json_string_value(json_object_get(data, "item_id")), "itm_1");
+        const json_t *item = json_object_get(data, "item");
+        if (strcmp(type, "item.completed") == 0 &&
+            strcmp(json_string_value(json_object_get(item, "kind")), "message") == 0) {
+            assert_string_equal(json_string_value(json_object_get(item, "item_id")), "itm_1");
+            const json_t *content = json_object_get(item, "content");
+            assert_int_equal(json_array_size(content), 2);
+            assert_string_equal(json_string_value(json_object_get(json_array_get(content, 1),
+                                                                  "text")),
+                                "Done: the command finished.");
+            assert_true(out.events[i].turn_end);
+            message_done = 1;
+        }
+        json_decref(ev);
+    }
+    assert_int_equal(seen[0].n, 4);
+    assert_int_equal(seen[2].n, 1);
+    assert_true(message_done);
+    normalize_output_clear(&out);
+    normalize_free(n);
+    adapter_claude_parser_free(p);
+    free(input);
+}
+
+/* ---- main ------------------------------------------------------------------- */
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int main(void)
+{
+    find_fixtures();
+    DIR *d = opendir(fixtures_dir);
+    if (!d) {
+        fprintf(stderr, "cannot open %s\n", fixtures_dir);
+        return 1;
+    }
+    char *names[128];
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 128)
+        if (e->d_name[0] != '.')
+            names[n++] = strdup(e->d_name);
+    closedir(d);
+    qsort(names, n, sizeof names[0], by_name);
+
+    struct CMUnitTest tests[2 * 128 + 16];
+    size_t t = 0;
+    char labels[128][160];
+    char plabels[128][160];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(labels[i], sizeof labels[i], "fixture %s", names[i]);
+        snprintf(plabels[i], sizeof plabels[i], "prefixes of %s", names[i]);
+        tests[t++] = (struct CMUnitTest){ labels[i], test_fixture, NULL, NULL, names[i] };
+        tests[t++] = (struct CMUnitTest){ plabels[i], test_fixture_prefixes, NULL, NULL,
+                                          names[i] };
+    }
+    const struct CMUnitTest fixed[] = {
+        cmocka_unit_test(test_permission_replies),
+        cmocka_unit_test(test_question_replies),
+        cmocka_unit_test(test_plan_mode),
+        cmocka_unit_test(test_user_line),
+        cmocka_unit_test(test_cut_line),
+        cmocka_unit_test(test_turn_through_normalizer),
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        tests[t++] = fixed[i];
+    int rc = _cmocka_run_group_tests("claude", tests, t, NULL, NULL);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    return rc;
+}
