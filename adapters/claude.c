@@ -108,6 +108,16 @@ int adapter_claude_turn_active(const adapter_claude_parser_t *p)
     return p->turns_open > 0;
 }
 
+unsigned long long adapter_claude_open_turns(const adapter_claude_parser_t *p)
+{
+    return p->turns_open;
+}
+
+json_t *adapter_claude_turn_parts(const adapter_claude_parser_t *p)
+{
+    return json_deep_copy(p->turn_parts);
+}
+
 int adapter_claude_plan_active(const adapter_claude_parser_t *p)
 {
     return p->plan;
@@ -769,8 +779,8 @@ int adapter_claude_permission_line(adapter_claude_parser_t *p, const char *reque
     } else {
         /* Claude Code requires updatedInput on allow: echo the input. */
         const json_t *input = json_object_get(request, "input");
-        decision = json_pack("{s:s,s:O}", "behavior", "allow", "updatedInput",
-                             json_is_object(input) ? input : json_object());
+        decision = json_pack("{s:s,s:o}", "behavior", "allow", "updatedInput",
+                             json_is_object(input) ? json_deep_copy(input) : json_object());
         if (decision && strcmp(reply, "always") == 0) {
             json_t *rules = claude_session_rules(json_object_get(request,
                                                                  "permission_suggestions"));
@@ -824,8 +834,8 @@ int adapter_claude_question_line(adapter_claude_parser_t *p, const char *request
             decision = json_pack("{s:s,s:s}", "behavior", "deny", "message",
                                  "The user rejected the plan. Keep planning.");
         else
-            decision = json_pack("{s:s,s:O}", "behavior", "allow", "updatedInput",
-                                 json_is_object(input) ? input : json_object());
+            decision = json_pack("{s:s,s:o}", "behavior", "allow", "updatedInput",
+                                 json_is_object(input) ? json_deep_copy(input) : json_object());
     } else if (!answers) {
         decision = json_pack("{s:s,s:s}", "behavior", "deny", "message",
                              "The user declined to answer the question.");
@@ -990,21 +1000,44 @@ static json_t *claude_stderr_json(const struct supervisor_exit *e)
     return o;
 }
 
+/* Appends to `list` one failed completion of the assistant message per turn
+ * still open (the running one shows what it said so far), so every pending
+ * assistant item of the session is closed and the next turn gets its own.
+ * 0, or -1 when memory ran out. */
+static int claude_close_turns(const adapter_claude_parser_t *p, json_t *list)
+{
+    unsigned long long open = p ? adapter_claude_open_turns(p) : 0;
+    for (unsigned long long i = 0; i < open; i++) {
+        json_t *content = i == 0 ? adapter_claude_turn_parts(p) : json_array();
+        json_t *c = event_conversion("item.completed",
+                                     event_item_data(event_item("message", "assistant", "failed",
+                                                                NULL, content)));
+        if (!c || json_array_append_new(list, c) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static void claude_on_exit(void *arg, const struct supervisor_exit *e)
 {
     struct claude_loop *l = arg;
     int mid_turn = l->parser && adapter_claude_turn_active(l->parser);
+    json_t *list = json_array();
+    int ok = list && claude_close_turns(l->parser, list) == 0;
     adapter_claude_parser_free(l->parser);
     l->parser = NULL;
     l->proc = NULL;
     claude_stop_timer(l);
     if (l->stopping) {
         l->stopping = 0;
+        json_decref(list);
         return;
     }
     int code = e->term_signal ? 128 + e->term_signal : (int)e->exit_status;
-    if (code == 0 && !mid_turn)
+    if (code == 0 && !mid_turn) {
+        json_decref(list);
         return; /* a clean end: the next message resumes */
+    }
 
     char message[160];
     if (e->term_signal)
@@ -1012,15 +1045,6 @@ static void claude_on_exit(void *arg, const struct supervisor_exit *e)
     else
         snprintf(message, sizeof message, "claude exited with status %d", code);
     claude_log(l, message, e->stderr_head);
-    json_t *list = json_array();
-    int ok = list != NULL;
-    if (ok && mid_turn) {
-        /* Close the turn's assistant message so the next turn gets its own. */
-        json_t *c = event_conversion("item.completed",
-                                     event_item_data(event_item("message", "assistant", "failed",
-                                                                NULL, json_array())));
-        ok = c && json_array_append_new(list, c) == 0;
-    }
     if (ok) {
         json_t *c = event_synthetic(
             event_conversion("error", event_error_data(message, "process_exit", NULL)));
@@ -1515,8 +1539,27 @@ static void claude_shutdown(struct adapter_ctx *ctx)
     struct claude_state *s = ctx->state;
     if (!s)
         return;
-    s->loop->down = 1;
-    claude_stop(s->loop);
+    struct claude_loop *l = s->loop;
+    l->down = 1;
+    /* A turn the stop cuts short is over (Claude drops it; the next message
+     * resumes the conversation without it): close its assistant item and
+     * say why.  The session itself is not ended. */
+    if (l->parser && adapter_claude_turn_active(l->parser)) {
+        json_t *list = json_array();
+        json_t *error = event_synthetic(event_conversion(
+            "error", event_error_data("the server stopped during the turn", "server_shutdown",
+                                      NULL)));
+        if (list && error && claude_close_turns(l->parser, list) == 0 &&
+            json_array_append_new(list, error) == 0) {
+            error = NULL;
+            claude_emit(l, list);
+        } else {
+            claude_log(l, "out of memory: interrupted turn not journaled", NULL);
+        }
+        json_decref(error);
+        json_decref(list);
+    }
+    claude_stop(l);
 }
 
 static void claude_free_state(struct adapter_ctx *ctx)

@@ -59,6 +59,14 @@ int adapter_claude_parse_line(adapter_claude_parser_t *p, const char *line, size
  * not been parsed yet. */
 int adapter_claude_turn_active(const adapter_claude_parser_t *p);
 
+/* How many user lines are still without their result (the running turn and
+ * the ones Claude has queued behind it). */
+unsigned long long adapter_claude_open_turns(const adapter_claude_parser_t *p);
+
+/* new: a copy of the parts (reasoning, text) the running turn has shown so
+ * far, or NULL when memory ran out. */
+json_t *adapter_claude_turn_parts(const adapter_claude_parser_t *p);
+
 /* 1 while Claude is in plan mode as far as its output tells. */
 int adapter_claude_plan_active(const adapter_claude_parser_t *p);
 

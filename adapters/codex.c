@@ -30,14 +30,12 @@
 #include "supervisor.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #define CODEX_KILL_MS 3000
@@ -107,7 +105,9 @@ static json_t *codex_item(const json_t *it, const char *status)
     if (!type || !parts) {
         json_decref(parts);
         return parts ? event_item("unknown", NULL, status, id,
-                                  codex_add(json_array(), event_part_json(json_deep_copy(it))))
+                                  codex_add(json_array(),
+                                            event_part_json(it ? json_deep_copy(it)
+                                                               : json_null())))
                      : NULL;
     }
     if (strcmp(type, "userMessage") == 0) {
@@ -167,7 +167,7 @@ static json_t *codex_item(const json_t *it, const char *status)
     if (strcmp(type, "fileChange") == 0) {
         json_t *summary = json_pack("{s:O,s:O}", "changes",
                                     json_object_get(it, "changes") ? json_object_get(it, "changes")
-                                                                   : json_array(),
+                                                                   : json_null(),
                                     "status",
                                     json_object_get(it, "status") ? json_object_get(it, "status")
                                                                   : json_null());

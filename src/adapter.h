@@ -146,8 +146,10 @@ struct adapter {
     /* Frees ctx->state.  May be NULL.  Called after the loop has stopped. */
     void (*free_state)(struct adapter_ctx *ctx);
     /* Loop thread, at server shutdown: stop the agent's processes (SIGTERM,
-     * then SIGKILL if they linger) without journaling anything, since the
-     * session resumes after a restart.  May be NULL. */
+     * then SIGKILL if they linger).  It may journal (emit_async) the end of
+     * a turn it cuts short, never a session.ended: the session resumes
+     * after a restart.  Nothing the agent does after this is journaled.
+     * May be NULL. */
     void (*shutdown)(struct adapter_ctx *ctx);
     /* new: the ServerStatusInfo of an agent's shared process, or NULL for
      * "stopped".  May be NULL.  Thread: any. */

@@ -519,7 +519,7 @@ static int prepare_writer(journal_t *j, struct err *err)
         (rc = prepare(j->db,
                       "UPDATE sessions SET last_sequence = ?2, "
                       "native_session_id = coalesce(?3, native_session_id), "
-                      "ended = max(ended, ?4), adapter_state = coalesce(?5, adapter_state) "
+                      "ended = CASE WHEN ?4 < 0 THEN 0 ELSE max(ended, ?4) END, adapter_state = coalesce(?5, adapter_state) "
                       "WHERE id = ?1",
                       &j->st_upd_session, err)) ||
         (rc = prepare(j->db, "SELECT id FROM sessions WHERE session_id = ?1",

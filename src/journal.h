@@ -81,6 +81,8 @@ struct journal_event {
     int turn_end;      /* 1 if this event ends a turn for messages/stream */
 };
 
+#define JOURNAL_REOPEN (-1)
+
 /* Everything one caller commits atomically for one session. */
 struct journal_batch {
     const char *session_id;
@@ -88,8 +90,10 @@ struct journal_batch {
     const struct journal_event *events;
     size_t n_events;
     const char *native_session_id; /* non-NULL: set it on the session row */
-    int mark_ended;                /* non-zero: the session ended; stored as the row's
-                                    * `ended` value (the larger one wins), 0: unchanged */
+    int mark_ended;                /* > 0: the session ended; stored as the row's
+                                    * `ended` value (the larger one wins).
+                                    * JOURNAL_REOPEN: an agent resumed it, `ended`
+                                    * goes back to 0.  0: unchanged */
     const char *adapter_state;     /* non-NULL: replace the adapter's opaque state */
 };
 

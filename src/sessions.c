@@ -50,6 +50,7 @@ struct session {
     normalize_t *norm;        /* NULL until first write after load */
     atomic_int needs_reload;  /* a queued batch failed: rebuild norm */
     int ended;                /* SESSION_* */
+    int reopen_row;           /* resumed: the row's `ended` goes back to 0 with the next batch */
     char *pending_state;      /* adapter state to commit with the next batch */
     /* Paced emission, loop thread only. */
     json_t *paced;            /* array of conversions not yet emitted */
@@ -271,6 +272,8 @@ static int session_prepare(struct session *s, const json_t *conversions, int end
         b->batch.native_session_id = normalize_native_session_id(s->norm);
     if (b->out.ended)
         b->batch.mark_ended = ended_value;
+    else if (s->reopen_row)
+        b->batch.mark_ended = JOURNAL_REOPEN;
     b->batch.adapter_state = s->pending_state;
     return 0;
 }
@@ -280,6 +283,8 @@ static void session_committed(struct session *s, const struct session_batch *b)
 {
     if (b->out.ended && s->ended == SESSION_LIVE)
         s->ended = b->batch.mark_ended;
+    if (b->batch.mark_ended == JOURNAL_REOPEN)
+        s->reopen_row = 0;
     if (b->out.native_session_changed && !s->native_session_id) {
         char *copy = strdup(normalize_native_session_id(s->norm));
         if (copy) {
@@ -582,10 +587,12 @@ void sessions_close(sessions_t *m)
     pthread_mutex_lock(&m->lock);
     m->closing = 1;
     pthread_mutex_unlock(&m->lock);
-    atomic_store(&m->stopping, 1);
     struct err err;
+    /* The adapters' shutdown may still journal (a turn cut short); what the
+     * agents do after that (their exits) is not journaled. */
     if (supervisor_call(m->supervisor, sessions_stop_all, m, &err) != 0)
         fprintf(stderr, "sandbox-journal: stopping sessions: %s\n", err.msg);
+    atomic_store(&m->stopping, 1);
 }
 
 static void sessions_free_one(const char *key, void *value, void *arg)
@@ -853,9 +860,11 @@ int sessions_send_message(sessions_t *m, const char *session_id, const char *mes
         rc = session_ensure_norm(s, err);
     if (rc == 0) {
         /* An agent that can resume picks the conversation up again: its
-         * session is open again (the row keeps `ended`, which only grows). */
-        if (s->ended == SESSION_ENDED_BY_AGENT)
+         * session is open again, in the row too with the next batch. */
+        if (s->ended == SESSION_ENDED_BY_AGENT) {
             s->ended = SESSION_LIVE;
+            s->reopen_row = 1;
+        }
         session_find_binary(s);
         if (before_out)
             *before_out = normalize_last_sequence(s->norm);

@@ -329,7 +329,7 @@ static void test_two_turns_one_process(void **state)
 {
     struct t *t = *state;
     start(t, "{\"count\":\"tools\",\"steps\":[{\"text\":\"FIRST\"},{\"text\":\"SECOND\"}]}", NULL);
-    create(t, "m1", NULL);
+    create(t, "m1", "{\"agent\":\"claude\",\"model\":\"claude-e2e-model\"}");
     sj_send_message(&t->srv, "m1", "first question");
     json_t *d1 = e2e_wait_assistant_done(&t->srv, "m1", 0, WAIT_MS);
     assert_string_equal(item_text(d1, 0), "FIRST");
@@ -342,6 +342,10 @@ static void test_two_turns_one_process(void **state)
     assert_string_not_equal(sj_str(d1, "data.item.item_id"), sj_str(d2, "data.item.item_id"));
     /* Same process, and the model saw the first exchange again. */
     assert_int_equal(e2e_child_pid(t->srv.pid, "claude"), claude);
+    /* The session's model reached the model endpoint. */
+    json_t *reqs = e2e_fake_requests(&t->fake, "/v1/messages");
+    assert_string_equal(sj_str(json_array_get(reqs, 1), "body.model"), "claude-e2e-model");
+    json_decref(reqs);
     json_t *msgs = model_messages(t, 1);
     assert_true(e2e_json_contains(msgs, "first question"));
     assert_true(e2e_json_contains(msgs, "FIRST"));
@@ -383,6 +387,52 @@ static void test_restart_resumes(void **state)
     json_decref(d2);
 }
 
+static int is_server_shutdown(const json_t *ev)
+{
+    const char *code = sj_str(ev, "data.code");
+    return code && strcmp(code, "server_shutdown") == 0;
+}
+
+/* A server stop in the middle of a turn ends the turn, not the session:
+ * the assistant item fails with an error saying why, and after the restart
+ * the next turn gets an item of its own and the conversation goes on. */
+static void test_restart_mid_turn(void **state)
+{
+    struct t *t = *state;
+    start(t,
+          "{\"count\":\"tools\",\"steps\":[{\"text\":\"this answer is so slow that the "
+          "server stops in the middle of it\",\"chunks\":40,\"chunk_delay_ms\":250},"
+          "{\"text\":\"AFTER\"}]}",
+          NULL);
+    create(t, "s1", NULL);
+    sj_send_message(&t->srv, "s1", "talk slowly");
+    json_t *delta = e2e_wait_event(&t->srv, "s1", 4, "item.delta", NULL, WAIT_MS);
+    char here[PATH_MAX];
+    assert_non_null(getcwd(here, sizeof here));
+    assert_int_equal(chdir(t->work), 0);
+    int rc = sj_server_restart(&t->srv);
+    assert_int_equal(chdir(here), 0);
+    assert_int_equal(rc, 0);
+
+    json_t *events = e2e_events(&t->srv, "s1");
+    assert_false(e2e_json_contains(events, "\"session.ended\""));
+    json_decref(events);
+    json_t *cut = e2e_wait_assistant_done(&t->srv, "s1", 0, 1000);
+    assert_string_equal(sj_str(cut, "data.item.status"), "failed");
+    json_t *error = e2e_wait_event(&t->srv, "s1", 0, "error", is_server_shutdown, 1000);
+
+    long long last = e2e_last_sequence(&t->srv, "s1");
+    sj_send_message(&t->srv, "s1", "and now?");
+    json_t *done = e2e_wait_assistant_done(&t->srv, "s1", last, WAIT_MS);
+    assert_string_equal(sj_str(done, "data.item.status"), "completed");
+    assert_string_equal(item_text(done, 0), "AFTER");
+    assert_string_not_equal(sj_str(done, "data.item.item_id"), sj_str(cut, "data.item.item_id"));
+    json_decref(delta);
+    json_decref(cut);
+    json_decref(error);
+    json_decref(done);
+}
+
 static int has_first_delta(const json_t *ev)
 {
     (void)ev; /* any delta of the assistant */
@@ -416,10 +466,20 @@ static void test_killed_mid_turn(void **state)
     json_t *error = e2e_wait_event(&t->srv, "k1", 0, "error", NULL, 1000);
     assert_string_equal(sj_str(error, "data.code"), "process_exit");
 
-    /* The session can go on: the next message resumes the conversation. */
+    json_t *list = sj_call(&t->srv, "GET", "/v1/sessions", NULL, 200);
+    assert_true(json_is_true(json_object_get(json_array_get(json_object_get(list, "sessions"), 0),
+                                             "ended")));
+    json_decref(list);
+
+    /* The session can go on: the next message resumes the conversation, and
+     * the session is listed as open again. */
     sj_send_message(&t->srv, "k1", "are you back?");
     json_t *d2 = e2e_wait_assistant_done(&t->srv, "k1", sj_int(ended, "sequence"), WAIT_MS);
     assert_string_equal(sj_str(d2, "data.item.status"), "completed");
+    list = sj_call(&t->srv, "GET", "/v1/sessions", NULL, 200);
+    assert_true(json_is_false(json_object_get(json_array_get(json_object_get(list, "sessions"), 0),
+                                              "ended")));
+    json_decref(list);
     json_decref(delta);
     json_decref(ended);
     json_decref(failed);
@@ -498,6 +558,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plan_mode_refuses_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_turns_one_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_resumes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_mid_turn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_mid_turn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_resume_reports_stderr, setup, teardown),
     };

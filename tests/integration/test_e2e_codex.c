@@ -71,7 +71,7 @@ static void start(struct t *t, const char *script)
 
 static void create(struct t *t, const char *id)
 {
-    json_t *r = sj_create_session(&t->srv, id, "{\"agent\":\"codex\"}");
+    json_t *r = sj_create_session(&t->srv, id, "{\"agent\":\"codex\",\"model\":\"fake-model\"}");
     assert_non_null(sj_str(r, "nativeSessionId")); /* the Codex thread */
     json_decref(r);
 }
@@ -117,7 +117,7 @@ static json_t *codex_status(struct t *t)
 static void test_text_turn(void **state)
 {
     struct t *t = *state;
-    start(t, "{\"count\":\"tools\",\"steps\":[{\"text\":\"Hello from the Responses fake.\","
+    start(t, "{\"count\":\"all\",\"steps\":[{\"text\":\"Hello from the Responses fake.\","
              "\"chunks\":4}]}");
     json_t *st = codex_status(t);
     assert_string_equal(sj_str(st, "status"), "stopped");
@@ -155,7 +155,7 @@ static void test_text_turn(void **state)
 
 static void approval_flow(struct t *t, const char *reply)
 {
-    start(t, "{\"count\":\"tools\",\"steps\":["
+    start(t, "{\"count\":\"all\",\"steps\":["
              "{\"tool\":{\"name\":\"exec_command\",\"input\":{\"cmd\":\"echo hi > out.txt\","
              "\"login\":false}}},{\"text\":\"done\"}]}");
     create(t, "a1");
@@ -200,7 +200,7 @@ static void test_approval_reject(void **state)
 static void test_restart_resumes_thread(void **state)
 {
     struct t *t = *state;
-    start(t, "{\"count\":\"tools\",\"steps\":[{\"text\":\"ONE\"},{\"text\":\"TWO\"}]}");
+    start(t, "{\"count\":\"all\",\"steps\":[{\"text\":\"ONE\"},{\"text\":\"TWO\"}]}");
     create(t, "r1");
     sj_send_message(&t->srv, "r1", "remember the word banana");
     json_t *d1 = wait_turn_done(t, "r1", 0);
@@ -231,7 +231,7 @@ static int is_server_exit(const json_t *ev)
 static void test_app_server_crash_restarts(void **state)
 {
     struct t *t = *state;
-    start(t, "{\"count\":\"tools\",\"steps\":[{\"text\":\"a slow answer that the test "
+    start(t, "{\"count\":\"all\",\"steps\":[{\"text\":\"a slow answer that the test "
              "interrupts by killing the app-server\",\"chunks\":40,\"chunk_delay_ms\":250},"
              "{\"text\":\"back\"}]}");
     create(t, "k1");

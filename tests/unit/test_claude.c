@@ -342,6 +342,35 @@ static void test_permission_replies(void **state)
     adapter_claude_parser_free(p);
 }
 
+/* Found by fuzz_adapter_claude: a request whose input is not an object
+ * (allow still carries an object as updatedInput, and nothing leaks). */
+static void test_permission_odd_input(void **state)
+{
+    (void)state;
+    static const char *const replies[] = { "once", "always" };
+    for (int k = 0; k < 2; k++) {
+        adapter_claude_parser_t *p = adapter_claude_parser_new("s1", 0);
+        json_t *conv, *rep;
+        parse1(p,
+               "{\"type\":\"control_request\",\"request_id\":\"r\",\"request\":{\"subtype\":"
+               "\"can_use_tool\",\"tool_name\":\"Bash\",\"input\":\"ls\","
+               "\"permission_suggestions\":[1,{\"type\":\"addRules\"}]}}",
+               &conv, &rep);
+        assert_string_equal(type_of(json_array_get(conv, 0)), "permission.requested");
+        char *line = NULL;
+        struct err err;
+        assert_int_equal(adapter_claude_permission_line(p, "r", replies[k], &line, &err), 0);
+        json_t *v = reply_json(line);
+        const json_t *d = json_object_get(json_object_get(v, "response"), "response");
+        assert_true(json_is_object(json_object_get(d, "updatedInput")));
+        json_decref(v);
+        free(line);
+        json_decref(conv);
+        json_decref(rep);
+        adapter_claude_parser_free(p);
+    }
+}
+
 static const char ASK_TWO[] =
     "{\"type\":\"control_request\",\"request_id\":\"q-1\",\"request\":{\"subtype\":"
     "\"can_use_tool\",\"tool_name\":\"AskUserQuestion\",\"input\":{\"questions\":["
@@ -646,6 +675,7 @@ int main(void)
     }
     const struct CMUnitTest fixed[] = {
         cmocka_unit_test(test_permission_replies),
+        cmocka_unit_test(test_permission_odd_input),
         cmocka_unit_test(test_question_replies),
         cmocka_unit_test(test_plan_mode),
         cmocka_unit_test(test_user_line),
