@@ -1,4 +1,5 @@
 /* Agent process environments; see agent_env.h. */
+#include "datadir.h"
 #include "agent_env.h"
 
 #include "credentials.h"
@@ -120,7 +121,7 @@ int agent_env_home(const char *data_dir, const char *agent, char out[PATH_MAX],
     int n = snprintf(out, PATH_MAX, "%s/homes/%s", data_dir, agent);
     if (n < 0 || n >= PATH_MAX)
         return err_set(err, ERR_INTERNAL, "data directory path too long");
-    if (install_mkdirs(out) != 0)
+    if (datadir_mkdirs(out) != 0)
         return err_set(err, ERR_INTERNAL, "cannot create %s: %s", out, strerror(errno));
     return 0;
 }

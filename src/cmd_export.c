@@ -4,6 +4,7 @@
  * Everything that can be wrong with the request (the options, the URL, the
  * data directory, the target being unreachable) is found before the journal
  * is opened, so a refused export leaves the journal exactly as it was. */
+#include "datadir.h"
 #include "cmd.h"
 #include "err.h"
 #include "export.h"
@@ -115,25 +116,6 @@ static int cmd_export_parse(int argc, char **argv, struct cmd_export_options *o)
     return 0;
 }
 
-/* The data directory as the server chooses it (its helper is private to
- * cmd_server.c): --data-dir, $XDG_DATA_HOME/sandbox-journal or
- * ~/.local/share/sandbox-journal. */
-static int cmd_export_db_path(const char *data_dir, char *out, size_t size)
-{
-    const char *xdg = getenv("XDG_DATA_HOME");
-    const char *home = getenv("HOME");
-    int n;
-    if (data_dir)
-        n = snprintf(out, size, "%s/journal.db", data_dir);
-    else if (xdg && xdg[0] == '/')
-        n = snprintf(out, size, "%s/sandbox-journal/journal.db", xdg);
-    else if (home && home[0])
-        n = snprintf(out, size, "%s/.local/share/sandbox-journal/journal.db", home);
-    else
-        return -1;
-    return n > 0 && (size_t)n < size ? 0 : -1;
-}
-
 static int cmd_export_signals(void)
 {
     struct sigaction sa;
@@ -155,7 +137,7 @@ int cmd_export(int argc, char **argv)
         return rc < 0 ? 0 : rc;
 
     char db_path[PATH_MAX];
-    if (cmd_export_db_path(o.data_dir, db_path, sizeof db_path) != 0)
+    if (datadir_path(o.data_dir, "journal.db", db_path, sizeof db_path) != 0)
         return opts_fail("cannot find the data directory: set --data-dir, XDG_DATA_HOME or "
                          "HOME");
     struct stat st;

@@ -3,6 +3,7 @@
  * they were where they were recorded.  The file is checked whole before the
  * journal is opened, so a bad file leaves the journal untouched (and a new
  * data directory uncreated). */
+#include "datadir.h"
 #include "cmd.h"
 #include "err.h"
 #include "export_import.h"
@@ -31,43 +32,6 @@ static const char cmd_import_usage[] =
     "      --data-dir DIR     where journal.db lives or will be created (default as\n"
     "                         for 'server')\n"
     "  -q, --quiet            no summary line\n";
-
-/* mkdir -p with mode 0700, as the server makes its data directory. */
-static int cmd_import_mkdirs(const char *path)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
-static int cmd_import_data_dir(const char *given, char *out, size_t size)
-{
-    const char *xdg = getenv("XDG_DATA_HOME");
-    const char *home = getenv("HOME");
-    int n;
-    if (given)
-        n = snprintf(out, size, "%s", given);
-    else if (xdg && xdg[0] == '/')
-        n = snprintf(out, size, "%s/sandbox-journal", xdg);
-    else if (home && home[0])
-        n = snprintf(out, size, "%s/.local/share/sandbox-journal", home);
-    else
-        return -1;
-    return n > 0 && (size_t)n < size ? 0 : -1;
-}
 
 int cmd_import(int argc, char **argv)
 {
@@ -108,7 +72,7 @@ int cmd_import(int argc, char **argv)
         return opts_fail("import reads jsonl:PATH files only");
     }
     char data_dir[PATH_MAX], db_path[PATH_MAX + 16];
-    if (cmd_import_data_dir(data_dir_opt, data_dir, sizeof data_dir) != 0) {
+    if (datadir_path(data_dir_opt, NULL, data_dir, sizeof data_dir) != 0) {
         export_url_clear(&url);
         return opts_fail("cannot find a data directory: set --data-dir, XDG_DATA_HOME or HOME");
     }
@@ -121,7 +85,7 @@ int cmd_import(int argc, char **argv)
     /* The file alone first: a bad one must not even create the journal. */
     if (export_import_check(url.path, NULL, &err) != 0)
         goto done;
-    if (cmd_import_mkdirs(data_dir) != 0) {
+    if (datadir_mkdirs(data_dir) != 0) {
         err_set(&err, ERR_STORAGE, "cannot create data directory %s: %s", data_dir,
                 strerror(errno));
         goto done;

@@ -1,6 +1,7 @@
 /* `sandbox-journal install-agent <agent>`: installs the pinned version of an
  * agent CLI (agents/manifest.def) with npm where the server looks for it,
  * the same code path as POST /v1/agents/{agent}/install. */
+#include "datadir.h"
 #include "cmd.h"
 #include "err.h"
 #include "install.h"
@@ -47,20 +48,6 @@ static void cmd_install_agent_help(void)
         used += (size_t)n;
     }
     printf(cmd_install_agent_usage, list);
-}
-
-static int cmd_install_agent_default_dir(char *out, size_t size)
-{
-    const char *xdg = getenv("XDG_DATA_HOME");
-    const char *home = getenv("HOME");
-    int n;
-    if (xdg && xdg[0] == '/')
-        n = snprintf(out, size, "%s/sandbox-journal", xdg);
-    else if (home && home[0])
-        n = snprintf(out, size, "%s/.local/share/sandbox-journal", home);
-    else
-        return -1;
-    return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
 int cmd_install_agent(int argc, char **argv)
@@ -111,7 +98,7 @@ int cmd_install_agent(int argc, char **argv)
         if (data_dir) {
             if (snprintf(data, sizeof data, "%s", data_dir) >= (int)sizeof data)
                 return opts_fail("--data-dir is too long");
-        } else if (cmd_install_agent_default_dir(data, sizeof data) != 0) {
+        } else if (datadir_path(NULL, NULL, data, sizeof data) != 0) {
             return opts_fail("cannot find a data directory: set --data-dir, XDG_DATA_HOME "
                              "or HOME");
         }

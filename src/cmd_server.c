@@ -2,6 +2,7 @@
  * until SIGINT or SIGTERM, then a shutdown in the one order that loses
  * nothing: stop taking requests, stop the agents, drain the journal writer
  * and checkpoint. */
+#include "datadir.h"
 #include "cmd.h"
 #include "err.h"
 #include "export.h"
@@ -175,48 +176,6 @@ static int cmd_server_parse(int argc, char **argv, struct cmd_server_options *o)
     return 0;
 }
 
-/* mkdir -p with mode 0700 for directories we create. */
-static int cmd_server_mkdirs(const char *path)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-        return -1;
-    struct stat st;
-    if (stat(buf, &st) != 0)
-        return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
-}
-
-static int cmd_server_data_dir(char *out, size_t size)
-{
-    const char *xdg = getenv("XDG_DATA_HOME");
-    const char *home = getenv("HOME");
-    int n;
-    if (xdg && xdg[0] == '/')
-        n = snprintf(out, size, "%s/sandbox-journal", xdg);
-    else if (home && home[0])
-        n = snprintf(out, size, "%s/.local/share/sandbox-journal", home);
-    else
-        return -1;
-    return n > 0 && (size_t)n < size ? 0 : -1;
-}
-
 /* Event streams hold a descriptor each: allow as many as the system does. */
 static void cmd_server_raise_fd_limit(void)
 {
@@ -244,11 +203,11 @@ int cmd_server(int argc, char **argv)
     if (o.data_dir) {
         if (snprintf(data_dir, sizeof data_dir, "%s", o.data_dir) >= (int)sizeof data_dir)
             return opts_fail("--data-dir is too long: %s", o.data_dir);
-    } else if (cmd_server_data_dir(data_dir, sizeof data_dir) != 0) {
+    } else if (datadir_path(NULL, NULL, data_dir, sizeof data_dir) != 0) {
         return opts_fail("cannot find a data directory: set --data-dir, XDG_DATA_HOME or "
                          "HOME");
     }
-    if (cmd_server_mkdirs(data_dir) != 0) {
+    if (datadir_mkdirs(data_dir) != 0) {
         fprintf(stderr, "sandbox-journal: cannot create data directory %s: %s\n", data_dir,
                 strerror(errno));
         return 1;

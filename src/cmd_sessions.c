@@ -5,6 +5,7 @@
  *
  * The journal is opened only if its file already exists: pointing the
  * command at a wrong directory must not leave an empty journal behind. */
+#include "datadir.h"
 #include "cmd.h"
 #include "journal.h"
 #include "opts.h"
@@ -169,24 +170,12 @@ static int cmd_sessions_parse(int argc, char **argv, struct cmd_sessions_options
     return 0;
 }
 
-/* The journal's path, as `sandbox-journal server` chooses it (keep the two
- * in step: cmd_server.c's data directory rule). */
+/* The journal's path, by the data directory rule every command shares. */
 static int cmd_sessions_db_path(const struct cmd_sessions_options *o, char *out, size_t size)
 {
-    const char *xdg = getenv("XDG_DATA_HOME");
-    const char *home = getenv("HOME");
-    int n;
-    if (o->data_dir)
-        n = snprintf(out, size, "%s/journal.db", o->data_dir);
-    else if (xdg && xdg[0] == '/')
-        n = snprintf(out, size, "%s/sandbox-journal/journal.db", xdg);
-    else if (home && home[0])
-        n = snprintf(out, size, "%s/.local/share/sandbox-journal/journal.db", home);
-    else
+    if (datadir_path(o->data_dir, "journal.db", out, size) != 0)
         return opts_fail("cannot find the data directory: set --data-dir, XDG_DATA_HOME or "
-                         "HOME");
-    if (n < 0 || (size_t)n >= size)
-        return opts_fail("the data directory's path is too long");
+                         "HOME (or the path is too long)");
     return 0;
 }
 

@@ -7,6 +7,7 @@
  * signal mask and default dispositions back, or npm could not be stopped.
  */
 #define _XOPEN_SOURCE 700 /* nftw */
+#include "datadir.h"
 #include "install.h"
 
 #include "buf.h"
@@ -71,33 +72,6 @@ int install_agent_dir(const char *agents_dir, const char *agent, char *out, size
                       struct err *err)
 {
     return install_fmt(out, size, err, "%s/%s", agents_dir, agent);
-}
-
-int install_mkdirs(const char *path)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-        return -1;
-    struct stat st;
-    if (stat(buf, &st) != 0)
-        return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
 }
 
 static int install_is_executable(const char *path)
@@ -536,7 +510,7 @@ int install_agent(const char *agents_dir, const char *agent, const struct instal
     if (!o->reinstall && (info.pinned || (o->if_missing && info.installed)))
         goto done;
 
-    if (install_mkdirs(agents_dir) != 0) {
+    if (datadir_mkdirs(agents_dir) != 0) {
         rc = err_set_subject(err, ERR_INSTALL_FAILED, agent,
                              "install failed: cannot create %s: %s", agents_dir,
                              strerror(errno));
@@ -548,7 +522,7 @@ int install_agent(const char *agents_dir, const char *agent, const struct instal
                              "install failed: cannot clear %s: %s", staging, strerror(errno));
         goto done;
     }
-    if (install_mkdirs(staging) != 0) {
+    if (datadir_mkdirs(staging) != 0) {
         rc = err_set_subject(err, ERR_INSTALL_FAILED, agent,
                              "install failed: cannot create %s: %s", staging, strerror(errno));
         goto done;

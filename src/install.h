@@ -75,8 +75,4 @@ struct install_options {
 int install_agent(const char *agents_dir, const char *agent, const struct install_options *o,
                   struct install_info *out, struct err *err);
 
-/* Creates `path` and its parents (mode 0700 for new ones).  0 or -1 with
- * errno set. */
-int install_mkdirs(const char *path);
-
 #endif

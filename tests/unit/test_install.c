@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "datadir.h"
 #include "agents.h"
 #include "err.h"
 #include "install.h"
@@ -31,7 +32,7 @@ static void fresh(char *out, size_t size, const char *tag)
     const char *tmp = getenv("SJ_TEST_TMPDIR");
     snprintf(out, size, "%s/install-%ld-%s-%d", tmp && *tmp ? tmp : "/tmp", (long)getpid(), tag,
              ++counter);
-    assert_int_equal(install_mkdirs(out), 0);
+    assert_int_equal(datadir_mkdirs(out), 0);
 }
 
 static void write_file(const char *path, const char *text, int executable)
