@@ -30,6 +30,7 @@
 
 #include "adapter.h"
 #include "agent_env.h"
+#include "agent_proc.h"
 #include "buf.h"
 #include "err.h"
 #include "event.h"
@@ -637,6 +638,23 @@ static int claude_control_request(adapter_claude_parser_t *p, const json_t *line
     return rc;
 }
 
+/* new: the conversion that withdraws the pending request `r`: permission
+ * resolved denied, or question resolved rejected. */
+static json_t *claude_withdrawn(const char *request_id, const json_t *r)
+{
+    const json_t *request = json_object_get(r, "request");
+    if (claude_str_is(r, "kind", "permission")) {
+        const char *tool = claude_str(request, "tool_name");
+        return event_conversion("permission.resolved",
+                                event_permission_data(request_id, tool ? tool : "unknown",
+                                                      "denied", NULL));
+    }
+    return event_conversion("question.resolved",
+                            event_question_data(request_id, claude_str(r, "prompt"),
+                                                json_deep_copy(json_object_get(r, "options")),
+                                                NULL, "rejected"));
+}
+
 static int claude_control_cancel(adapter_claude_parser_t *p, const json_t *line, json_t *out,
                                  struct err *err)
 {
@@ -644,21 +662,35 @@ static int claude_control_cancel(adapter_claude_parser_t *p, const json_t *line,
     json_t *r = request_id ? hmap_remove(p->requests, request_id) : NULL;
     if (!r)
         return 0;
-    const json_t *request = json_object_get(r, "request");
-    json_t *c;
-    if (claude_str_is(r, "kind", "permission")) {
-        const char *tool = claude_str(request, "tool_name");
-        c = event_conversion("permission.resolved",
-                             event_permission_data(request_id, tool ? tool : "unknown",
-                                                   "denied", NULL));
-    } else {
-        c = event_conversion("question.resolved",
-                             event_question_data(request_id, claude_str(r, "prompt"),
-                                                 json_deep_copy(json_object_get(r, "options")),
-                                                 NULL, "rejected"));
-    }
+    json_t *c = claude_withdrawn(request_id, r);
     json_decref(r);
     return claude_push(out, event_with_raw(c, json_deep_copy(line)), err);
+}
+
+struct claude_withdrawal {
+    json_t *out;
+    int failed;
+};
+
+static void claude_withdraw_one(const char *key, void *value, void *arg)
+{
+    struct claude_withdrawal *w = arg;
+    if (json_array_append_new(w->out, event_synthetic(claude_withdrawn(key, value))) != 0)
+        w->failed = 1;
+    json_decref(value);
+}
+
+int adapter_claude_withdraw_pending(adapter_claude_parser_t *p, json_t *conversions,
+                                    struct err *err)
+{
+    hmap_t *none = hmap_new();
+    if (!none)
+        return err_set(err, ERR_NOMEM, "out of memory");
+    struct claude_withdrawal w = { conversions, 0 };
+    hmap_foreach(p->requests, claude_withdraw_one, &w);
+    hmap_free(p->requests);
+    p->requests = none;
+    return w.failed ? err_set(err, ERR_NOMEM, "out of memory") : 0;
 }
 
 int adapter_claude_parse_line(adapter_claude_parser_t *p, const char *line, size_t len, int cut,
@@ -915,8 +947,7 @@ struct claude_loop {
     uv_loop_t *uv;              /* set by the first spawn */
     supervisor_proc_t *proc;
     adapter_claude_parser_t *parser;
-    uv_timer_t kill_timer;
-    int kill_timer_ready;
+    struct agent_proc_stop stop; /* proc = &proc */
     int stopping;               /* terminate or shutdown: the exit is ours */
     int down;                   /* shutdown: never start again */
 };
@@ -971,35 +1002,6 @@ static void claude_on_line(void *arg, const char *line, size_t len, int cut)
     json_decref(replies);
 }
 
-static void claude_timer_closed(uv_handle_t *h)
-{
-    struct claude_loop *l = h->data;
-    l->kill_timer_ready = 0;
-}
-
-static void claude_stop_timer(struct claude_loop *l)
-{
-    if (l->kill_timer_ready && !uv_is_closing((uv_handle_t *)&l->kill_timer))
-        uv_close((uv_handle_t *)&l->kill_timer, claude_timer_closed);
-}
-
-/* new: the StderrOutput record of an exit (total_lines 0 when it printed
- * nothing, which is worth knowing too), or NULL when memory ran out. */
-static json_t *claude_stderr_json(const struct supervisor_exit *e)
-{
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    if ((e->stderr_head && json_object_set_new(o, "head", json_string(e->stderr_head))) ||
-        (e->stderr_tail && json_object_set_new(o, "tail", json_string(e->stderr_tail))) ||
-        json_object_set_new(o, "truncated", json_boolean(e->stderr_truncated)) ||
-        json_object_set_new(o, "total_lines", json_integer((json_int_t)e->stderr_lines))) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
 /* Appends to `list` one failed completion of the assistant message per turn
  * still open (the running one shows what it said so far), so every pending
  * assistant item of the session is closed and the next turn gets its own.
@@ -1023,11 +1025,14 @@ static void claude_on_exit(void *arg, const struct supervisor_exit *e)
     struct claude_loop *l = arg;
     int mid_turn = l->parser && adapter_claude_turn_active(l->parser);
     json_t *list = json_array();
-    int ok = list && claude_close_turns(l->parser, list) == 0;
+    struct err err;
+    /* Requests the dead process asked are void: no answer can reach it. */
+    int ok = list && claude_close_turns(l->parser, list) == 0 &&
+             (!l->parser || adapter_claude_withdraw_pending(l->parser, list, &err) == 0);
     adapter_claude_parser_free(l->parser);
     l->parser = NULL;
     l->proc = NULL;
-    claude_stop_timer(l);
+    agent_proc_stop_done(&l->stop);
     if (l->stopping) {
         l->stopping = 0;
         json_decref(list);
@@ -1053,7 +1058,7 @@ static void claude_on_exit(void *arg, const struct supervisor_exit *e)
     if (ok) {
         json_t *c = event_synthetic(event_conversion(
             "session.ended", event_session_ended_data(code ? "error" : "completed", "agent",
-                                                      message, code, claude_stderr_json(e))));
+                                                      message, code, agent_proc_stderr_json(e))));
         ok = c && json_array_append_new(list, c) == 0;
     }
     if (ok)
@@ -1063,31 +1068,13 @@ static void claude_on_exit(void *arg, const struct supervisor_exit *e)
     json_decref(list);
 }
 
-static void claude_kill_timeout(uv_timer_t *t)
-{
-    struct claude_loop *l = t->data;
-    if (l->proc && supervisor_proc_kill(l->proc, SIGKILL) == 0)
-        claude_log(l, "did not stop after SIGTERM: killed", NULL);
-    claude_stop_timer(l);
-}
-
 /* Loop: ends the process (stdin EOF, SIGTERM, SIGKILL after CLAUDE_KILL_MS). */
 static void claude_stop(struct claude_loop *l)
 {
     if (!l->proc)
         return;
     l->stopping = 1;
-    supervisor_proc_close_stdin(l->proc);
-    if (supervisor_proc_kill(l->proc, SIGTERM) != 0)
-        return; /* already gone: its exit is on its way */
-    if (!l->kill_timer_ready) {
-        if (uv_timer_init(l->uv, &l->kill_timer) != 0)
-            return;
-        l->kill_timer.data = l;
-        l->kill_timer_ready = 1;
-    }
-    if (uv_timer_start(&l->kill_timer, claude_kill_timeout, CLAUDE_KILL_MS, 0) != 0)
-        claude_log(l, "cannot arm the kill timer", NULL);
+    agent_proc_stop(&l->stop, l->uv, CLAUDE_KILL_MS);
 }
 
 /* 1 if Claude Code has a conversation with this id under HOME (then
@@ -1336,6 +1323,8 @@ static struct claude_state *claude_state_get(struct adapter_ctx *ctx, struct err
     int failed = 0;
     l->ctx = ctx;
     l->session_id = claude_dup(ctx->session_id, &failed);
+    l->stop = (struct agent_proc_stop){ .proc = &l->proc, .agent = "claude",
+                                        .session_id = l->session_id };
     l->native_id = claude_dup(ctx->native_session_id, &failed);
     l->model = claude_dup(ctx->model, &failed);
     l->working_dir = claude_dup(ctx->working_dir, &failed);
@@ -1549,7 +1538,9 @@ static void claude_shutdown(struct adapter_ctx *ctx)
         json_t *error = event_synthetic(event_conversion(
             "error", event_error_data("the server stopped during the turn", "server_shutdown",
                                       NULL)));
+        struct err err;
         if (list && error && claude_close_turns(l->parser, list) == 0 &&
+            adapter_claude_withdraw_pending(l->parser, list, &err) == 0 &&
             json_array_append_new(list, error) == 0) {
             error = NULL;
             claude_emit(l, list);

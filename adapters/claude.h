@@ -70,6 +70,13 @@ json_t *adapter_claude_turn_parts(const adapter_claude_parser_t *p);
 /* 1 while Claude is in plan mode as far as its output tells. */
 int adapter_claude_plan_active(const adapter_claude_parser_t *p);
 
+/* Appends to `conversions` (new objects) the withdrawal of every request
+ * still pending, as if Claude had cancelled each (permission.resolved
+ * denied, question.resolved rejected; synthetic), and forgets them: for when
+ * the process that asked is gone.  0, or ERR_NOMEM. */
+int adapter_claude_withdraw_pending(adapter_claude_parser_t *p, json_t *conversions,
+                                    struct err *err);
+
 /* new (free()): the stdin line of a user message: one JSON object + "\n".
  * Counts a turn as started.  NULL when memory ran out or `text` is not
  * UTF-8. */

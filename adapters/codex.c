@@ -17,12 +17,15 @@
  * Failures.  An app-server that exits while it should run is restarted with
  * a back-off (0.5 s doubling to 30 s, reset after a minute of uptime); every
  * session with a turn under way gets an error event (which ends its turn),
- * and every thread is resumed on its next message.  Shutdown closes stdin
+ * and every thread is resumed on its next message.  One that refuses to
+ * initialize, or leaves a request unanswered for CODEX_ANSWER_TIMEOUT_MS,
+ * is killed and takes the same path.  Shutdown closes stdin
  * and sends SIGTERM (SIGKILL after CODEX_KILL_MS) and journals nothing.
  */
 #include "codex.h"
 
 #include "adapter.h"
+#include "agent_proc.h"
 #include "agent_env.h"
 #include "buf.h"
 #include "err.h"
@@ -40,6 +43,12 @@
 
 #define CODEX_KILL_MS 3000
 #define CODEX_START_TIMEOUT_MS 60000
+/* The app-server answers every request at once (a turn's work streams as
+ * notifications afterwards), so a request unanswered this long means a
+ * hung process: it is killed, and the crash path restarts it.  Without
+ * this, a hung app-server would stall every Codex session for good.
+ * SJ_CODEX_ANSWER_TIMEOUT_MS overrides it (tests). */
+#define CODEX_ANSWER_TIMEOUT_MS 30000
 #define CODEX_MAX_LINE (64u * 1024 * 1024)
 
 /* ======================================================================
@@ -517,6 +526,14 @@ int adapter_codex_permission_id(const char *permission_id, char *prefix, size_t 
 
 struct codex_state;
 
+/* An approval the app-server asked for and waits on (its permission is
+ * pending in the session). */
+struct codex_approval {
+    char *permission_id;
+    char *action;             /* commandExecution, fileChange */
+    struct codex_approval *next;
+};
+
 /* A session bound to its thread (after its first message). */
 struct codex_thread {
     char *thread_id;
@@ -524,6 +541,11 @@ struct codex_thread {
     int loaded;               /* the running app-server knows the thread */
     int turn_active;
     char turn_id[160];
+    struct codex_approval *approvals;
+    /* Items started and not completed yet: native item id -> the started
+     * item.  A crash completes them as failed, so that no client waits on
+     * an item whose process is gone.  NULL until the first one. */
+    json_t *open_items;
     struct codex_thread *next;
 };
 
@@ -539,6 +561,7 @@ struct codex_pending {
     struct codex_waiter *waiter;  /* START */
     struct codex_thread *thread;  /* RESUME, TURN */
     char *text;                   /* RESUME: the turn to start once resumed */
+    long long sent_ms;            /* monotonic */
     struct codex_pending *next;
 };
 
@@ -584,6 +607,11 @@ static struct {
     int restart_pending;
     uv_timer_t kill_timer;
     int kill_ready;
+    uv_timer_t answer_timer;    /* runs while the app-server does */
+    int answer_ready;
+    long long answer_timeout_ms;
+    int unanswered;             /* killed for not answering: says so at exit */
+    char refused[160];          /* killed for refusing to initialize: why */
     struct codex_thread *threads;
     struct codex_pending *pending;
     struct codex_job *deferred;
@@ -712,6 +740,7 @@ static int codex_request_send(const char *method, json_t *params /* stolen */,
                               struct codex_pending *p)
 {
     p->id = ++codex_srv.next_id;
+    p->sent_ms = codex_now_ms(1);
     json_t *v = json_pack("{s:I,s:s,s:o}", "id", (json_int_t)p->id, "method", method, "params",
                           params ? params : json_object());
     if (codex_write_json(v) != 0)
@@ -749,20 +778,121 @@ static struct codex_thread *codex_thread_find(const char *thread_id)
     return NULL;
 }
 
+/* Keeps t->open_items up to date with what `conversions` start and
+ * complete.  Memory failures only lose a failed completion after a crash. */
+static void codex_track_items(struct codex_thread *t, const json_t *conversions)
+{
+    size_t i;
+    const json_t *c;
+    json_array_foreach(conversions, i, c) {
+        const char *type = codex_str(c, "type");
+        const json_t *item = json_object_get(json_object_get(c, "data"), "item");
+        const char *native = codex_str(item, "native_item_id");
+        if (!type || !native)
+            continue;
+        if (strcmp(type, "item.started") == 0) {
+            if (!t->open_items && !(t->open_items = json_object()))
+                return;
+            if (json_object_set_new(t->open_items, native, json_deep_copy(item)) != 0)
+                codex_log("cannot track an item", native);
+        } else if (strcmp(type, "item.completed") == 0 && t->open_items) {
+            json_object_del(t->open_items, native); /* absent: nothing to do */
+        }
+    }
+}
+
 static void codex_emit(struct codex_thread *t, const json_t *conversions)
 {
     if (!t || !t->ctx || !json_array_size(conversions))
         return;
+    codex_track_items(t, conversions);
     struct err err;
     if (t->ctx->host->emit_async(t->ctx, conversions, &err) != 0)
         fprintf(stderr, "sandbox-journal: session %s: codex event not journaled: %s\n",
                 t->ctx->session_id, err.msg);
 }
 
+/* Remembers the approval that `conversions` (a permission.requested) asks
+ * the session for.  Memory failures only lose the withdrawal on exit. */
+static void codex_approval_add(struct codex_thread *t, const json_t *conversions)
+{
+    const json_t *data = json_object_get(json_array_get(conversions, 0), "data");
+    const char *id = codex_str(data, "permission_id");
+    const char *action = codex_str(data, "action");
+    struct codex_approval *a = id && action ? calloc(1, sizeof *a) : NULL;
+    if (!a)
+        return;
+    a->permission_id = strdup(id);
+    a->action = strdup(action);
+    if (!a->permission_id || !a->action) {
+        free(a->permission_id);
+        free(a->action);
+        free(a);
+        return;
+    }
+    a->next = t->approvals;
+    t->approvals = a;
+}
+
+/* Forgets the approval `permission_id` (answered) in whichever thread. */
+static void codex_approval_forget(const char *permission_id)
+{
+    for (struct codex_thread *t = codex_srv.threads; t; t = t->next) {
+        for (struct codex_approval **pp = &t->approvals; *pp; pp = &(*pp)->next) {
+            struct codex_approval *a = *pp;
+            if (strcmp(a->permission_id, permission_id) != 0)
+                continue;
+            *pp = a->next;
+            free(a->permission_id);
+            free(a->action);
+            free(a);
+            return;
+        }
+    }
+}
+
+/* The app-server that asked is gone: its approvals can never be answered.
+ * Journals each as resolved denied (when `journal`) and forgets them. */
+static void codex_approvals_withdraw(struct codex_thread *t, int journal)
+{
+    json_t *list = journal ? json_array() : NULL;
+    while (t->approvals) {
+        struct codex_approval *a = t->approvals;
+        t->approvals = a->next;
+        if (list &&
+            json_array_append_new(list, event_synthetic(event_conversion(
+                                            "permission.resolved",
+                                            event_permission_data(a->permission_id, a->action,
+                                                                  "denied", NULL)))) != 0)
+            codex_log("out of memory: a withdrawn approval is not journaled", NULL);
+        free(a->permission_id);
+        free(a->action);
+        free(a);
+    }
+    codex_emit(t, list);
+    json_decref(list);
+}
+
 /* Tells the session its turn failed: an error event (which ends its turn). */
 static void codex_thread_error(struct codex_thread *t, const char *message, const char *code)
 {
     json_t *list = json_array();
+    const char *native;
+    json_t *item;
+    json_object_foreach(t->open_items, native, item) {
+        json_t *failed = json_deep_copy(item);
+        if (failed && json_object_set_new(failed, "status", json_string("failed")) != 0) {
+            json_decref(failed);
+            failed = NULL;
+        }
+        json_t *done = failed ? event_synthetic(event_conversion(
+                                    "item.completed", event_item_data(failed)))
+                              : NULL;
+        if (!done || json_array_append_new(list, done) != 0)
+            codex_log("cannot close an item", native);
+    }
+    json_decref(t->open_items);
+    t->open_items = NULL;
     json_t *c = event_synthetic(event_conversion("error", event_error_data(message, code, NULL)));
     if (list && c && json_array_append_new(list, c) == 0) {
         c = NULL;
@@ -788,8 +918,10 @@ static void codex_job_free(struct codex_job *j);
 
 static void codex_timer_closed(uv_handle_t *h)
 {
-    (void)h; /* only the restart timer closes here */
-    codex_srv.restart_ready = 0;
+    if (h == (uv_handle_t *)&codex_srv.answer_timer)
+        codex_srv.answer_ready = 0;
+    else
+        codex_srv.restart_ready = 0;
 }
 
 static void codex_restart_fire(uv_timer_t *t)
@@ -881,8 +1013,18 @@ static void codex_on_line(void *arg, const char *line, size_t len, int cut)
             char msg[256];
             snprintf(msg, sizeof msg, "codex refused the turn: %s", emsg ? emsg : "error");
             codex_thread_error(p->thread, msg, "turn_failed");
+        } else if (p->kind == CODEX_REQ_INIT && !l.error) {
+            /* Running means answering: a process that exits or refuses
+             * before this never shows as running. */
+            codex_set_status("running", NULL, 0);
         } else if (p->kind == CODEX_REQ_INIT && l.error) {
-            codex_log("initialize failed", emsg);
+            /* An app-server that cannot initialize answers nothing else
+             * either; left up, it would fail every create for good.  Killed,
+             * it goes the crash path: restarted with back-off. */
+            snprintf(codex_srv.refused, sizeof codex_srv.refused, "%.150s",
+                     emsg ? emsg : "error");
+            if (codex_srv.proc && supervisor_proc_kill(codex_srv.proc, SIGKILL) != 0)
+                codex_log("initialize failed", emsg);
         }
         if (p)
             codex_pending_free(p);
@@ -898,6 +1040,8 @@ static void codex_on_line(void *arg, const char *line, size_t len, int cut)
                 codex_log("cannot answer a request", l.method);
         }
         codex_emit(t, l.conversions);
+        if (l.is_approval && t && t->ctx)
+            codex_approval_add(t, l.conversions);
     } else if (l.kind == ADAPTER_CODEX_NOTIFICATION) {
         struct codex_thread *t = l.thread_id[0] ? codex_thread_find(l.thread_id) : NULL;
         if (t && l.turn_started) {
@@ -908,7 +1052,10 @@ static void codex_on_line(void *arg, const char *line, size_t len, int cut)
             t->turn_active = 0;
         codex_emit(t, l.conversions);
     } else if (json_array_size(l.conversions)) {
-        codex_log("unparsed line", line);
+        char shown[200]; /* a flood must not flood the log too */
+        snprintf(shown, sizeof shown, "%.*s%s", (int)(len > 150 ? 150 : len), line,
+                 len > 150 || cut ? "..." : "");
+        codex_log("unparsed line", shown);
     }
     adapter_codex_line_clear(&l);
 }
@@ -925,28 +1072,26 @@ static void codex_on_exit(void *arg, const struct supervisor_exit *e)
     codex_srv.proc = NULL;
     if (codex_srv.kill_ready && !uv_is_closing((uv_handle_t *)&codex_srv.kill_timer))
         uv_close((uv_handle_t *)&codex_srv.kill_timer, codex_kill_closed);
+    if (codex_srv.answer_ready && uv_timer_stop(&codex_srv.answer_timer) != 0)
+        codex_log("cannot stop the answer timer", NULL);
     int expected = codex_srv.stopping;
     codex_srv.stopping = 0;
     char message[256];
-    if (e->term_signal)
+    if (codex_srv.unanswered)
+        snprintf(message, sizeof message,
+                 "codex app-server did not answer a request within %lld ms and was killed",
+                 codex_srv.answer_timeout_ms);
+    else if (codex_srv.refused[0])
+        snprintf(message, sizeof message, "codex app-server refused to initialize: %s",
+                 codex_srv.refused);
+    else if (e->term_signal)
         snprintf(message, sizeof message, "codex app-server killed by signal %d",
                  e->term_signal);
     else
         snprintf(message, sizeof message, "codex app-server exited with status %lld",
                  (long long)e->exit_status);
-    /* Its last words on stderr say most about why. */
-    const char *said = e->stderr_tail ? e->stderr_tail : e->stderr_head;
-    if (!expected && said) {
-        size_t n = strlen(said);
-        while (n && (said[n - 1] == '\n' || said[n - 1] == ' '))
-            n--;
-        size_t start = n;
-        while (start && said[start - 1] != '\n')
-            start--;
-        if (n > start)
-            snprintf(message + strlen(message), sizeof message - strlen(message), ": %.*s",
-                     (int)(n - start > 150 ? 150 : n - start), said + start);
-    }
+    if (!expected)
+        agent_proc_append_last_words(message, sizeof message, e);
     /* Every request in flight dies with it. */
     while (codex_srv.pending) {
         struct codex_pending *p = codex_srv.pending;
@@ -957,6 +1102,7 @@ static void codex_on_exit(void *arg, const struct supervisor_exit *e)
     }
     for (struct codex_thread *t = codex_srv.threads; t; t = t->next) {
         t->loaded = 0;
+        codex_approvals_withdraw(t, !codex_srv.down);
         if (t->turn_active && !codex_srv.down)
             codex_thread_error(t, message, "server_exit");
     }
@@ -964,6 +1110,8 @@ static void codex_on_exit(void *arg, const struct supervisor_exit *e)
         codex_set_status("stopped", NULL, 0);
         return;
     }
+    codex_srv.unanswered = 0;
+    codex_srv.refused[0] = '\0';
     codex_log(message, NULL);
     if (codex_now_ms(1) - codex_srv.started_ms > 60000)
         codex_srv.crashes = 0;
@@ -975,6 +1123,37 @@ static void codex_on_exit(void *arg, const struct supervisor_exit *e)
 /* ---- starting the app-server ------------------------------------------------------ */
 
 static char *codex_binary; /* loop only: the last binary a job named */
+
+static void codex_answer_check(uv_timer_t *t)
+{
+    (void)t; /* one timer */
+    long long now = codex_now_ms(1);
+    for (struct codex_pending *p = codex_srv.pending; p; p = p->next) {
+        if (now - p->sent_ms < codex_srv.answer_timeout_ms)
+            continue;
+        if (codex_srv.proc && !codex_srv.unanswered &&
+            supervisor_proc_kill(codex_srv.proc, SIGKILL) == 0)
+            codex_srv.unanswered = 1;
+        return;
+    }
+}
+
+/* Starts the check of unanswered requests for a freshly spawned app-server. */
+static int codex_answer_watch(struct err *err)
+{
+    if (!codex_srv.answer_ready) {
+        const char *env = getenv("SJ_CODEX_ANSWER_TIMEOUT_MS");
+        long long ms = env ? atoll(env) : 0;
+        codex_srv.answer_timeout_ms = ms > 0 ? ms : CODEX_ANSWER_TIMEOUT_MS;
+        if (uv_timer_init(codex_srv.loop, &codex_srv.answer_timer) != 0)
+            return err_set(err, ERR_INTERNAL, "cannot create the codex answer timer");
+        codex_srv.answer_ready = 1;
+    }
+    uint64_t every = (uint64_t)(codex_srv.answer_timeout_ms / 4 ? codex_srv.answer_timeout_ms / 4 : 1);
+    if (uv_timer_start(&codex_srv.answer_timer, codex_answer_check, every, every) != 0)
+        return err_set(err, ERR_INTERNAL, "cannot start the codex answer timer");
+    return 0;
+}
 
 /* Appends `-c key="value"` with TOML string escaping. */
 static int codex_config_arg(const char **args, size_t *n, char **owned, size_t *n_owned,
@@ -1062,6 +1241,10 @@ static int codex_spawn_binary(struct err *err)
         return rc;
     }
     codex_srv.started_ms = codex_now_ms(1);
+    codex_srv.unanswered = 0;
+    codex_srv.refused[0] = '\0';
+    if ((rc = codex_answer_watch(err)) != 0)
+        return rc;
     snprintf(codex_srv.prefix, sizeof codex_srv.prefix, "%lld", codex_now_ms(0));
     /* The handshake; requests written after it are served in order. */
     struct codex_pending *p = calloc(1, sizeof *p);
@@ -1077,7 +1260,6 @@ static int codex_spawn_binary(struct err *err)
         free(p);
         return err_set(err, ERR_INTERNAL, "cannot talk to the codex app-server");
     }
-    codex_set_status("running", NULL, 0);
     return 0;
 }
 
@@ -1218,6 +1400,9 @@ static void codex_job_run(uv_loop_t *loop, void *arg)
         if (!line || supervisor_proc_write(codex_srv.proc, line, strlen(line), &err) != 0)
             codex_log("approval not forwarded", line ? err.msg : "out of memory");
         free(line);
+        char permission_id[128];
+        snprintf(permission_id, sizeof permission_id, "%s-%lld", j->prefix, j->request_id);
+        codex_approval_forget(permission_id);
         break;
     }
     case CODEX_JOB_STOP_TURN: {
@@ -1236,6 +1421,7 @@ static void codex_job_run(uv_loop_t *loop, void *arg)
             }
         }
         t->ctx = NULL; /* terminated: later events of the thread are not journaled */
+        codex_approvals_withdraw(t, 0);
         t->turn_active = 0;
         break;
     }
@@ -1256,6 +1442,8 @@ static void codex_shutdown_shared(void)
     if (codex_srv.restart_ready && !uv_is_closing((uv_handle_t *)&codex_srv.restart_timer))
         uv_close((uv_handle_t *)&codex_srv.restart_timer, codex_timer_closed);
     codex_srv.restart_pending = 0;
+    if (codex_srv.answer_ready && !uv_is_closing((uv_handle_t *)&codex_srv.answer_timer))
+        uv_close((uv_handle_t *)&codex_srv.answer_timer, codex_timer_closed);
     while (codex_srv.deferred) {
         struct codex_job *j = codex_srv.deferred;
         codex_srv.deferred = j->next;
@@ -1285,6 +1473,8 @@ static void codex_shutdown_shared(void)
     while (codex_srv.threads) {
         struct codex_thread *t = codex_srv.threads;
         codex_srv.threads = t->next;
+        codex_approvals_withdraw(t, 1); /* a restarted app-server will not ask again */
+        json_decref(t->open_items);
         free(t->thread_id);
         free(t);
     }
@@ -1517,7 +1707,9 @@ const struct adapter adapter_codex = {
             .tool_results = 1,
             .text_messages = 1,
             .images = 1,
-            .file_attachments = 1,
+            /* No file_ref parts: messages go out as text, and file changes
+             * come back as tool results (fileChanges). */
+            .file_attachments = 0,
             .session_lifecycle = 1,
             .error_events = 1,
             .reasoning = 1,

@@ -107,11 +107,11 @@ _sandbox_journal()
             words="server api credentials sessions completion export import install-agent help version"
             opts="--help --version" ;;
         server)
-            opts="--host --port --token --no-token --data-dir --durability
+            opts="--host --port --token --token-file --no-token --data-dir --durability
                   --cors-allow-origin --cors-allow-method --cors-allow-header
                   --cors-allow-credentials
                   --no-inspector-cors --no-telemetry --mock-delay-ms --http-threads
-                  --max-body-bytes --sse-heartbeat-ms --agents-dir --help" ;;
+                  --max-body-bytes --sse-heartbeat-ms --agents-dir --export-to --help" ;;
         api)
             words="agents sessions"
             opts=$api_opts ;;

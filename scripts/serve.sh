@@ -10,6 +10,6 @@ cmake -S "$root" -B "$root/build-release" -DCMAKE_BUILD_TYPE=Release -DBUILD_TES
 cmake --build "$root/build-release" -j"$(nproc)" --target sandbox-journal >/dev/null
 auth=(--no-token)
 for a in "$@"; do
-  case "$a" in --token|--token=*|-t|--no-token|-n) auth=() ;; esac
+  case "$a" in --token|--token=*|--token-file|--token-file=*|-t|--no-token|-n) auth=() ;; esac
 done
 exec "$root/build-release/sandbox-journal" server "${auth[@]}" "$@"

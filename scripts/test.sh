@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Runs every unit and integration test (ctest) twice:
+# Runs every unit and integration test (ctest) twice, then the fuzzers:
 #   1. built with AddressSanitizer + UndefinedBehaviorSanitizer, warnings as errors;
 #   2. a plain debug build under valgrind (unit tests, and the server under
 #      every integration test): any memory error or leak fails the test.
+#      Tests labelled no_valgrind (the crash harness, which restarts the
+#      server a hundred times) run in stage 1 only;
+#   3. the libFuzzer harnesses, built with clang into build-fuzz: their seed
+#      corpora replayed, then each fuzzed for SJ_FUZZ_SECONDS (default 20)
+#      (tests/fuzz/run.sh).
 # Extra arguments go to both ctest runs (e.g. -R journal).  SJ_SKIP_VALGRIND=1
-# runs only the first stage.
+# skips the second stage, SJ_SKIP_FUZZ=1 the third.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-SJ_DEPS_EXTRA="valgrind" bash "$root/scripts/deps.sh"
+SJ_DEPS_EXTRA="valgrind clang libclang-rt-dev" bash "$root/scripts/deps.sh"
 
 run_suite() {
   local build=$1; shift
@@ -16,6 +21,10 @@ run_suite() {
   [ $# -gt 0 ] && shift
   cmake -S "$root" -B "$build" "${cmake_args[@]}" >/dev/null
   cmake --build "$build" -j"$(nproc)"
+  # A storage-fault test that died half-way may have left its tmpfs mounted.
+  while read -r _ mnt _; do
+    case $mnt in "$build/test-tmp/"*) umount -l "$mnt" || true ;; esac
+  done </proc/mounts
   rm -rf "$build/test-tmp" && mkdir -p "$build/test-tmp"
   (cd "$build" && ctest --output-on-failure -j"$(nproc)" "$@")
 }
@@ -45,5 +54,10 @@ run_suite "$root/build-asan" -DCMAKE_BUILD_TYPE=Asan -DSJ_WERROR=ON -- "$@"
 if [ "${SJ_SKIP_VALGRIND:-0}" != 1 ]; then
   echo "== stage 2: valgrind"
   run_suite "$root/build-valgrind" -DCMAKE_BUILD_TYPE=Debug -DSJ_WERROR=ON -DSJ_VALGRIND=ON \
-    -- --timeout 900 "$@"
+    -- --timeout 900 -LE no_valgrind "$@"
+fi
+
+if [ "${SJ_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== stage 3: fuzz"
+  bash "$root/tests/fuzz/run.sh" "$root/build-fuzz"
 fi

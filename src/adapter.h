@@ -157,6 +157,10 @@ struct adapter {
     /* Loop thread, at server shutdown, once per adapter after every
      * session's shutdown: stop shared processes the same way.  May be NULL. */
     void (*shutdown_shared)(void);
+    /* new: the modes the agent's running process reports
+     * ([{id, name, description}]), or NULL to list `modes`.  May be NULL.
+     * Thread: any. */
+    json_t *(*modes_json)(void);
 };
 
 #define ADAPTER(name) extern const struct adapter adapter_##name;

@@ -1,55 +1,19 @@
-/* The five agents of the v1 API.  An agent whose adapter is compiled in
- * takes its capabilities and modes from the adapter, so the table below only
- * describes agents that cannot be driven yet: the API still lists them, as
- * clients expect, and reports them as not installed. */
+/* The five agents of the v1 API.  Each has its adapter compiled in and
+ * takes its capabilities and modes from it (docs/agents.md shows them as a
+ * table, which test_agents_matrix keeps equal to GET /v1/agents); an entry
+ * without an adapter would be listed, as clients expect, and reported as
+ * not installed. */
 #include "agents.h"
 
 #include "install.h"
 
 #include <string.h>
 
-static const struct adapter_mode agents_claude_modes[] = {
-    { "build", "Build", "Default build mode" },
-    { "plan", "Plan", "Plan mode (prompt-only)" },
-};
-
-static const struct adapter_mode agents_codex_modes[] = {
-    { "build", "Build", "Default build mode" },
-    { "plan", "Plan", "Planning mode via prompt prefix" },
-};
-
-static const struct adapter_mode agents_opencode_modes[] = {
-    { "build", "Build", "Default build mode" },
-    { "plan", "Plan", "Planning mode" },
-    { "custom", "Custom", "Any user-defined OpenCode agent name" },
-};
-
-static const struct adapter_mode agents_amp_modes[] = {
-    { "build", "Build", "Default build mode" },
-};
-
-#define AGENTS_MODES(m) (m), sizeof(m) / sizeof((m)[0])
-
 static struct agents_entry agents_table[] = {
-    { "claude", &adapter_claude,
-      { .permissions = 1, .questions = 1, .tool_calls = 1, .tool_results = 1,
-        .text_messages = 1, .streaming_deltas = 1 },
-      AGENTS_MODES(agents_claude_modes) },
-    { "codex", &adapter_codex,
-      { .plan_mode = 1, .permissions = 1, .tool_calls = 1, .tool_results = 1,
-        .text_messages = 1, .images = 1, .file_attachments = 1, .session_lifecycle = 1,
-        .error_events = 1, .reasoning = 1, .status = 1, .command_execution = 1,
-        .file_changes = 1, .mcp_tools = 1, .streaming_deltas = 1, .item_started = 1,
-        .shared_process = 1 },
-      AGENTS_MODES(agents_codex_modes) },
-    { "opencode", NULL,
-      { .tool_calls = 1, .tool_results = 1, .text_messages = 1, .images = 1,
-        .file_attachments = 1, .session_lifecycle = 1, .error_events = 1, .status = 1,
-        .streaming_deltas = 1, .item_started = 1, .shared_process = 1 },
-      AGENTS_MODES(agents_opencode_modes) },
-    { "amp", NULL,
-      { .tool_calls = 1, .tool_results = 1, .text_messages = 1, .error_events = 1 },
-      AGENTS_MODES(agents_amp_modes) },
+    { "claude", &adapter_claude, { 0 }, NULL, 0 },
+    { "codex", &adapter_codex, { 0 }, NULL, 0 },
+    { "opencode", &adapter_opencode, { 0 }, NULL, 0 },
+    { "amp", &adapter_amp, { 0 }, NULL, 0 },
     { "mock", &adapter_mock, { 0 }, NULL, 0 },
 };
 
@@ -163,6 +127,13 @@ json_t *agents_modes_json(const char *id, struct err *err)
     const struct agents_entry *e = agents_find(id, err);
     if (!e)
         return NULL;
+    json_t *live = e->adapter && e->adapter->modes_json ? e->adapter->modes_json() : NULL;
+    if (live) {
+        json_t *out = json_pack("{s:o}", "modes", live);
+        if (!out)
+            err_set(err, ERR_NOMEM, "out of memory");
+        return out;
+    }
     json_t *modes = json_array();
     if (!modes) {
         err_set(err, ERR_NOMEM, "out of memory");

@@ -35,7 +35,7 @@ static const char cmd_install_agent_usage[] =
 static void cmd_install_agent_help(void)
 {
     char list[512] = "";
-    static const char *const agents[] = { "claude", "codex" };
+    static const char *const agents[] = { "claude", "codex", "opencode", "amp" };
     size_t used = 0;
     for (size_t i = 0; i < sizeof agents / sizeof agents[0]; i++) {
         const struct install_package *p = install_package_for(agents[i]);
@@ -87,7 +87,7 @@ int cmd_install_agent(int argc, char **argv)
         return 0;
     }
     if (!install_package_for(agent))
-        return opts_fail("no installable agent '%s' (claude and codex are)", agent);
+        return opts_fail("no installable agent '%s' (claude, codex, opencode and amp are)", agent);
 
     char dir[PATH_MAX];
     if (agents_dir) {

@@ -28,6 +28,7 @@ struct cmd_server_options {
     const char *host;
     unsigned port;
     const char *token;
+    char token_from_file[4097];
     int no_token;
     const char *data_dir;
     const char *agents_dir;
@@ -58,6 +59,8 @@ static const char cmd_server_usage[] =
     "  -p, --port N                 port (default 2468; 0 picks a free one)\n"
     "  -t, --token T                require 'Authorization: Bearer T' on every route but\n"
     "                               /v1/health\n"
+    "      --token-file PATH        the same, with the token read from PATH (its first\n"
+    "                               line), so that it does not show in the process list\n"
     "  -n, --no-token               serve without authentication\n"
     "      --data-dir DIR           where journal.db lives (default\n"
     "                               $XDG_DATA_HOME/sandbox-journal or\n"
@@ -81,7 +84,8 @@ static const char cmd_server_usage[] =
     "\n"
     "examples:\n"
     "  sandbox-journal server --no-token\n"
-    "  sandbox-journal server --token s3cret --host 0.0.0.0 --data-dir /var/lib/sj\n";
+    "  sandbox-journal server --token s3cret --host 0.0.0.0 --data-dir /var/lib/sj\n"
+    "  sandbox-journal server --token-file /run/secrets/sj-token\n";
 
 static int cmd_server_append(const char **list, size_t *n, const char *value, const char *what)
 {
@@ -91,12 +95,35 @@ static int cmd_server_append(const char **list, size_t *n, const char *value, co
     return 0;
 }
 
+/* The token's first line, without its line ending.  A token given on the
+ * command line is readable by every local process in /proc/<pid>/cmdline,
+ * agents' tool commands included; one in a file is not. */
+static int cmd_server_read_token(const char *path, char *out, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return opts_fail("cannot read --token-file %s: %s", path, strerror(errno));
+    int ok = fgets(out, (int)size, f) != NULL;
+    int failed = ferror(f);
+    if (fclose(f) != 0 || failed)
+        return opts_fail("cannot read --token-file %s", path);
+    size_t len = ok ? strlen(out) : 0;
+    if (len == size - 1 && out[len - 1] != '\n')
+        return opts_fail("--token-file %s: the token is longer than %zu bytes", path,
+                         size - 2);
+    while (len && (out[len - 1] == '\n' || out[len - 1] == '\r'))
+        out[--len] = '\0';
+    if (!len)
+        return opts_fail("--token-file %s: the first line is empty", path);
+    return 0;
+}
+
 static int cmd_server_parse(int argc, char **argv, struct cmd_server_options *o)
 {
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int missing = 0;
-        unsigned long n;
+        unsigned long n = 0; /* read below even when the value is missing */
         int rc = 0;
         if (opts_match(argc, argv, &i, "--host", "-H", 1, &v, &missing)) {
             o->host = v;
@@ -107,7 +134,16 @@ static int cmd_server_parse(int argc, char **argv, struct cmd_server_options *o)
         } else if (opts_match(argc, argv, &i, "--token", "-t", 1, &v, &missing)) {
             if (!missing && !*v)
                 return opts_fail("--token must not be empty");
+            if (!missing && o->token)
+                return opts_fail("give the token once: --token or --token-file");
             o->token = v;
+        } else if (opts_match(argc, argv, &i, "--token-file", NULL, 1, &v, &missing)) {
+            if (!missing && o->token)
+                return opts_fail("give the token once: --token or --token-file");
+            rc = missing ? 0
+                         : cmd_server_read_token(v, o->token_from_file,
+                                                 sizeof o->token_from_file);
+            o->token = rc ? NULL : o->token_from_file;
         } else if (opts_match(argc, argv, &i, "--no-token", "-n", 0, &v, &missing)) {
             o->no_token = 1;
         } else if (opts_match(argc, argv, &i, "--data-dir", NULL, 1, &v, &missing)) {
@@ -170,7 +206,7 @@ static int cmd_server_parse(int argc, char **argv, struct cmd_server_options *o)
             return rc;
     }
     if (!o->token && !o->no_token)
-        return opts_fail("missing --token or --no-token for server mode");
+        return opts_fail("missing --token, --token-file or --no-token for server mode");
     if (o->token && o->no_token)
         return opts_fail("--token and --no-token exclude each other");
     return 0;
@@ -237,6 +273,11 @@ int cmd_server(int argc, char **argv)
     int exit_code = 1;
 
     if (journal_open(db_path, o.durability, &journal, &err) != 0)
+        goto fail;
+    /* A reader connection for every thread that reads (HTTP workers, the
+     * supervisor loop, this thread, exporters), opened while the file is
+     * surely there: reads go on if it later vanishes. */
+    if (journal_open_readers(journal, o.threads + 2 + (unsigned)o.n_exports, &err) != 0)
         goto fail;
     if (supervisor_start(&supervisor, &err) != 0)
         goto fail;

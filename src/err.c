@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A printf wrapper: its callers' format strings are checked at their calls. */
+__attribute__((format(printf, 4, 0)))
 static void err_vfill(struct err *e, int code, const char *subject, const char *fmt,
                       va_list ap)
 {

@@ -54,7 +54,9 @@ struct http_route {
 };
 
 static const struct http_route http_routes[] = {
-    { ROUTE_ROOT, "GET", "/", routes_root, 1, 0 },
+    /* Only health is public: with a token set, even the root's description
+     * (which names the server) needs it. */
+    { ROUTE_ROOT, "GET", "/", routes_root, 0, 0 },
     { ROUTE_HEALTH, "GET", "/v1/health", routes_health, 1, 0 },
     { ROUTE_OPENAPI, "GET", "/v1/openapi.json", routes_openapi, 0, 0 },
     { ROUTE_AGENTS, "GET", "/v1/agents", routes_agents, 0, 0 },
@@ -189,8 +191,37 @@ static const struct http_problem http_problems[] = {
     { ERR_METHOD, 405, NULL, "Method Not Allowed", NULL },
 };
 
+/* Copies `s` into out[size] as well-formed UTF-8, each byte that starts no
+ * character becoming '?'.  Error texts carry what clients sent (ids, agent
+ * names) and err_set() may have cut a character in two at its size limit;
+ * jansson refuses such a string, which would turn a clear 4xx into a bare
+ * 503. */
+static const char *http_utf8_clean(const char *s, char *out, size_t size)
+{
+    size_t len = strlen(s), o = 0;
+    for (size_t i = 0; i < len;) {
+        size_t n = parse_utf8_char(s + i, len - i);
+        if (o + (n ? n : 1) >= size)
+            break;
+        if (n == 0) {
+            out[o++] = '?';
+            i++;
+        } else {
+            memcpy(out + o, s + i, n);
+            o += n;
+            i += n;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 enum MHD_Result http_respond_error(struct http_request *req, const struct err *err)
 {
+    char msg[sizeof err->msg], subject[sizeof err->subject], mode[sizeof err->mode];
+    http_utf8_clean(err->msg, msg, sizeof msg);
+    http_utf8_clean(err->subject, subject, sizeof subject);
+    http_utf8_clean(err->mode, mode, sizeof mode);
     const struct http_problem *p = &http_problems[10]; /* ERR_INTERNAL */
     for (size_t i = 0; i < sizeof http_problems / sizeof http_problems[0]; i++)
         if (http_problems[i].code == err->code)
@@ -201,11 +232,11 @@ enum MHD_Result http_respond_error(struct http_request *req, const struct err *e
     else
         snprintf(type, sizeof type, "about:blank");
     json_t *body = json_pack("{s:s,s:s,s:i,s:s}", "type", type, "title", p->title, "status",
-                             (int)p->status, "detail", err->msg);
-    if (body && p->subject_key && err->subject[0])
-        json_object_set_new(body, p->subject_key, json_string(err->subject));
-    if (body && err->code == ERR_MODE_NOT_SUPPORTED && err->mode[0])
-        json_object_set_new(body, "details", json_pack("{s:s}", "mode", err->mode));
+                             (int)p->status, "detail", msg);
+    if (body && p->subject_key && subject[0])
+        json_object_set_new(body, p->subject_key, json_string(subject));
+    if (body && err->code == ERR_MODE_NOT_SUPPORTED && mode[0])
+        json_object_set_new(body, "details", json_pack("{s:s}", "mode", mode));
     if (body && err->code == ERR_AUTH)
         json_object_set_new(body, "details",
                             json_pack("{s:s}", "message", "missing or invalid token"));
@@ -295,10 +326,11 @@ int http_body_object(struct http_request *req, json_t **out, struct err *err)
 
 /* ---- authentication and CORS --------------------------------------------- */
 
-/* Compares without an early exit, so timing says nothing about the token. */
-static int http_token_equal(const char *given, const char *expected)
+/* Compares without an early exit, so timing says nothing about the token
+ * (only about its length, which the loop runs over). */
+static int http_token_equal(const char *given, size_t glen, const char *expected)
 {
-    size_t glen = strlen(given), elen = strlen(expected);
+    size_t elen = strlen(expected);
     unsigned char diff = (unsigned char)(glen != elen);
     for (size_t i = 0; i < elen; i++)
         diff |= (unsigned char)(expected[i] ^ (i < glen ? given[i] : 0));
@@ -324,12 +356,8 @@ static int http_authorized(const struct http *h, struct http_request *req)
     size_t len = strlen(token);
     while (len && (token[len - 1] == ' ' || token[len - 1] == '\t'))
         len--;
-    char copy[512];
-    if (len >= sizeof copy)
-        return 0;
-    memcpy(copy, token, len);
-    copy[len] = '\0';
-    return http_token_equal(copy, h->config.token);
+    /* No copy into a fixed buffer: a token of any length can match. */
+    return http_token_equal(token, len, h->config.token);
 }
 
 static int http_origin_allowed(const struct http *h, const char *origin)
@@ -571,6 +599,8 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     *con_cls = NULL;
 }
 
+/* libmicrohttpd's format strings are its own, as for any printf wrapper. */
+__attribute__((format(printf, 2, 0)))
 static void http_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls; /* one global log */
@@ -654,6 +684,10 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
         MHD_OPTION_LISTEN_SOCKET, h->listen_fd,
         MHD_OPTION_THREAD_POOL_SIZE, config->threads ? config->threads : 1,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        /* Per-connection pool (headers, read and write buffers); MHD's 32 KiB
+         * default dominated the RSS of an idle SSE subscriber.  Bodies do not
+         * live in it: they are copied out as they arrive. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)30000,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)0,
         MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,

@@ -41,6 +41,14 @@
  * travel through the same queue and share the group's transaction.  "Acknowledged" (journal_append returning 0, a done
  * callback with rc 0) means committed, with fsync under durability FULL.
  *
+ * A FILE THAT MOVED
+ *
+ * In WAL mode SQLite goes on committing into the files it has open even if
+ * journal.db was renamed or deleted meanwhile; a restart would never see
+ * those commits.  So the writer asks before each COMMIT whether the file is
+ * still at its path (SQLITE_FCNTL_HAS_MOVED) and refuses the group with
+ * ERR_STORAGE if not; once the file is back, commits resume.
+ *
  * WHAT START-UP LOADS
  *
  * journal_open() reads `session_id, id, last_sequence` of every session row
@@ -84,6 +92,9 @@
  * names a session the journal lacks) fails alone, before it wrote anything. */
 #define JOURNAL_ROW_MISSING (-1)
 #define JOURNAL_NODE_REFUSED (-2)
+/* The database file was renamed or deleted under the server: a commit now
+ * would land in a file nobody will open again, so the group is refused. */
+#define JOURNAL_FILE_MOVED (-3)
 
 /* The tail every event's json must have: readers splice raw in there. */
 #define JOURNAL_JSON_TAIL "\"raw\":null}"
@@ -192,6 +203,7 @@ struct journal {
 
     pthread_mutex_t readers_lock;
     struct journal_reader *readers;
+    struct journal_reader *spare; /* opened by journal_open_readers(), no thread's yet */
     pthread_key_t reader_key;
 
     int readonly; /* journal_open_readonly(): no writer, nothing ever written */
@@ -870,6 +882,19 @@ static void finish_group(journal_t *j, struct journal_node *group, size_t n_ok,
     }
 }
 
+/* 1 if the database file is no longer at its path (renamed or deleted).
+ * SQLite would go on committing into the open file (WAL mode has no check of
+ * its own), where a restart would never find those events: acknowledging
+ * them would be a lie.  One stat(2) per group; a file renamed back makes
+ * commits work again. */
+static int file_moved(journal_t *j)
+{
+    int moved = 0;
+    if (sqlite3_file_control(j->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
+        return 0; /* a VFS that cannot tell: nothing to go on */
+    return moved != 0;
+}
+
 /* Commits one group.  Batches failing validation get their own error; an
  * SQL failure anywhere fails every other batch of the group with it. */
 static void run_group(journal_t *j, struct journal_node *group)
@@ -914,6 +939,12 @@ static void run_group(journal_t *j, struct journal_node *group)
             sql_fail(&sqlerr, j->db, rc, "append");
         else
             n_ok++;
+    }
+    if (rc == SQLITE_OK && file_moved(j)) {
+        err_set(&sqlerr, ERR_STORAGE,
+                "journal: database file %s was moved or deleted; nothing is written until "
+                "it is back", j->path);
+        rc = JOURNAL_FILE_MOVED;
     }
     if (rc == SQLITE_OK) {
         rc = step_write(j->st_commit);
@@ -998,6 +1029,13 @@ static void close_readers(journal_t *j)
 {
     struct journal_reader *r = j->readers;
     j->readers = NULL;
+    while (r) {
+        struct journal_reader *next = r->next;
+        reader_free(r, j->path);
+        r = next;
+    }
+    r = j->spare;
+    j->spare = NULL;
     while (r) {
         struct journal_reader *next = r->next;
         reader_free(r, j->path);
@@ -1696,7 +1734,13 @@ journal_reader_t *journal_reader_for_thread(journal_t *j, struct err *err)
     journal_reader_t *r = pthread_getspecific(j->reader_key);
     if (r)
         return r;
-    r = reader_open(j, err);
+    pthread_mutex_lock(&j->readers_lock);
+    r = j->spare;
+    if (r)
+        j->spare = r->next;
+    pthread_mutex_unlock(&j->readers_lock);
+    if (!r)
+        r = reader_open(j, err);
     if (!r)
         return NULL;
     int rc = pthread_setspecific(j->reader_key, r);
@@ -1711,6 +1755,20 @@ journal_reader_t *journal_reader_for_thread(journal_t *j, struct err *err)
     j->readers = r;
     pthread_mutex_unlock(&j->readers_lock);
     return r;
+}
+
+int journal_open_readers(journal_t *j, unsigned n, struct err *err)
+{
+    for (unsigned i = 0; i < n; i++) {
+        journal_reader_t *r = reader_open(j, err);
+        if (!r)
+            return err ? err->code : ERR_STORAGE;
+        pthread_mutex_lock(&j->readers_lock);
+        r->next = j->spare;
+        j->spare = r;
+        pthread_mutex_unlock(&j->readers_lock);
+    }
+    return 0;
 }
 
 int journal_read_events(journal_reader_t *r, const char *session_id, uint64_t after,

@@ -110,8 +110,8 @@ int journal_submit(journal_t *j, const struct journal_batch *b, journal_done_fn 
 
 /* Queues `b` and waits for its commit.  Returns 0 once it is durable, or the
  * failure (ERR_CONFLICT for a duplicate session or a sequence that does not
- * follow, ERR_STORAGE when SQLite refused the write).  Thread: any but the
- * writer. */
+ * follow, ERR_STORAGE when SQLite refused the write or the database file was
+ * renamed or deleted since it was opened).  Thread: any but the writer. */
 int journal_append(journal_t *j, const struct journal_batch *b, struct err *err);
 
 /* Writer counters since journal_open(), for tests and metrics: how well
@@ -179,10 +179,18 @@ void journal_wake_all(journal_t *j, int closing);
 
 /* ---- reading ---------------------------------------------------------- */
 
-/* The reader connection owned by the calling thread, opened on first use and
- * closed by journal_close().  borrowed: valid until journal_close().
+/* The reader connection owned by the calling thread, opened on first use (or
+ * taken from those journal_open_readers() opened) and closed by
+ * journal_close().  borrowed: valid until journal_close().
  * NULL on failure (err filled).  Thread: any; each thread gets its own. */
 journal_reader_t *journal_reader_for_thread(journal_t *j, struct err *err);
+
+/* Opens `n` reader connections now, for threads that ask later: a thread's
+ * first journal_reader_for_thread() takes one of them instead of opening
+ * the file then.  The server opens one per thread that reads at start-up, so
+ * reads keep working even if the database file later becomes impossible to
+ * open (deleted, renamed, descriptors exhausted).  Thread: any. */
+int journal_open_readers(journal_t *j, unsigned n, struct err *err);
 
 /* Per-event callback of journal_read_events(): `json`/`raw` are borrowed for
  * the call (raw is NULL when none was stored).  Return 0 to go on, non-zero to

@@ -8,6 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A set of item ids.  A session's state lives as long as the session and
+ * grows with every item, so the ids this normalizer hands out, "itm_N" with
+ * N counting up from 1, take one bit each; an id of any other shape (only an
+ * adapter that names its own items makes those) goes to the map. */
+struct normalize_idset {
+    unsigned char *bits;
+    size_t nbytes;
+    hmap_t *other;
+};
+
+/* Bounds the bitmap (2 MiB): a larger N is an adapter's own id. */
+#define NORMALIZE_IDSET_MAX_BITS ((uint64_t)1 << 24)
+
 struct normalize {
     char *session_id;
     int agent_emits_item_started;
@@ -20,9 +33,9 @@ struct normalize {
     int ended;
     char *native_session_id;
 
-    hmap_t *item_map;            /* native item id -> owned "itm_N" string */
-    hmap_t *item_started;        /* set: item ids with a started/completed event */
-    hmap_t *item_delta_seen;     /* set: item ids with a delta */
+    hmap_t *item_map;                   /* native item id -> owned "itm_N" string */
+    struct normalize_idset item_started;    /* item ids with a started/completed event */
+    struct normalize_idset item_delta_seen; /* item ids with a delta */
     hmap_t *pending_permissions; /* permission id -> owned json_t (event data) */
     hmap_t *pending_questions;   /* question id -> owned json_t (event data) */
 
@@ -60,16 +73,57 @@ static int normalize_is_assistant_message(const json_t *item)
            normalize_str_eq(json_object_get(item, "role"), "assistant");
 }
 
-/* Sets store an arbitrary non-NULL marker, since hmap_get() signals absence
- * with NULL. */
-static int normalize_set_add(hmap_t *set, const char *key)
+static uint64_t normalize_item_number(const char *id);
+
+/* The bit for `id`, or 0 when the id belongs in the map: it is not exactly
+ * "itm_N" as normalize_item_number() reads it back (no leading zero). */
+static uint64_t normalize_idset_bit(const char *id)
 {
-    return hmap_put(set, key, set);
+    uint64_t v = normalize_item_number(id);
+    return v && id[4] != '0' && v < NORMALIZE_IDSET_MAX_BITS ? v : 0;
 }
 
-static int normalize_set_has(const hmap_t *set, const char *key)
+static int normalize_idset_add(struct normalize_idset *set, const char *id)
 {
-    return hmap_get(set, key) != NULL;
+    if (!id)
+        return 0;
+    uint64_t bit = normalize_idset_bit(id);
+    if (!bit) {
+        /* The map stores an arbitrary non-NULL marker: hmap_get() signals
+         * absence with NULL. */
+        return hmap_put(set->other, id, set);
+    }
+    size_t byte = (size_t)(bit / 8);
+    if (byte >= set->nbytes) {
+        size_t nbytes = set->nbytes ? set->nbytes : 64;
+        while (nbytes <= byte)
+            nbytes *= 2;
+        unsigned char *bits = realloc(set->bits, nbytes);
+        if (!bits)
+            return ERR_NOMEM;
+        memset(bits + set->nbytes, 0, nbytes - set->nbytes);
+        set->bits = bits;
+        set->nbytes = nbytes;
+    }
+    set->bits[byte] |= (unsigned char)(1u << (bit % 8));
+    return 0;
+}
+
+static int normalize_idset_has(const struct normalize_idset *set, const char *id)
+{
+    if (!id)
+        return 0;
+    uint64_t bit = normalize_idset_bit(id);
+    if (!bit)
+        return hmap_get(set->other, id) != NULL;
+    size_t byte = (size_t)(bit / 8);
+    return byte < set->nbytes && (set->bits[byte] >> (bit % 8)) & 1u;
+}
+
+static void normalize_idset_free(struct normalize_idset *set)
+{
+    free(set->bits);
+    hmap_free(set->other);
 }
 
 /* item_map values are owned copies. */
@@ -219,11 +273,12 @@ normalize_t *normalize_new(const struct normalize_config *config)
     n->assistant_message_ends_turn = config->assistant_message_ends_turn;
     n->session_id = strdup(config->session_id);
     n->item_map = hmap_new();
-    n->item_started = hmap_new();
-    n->item_delta_seen = hmap_new();
+    n->item_started.other = hmap_new();
+    n->item_delta_seen.other = hmap_new();
     n->pending_permissions = hmap_new();
     n->pending_questions = hmap_new();
-    if (!n->session_id || !n->item_map || !n->item_started || !n->item_delta_seen ||
+    if (!n->session_id || !n->item_map || !n->item_started.other ||
+        !n->item_delta_seen.other ||
         !n->pending_permissions || !n->pending_questions) {
         normalize_free(n);
         return NULL;
@@ -239,8 +294,8 @@ void normalize_free(normalize_t *n)
         hmap_foreach(n->item_map, normalize_free_str_value, NULL);
         hmap_free(n->item_map);
     }
-    hmap_free(n->item_started);
-    hmap_free(n->item_delta_seen);
+    normalize_idset_free(&n->item_started);
+    normalize_idset_free(&n->item_delta_seen);
     if (n->pending_permissions) {
         hmap_foreach(n->pending_permissions, normalize_free_json_value, NULL);
         hmap_free(n->pending_permissions);
@@ -384,14 +439,14 @@ static int normalize_track(normalize_t *n, const char *type, json_t *data,
         const char *native = json_string_value(json_object_get(item, "native_item_id"));
         normalize_note_item_id(n, id);
         normalize_note_item_id(n, json_object_get(item, "parent_id"));
-        rc = normalize_set_add(n->item_started, json_string_value(id));
+        rc = normalize_idset_add(&n->item_started, json_string_value(id));
         if (!rc && native)
             rc = normalize_map_put(n->item_map, native, json_string_value(id));
     } else if (normalize_is_type(type, "item.delta")) {
         const json_t *id = json_object_get(data, "item_id");
         const char *native = json_string_value(json_object_get(data, "native_item_id"));
         normalize_note_item_id(n, id);
-        rc = normalize_set_add(n->item_delta_seen, json_string_value(id));
+        rc = normalize_idset_add(&n->item_delta_seen, json_string_value(id));
         if (!rc && native)
             rc = normalize_map_put(n->item_map, native, json_string_value(id));
     }
@@ -536,7 +591,7 @@ static int normalize_conversion(normalize_t *n, const char *type, json_t *data,
         return 0;
 
     const char *item_id = json_string_value(json_object_get(item, "item_id"));
-    if (!normalize_set_has(n->item_started, item_id)) {
+    if (!normalize_idset_has(&n->item_started, item_id)) {
         json_t *copy = json_deep_copy(item);
         json_t *started = NULL;
         if (copy && !json_object_set_new(copy, "status", json_string("in_progress")))
@@ -548,7 +603,7 @@ static int normalize_conversion(normalize_t *n, const char *type, json_t *data,
         staged[(*count)++] = (struct normalize_staged){"item.started", started, 1, "daemon", 0};
     }
     if (normalize_str_eq(json_object_get(item, "kind"), "message") &&
-        !normalize_set_has(n->item_delta_seen, item_id)) {
+        !normalize_idset_has(&n->item_delta_seen, item_id)) {
         size_t len = 0;
         char *text = normalize_text_delta(json_object_get(item, "content"), &len, &rc);
         if (rc)
@@ -592,7 +647,7 @@ static int normalize_push(normalize_t *n, const struct normalize_staged *st, con
     if (normalize_is_type(st->type, "item.started")) {
         const char *id = json_string_value(
             json_object_get(json_object_get(st->data, "item"), "item_id"));
-        if (normalize_set_has(n->item_started, id))
+        if (normalize_idset_has(&n->item_started, id))
             return 0;
     }
 

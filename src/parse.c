@@ -78,6 +78,40 @@ int parse_bool(const char *name, const char *text, int *out, struct err *err)
     return 0;
 }
 
+size_t parse_utf8_char(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    if (len == 0)
+        return 0;
+    if (u[0] < 0x80)
+        return 1;
+    size_t n;
+    unsigned cp;
+    if (u[0] >= 0xC2 && u[0] <= 0xDF) {
+        n = 2;
+        cp = u[0] & 0x1Fu;
+    } else if (u[0] >= 0xE0 && u[0] <= 0xEF) {
+        n = 3;
+        cp = u[0] & 0x0Fu;
+    } else if (u[0] >= 0xF0 && u[0] <= 0xF4) {
+        n = 4;
+        cp = u[0] & 0x07u;
+    } else {
+        return 0; /* a continuation byte, an overlong lead (C0, C1) or past F4 */
+    }
+    if (len < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((u[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (u[i] & 0x3Fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
 int parse_session_id(const char *id, struct err *err)
 {
     size_t len = strlen(id);
@@ -88,6 +122,11 @@ int parse_session_id(const char *id, struct err *err)
         if (*p < 0x20 || *p == 0x7f)
             return err_set(err, ERR_INVALID,
                            "invalid request: session id must not contain control characters");
+    /* Every event carries the id in its JSON text, which must be UTF-8. */
+    for (size_t i = 0, n; i < len; i += n)
+        if (!(n = parse_utf8_char(id + i, len - i)))
+            return err_set(err, ERR_INVALID,
+                           "invalid request: session id must be valid UTF-8");
     return 0;
 }
 

@@ -23,8 +23,13 @@ int parse_u64(const char *name, const char *text, uint64_t *out, struct err *err
 /* "true"/"1" or "false"/"0". */
 int parse_bool(const char *name, const char *text, int *out, struct err *err);
 
-/* A session id: 1 to 255 bytes, no control characters. */
+/* A session id: 1 to 255 bytes of well-formed UTF-8, no control characters. */
 int parse_session_id(const char *id, struct err *err);
+
+/* The length (1 to 4) of the well-formed UTF-8 character at s[0..len), or 0
+ * if none starts there (RFC 3629: no overlong forms, no surrogates, nothing
+ * past U+10FFFF; what jansson accepts in a string). */
+size_t parse_utf8_char(const char *s, size_t len);
 
 /* Parses a request body that must be one JSON object (duplicate keys
  * refused).  new: *out, released with json_decref(). */

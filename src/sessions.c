@@ -188,7 +188,8 @@ static int session_ensure_norm(struct session *s, struct err *err)
         .session_id = s->id,
         .agent_emits_item_started = s->agent->caps.item_started,
         .agent_can_resume = a ? a->can_resume : 0,
-        .assistant_message_ends_turn = strcmp(s->agent->id, "codex") != 0,
+        .assistant_message_ends_turn =
+            strcmp(s->agent->id, "codex") != 0 && strcmp(s->agent->id, "opencode") != 0,
     };
     normalize_t *n = normalize_new(&config);
     if (!n)
@@ -304,7 +305,9 @@ static int session_emit_sync(struct session *s, const json_t *conversions, int e
 {
     struct session_batch b;
     int rc = session_prepare(s, conversions, ended_value, &b, err);
-    if (rc == 0 && (b.batch.n_events || b.batch.adapter_state)) {
+    /* A batch whose events were all dropped (a repeated session.started)
+     * may still carry the native id it taught the normalizer. */
+    if (rc == 0 && (b.batch.n_events || b.batch.adapter_state || b.batch.native_session_id)) {
         rc = journal_append(s->owner->journal, &b.batch, err);
         if (rc)
             atomic_store(&s->needs_reload, 1);
@@ -331,7 +334,7 @@ static int session_emit_async(struct session *s, const json_t *conversions, stru
 {
     struct session_batch b;
     int rc = session_prepare(s, conversions, SESSION_ENDED_BY_AGENT, &b, err);
-    if (rc == 0 && b.batch.n_events) {
+    if (rc == 0 && (b.batch.n_events || b.batch.native_session_id)) {
         rc = journal_submit(s->owner->journal, &b.batch, session_async_done, s, err);
         if (rc)
             atomic_store(&s->needs_reload, 1);

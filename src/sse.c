@@ -26,7 +26,10 @@
 #include <string.h>
 #include <time.h>
 
-#define SSE_BLOCK_SIZE (16 * 1024)
+/* MHD allocates a buffer of this size per open stream: an idle subscriber
+ * pays for it in RSS (docs/benchmarks.md, "Memory").  A journal read of
+ * SSE_EVENTS_PER_READ events is handed out over several blocks. */
+#define SSE_BLOCK_SIZE (4 * 1024)
 #define SSE_EVENTS_PER_READ 64
 
 struct sse_hub {

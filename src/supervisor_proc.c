@@ -19,6 +19,7 @@
 
 #define PROC_DEFAULT_MAX_LINE (16u * 1024 * 1024)
 #define PROC_STDERR_LINE_MAX 2000
+#define PROC_KEEP_LINE_CAP (1u << 20) /* a line buffer kept for the next line */
 
 struct supervisor_proc {
     uv_process_t process;
@@ -163,7 +164,12 @@ static void proc_out_bytes(supervisor_proc_t *p, const char *data, size_t n)
         if (!nl)
             return;
         p->cb.on_line(p->cb.arg, p->line.data ? p->line.data : "", p->line.len, p->line_cut);
-        buf_reset(&p->line);
+        /* One huge line (up to max_line) must not keep its buffer for the
+         * rest of the child's life. */
+        if (p->line.cap > PROC_KEEP_LINE_CAP)
+            buf_free(&p->line);
+        else
+            buf_reset(&p->line);
         p->line_cut = 0;
         data += take + 1;
         n -= take + 1;

@@ -21,6 +21,8 @@ for obj in *.o; do
     mock) prefixes="adapter_mock" ;;
     claude) prefixes="adapter_claude" ;;
     codex) prefixes="adapter_codex" ;;
+    opencode|opencode_parse) prefixes="adapter_opencode" ;;
+    amp) prefixes="adapter_amp" ;;
     migrations_data) prefixes="migrations_" ;;
     openapi_data) prefixes="embedded_openapi" ;;
     *) prefixes="${base}_" ;;

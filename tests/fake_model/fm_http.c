@@ -353,7 +353,9 @@ static enum MHD_Result fm_http_model(fm_http_t *h, struct MHD_Connection *conn, 
     enum MHD_Result rc;
     int rendered;
 
-    if (fm_script_pick(h->config.script, api, r->body.data, body, &choice) != 0)
+    if (fm_script_pick(h->config.script, api, r->body.data, body,
+                       MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-session-id"),
+                       &choice) != 0)
         return fm_http_fail(h, conn, rec, api, 500, "sj-fake-model: out of memory", NULL);
     rendered = fm_render_step(api, choice.step, body, choice.seq, &reply);
     json_decref(choice.step);

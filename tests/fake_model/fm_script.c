@@ -36,6 +36,10 @@ struct fm_script_section {
     enum fm_script_after after_mode;
     int count_tools;
     size_t next; /* guarded by fm_script.lock */
+    /* "per_session": one cursor per x-session-id value instead of `next`
+     * (OpenCode sends its session id there), guarded by fm_script.lock. */
+    int per_session;
+    json_t *cursors; /* {"<x-session-id>": next} */
 };
 
 /* Section 0 is the default one; API a uses section a + 1 when present. */
@@ -645,6 +649,7 @@ static void fm_script_section_clear(struct fm_script_section *sec)
     json_decref(sec->rules);
     json_decref(sec->after);
     json_decref(sec->side);
+    json_decref(sec->cursors);
     memset(sec, 0, sizeof *sec);
 }
 
@@ -653,9 +658,9 @@ static int fm_script_section_load(struct fm_script_ctx *c, const char *name, con
 {
     static const char *const top_keys[] = {"steps", "after", "rules", "count", "side",
                                            "chunk_delay_ms", "anthropic", "responses", "chat",
-                                           "models", NULL};
+                                           "models", "per_session", NULL};
     static const char *const sub_keys[] = {"steps", "after", "rules", "count", "side",
-                                           "chunk_delay_ms", NULL};
+                                           "chunk_delay_ms", "per_session", NULL};
     static const char *const rule_keys[] = {"match", "api", "reply", NULL};
     char at[FM_SCRIPT_WHERE];
     const char *prefix = top ? "" : name;
@@ -726,6 +731,13 @@ static int fm_script_section_load(struct fm_script_ctx *c, const char *name, con
                                      strcmp(json_string_value(v), "tools") == 0)))
         return fm_script_fail(c, prefix, "\"count\" must be \"all\" or \"tools\"");
     sec->count_tools = v && strcmp(json_string_value(v), "tools") == 0;
+
+    v = json_object_get(in, "per_session");
+    if (v && !json_is_boolean(v))
+        return fm_script_fail(c, prefix, "\"per_session\" must be true or false");
+    sec->per_session = json_is_true(v);
+    if (sec->per_session && !(sec->cursors = json_object()))
+        return fm_script_oom(c, prefix);
 
     snprintf(at, sizeof at, "%s%sside", prefix, dot);
     v = json_object_get(in, "side");
@@ -920,7 +932,7 @@ static int fm_script_has_tools(const json_t *body)
 }
 
 int fm_script_pick(fm_script_t *s, enum fm_api api, const char *raw, const json_t *body,
-                   struct fm_script_choice *out)
+                   const char *session, struct fm_script_choice *out)
 {
     int si = api < FM_API_COUNT && s->sec[api + 1].present ? (int)api + 1 : 0;
     struct fm_script_section *sec = &s->sec[si];
@@ -931,7 +943,12 @@ int fm_script_pick(fm_script_t *s, enum fm_api api, const char *raw, const json_
     json_t *copy;
     size_t n = json_array_size(sec->steps);
 
+    const char *key = session ? session : "";
+    size_t next;
+
     pthread_mutex_lock(&s->lock);
+    next = sec->per_session ? (size_t)json_integer_value(json_object_get(sec->cursors, key))
+                            : sec->next;
     seq = ++s->seq;
     for (size_t i = 0; i < json_array_size(sec->rules); i++) {
         const json_t *rule = json_array_get(sec->rules, i);
@@ -949,17 +966,17 @@ int fm_script_pick(fm_script_t *s, enum fm_api api, const char *raw, const json_
         step = sec->side;
         kind = "side";
     }
-    if (!step && sec->next < n) {
-        const json_t *next = json_array_get(sec->steps, sec->next);
-        const char *match = json_string_value(json_object_get(next, "match"));
+    if (!step && next < n) {
+        const json_t *candidate = json_array_get(sec->steps, next);
+        const char *match = json_string_value(json_object_get(candidate, "match"));
         if (match && !strstr(raw, match)) {
             /* The script is waiting for something this request lacks. */
             step = sec->side;
             kind = "side";
         } else {
-            step = next;
+            step = candidate;
             kind = "step";
-            index = (long)sec->next++;
+            index = (long)next++;
         }
     }
     if (!step) {
@@ -967,13 +984,21 @@ int fm_script_pick(fm_script_t *s, enum fm_api api, const char *raw, const json_
             index = (long)n - 1;
             step = json_array_get(sec->steps, n - 1);
         } else if (sec->after_mode == FM_AFTER_CYCLE && n > 0) {
-            index = (long)(sec->next++ % n);
+            index = (long)(next++ % n);
             step = json_array_get(sec->steps, (size_t)index);
         } else {
             step = sec->after;
         }
     }
     copy = json_deep_copy(step);
+    if (sec->per_session) {
+        if (json_object_set_new(sec->cursors, key, json_integer((json_int_t)next)) != 0) {
+            json_decref(copy);
+            copy = NULL;
+        }
+    } else {
+        sec->next = next;
+    }
     pthread_mutex_unlock(&s->lock);
 
     if (!copy || fm_script_expand(copy, raw) != 0) {
@@ -992,8 +1017,11 @@ void fm_script_reset(fm_script_t *s)
 {
     pthread_mutex_lock(&s->lock);
     s->seq = 0;
-    for (int i = 0; i < FM_SCRIPT_SECTIONS; i++)
+    for (int i = 0; i < FM_SCRIPT_SECTIONS; i++) {
         s->sec[i].next = 0;
+        if (s->sec[i].cursors)
+            json_object_clear(s->sec[i].cursors);
+    }
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -1007,10 +1035,14 @@ json_t *fm_script_state(fm_script_t *s)
     for (int i = 0; i < FM_SCRIPT_SECTIONS; i++) {
         if (!s->sec[i].present)
             continue;
-        if (json_object_set_new(sections, fm_script_section_names[i],
-                                json_pack("{s:I,s:I}", "next", (json_int_t)s->sec[i].next,
-                                          "steps", (json_int_t)json_array_size(s->sec[i].steps))) !=
-            0) {
+        json_t *st = json_pack("{s:I,s:I}", "next", (json_int_t)s->sec[i].next, "steps",
+                               (json_int_t)json_array_size(s->sec[i].steps));
+        if (st && s->sec[i].per_session &&
+            json_object_set_new(st, "sessions", json_deep_copy(s->sec[i].cursors)) != 0) {
+            json_decref(st);
+            st = NULL;
+        }
+        if (!st || json_object_set_new(sections, fm_script_section_names[i], st) != 0) {
             pthread_mutex_unlock(&s->lock);
             json_decref(sections);
             return NULL;

@@ -53,16 +53,19 @@ struct fm_script_choice {
 
 /* Picks the reply to a model request of `api`.  `raw` is the request body
  * (NUL-terminated), used for "match" rules and {{re:...}} templates;
- * `body` is the parsed body.  Consumes a step when the script says so.
+ * `body` is the parsed body; `session` is the request's x-session-id (NULL
+ * if none), whose own cursor a "per_session" section advances.  Consumes a
+ * step when the script says so.
  * 0, or -1 when memory ran out (*out untouched).  Thread: any; picks are
  * serialized, so concurrent requests consume steps one at a time. */
 int fm_script_pick(fm_script_t *s, enum fm_api api, const char *raw, const json_t *body,
-                   struct fm_script_choice *out /* OUT */);
+                   const char *session, struct fm_script_choice *out /* OUT */);
 
 /* Rewinds every cursor and the request number to the start. */
 void fm_script_reset(fm_script_t *s);
 
-/* new: {"model_requests":N,"sections":{"<name>":{"next":i,"steps":n},...}}. */
+/* new: {"model_requests":N,"sections":{"<name>":{"next":i,"steps":n},...}};
+ * a "per_session" section also has "sessions":{"<x-session-id>":next}. */
 json_t *fm_script_state(fm_script_t *s);
 
 /* borrowed (valid until fm_script_free): the array of model ids that

@@ -127,7 +127,8 @@ static void test_install_endpoint(void **state)
     assert_int_equal(calls(bin), 1);
     json_decref(sj_call(&s, "POST", "/v1/agents/claude/install", "{\"reinstall\":true}", 204));
     assert_int_equal(calls(bin), 2);
-    /* The mock is built in; amp has no adapter here. */
+    /* The mock is built in.  This fake npm puts no `amp` binary in place:
+     * the install is refused, never reported done. */
     json_decref(sj_call(&s, "POST", "/v1/agents/mock/install", NULL, 204));
     struct httpc_response resp;
     sj_request(&s, "POST", "/v1/agents/amp/install", NULL, 1, &resp);

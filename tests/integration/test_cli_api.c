@@ -116,9 +116,8 @@ static void test_agents(void **state)
     assert_ok(&r, "agents install --reinstall");
     sj_cli_result_free(&r);
 
-    /* amp has no adapter in this build: nothing to install it for. */
-    api(s, &r, "agents", "install", "amp", NULL);
-    assert_failed(&r, "Install Failed");
+    api(s, &r, "agents", "install", "nope", NULL);
+    assert_failed(&r, "Unsupported Agent: unsupported agent: nope (HTTP 400)");
     sj_cli_result_free(&r);
 
     api(s, &r, "agents", "modes", "nope", NULL);

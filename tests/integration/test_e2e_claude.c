@@ -28,51 +28,16 @@
 
 #define WAIT_MS 90000
 
-struct t {
-    struct sj_server srv;
-    struct e2e_fake fake;
-    char work[512];
-    char fake_dir[512];
-    int started;
-};
-
-static int setup(void **state)
+/* Claude Code retries a failed model request several times with back-off:
+ * with one retry, a request the fake cannot answer fails within the test's
+ * waits instead of outlasting them. */
+static void start(struct e2e_rig *t, const char *script, const char *const *extra)
 {
-    struct t *t = calloc(1, sizeof *t);
-    assert_non_null(t);
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct t *t = *state;
-    int rc = 0;
-    if (t->started) {
-        rc = sj_server_stop(&t->srv);
-        sj_server_release(&t->srv);
-    }
-    e2e_fake_stop(&t->fake);
-    free(t);
-    return rc;
-}
-
-/* Starts the fake with `script`, then the server in a fresh working dir. */
-static void start(struct t *t, const char *script, const char *const *extra)
-{
-    if (!e2e_ready("claude"))
-        skip();
-    sj_fresh_dir(t->work, sizeof t->work, "e2e-claude-work");
-    sj_fresh_dir(t->fake_dir, sizeof t->fake_dir, "e2e-claude-fake");
-    e2e_fake_start(&t->fake, t->fake_dir, script);
-    assert_int_equal(setenv("ANTHROPIC_BASE_URL", t->fake.url, 1), 0);
-    assert_int_equal(setenv("ANTHROPIC_API_KEY", "sk-test-e2e", 1), 0);
     assert_int_equal(setenv("CLAUDE_CODE_MAX_RETRIES", "1", 1), 0);
-    e2e_server_start(&t->srv, t->work, extra);
-    t->started = 1;
+    e2e_rig_start(t, "claude", script, extra);
 }
 
-static void create(struct t *t, const char *id, const char *body)
+static void create(struct e2e_rig *t, const char *id, const char *body)
 {
     json_t *r = sj_create_session(&t->srv, id, body ? body : "{\"agent\":\"claude\"}");
     const char *native = sj_str(r, "nativeSessionId");
@@ -89,7 +54,7 @@ static const char *item_text(const json_t *ev, size_t part)
 }
 
 /* The messages of the n-th (0-based) request Claude made to the fake. */
-static json_t *model_messages(struct t *t, size_t n)
+static json_t *model_messages(struct e2e_rig *t, size_t n)
 {
     json_t *reqs = e2e_fake_requests(&t->fake, "/v1/messages");
     if (json_array_size(reqs) <= n)
@@ -101,7 +66,7 @@ static json_t *model_messages(struct t *t, size_t n)
     return msgs;
 }
 
-static size_t model_requests(struct t *t)
+static size_t model_requests(struct e2e_rig *t)
 {
     json_t *reqs = e2e_fake_requests(&t->fake, "/v1/messages");
     size_t n = json_array_size(reqs);
@@ -129,7 +94,7 @@ static const json_t *tool_result(const json_t *messages, const char *tool_use_id
 
 static void test_agents_list(void **state)
 {
-    struct t *t = *state;
+    struct e2e_rig *t = *state;
     start(t, "{\"count\":\"tools\",\"steps\":[{\"text\":\"hi\"}]}", NULL);
     json_t *agents = sj_call(&t->srv, "GET", "/v1/agents", NULL, 200);
     size_t i;
@@ -151,7 +116,7 @@ static void test_agents_list(void **state)
 
 static void test_text_turn_streams(void **state)
 {
-    struct t *t = *state;
+    struct e2e_rig *t = *state;
     start(t, "{\"count\":\"tools\",\"steps\":[{\"text\":\"Hello from the fake model.\","
              "\"chunks\":4}]}",
           NULL);
@@ -205,7 +170,7 @@ static int is_bash_permission(const json_t *ev)
     return action && strcmp(action, "Bash") == 0;
 }
 
-static void permission_flow(struct t *t, const char *reply)
+static void permission_flow(struct e2e_rig *t, const char *reply)
 {
     start(t, TOOL_SCRIPT, NULL);
     create(t, "p1", NULL);
@@ -264,7 +229,7 @@ static void test_permission_reject(void **state)
 
 static void test_question_answered(void **state)
 {
-    struct t *t = *state;
+    struct e2e_rig *t = *state;
     start(t,
           "{\"count\":\"tools\",\"steps\":["
           "{\"tool\":{\"name\":\"AskUserQuestion\",\"id\":\"toolu_e2e_q\",\"input\":{\"questions\":"
@@ -298,7 +263,7 @@ static void test_question_answered(void **state)
 
 static void test_plan_mode_refuses_writes(void **state)
 {
-    struct t *t = *state;
+    struct e2e_rig *t = *state;
     start(t,
           "{\"count\":\"tools\",\"steps\":["
           "{\"tool\":{\"name\":\"Bash\",\"id\":\"toolu_e2e_p\",\"input\":{\"command\":"
@@ -327,7 +292,7 @@ static void test_plan_mode_refuses_writes(void **state)
 
 static void test_two_turns_one_process(void **state)
 {
-    struct t *t = *state;
+    struct e2e_rig *t = *state;
     start(t, "{\"count\":\"tools\",\"steps\":[{\"text\":\"FIRST\"},{\"text\":\"SECOND\"}]}", NULL);
     create(t, "m1", "{\"agent\":\"claude\",\"model\":\"claude-e2e-model\"}");
     sj_send_message(&t->srv, "m1", "first question");
@@ -357,7 +322,7 @@ static void test_two_turns_one_process(void **state)
 
 static void test_restart_resumes(void **state)
 {
-    struct t *t = *state;
+    struct e2e_rig *t = *state;
     start(t, "{\"count\":\"tools\",\"steps\":[{\"text\":\"ONE\"},{\"text\":\"TWO\"}]}", NULL);
     create(t, "r1", NULL);
     sj_send_message(&t->srv, "r1", "remember the word banana");
@@ -398,7 +363,7 @@ static int is_server_shutdown(const json_t *ev)
  * the next turn gets an item of its own and the conversation goes on. */
 static void test_restart_mid_turn(void **state)
 {
-    struct t *t = *state;
+    struct e2e_rig *t = *state;
     start(t,
           "{\"count\":\"tools\",\"steps\":[{\"text\":\"this answer is so slow that the "
           "server stops in the middle of it\",\"chunks\":40,\"chunk_delay_ms\":250},"
@@ -441,7 +406,7 @@ static int has_first_delta(const json_t *ev)
 
 static void test_killed_mid_turn(void **state)
 {
-    struct t *t = *state;
+    struct e2e_rig *t = *state;
     start(t,
           "{\"count\":\"tools\",\"steps\":[{\"text\":\"this answer streams very slowly so the "
           "test can kill the agent in the middle of it\",\"chunks\":40,"
@@ -492,7 +457,7 @@ static void test_killed_mid_turn(void **state)
  * session.ended keeps what it said. */
 static void test_failed_resume_reports_stderr(void **state)
 {
-    struct t *t = *state;
+    struct e2e_rig *t = *state;
     start(t, "{\"count\":\"tools\",\"steps\":[{\"text\":\"ONE\"}]}", NULL);
     create(t, "f1", NULL);
     json_t *r = sj_call(&t->srv, "GET", "/v1/sessions", NULL, 200);
@@ -550,17 +515,17 @@ static void test_failed_resume_reports_stderr(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_agents_list, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_text_turn_streams, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_permission_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_permission_reject, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_question_answered, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_plan_mode_refuses_writes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_two_turns_one_process, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_restart_resumes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_restart_mid_turn, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_killed_mid_turn, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failed_resume_reports_stderr, setup, teardown),
+        E2E_TEST(test_agents_list),
+        E2E_TEST(test_text_turn_streams),
+        E2E_TEST(test_permission_once),
+        E2E_TEST(test_permission_reject),
+        E2E_TEST(test_question_answered),
+        E2E_TEST(test_plan_mode_refuses_writes),
+        E2E_TEST(test_two_turns_one_process),
+        E2E_TEST(test_restart_resumes),
+        E2E_TEST(test_restart_mid_turn),
+        E2E_TEST(test_killed_mid_turn),
+        E2E_TEST(test_failed_resume_reports_stderr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,51 +25,12 @@
 
 #define WAIT_MS 90000
 
-struct t {
-    struct sj_server srv;
-    struct e2e_fake fake;
-    char work[512];
-    char fake_dir[512];
-    int started;
-};
-
-static int setup(void **state)
+static void start(struct e2e_rig *t, const char *script)
 {
-    struct t *t = calloc(1, sizeof *t);
-    assert_non_null(t);
-    *state = t;
-    return 0;
+    e2e_rig_start(t, "codex", script, NULL);
 }
 
-static int teardown(void **state)
-{
-    struct t *t = *state;
-    int rc = 0;
-    if (t->started) {
-        rc = sj_server_stop(&t->srv);
-        sj_server_release(&t->srv);
-    }
-    e2e_fake_stop(&t->fake);
-    free(t);
-    return rc;
-}
-
-static void start(struct t *t, const char *script)
-{
-    if (!e2e_ready("codex"))
-        skip();
-    sj_fresh_dir(t->work, sizeof t->work, "e2e-codex-work");
-    sj_fresh_dir(t->fake_dir, sizeof t->fake_dir, "e2e-codex-fake");
-    e2e_fake_start(&t->fake, t->fake_dir, script);
-    char *url = sj_fmt("%s/v1", t->fake.url);
-    assert_int_equal(setenv("OPENAI_BASE_URL", url, 1), 0);
-    assert_int_equal(setenv("OPENAI_API_KEY", "sk-test-e2e", 1), 0);
-    free(url);
-    e2e_server_start(&t->srv, t->work, NULL);
-    t->started = 1;
-}
-
-static void create(struct t *t, const char *id)
+static void create(struct e2e_rig *t, const char *id)
 {
     json_t *r = sj_create_session(&t->srv, id, "{\"agent\":\"codex\",\"model\":\"fake-model\"}");
     assert_non_null(sj_str(r, "nativeSessionId")); /* the Codex thread */
@@ -84,13 +45,13 @@ static int is_turn_completed(const json_t *ev)
     return label && strcmp(label, "turn.completed") == 0;
 }
 
-static json_t *wait_turn_done(struct t *t, const char *id, long long after)
+static json_t *wait_turn_done(struct e2e_rig *t, const char *id, long long after)
 {
     return e2e_wait_event(&t->srv, id, after, "item.completed", is_turn_completed, WAIT_MS);
 }
 
 /* The body of the n-th (0-based) request Codex made to the fake. */
-static json_t *model_body(struct t *t, size_t n)
+static json_t *model_body(struct e2e_rig *t, size_t n)
 {
     json_t *reqs = e2e_fake_requests(&t->fake, "/v1/responses");
     if (json_array_size(reqs) <= n)
@@ -100,30 +61,16 @@ static json_t *model_body(struct t *t, size_t n)
     return body;
 }
 
-static json_t *codex_status(struct t *t)
-{
-    json_t *agents = sj_call(&t->srv, "GET", "/v1/agents", NULL, 200);
-    size_t i;
-    const json_t *a;
-    json_t *status = NULL;
-    json_array_foreach(json_object_get(agents, "agents"), i, a)
-        if (strcmp(sj_str(a, "id"), "codex") == 0)
-            status = json_incref(json_object_get(a, "serverStatus"));
-    json_decref(agents);
-    assert_non_null(status);
-    return status;
-}
-
 static void test_text_turn(void **state)
 {
-    struct t *t = *state;
+    struct e2e_rig *t = *state;
     start(t, "{\"count\":\"all\",\"steps\":[{\"text\":\"Hello from the Responses fake.\","
              "\"chunks\":4}]}");
-    json_t *st = codex_status(t);
+    json_t *st = e2e_server_status(&t->srv, "codex");
     assert_string_equal(sj_str(st, "status"), "stopped");
     json_decref(st);
     create(t, "x1");
-    st = codex_status(t);
+    st = e2e_server_status(&t->srv, "codex");
     assert_string_equal(sj_str(st, "status"), "running");
     json_decref(st);
     sj_send_message(&t->srv, "x1", "say hello");
@@ -153,7 +100,7 @@ static void test_text_turn(void **state)
     json_decref(done);
 }
 
-static void approval_flow(struct t *t, const char *reply)
+static void approval_flow(struct e2e_rig *t, const char *reply)
 {
     start(t, "{\"count\":\"all\",\"steps\":["
              "{\"tool\":{\"name\":\"exec_command\",\"input\":{\"cmd\":\"echo hi > out.txt\","
@@ -199,7 +146,7 @@ static void test_approval_reject(void **state)
 
 static void test_restart_resumes_thread(void **state)
 {
-    struct t *t = *state;
+    struct e2e_rig *t = *state;
     start(t, "{\"count\":\"all\",\"steps\":[{\"text\":\"ONE\"},{\"text\":\"TWO\"}]}");
     create(t, "r1");
     sj_send_message(&t->srv, "r1", "remember the word banana");
@@ -230,7 +177,7 @@ static int is_server_exit(const json_t *ev)
 
 static void test_app_server_crash_restarts(void **state)
 {
-    struct t *t = *state;
+    struct e2e_rig *t = *state;
     start(t, "{\"count\":\"all\",\"steps\":[{\"text\":\"a slow answer that the test "
              "interrupts by killing the app-server\",\"chunks\":40,\"chunk_delay_ms\":250},"
              "{\"text\":\"back\"}]}");
@@ -247,7 +194,7 @@ static void test_app_server_crash_restarts(void **state)
     json_t *st = NULL;
     for (int i = 0; i < 200; i++) {
         json_decref(st);
-        st = codex_status(t);
+        st = e2e_server_status(&t->srv, "codex");
         if (strcmp(sj_str(st, "status"), "running") == 0 && sj_int(st, "restartCount") >= 1)
             break;
         sj_sleep_ms(50);
@@ -269,11 +216,11 @@ static void test_app_server_crash_restarts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_text_turn, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_approval_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_approval_reject, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_restart_resumes_thread, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_app_server_crash_restarts, setup, teardown),
+        E2E_TEST(test_text_turn),
+        E2E_TEST(test_approval_once),
+        E2E_TEST(test_approval_reject),
+        E2E_TEST(test_restart_resumes_thread),
+        E2E_TEST(test_app_server_crash_restarts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

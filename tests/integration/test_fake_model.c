@@ -1238,6 +1238,60 @@ static void test_sections(void **state)
     fake_stop(f);
 }
 
+/* The text of a chat reply to a request from OpenCode session `session`. */
+static char *chat_text_as(const struct fake *f, const char *session)
+{
+    char *hdr = sj_fmt("x-session-id: %s", session);
+    const char *headers[] = { "Content-Type: application/json", hdr, NULL };
+    json_t *ev = post_stream(f, "/v1/chat/completions", session ? headers : openai_headers,
+                             CHAT_BODY);
+    char *out = calloc(1, 1);
+    size_t i;
+    json_t *e;
+    json_array_foreach(ev, i, e) {
+        const char *c = sj_str(json_array_get(json_object_get(json_object_get(e, "data"),
+                                                              "choices"),
+                                              0),
+                               "delta.content");
+        if (c) {
+            char *next = sj_fmt("%s%s", out, c);
+            free(out);
+            out = next;
+        }
+    }
+    json_decref(ev);
+    free(hdr);
+    return out;
+}
+
+/* "per_session": each x-session-id (OpenCode's session) has its own cursor. */
+static void test_per_session(void **state)
+{
+    struct fake *f = *state;
+    struct httpc_response resp;
+    fake_start(f, "{\"chat\":{\"per_session\":true,\"steps\":[{\"text\":\"one\"},"
+                  "{\"text\":\"two\"}]}}");
+    static const struct {
+        const char *session, *want;
+    } seq[] = { { "ses_a", "one" }, { "ses_b", "one" }, { "ses_a", "two" },
+                { NULL, "one" },    { "ses_b", "two" }, { "ses_a", "Script exhausted." } };
+    for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+        char *text = chat_text_as(f, seq[i].session);
+        if (strcmp(text, seq[i].want) != 0)
+            fail_msg("request %zu (%s): \"%s\", not \"%s\"", i, seq[i].session, text,
+                     seq[i].want);
+        free(text);
+    }
+    request(f, "GET", "/__fake/state", NULL, NULL, &resp);
+    json_t *st = httpc_json(&resp);
+    assert_json_eq(st, "{\"model_requests\":6,\"sections\":{\"default\":{\"next\":0,\"steps\":0},"
+                       "\"chat\":{\"next\":0,\"steps\":2,\"sessions\":{\"ses_a\":2,\"ses_b\":2,"
+                       "\"\":1}}},\"requests\":7}");
+    json_decref(st);
+    httpc_response_free(&resp);
+    fake_stop(f);
+}
+
 /* ---- the request log --------------------------------------------------------------------- */
 
 static void test_request_log(void **state)
@@ -1712,6 +1766,7 @@ int main(void)
         T(test_chat_stream),
         T(test_after_rules),
         T(test_rules_count_match),
+        T(test_per_session),
         T(test_sections),
         T(test_request_log),
         T(test_bad_requests),

@@ -180,6 +180,65 @@ void e2e_server_start(struct sj_server *s, const char *cwd, const char *const *e
     assert_int_equal(rc, 0);
 }
 
+int e2e_rig_setup(void **state)
+{
+    struct e2e_rig *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    /* Teardown stops the fake even if the test skipped before starting it:
+     * an fd of 0 would close stdin. */
+    r->fake.out_fd = -1;
+    *state = r;
+    return 0;
+}
+
+int e2e_rig_teardown(void **state)
+{
+    struct e2e_rig *r = *state;
+    int rc = 0;
+    if (r->started) {
+        rc = sj_server_stop(&r->srv);
+        sj_server_release(&r->srv);
+    }
+    e2e_fake_stop(&r->fake);
+    free(r);
+    return rc;
+}
+
+/* Where each CLI takes its model's address from; Codex and OpenCode append
+ * their routes to a base that already ends in /v1. */
+static const struct {
+    const char *agent, *url_var, *url_suffix, *key_var;
+} e2e_model_env[] = {
+    { "claude", "ANTHROPIC_BASE_URL", "", "ANTHROPIC_API_KEY" },
+    { "codex", "OPENAI_BASE_URL", "/v1", "OPENAI_API_KEY" },
+    { "opencode", "OPENAI_BASE_URL", "/v1", "OPENAI_API_KEY" },
+};
+
+void e2e_rig_start(struct e2e_rig *r, const char *agent, const char *script,
+                   const char *const *extra_args)
+{
+    size_t i = 0;
+    while (i < sizeof e2e_model_env / sizeof e2e_model_env[0] &&
+           strcmp(e2e_model_env[i].agent, agent) != 0)
+        i++;
+    if (i == sizeof e2e_model_env / sizeof e2e_model_env[0])
+        fail_msg("e2e_rig_start: no model environment for agent %s", agent);
+    if (!e2e_ready(agent))
+        skip();
+    char tag[64];
+    snprintf(tag, sizeof tag, "e2e-%s-work", agent);
+    sj_fresh_dir(r->work, sizeof r->work, tag);
+    snprintf(tag, sizeof tag, "e2e-%s-fake", agent);
+    sj_fresh_dir(r->fake_dir, sizeof r->fake_dir, tag);
+    e2e_fake_start(&r->fake, r->fake_dir, script);
+    char *url = sj_fmt("%s%s", r->fake.url, e2e_model_env[i].url_suffix);
+    assert_int_equal(setenv(e2e_model_env[i].url_var, url, 1), 0);
+    assert_int_equal(setenv(e2e_model_env[i].key_var, "sk-test-e2e", 1), 0);
+    free(url);
+    e2e_server_start(&r->srv, r->work, extra_args);
+    r->started = 1;
+}
+
 json_t *e2e_events(struct sj_server *s, const char *session_id)
 {
     json_t *page = sj_get_events(s, session_id, "?offset=0&limit=10000");
@@ -255,6 +314,21 @@ json_t *e2e_wait_assistant_done(struct sj_server *s, const char *session_id, lon
 {
     return e2e_wait_event(s, session_id, after, "item.completed", e2e_is_assistant_message,
                           timeout_ms);
+}
+
+json_t *e2e_server_status(struct sj_server *s, const char *agent)
+{
+    json_t *agents = sj_call(s, "GET", "/v1/agents", NULL, 200);
+    size_t i;
+    const json_t *a;
+    json_t *status = NULL;
+    json_array_foreach(json_object_get(agents, "agents"), i, a)
+        if (strcmp(sj_str(a, "id"), agent) == 0)
+            status = json_incref(json_object_get(a, "serverStatus"));
+    json_decref(agents);
+    if (!status)
+        fail_msg("GET /v1/agents has no serverStatus for %s", agent);
+    return status;
 }
 
 int e2e_json_contains(const json_t *v, const char *needle)

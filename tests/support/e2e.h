@@ -47,6 +47,35 @@ json_t *e2e_fake_requests(const struct e2e_fake *f, const char *path_prefix);
  * sessions run their agent in). */
 void e2e_server_start(struct sj_server *s, const char *cwd, const char *const *extra_args);
 
+/* What one end-to-end test runs: the server, the fake model, and their
+ * directories.  A test whose model is something else (Amp's stand-in)
+ * leaves `fake` unstarted and may keep the stand-in's files in fake_dir. */
+struct e2e_rig {
+    struct sj_server srv;
+    struct e2e_fake fake;
+    char work[512];     /* the working directory sessions run their agent in */
+    char fake_dir[512];
+    int started;        /* srv was started: teardown stops and releases it */
+};
+
+/* cmocka setup: *state becomes a new rig with nothing started. */
+int e2e_rig_setup(void **state);
+
+/* cmocka teardown: stops what the rig started and frees it.  Non-zero (the
+ * test fails) when the server did not exit cleanly on SIGTERM. */
+int e2e_rig_teardown(void **state);
+
+/* A cmocka test on a rig of its own. */
+#define E2E_TEST(f) cmocka_unit_test_setup_teardown(f, e2e_rig_setup, e2e_rig_teardown)
+
+/* Skips the test unless e2e_ready(agent); starts the fake with `script`
+ * in a fresh dir, points the agent's CLI at it (base URL and API key in the
+ * environment the server passes on), then starts the server as
+ * e2e_server_start does, in a fresh working dir.  agent: "claude", "codex"
+ * or "opencode". */
+void e2e_rig_start(struct e2e_rig *r, const char *agent, const char *script,
+                   const char *const *extra_args);
+
 /* Polls the session's events until one after sequence `after` has type
  * `type` and (if `pred` is non-NULL) pred(event) != 0.  Returns that event
  * (new); fails the test after timeout_ms with the events seen. */
@@ -63,6 +92,10 @@ json_t *e2e_events(struct sj_server *s, const char *session_id);
 
 /* The highest sequence so far. */
 long long e2e_last_sequence(struct sj_server *s, const char *session_id);
+
+/* new: the serverStatus of `agent` in GET /v1/agents; fails the test if
+ * the agent has none. */
+json_t *e2e_server_status(struct sj_server *s, const char *agent);
 
 /* 1 if the JSON text of `v` contains `needle`. */
 int e2e_json_contains(const json_t *v, const char *needle);

@@ -281,7 +281,7 @@ static int spawn_server(struct sj_server *s)
         return -1;
     }
     for (int i = 0; s->extra[i]; i++)
-        if (strcmp(s->extra[i], "--token") == 0)
+        if (strcmp(s->extra[i], "--token") == 0 || strcmp(s->extra[i], "--token-file") == 0)
             has_token = 1;
         else if (strcmp(s->extra[i], "--mock-delay-ms") == 0)
             has_delay = 1;

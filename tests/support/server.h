@@ -8,7 +8,7 @@
  * The server is started as
  *   $SJ_BINARY server --host 127.0.0.1 --port 0 --data-dir <dir>
  *              [--no-token] [--mock-delay-ms 1] [extra args]
- * (--no-token unless the extra args carry --token; --mock-delay-ms 1 unless
+ * (--no-token unless the extra args carry --token or --token-file; --mock-delay-ms 1 unless
  * they carry their own) and must print the line
  * "listening on http://127.0.0.1:<port>" on stdout when it is ready.  Its
  * stderr goes to the test's stderr; the rest of its stdout is copied there

@@ -18,88 +18,15 @@
 #include "claude.h"
 #include "err.h"
 #include "event.h"
+#include "fixtures.h"
 #include "normalize.h"
 
-#include <dirent.h>
 #include <jansson.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- helpers ------------------------------------------------------------- */
-
-static char fixtures_dir[PATH_MAX];
-
-static void find_fixtures(void)
-{
-    /* __FILE__ is tests/unit/test_claude.c under the source tree. */
-    snprintf(fixtures_dir, sizeof fixtures_dir, "%s", __FILE__);
-    char *slash = strrchr(fixtures_dir, '/');
-    assert_non_null(slash);
-    *slash = '\0';
-    slash = strrchr(fixtures_dir, '/');
-    assert_non_null(slash);
-    strcpy(slash, "/fixtures/claude");
-}
-
-/* new (malloc): the whole file, or NULL if it cannot be read. */
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *data = malloc(cap);
-    assert_non_null(data);
-    size_t r;
-    while ((r = fread(data + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap) {
-            cap *= 2;
-            data = realloc(data, cap);
-            assert_non_null(data);
-        }
-    }
-    fclose(f);
-    data[n] = '\0';
-    *len = n;
-    return data;
-}
-
-/* The output line for one conversion: its JSON with "raw" replaced by true
- * when present (the raw payload is the input line itself). */
-static char *conversion_line(const json_t *c)
-{
-    json_t *copy = json_deep_copy(c);
-    assert_non_null(copy);
-    if (json_object_get(copy, "raw"))
-        json_object_set_new(copy, "raw", json_true());
-    char *s = json_dumps(copy, JSON_COMPACT);
-    json_decref(copy);
-    assert_non_null(s);
-    return s;
-}
-
-/* Feeds every conversion to a normalizer set up as the session layer sets
- * one up for Claude, after a pending assistant start per turn: each must be
- * accepted (it fits the universal schema). */
-static void vet(normalize_t *n, const json_t *conversions)
-{
-    size_t i;
-    const json_t *c;
-    json_array_foreach(conversions, i, c) {
-        struct normalize_output out;
-        struct err err;
-        normalize_output_init(&out);
-        int rc = normalize_apply(n, c, "2026-11-23T00:00:00.000000Z", &out, &err);
-        if (rc) {
-            char *s = json_dumps(c, JSON_COMPACT);
-            fail_msg("normalizer refused %s: %s", s, err.msg);
-        }
-        normalize_output_clear(&out);
-    }
-}
 
 static normalize_t *claude_normalizer(void)
 {
@@ -135,14 +62,10 @@ static char *run_case(const char *input, size_t len)
         json_t *start = normalize_pending_assistant_start(n);
         assert_non_null(start);
         json_decref(start);
-        vet(n, conversions);
+        fixtures_vet(n, conversions);
+        fixtures_print_conversions(mem, "", conversions);
         size_t i;
         json_t *v;
-        json_array_foreach(conversions, i, v) {
-            char *s = conversion_line(v);
-            fprintf(mem, "%s\n", s);
-            free(s);
-        }
         json_array_foreach(replies, i, v) {
             const char *r = json_string_value(v);
             assert_non_null(r);
@@ -171,53 +94,21 @@ static char *run_case(const char *input, size_t len)
 
 static void test_fixture(void **state)
 {
-    const char *name = *state;
-    char path[PATH_MAX + 300];
-    size_t len = 0, want_len = 0;
-    snprintf(path, sizeof path, "%s/%s/input.jsonl", fixtures_dir, name);
-    char *input = read_file(path, &len);
-    if (!input)
-        fail_msg("cannot read %s", path);
+    const struct fixtures_case *c = *state;
+    size_t len = 0;
+    char *input = fixtures_read(c, "input.jsonl", &len);
     char *got = run_case(input, len);
-    snprintf(path, sizeof path, "%s/%s/expected.jsonl", fixtures_dir, name);
-    const char *update = getenv("SJ_UPDATE_FIXTURES");
-    if (update && strcmp(update, "1") == 0) {
-        FILE *f = fopen(path, "wb");
-        assert_non_null(f);
-        fputs(got, f);
-        fclose(f);
-    }
-    char *want = read_file(path, &want_len);
-    if (!want)
-        fail_msg("cannot read %s (run with SJ_UPDATE_FIXTURES=1 to create it)", path);
-    if (strcmp(got, want) != 0) {
-        /* Show the first differing line. */
-        const char *a = got, *b = want;
-        int line = 1;
-        while (*a && *a == *b) {
-            if (*a == '\n')
-                line++;
-            a++, b++;
-        }
-        fprintf(stderr, "%s: output differs from expected.jsonl at line %d\n got: %.300s\nwant: %.300s\n",
-                name, line, a, b);
-        fail();
-    }
+    fixtures_expect(c, got);
     free(input);
     free(got);
-    free(want);
 }
 
 /* Every prefix of every fixture line (the shapes a cut or broken line
  * takes) parses without an error or a crash. */
 static void test_fixture_prefixes(void **state)
 {
-    const char *name = *state;
-    char path[PATH_MAX + 300];
     size_t len = 0;
-    snprintf(path, sizeof path, "%s/%s/input.jsonl", fixtures_dir, name);
-    char *input = read_file(path, &len);
-    assert_non_null(input);
+    char *input = fixtures_read(*state, "input.jsonl", &len);
     adapter_claude_parser_t *p = adapter_claude_parser_new("s1", 0);
     assert_non_null(p);
     const char *line = input, *end = input + len;
@@ -434,6 +325,54 @@ static const char EXIT_PLAN[] =
     "\"can_use_tool\",\"tool_name\":\"ExitPlanMode\",\"input\":{\"plan\":\"# Plan\\n1. do it\","
     "\"planFilePath\":\"/h/.claude/plans/x.md\"},\"tool_use_id\":\"toolu_3\"}}";
 
+/* The process that asked is gone: every pending request is withdrawn
+ * (permission denied, question rejected) and forgotten. */
+static void test_withdraw_pending(void **state)
+{
+    (void)state;
+    adapter_claude_parser_t *p = adapter_claude_parser_new("s1", 0);
+    json_t *conv, *rep;
+    parse1(p, CAN_USE_BASH, &conv, &rep);
+    json_decref(conv);
+    json_decref(rep);
+    parse1(p, ASK_TWO, &conv, &rep);
+    json_decref(conv);
+    json_decref(rep);
+    json_t *out = json_array();
+    struct err err;
+    assert_int_equal(adapter_claude_withdraw_pending(p, out, &err), 0);
+    assert_int_equal(json_array_size(out), 2);
+    int permissions = 0, questions = 0;
+    size_t i;
+    const json_t *c;
+    json_array_foreach(out, i, c) {
+        const json_t *data = json_object_get(c, "data");
+        assert_true(json_is_true(json_object_get(c, "synthetic")));
+        if (strcmp(type_of(c), "permission.resolved") == 0) {
+            permissions++;
+            assert_string_equal(json_string_value(json_object_get(data, "permission_id")),
+                                "req-1");
+            assert_string_equal(json_string_value(json_object_get(data, "status")), "denied");
+        } else {
+            questions++;
+            assert_string_equal(type_of(c), "question.resolved");
+            assert_string_equal(json_string_value(json_object_get(data, "question_id")), "q-1");
+            assert_string_equal(json_string_value(json_object_get(data, "status")), "rejected");
+        }
+    }
+    assert_int_equal(permissions, 1);
+    assert_int_equal(questions, 1);
+    char *line = NULL;
+    assert_int_equal(adapter_claude_permission_line(p, "req-1", "once", &line, &err),
+                     ERR_NOT_FOUND);
+    assert_int_equal(adapter_claude_question_line(p, "q-1", NULL, &line, &err), ERR_NOT_FOUND);
+    /* Nothing left: a second call adds nothing. */
+    assert_int_equal(adapter_claude_withdraw_pending(p, out, &err), 0);
+    assert_int_equal(json_array_size(out), 2);
+    json_decref(out);
+    adapter_claude_parser_free(p);
+}
+
 static void test_plan_mode(void **state)
 {
     (void)state;
@@ -572,11 +511,8 @@ static void test_cut_line(void **state)
 static void test_turn_through_normalizer(void **state)
 {
     (void)state;
-    char path[PATH_MAX + 64];
     size_t len;
-    snprintf(path, sizeof path, "%s/partial-messages-bash-tool/input.jsonl", fixtures_dir);
-    char *input = read_file(path, &len);
-    assert_non_null(input);
+    char *input = fixtures_read_agent("claude", "partial-messages-bash-tool/input.jsonl", &len);
     adapter_claude_parser_t *p = adapter_claude_parser_new("s1", 0);
     normalize_t *n = claude_normalizer();
     json_t *start = normalize_pending_assistant_start(n);
@@ -640,52 +576,18 @@ static void test_turn_through_normalizer(void **state)
 
 /* ---- main ------------------------------------------------------------------- */
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int main(void)
 {
-    find_fixtures();
-    DIR *d = opendir(fixtures_dir);
-    if (!d) {
-        fprintf(stderr, "cannot open %s\n", fixtures_dir);
-        return 1;
-    }
-    char *names[128];
-    size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < 128)
-        if (e->d_name[0] != '.')
-            names[n++] = strdup(e->d_name);
-    closedir(d);
-    qsort(names, n, sizeof names[0], by_name);
-
-    struct CMUnitTest tests[2 * 128 + 16];
-    size_t t = 0;
-    char labels[128][160];
-    char plabels[128][160];
-    for (size_t i = 0; i < n; i++) {
-        snprintf(labels[i], sizeof labels[i], "fixture %s", names[i]);
-        snprintf(plabels[i], sizeof plabels[i], "prefixes of %s", names[i]);
-        tests[t++] = (struct CMUnitTest){ labels[i], test_fixture, NULL, NULL, names[i] };
-        tests[t++] = (struct CMUnitTest){ plabels[i], test_fixture_prefixes, NULL, NULL,
-                                          names[i] };
-    }
     const struct CMUnitTest fixed[] = {
         cmocka_unit_test(test_permission_replies),
         cmocka_unit_test(test_permission_odd_input),
         cmocka_unit_test(test_question_replies),
+        cmocka_unit_test(test_withdraw_pending),
         cmocka_unit_test(test_plan_mode),
         cmocka_unit_test(test_user_line),
         cmocka_unit_test(test_cut_line),
         cmocka_unit_test(test_turn_through_normalizer),
     };
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        tests[t++] = fixed[i];
-    int rc = _cmocka_run_group_tests("claude", tests, t, NULL, NULL);
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    return rc;
+    return fixtures_run_group("claude", test_fixture, test_fixture_prefixes, fixed,
+                              sizeof fixed / sizeof fixed[0]);
 }

@@ -15,49 +15,13 @@
 
 #include "codex.h"
 #include "err.h"
+#include "fixtures.h"
 #include "normalize.h"
 
-#include <dirent.h>
 #include <jansson.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char fixtures_dir[PATH_MAX];
-
-static void find_fixtures(void)
-{
-    snprintf(fixtures_dir, sizeof fixtures_dir, "%s", __FILE__);
-    char *slash = strrchr(fixtures_dir, '/');
-    assert_non_null(slash);
-    *slash = '\0';
-    slash = strrchr(fixtures_dir, '/');
-    assert_non_null(slash);
-    strcpy(slash, "/fixtures/codex");
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0, r;
-    char *data = malloc(cap);
-    assert_non_null(data);
-    while ((r = fread(data + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap) {
-            cap *= 2;
-            data = realloc(data, cap);
-            assert_non_null(data);
-        }
-    }
-    fclose(f);
-    data[n] = '\0';
-    *len = n;
-    return data;
-}
 
 static const char *kind_name(enum adapter_codex_kind k)
 {
@@ -118,24 +82,8 @@ static char *run_case(const char *input, size_t len)
             fprintf(mem, "%s\n", s);
         free(s);
         json_decref(head);
-        size_t i;
-        json_t *c;
-        json_array_foreach(l.conversions, i, c) {
-            struct normalize_output o;
-            normalize_output_init(&o);
-            if (normalize_apply(n, c, "T", &o, &err) != 0) {
-                char *bad = json_dumps(c, JSON_COMPACT);
-                fail_msg("normalizer refused %s: %s", bad, err.msg);
-            }
-            normalize_output_clear(&o);
-            json_t *copy = json_deep_copy(c);
-            if (json_object_get(copy, "raw"))
-                json_object_set_new(copy, "raw", json_true());
-            s = json_dumps(copy, JSON_COMPACT);
-            fprintf(mem, "  %s\n", s);
-            free(s);
-            json_decref(copy);
-        }
+        fixtures_vet(n, l.conversions);
+        fixtures_print_conversions(mem, "  ", l.conversions);
         adapter_codex_line_clear(&l);
         line = nl ? nl + 1 : end;
     }
@@ -146,51 +94,20 @@ static char *run_case(const char *input, size_t len)
 
 static void test_fixture(void **state)
 {
-    const char *name = *state;
-    char path[PATH_MAX + 300];
-    size_t len = 0, want_len = 0;
-    snprintf(path, sizeof path, "%s/%s/input.jsonl", fixtures_dir, name);
-    char *input = read_file(path, &len);
-    if (!input)
-        fail_msg("cannot read %s", path);
+    const struct fixtures_case *c = *state;
+    size_t len = 0;
+    char *input = fixtures_read(c, "input.jsonl", &len);
     char *got = run_case(input, len);
-    snprintf(path, sizeof path, "%s/%s/expected.jsonl", fixtures_dir, name);
-    const char *update = getenv("SJ_UPDATE_FIXTURES");
-    if (update && strcmp(update, "1") == 0) {
-        FILE *f = fopen(path, "wb");
-        assert_non_null(f);
-        fputs(got, f);
-        fclose(f);
-    }
-    char *want = read_file(path, &want_len);
-    if (!want)
-        fail_msg("cannot read %s (run with SJ_UPDATE_FIXTURES=1 to create it)", path);
-    if (strcmp(got, want) != 0) {
-        const char *a = got, *b = want;
-        int lineno = 1;
-        while (*a && *a == *b) {
-            if (*a == '\n')
-                lineno++;
-            a++, b++;
-        }
-        fprintf(stderr, "%s: differs at line %d\n got: %.300s\nwant: %.300s\n", name, lineno, a,
-                b);
-        fail();
-    }
+    fixtures_expect(c, got);
     free(input);
     free(got);
-    free(want);
 }
 
 /* Every prefix of every line parses without an error or a crash. */
 static void test_fixture_prefixes(void **state)
 {
-    const char *name = *state;
-    char path[PATH_MAX + 300];
     size_t len = 0;
-    snprintf(path, sizeof path, "%s/%s/input.jsonl", fixtures_dir, name);
-    char *input = read_file(path, &len);
-    assert_non_null(input);
+    char *input = fixtures_read(*state, "input.jsonl", &len);
     const char *line = input, *end = input + len;
     while (line < end) {
         const char *nl = memchr(line, '\n', (size_t)(end - line));
@@ -291,46 +208,13 @@ static void test_cut_and_invalid(void **state)
     adapter_codex_line_clear(&l);
 }
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int main(void)
 {
-    find_fixtures();
-    DIR *d = opendir(fixtures_dir);
-    if (!d) {
-        fprintf(stderr, "cannot open %s\n", fixtures_dir);
-        return 1;
-    }
-    char *names[64];
-    size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < 64)
-        if (e->d_name[0] != '.')
-            names[n++] = strdup(e->d_name);
-    closedir(d);
-    qsort(names, n, sizeof names[0], by_name);
-    struct CMUnitTest tests[2 * 64 + 8];
-    char labels[64][160], plabels[64][160];
-    size_t t = 0;
-    for (size_t i = 0; i < n; i++) {
-        snprintf(labels[i], sizeof labels[i], "fixture %s", names[i]);
-        snprintf(plabels[i], sizeof plabels[i], "prefixes of %s", names[i]);
-        tests[t++] = (struct CMUnitTest){ labels[i], test_fixture, NULL, NULL, names[i] };
-        tests[t++] = (struct CMUnitTest){ plabels[i], test_fixture_prefixes, NULL, NULL,
-                                          names[i] };
-    }
     const struct CMUnitTest fixed[] = {
         cmocka_unit_test(test_decisions),
         cmocka_unit_test(test_permission_ids),
         cmocka_unit_test(test_cut_and_invalid),
     };
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        tests[t++] = fixed[i];
-    int rc = _cmocka_run_group_tests("codex", tests, t, NULL, NULL);
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    return rc;
+    return fixtures_run_group("codex", test_fixture, test_fixture_prefixes, fixed,
+                              sizeof fixed / sizeof fixed[0]);
 }

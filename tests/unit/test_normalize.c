@@ -250,6 +250,46 @@ static void test_repeated_item_started_dropped(void **state)
     normalize_free(n);
 }
 
+/* Ids an adapter names itself must not be confused with the "itm_N" ids the
+ * normalizer hands out, however alike they look. */
+static void test_adapter_named_item_ids(void **state)
+{
+    (void)state;
+    static const char *const ids[] = {"itm_7", "itm_007", "itm_70", "custom",
+                                      "itm_99999999999", "itm_", "itm_16777216"};
+    const size_t n_ids = sizeof ids / sizeof ids[0];
+    normalize_t *n = make(1, 0, 1);
+    struct normalize_output out;
+    normalize_output_init(&out);
+    for (size_t i = 0; i < n_ids; i++) {
+        json_t *c = conv_item("item.started", "tool_call", NULL, "in_progress", NULL,
+                              json_array());
+        json_object_set_new(json_object_get(json_object_get(c, "data"), "item"), "item_id",
+                            json_string(ids[i]));
+        apply(n, c, &out, 1);
+        /* Seen once each: starting any of them again is dropped. */
+        for (size_t j = 0; j <= i; j++) {
+            c = conv_item("item.started", "tool_call", NULL, "in_progress", NULL, json_array());
+            json_object_set_new(json_object_get(json_object_get(c, "data"), "item"),
+                                "item_id", json_string(ids[j]));
+            apply(n, c, &out, 0);
+        }
+    }
+    /* A completion of an id never started gets its synthetic start, even when
+     * it differs from a started one only by a leading zero. */
+    json_t *c = conv_item("item.completed", "tool_call", NULL, "completed", NULL, json_array());
+    json_object_set_new(json_object_get(json_object_get(c, "data"), "item"), "item_id",
+                        json_string("itm_0070"));
+    apply(n, c, &out, 2);
+    assert_string_equal(out.events[0].type, "item.started");
+    c = conv_item("item.completed", "tool_call", NULL, "completed", NULL, json_array());
+    json_object_set_new(json_object_get(json_object_get(c, "data"), "item"), "item_id",
+                        json_string("itm_70"));
+    apply(n, c, &out, 1);
+    normalize_output_clear(&out);
+    normalize_free(n);
+}
+
 static void test_session_ended_for_resumable_agent(void **state)
 {
     (void)state;
@@ -753,6 +793,7 @@ int main(void)
         cmocka_unit_test(test_synthetic_delta_for_message_without_delta),
         cmocka_unit_test(test_session_started_once),
         cmocka_unit_test(test_repeated_item_started_dropped),
+        cmocka_unit_test(test_adapter_named_item_ids),
         cmocka_unit_test(test_session_ended_for_resumable_agent),
         cmocka_unit_test(test_parent_id_mapped_to_item_id),
         cmocka_unit_test(test_pending_permissions_and_questions),
