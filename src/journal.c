@@ -27,6 +27,13 @@
  * COMMIT returns, a failed or rolled-back transaction cannot leave a hole that
  * a later batch would be allowed to skip.  The unique index is the backstop.
  *
+ * A writer that queues without waiting (the paced agent output) may have
+ * numbered more batches past one the storage then refused.  Those are not
+ * conflicts but the same failure: a batch whose first sequence falls right
+ * after refused ones fails with the refusal's ERR_STORAGE and message, so a
+ * client hears "disk full" and not a sequence error it cannot act on.  The
+ * first commit that moves the watermark forgets the refused range.
+ *
  * COMMIT BEFORE VISIBLE
  *
  * There is one writer thread and one write connection.  journal_submit()
@@ -107,6 +114,9 @@ struct journal_mark {
     int64_t id;         /* sessions.id */
     uint64_t last;      /* committed last sequence */
     int exists;         /* 0 while the creating transaction is in flight */
+    /* Writer only: sequences last+1 .. lost_through were in batches the
+     * storage refused (0: none).  See THE SEQUENCE RULE. */
+    uint64_t lost_through;
 
     uint64_t tent_gen;
     int64_t tent_id;
@@ -185,6 +195,7 @@ struct journal {
     sqlite3_stmt *st_x_reset;
     sqlite3_stmt *st_x_mark;
     uint64_t gen; /* group number, writer only */
+    struct err lost_err; /* writer only: why the last refused group failed */
 
     pthread_mutex_t q_lock;
     pthread_cond_t q_cond;
@@ -581,6 +592,35 @@ static void mark_touch(journal_t *j, struct journal_mark *m, struct journal_mark
     *touched = m;
 }
 
+/* 1 if `b` (not in step with `last`) was numbered right after batches the
+ * storage refused, its own sequences following one by one. */
+static int follows_refused(const struct journal_mark *m, uint64_t last,
+                           const struct journal_batch *b)
+{
+    uint64_t first = b->events[0].sequence;
+    if (m->lost_through <= last || first < last + 2 || first > m->lost_through + 1)
+        return 0;
+    for (size_t i = 1; i < b->n_events; i++)
+        if (b->events[i].sequence != first + i)
+            return 0;
+    return 1;
+}
+
+/* Fails `n` with the refusal its sequences depend on, and extends the
+ * refused range over it so the batches queued behind it fail alike. */
+static int refuse_as_lost(journal_t *j, struct journal_node *n, struct journal_mark *m)
+{
+    const struct journal_batch *b = &n->b;
+    uint64_t through = b->events[b->n_events - 1].sequence;
+    if (through > m->lost_through)
+        m->lost_through = through;
+    return err_set_subject(&n->err, j->lost_err.code ? j->lost_err.code : ERR_STORAGE,
+                           b->session_id,
+                           "journal: session %s: not journaled, as events before it were "
+                           "not: %s",
+                           b->session_id, j->lost_err.msg);
+}
+
 /* Checks one batch against the group's tentative view.  0, or the code with
  * which this batch alone fails (nothing of it has touched SQL). */
 static int validate(journal_t *j, struct journal_node *n, struct journal_mark **out)
@@ -601,6 +641,9 @@ static int validate(journal_t *j, struct journal_node *n, struct journal_mark **
                                "journal: session %s does not exist", b->session_id);
     if (b->create)
         last = 0;
+    if (m && !b->create && b->n_events && b->events[0].sequence != last + 1 &&
+        follows_refused(m, last, b))
+        return refuse_as_lost(j, n, m);
     for (size_t i = 0; i < b->n_events; i++) {
         uint64_t want = last + 1 + i;
         if (b->events[i].sequence != want)
@@ -856,6 +899,8 @@ static void finish_group(journal_t *j, struct journal_node *group, size_t n_ok,
         m->exists = m->tent_exists;
         int advanced = m->tent_last > m->last;
         m->last = m->tent_last;
+        if (advanced)
+            m->lost_through = 0; /* its writer is back in step */
         if (advanced) {
             struct journal_wait_list *l = hmap_get(j->waits, m->tent_key);
             if (l)
@@ -893,6 +938,16 @@ static int file_moved(journal_t *j)
     if (sqlite3_file_control(j->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
         return 0; /* a VFS that cannot tell: nothing to go on */
     return moved != 0;
+}
+
+/* Records that the storage refused `b`, which had passed validation, so its
+ * first sequence followed the session's (tentative) last one. */
+static void note_refused(journal_t *j, const struct journal_batch *b)
+{
+    struct journal_mark *m = hmap_get(j->marks, b->session_id);
+    uint64_t through = b->events[b->n_events - 1].sequence;
+    if (m && through > m->lost_through)
+        m->lost_through = through;
 }
 
 /* Commits one group.  Batches failing validation get their own error; an
@@ -961,6 +1016,7 @@ static void run_group(journal_t *j, struct journal_node *group)
                         sqlite3_errmsg(j->db));
             }
         }
+        j->lost_err = sqlerr;
         for (struct journal_node *n = group; n; n = n->next) {
             if (n->rc)
                 continue; /* failed validation on its own, before any SQL */
@@ -968,6 +1024,8 @@ static void run_group(journal_t *j, struct journal_node *group)
             n->err = sqlerr;
             snprintf(n->err.subject, sizeof n->err.subject, "%s",
                      n->is_export ? "" : n->b.session_id);
+            if (!n->is_export && n->b.n_events && !n->b.create)
+                note_refused(j, &n->b);
         }
         finish_group(j, group, 0, touched, 0);
         return;

@@ -41,6 +41,10 @@
  * happened. */
 static char faults_mount_point[600];
 
+/* The server of the running test, which the teardown stops if an assertion
+ * left it running: otherwise its paced turns would go on into the next test. */
+static struct sj_server *faults_server;
+
 static int64_t faults_now_ms(void)
 {
     struct timespec ts;
@@ -68,7 +72,13 @@ static int faults_mount(const char *base, const char *size, char *out, size_t ou
 
 static int faults_teardown(void **state)
 {
-    (void)state; /* each test stops its own server */
+    (void)state; /* the tests keep their server in faults_server */
+    if (faults_server) {
+        if (sj_server_stop(faults_server) != 0)
+            fprintf(stderr, "faults: the server left running did not stop cleanly\n");
+        sj_server_release(faults_server);
+        faults_server = NULL;
+    }
     if (faults_mount_point[0]) {
         if (umount2(faults_mount_point, MNT_DETACH) != 0)
             fprintf(stderr, "faults: umount %s: %s\n", faults_mount_point, strerror(errno));
@@ -101,9 +111,10 @@ static size_t faults_fill(const char *path)
     return total;
 }
 
-/* `s` must be zeroed before its first start. */
+/* `s` must be zeroed before its first start, and outlive the test. */
 static void faults_start(struct sj_server *s, const char *data_dir, const char *const *args)
 {
+    faults_server = s;
     sj_server_release(s); /* a previous start's copies of the arguments */
     if (sj_server_start(s, data_dir, args) != 0)
         fail_msg("the server did not start on %s", data_dir);
@@ -275,7 +286,8 @@ static void test_disk_full(void **state)
         skip();
     snprintf(data, sizeof data, "%s/data", mnt);
     snprintf(filler, sizeof filler, "%s/filler", mnt);
-    struct sj_server s = {0};
+    static struct sj_server s; /* static: the teardown reaches it after a failure */
+    memset(&s, 0, sizeof s);
     faults_start(&s, data, args);
     struct httpc_response resp;
 
@@ -392,7 +404,8 @@ static void test_db_vanishes(void **state)
     sj_fresh_dir(base, sizeof base, "faults-vanish");
     snprintf(db, sizeof db, "%s/journal.db", base);
     snprintf(away, sizeof away, "%s/journal.db.away", base);
-    struct sj_server s = {0};
+    static struct sj_server s; /* static: the teardown reaches it after a failure */
+    memset(&s, 0, sizeof s);
     faults_start(&s, base, NULL);
     struct httpc_response resp;
 
@@ -455,7 +468,8 @@ static void test_db_locked(void **state)
     char base[512], db_path[600];
     sj_fresh_dir(base, sizeof base, "faults-lock");
     snprintf(db_path, sizeof db_path, "%s/journal.db", base);
-    struct sj_server s = {0};
+    static struct sj_server s; /* static: the teardown reaches it after a failure */
+    memset(&s, 0, sizeof s);
     faults_start(&s, base, NULL);
     struct httpc_response resp;
     json_decref(sj_create_session(&s, "l", NULL));
@@ -515,7 +529,8 @@ static void test_readonly_at_start(void **state)
         skip();
     snprintf(data, sizeof data, "%s/data", mnt);
     snprintf(db, sizeof db, "%s/journal.db", data);
-    struct sj_server s = {0};
+    static struct sj_server s; /* static: the teardown reaches it after a failure */
+    memset(&s, 0, sizeof s);
     faults_start(&s, data, NULL);
     json_decref(sj_create_session(&s, "ro", NULL));
     sj_send_message(&s, "ro", "echo one");

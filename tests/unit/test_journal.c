@@ -667,6 +667,42 @@ static void test_sql_failure_fails_group(void **state)
     assert_int_equal(st.batches, 4); /* s1, gate, s2, s1: the lost group is not counted */
 }
 
+/* A batch numbered right after ones the storage refused (a writer that
+ * queued without waiting) fails with that refusal, not as a sequence
+ * conflict; a real gap is still a conflict, and a commit in step ends it. */
+static void test_batch_after_refused_fails_alike(void **state)
+{
+    struct fx *f = *state;
+    journal_t *j = fx_open(f, JOURNAL_DURABILITY_FULL);
+    must_append(j, "s1", 1, 1, 2);
+    sql_exec(f->path, "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.sequence = 3 "
+                      "BEGIN SELECT RAISE(ABORT, 'boom refused'); END;");
+    struct outcome o;
+    outcome_init(&o);
+    struct slot s0 = {&o, 0};
+    submit_range(j, "s1", 0, 3, 2, &s0);
+    outcome_wait(&o, 1);
+    assert_int_equal(o.rc[0], ERR_STORAGE);
+    outcome_destroy(&o);
+
+    struct err e;
+    err_clear(&e);
+    assert_int_equal(append_range(j, "s1", 0, 5, 2, &e), ERR_STORAGE);
+    assert_non_null(strstr(e.msg, "boom refused"));
+    assert_string_equal(e.subject, "s1");
+    err_clear(&e);
+    assert_int_equal(append_range(j, "s1", 0, 7, 1, &e), ERR_STORAGE); /* behind that one */
+    assert_non_null(strstr(e.msg, "boom refused"));
+    assert_int_equal(append_range(j, "s1", 0, 9, 1, &e), ERR_CONFLICT); /* a real gap */
+    assert_int_equal(append_range(j, "s1", 0, 2, 1, &e), ERR_CONFLICT); /* a repeat */
+    assert_untouched(f, "s1", 2);
+
+    sql_exec(f->path, "DROP TRIGGER boom");
+    must_append(j, "s1", 0, 3, 1);
+    assert_int_equal(append_range(j, "s1", 0, 5, 1, &e), ERR_CONFLICT);
+    assert_int_equal(journal_last_sequence(j, "s1"), 3);
+}
+
 /* ---- reading ------------------------------------------------------------- */
 
 static void test_limit_has_more_after(void **state)
@@ -1401,6 +1437,7 @@ int main(void)
         T(test_invalid_batches),
         T(test_submit_done_callback),
         T(test_sql_failure_fails_group),
+        T(test_batch_after_refused_fails_alike),
         T(test_limit_has_more_after),
         T(test_session_row_updates),
         T(test_reader_per_thread),
