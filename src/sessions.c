@@ -313,6 +313,13 @@ static int session_emit_sync(struct session *s, const json_t *conversions, int e
             atomic_store(&s->needs_reload, 1);
         else
             session_committed(s, &b);
+        /* The journal's conflicts mean "out of step", never "already
+         * exists": a 409 would send the client after the wrong cause. */
+        if (rc == ERR_CONFLICT) {
+            char why[sizeof err->msg];
+            snprintf(why, sizeof why, "%s", err ? err->msg : "journal: out of step");
+            rc = err_set_subject(err, ERR_INTERNAL, s->id, "%s", why);
+        }
     }
     session_batch_clear(&b);
     return rc;
