@@ -11,13 +11,24 @@
  * streams that have been silent for a heartbeat interval so they can send a
  * comment, which keeps proxies from closing them and reveals dead clients.
  *
- * Lock order: hub lock, then the journal's watch lock (inside journal_park
- * and journal_unpark).  The journal calls park/wake under its watch lock.
+ * One commit wakes every stream of its session at once.  So that a thousand
+ * subscribers do not run a thousand identical queries, the streams of a
+ * session share its newest frames (sse_tail.h): the first stream to read new
+ * events offers their frames, the others copy them.  A stream that is not
+ * behind the committed watermark parks without reading at all.  The cache
+ * only ever saves a read: a stream that misses it reads the journal as
+ * before, and the heartbeat thread empties the caches of quiet sessions.
+ *
+ * Lock order: hub lock, then a session's shared lock or the journal's watch
+ * lock (inside journal_park and journal_unpark), never both.  The journal
+ * calls park/wake under its watch lock.
  */
 #include "routes.h"
 
 #include "event.h"
+#include "hmap.h"
 #include "parse.h"
+#include "sse_tail.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -31,6 +42,17 @@
  * SSE_EVENTS_PER_READ events is handed out over several blocks. */
 #define SSE_BLOCK_SIZE (4 * 1024)
 #define SSE_EVENTS_PER_READ 64
+/* A session whose cache nobody used for this long gets it emptied. */
+#define SSE_SHARED_IDLE_MS 2000
+
+/* What the streams of one session share.  refs, and the entry in the hub's
+ * map, under the hub lock; the rest under `lock`. */
+struct sse_shared {
+    int refs;
+    pthread_mutex_t lock;
+    sse_tail_t *tail;          /* NULL until the first offer */
+    long long last_used_ms;
+};
 
 struct sse_hub {
     journal_t *journal;
@@ -38,14 +60,29 @@ struct sse_hub {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct sse_stream *streams;
+    hmap_t *shared;            /* session_id -> struct sse_shared */
     atomic_int closing;
     int stop;
     pthread_t thread;
 };
 
+/* One journal read of a stream: where each frame ends in the stream's
+ * buffer, to offer them to the other streams.  On the reading thread's
+ * stack, so idle streams do not pay for it. */
+struct sse_reading {
+    struct sse_stream *s;
+    size_t n;
+    struct {
+        uint64_t sequence;
+        size_t end;
+        int turn_end;
+    } frames[SSE_EVENTS_PER_READ];
+};
+
 struct sse_stream {
     struct journal_waiter waiter; /* first: park/wake get this pointer */
     struct sse_hub *hub;
+    struct sse_shared *shared;
     struct MHD_Connection *conn;
     char *session_id;
     uint64_t last_sent;
@@ -80,7 +117,8 @@ static void sse_wake(struct journal_waiter *w)
 static int sse_frame(void *arg, uint64_t sequence, const char *json, size_t json_len,
                      const char *raw, size_t raw_len, int turn_end)
 {
-    struct sse_stream *s = arg;
+    struct sse_reading *rd = arg;
+    struct sse_stream *s = rd->s;
     int rc = buf_printf(&s->out, "id: %llu\ndata: ", (unsigned long long)sequence);
     if (rc == 0 && s->include_raw && raw && json_len >= EVENT_RAW_SUFFIX_LEN) {
         rc = buf_append(&s->out, json, json_len - EVENT_RAW_SUFFIX_LEN);
@@ -95,12 +133,62 @@ static int sse_frame(void *arg, uint64_t sequence, const char *json, size_t json
         rc = buf_append(&s->out, "\n\n", 2);
     if (rc)
         return rc;
+    if (rd->n < SSE_EVENTS_PER_READ) {
+        rd->frames[rd->n].sequence = sequence;
+        rd->frames[rd->n].end = s->out.len;
+        rd->frames[rd->n++].turn_end = turn_end != 0;
+    }
     s->last_sent = sequence;
     if (s->turn_mode && turn_end) {
         s->done = 1;
         return 1; /* stop reading: the turn is over */
     }
     return 0;
+}
+
+/* Copies the session's shared frames after the cursor into `out`.  1 if it
+ * did, 0 if they are not there, -1 when memory ran out. */
+static int sse_copy_shared(struct sse_stream *s)
+{
+    struct sse_shared *sh = s->shared;
+    uint64_t last = 0;
+    int turn_ended = 0, n = 0;
+    pthread_mutex_lock(&sh->lock);
+    if (sh->tail) {
+        n = sse_tail_copy(sh->tail, s->last_sent, SSE_EVENTS_PER_READ, SSE_BLOCK_SIZE,
+                          s->turn_mode, &s->out, &last, &turn_ended);
+        if (n > 0)
+            sh->last_used_ms = sse_now_ms();
+    }
+    pthread_mutex_unlock(&sh->lock);
+    if (n < 0)
+        return -1;
+    if (n == 0)
+        return 0;
+    s->last_sent = last;
+    if (turn_ended)
+        s->done = 1;
+    return 1;
+}
+
+/* Offers the frames of the journal read just done to the other streams. */
+static void sse_offer_read(const struct sse_reading *rd)
+{
+    const struct sse_stream *s = rd->s;
+    struct sse_shared *sh = s->shared;
+    pthread_mutex_lock(&sh->lock);
+    if (!sh->tail)
+        sh->tail = sse_tail_new();
+    size_t start = 0;
+    for (size_t i = 0; sh->tail && i < rd->n; i++) {
+        /* Out of memory only empties the cache, which readers survive. */
+        if (sse_tail_offer(sh->tail, rd->frames[i].sequence, rd->frames[i].turn_end,
+                           s->out.data + start, rd->frames[i].end - start) != 0)
+            break;
+        start = rd->frames[i].end;
+    }
+    sh->last_used_ms = sse_now_ms();
+    pthread_mutex_unlock(&sh->lock);
 }
 
 static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
@@ -123,20 +211,34 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
         if (s->done || atomic_load(&hub->closing))
             return MHD_CONTENT_READER_END_OF_STREAM;
 
-        struct err err;
-        journal_reader_t *r = journal_reader_for_thread(hub->journal, &err);
-        if (!r) {
-            fprintf(stderr, "sandbox-journal: sse: %s\n", err.msg);
-            return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (!s->include_raw) {
+            int copied = sse_copy_shared(s);
+            if (copied < 0)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            if (copied)
+                continue;
         }
-        int rc = journal_read_events(r, s->session_id, s->last_sent, SSE_EVENTS_PER_READ,
-                                     sse_frame, s, NULL, &err);
-        if (rc < 0) {
-            fprintf(stderr, "sandbox-journal: sse: %s\n", err.msg);
-            return MHD_CONTENT_READER_END_WITH_ERROR;
+        /* The watermark moves only after a commit, so a stream at it has
+         * nothing to read; journal_park() below re-checks under its lock. */
+        if (journal_last_sequence(hub->journal, s->session_id) > s->last_sent) {
+            struct err err;
+            journal_reader_t *r = journal_reader_for_thread(hub->journal, &err);
+            if (!r) {
+                fprintf(stderr, "sandbox-journal: sse: %s\n", err.msg);
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
+            struct sse_reading rd = { .s = s, .n = 0 };
+            int rc = journal_read_events(r, s->session_id, s->last_sent, SSE_EVENTS_PER_READ,
+                                         sse_frame, &rd, NULL, &err);
+            if (rc < 0) {
+                fprintf(stderr, "sandbox-journal: sse: %s\n", err.msg);
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
+            if (rd.n && !s->include_raw)
+                sse_offer_read(&rd);
+            if (s->out.len)
+                continue;
         }
-        if (s->out.len)
-            continue;
         if (atomic_exchange(&s->heartbeat_due, 0)) {
             if (buf_puts(&s->out, ": heartbeat\n\n") != 0)
                 return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -155,6 +257,59 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
     }
 }
 
+/* The shared part of `s`'s session, made on its first stream.  Hub locked.
+ * 0 or ERR_NOMEM. */
+static int sse_shared_acquire(struct sse_hub *hub, struct sse_stream *s)
+{
+    struct sse_shared *sh = hmap_get(hub->shared, s->session_id);
+    if (!sh) {
+        sh = calloc(1, sizeof *sh);
+        if (!sh)
+            return ERR_NOMEM;
+        if (pthread_mutex_init(&sh->lock, NULL) != 0) {
+            free(sh);
+            return ERR_NOMEM;
+        }
+        if (hmap_put(hub->shared, s->session_id, sh) != 0) {
+            pthread_mutex_destroy(&sh->lock);
+            free(sh);
+            return ERR_NOMEM;
+        }
+    }
+    sh->refs++;
+    s->shared = sh;
+    return 0;
+}
+
+static void sse_shared_destroy(struct sse_shared *sh)
+{
+    sse_tail_free(sh->tail);
+    pthread_mutex_destroy(&sh->lock);
+    free(sh);
+}
+
+/* Hub locked. */
+static void sse_shared_release(struct sse_hub *hub, struct sse_stream *s)
+{
+    struct sse_shared *sh = s->shared;
+    if (!sh || --sh->refs > 0)
+        return;
+    hmap_remove(hub->shared, s->session_id);
+    sse_shared_destroy(sh);
+}
+
+/* Heartbeat thread, hub locked: empties the caches nobody used lately. */
+static void sse_shared_expire(const char *key, void *value, void *arg)
+{
+    (void)key; /* the cache is found through its value */
+    struct sse_shared *sh = value;
+    long long now = *(const long long *)arg;
+    pthread_mutex_lock(&sh->lock);
+    if (sh->tail && sse_tail_count(sh->tail) && now - sh->last_used_ms > SSE_SHARED_IDLE_MS)
+        sse_tail_clear(sh->tail);
+    pthread_mutex_unlock(&sh->lock);
+}
+
 static void sse_free(void *cls)
 {
     struct sse_stream *s = cls;
@@ -167,6 +322,7 @@ static void sse_free(void *cls)
         hub->streams = s->next;
     if (s->next)
         s->next->prev = s->prev;
+    sse_shared_release(hub, s);
     pthread_mutex_unlock(&hub->lock);
     buf_free(&s->out);
     free(s->session_id);
@@ -186,6 +342,7 @@ static void *sse_heartbeat_main(void *arg)
         until.tv_nsec %= 1000000000L;
         pthread_cond_timedwait(&hub->cond, &hub->lock, &until);
         long long now = sse_now_ms();
+        hmap_foreach(hub->shared, sse_shared_expire, &now);
         for (struct sse_stream *s = hub->streams; s && !hub->stop; s = s->next) {
             if (now - atomic_load(&s->last_write_ms) < (long long)hub->heartbeat_ms)
                 continue;
@@ -208,18 +365,26 @@ int sse_hub_start(journal_t *journal, unsigned heartbeat_ms, struct sse_hub **ou
         return err_set(err, ERR_NOMEM, "out of memory");
     hub->journal = journal;
     hub->heartbeat_ms = heartbeat_ms ? heartbeat_ms : 15000;
+    hub->shared = hmap_new();
+    if (!hub->shared) {
+        free(hub);
+        return err_set(err, ERR_NOMEM, "out of memory");
+    }
     if (pthread_mutex_init(&hub->lock, NULL) != 0) {
+        hmap_free(hub->shared);
         free(hub);
         return err_set(err, ERR_INTERNAL, "pthread_mutex_init failed");
     }
     if (pthread_cond_init(&hub->cond, NULL) != 0) {
         pthread_mutex_destroy(&hub->lock);
+        hmap_free(hub->shared);
         free(hub);
         return err_set(err, ERR_INTERNAL, "pthread_cond_init failed");
     }
     if (pthread_create(&hub->thread, NULL, sse_heartbeat_main, hub) != 0) {
         pthread_cond_destroy(&hub->cond);
         pthread_mutex_destroy(&hub->lock);
+        hmap_free(hub->shared);
         free(hub);
         return err_set(err, ERR_INTERNAL, "could not start the heartbeat thread");
     }
@@ -248,6 +413,8 @@ void sse_hub_stop(struct sse_hub *hub)
     pthread_join(hub->thread, NULL);
     pthread_cond_destroy(&hub->cond);
     pthread_mutex_destroy(&hub->lock);
+    /* Every stream is freed by now, and with it every shared part. */
+    hmap_free(hub->shared);
     free(hub);
 }
 
@@ -277,6 +444,13 @@ static enum MHD_Result sse_respond(struct http_request *req, const char *session
         return MHD_NO;
     }
     pthread_mutex_lock(&hub->lock);
+    if (sse_shared_acquire(hub, s) != 0) {
+        pthread_mutex_unlock(&hub->lock);
+        buf_free(&s->out);
+        free(s->session_id);
+        free(s);
+        return MHD_NO;
+    }
     s->next = hub->streams;
     if (hub->streams)
         hub->streams->prev = s;

@@ -85,31 +85,51 @@ static struct httpc_sse *open_turn_stream(struct sj_server *s, const char *sid,
     return open_turn_stream_q(s, sid, message, "");
 }
 
-/* Reads the next frame and asserts it is exactly "id: <seq>\ndata: <text>\n\n"
- * with the text GET /events serves. */
-static void expect_frame(struct sj_server *s, struct httpc_sse *sse, const char *sid,
-                         long long seq, const char *extra)
+/* Reads the next frame, which must be event `seq`. */
+static void read_frame(struct httpc_sse *sse, long long seq, struct httpc_sse_event *ev)
 {
-    struct httpc_sse_event ev;
-    char *text, *want, id[32];
-    int rc = httpc_sse_next(sse, EVENT_MS, &ev);
+    char id[32];
+    int rc = httpc_sse_next(sse, EVENT_MS, ev);
     if (rc != 1)
         fail_msg("event %lld: httpc_sse_next returned %d (%s)", seq, rc,
                  rc < 0 ? httpc_strerror(rc) : "stream ended");
     snprintf(id, sizeof id, "%lld", seq);
-    assert_non_null(ev.id);
-    assert_string_equal(ev.id, id);
-    text = event_text(s, sid, seq, extra);
-    assert_string_equal(ev.data, text);
-    want = sj_fmt("id: %lld\ndata: %s\n\n", seq, text);
+    assert_non_null(ev->id);
+    assert_string_equal(ev->id, id);
+}
+
+/* Asserts `ev` is exactly "id: <seq>\ndata: <text>\n\n", and frees it. */
+static void check_frame(struct httpc_sse_event *ev, long long seq, const char *text)
+{
+    assert_string_equal(ev->data, text);
+    char *want = sj_fmt("id: %lld\ndata: %s\n\n", seq, text);
     /* Comment lines (heartbeats) may precede a frame in the same block only
      * if the server writes them without a blank line; the frame proper must
      * end the block. */
-    assert_true(ev.raw_len >= strlen(want));
-    assert_string_equal(ev.raw + ev.raw_len - strlen(want), want);
+    assert_true(ev->raw_len >= strlen(want));
+    assert_string_equal(ev->raw + ev->raw_len - strlen(want), want);
     free(want);
+    httpc_sse_event_free(ev);
+}
+
+/* The next frame is event `seq` with the text GET /events serves for it
+ * (asked once the frame is here: the event may be newer than the call). */
+static void expect_frame(struct sj_server *s, struct httpc_sse *sse, const char *sid,
+                         long long seq, const char *extra)
+{
+    struct httpc_sse_event ev;
+    read_frame(sse, seq, &ev);
+    char *text = event_text(s, sid, seq, extra);
+    check_frame(&ev, seq, text);
     free(text);
-    httpc_sse_event_free(&ev);
+}
+
+/* The same against a text known already. */
+static void expect_frame_is(struct httpc_sse *sse, long long seq, const char *text)
+{
+    struct httpc_sse_event ev;
+    read_frame(sse, seq, &ev);
+    check_frame(&ev, seq, text);
 }
 
 static void expect_no_frame(struct httpc_sse *sse, int ms)
@@ -510,6 +530,54 @@ static void test_readers_come_and_go(void **state)
     json_decref(events);
 }
 
+/* Many streams of one session are woken by the same commits and share the
+ * frames the first of them read (src/sse_tail.c).  Each must still get every
+ * event once, in order, byte for byte: raw streams (never shared), a reader
+ * that starts behind, and a turn stream that must stop at its turn's end. */
+static void test_many_readers_share_frames(void **state)
+{
+    enum { READERS = 24, RAW = 4, LAST = 73 };
+    struct sj_server *s = *state;
+    struct httpc_sse *readers[READERS], *raw[RAW];
+    new_session_with(s, SID, NULL, 1);
+    for (int i = 0; i < READERS; i++)
+        readers[i] = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
+    for (int i = 0; i < RAW; i++)
+        raw[i] = open_sse(s, "/v1/sessions/" SID "/events/sse?include_raw=true", NULL);
+    sj_send_message(s, SID, "demo"); /* events 2..67, one every 25 ms */
+    sj_sleep_ms(300);
+    struct httpc_sse *late = open_sse(s, "/v1/sessions/" SID "/events/sse?offset=3", NULL);
+    json_decref(sj_wait_events_exact(s, SID, 67, WAIT_MS));
+    struct httpc_sse *turn = open_turn_stream(s, SID, "echo shared");
+    expect_turn(s, turn, SID, 68, LAST);
+    httpc_sse_close(turn);
+
+    char *text[LAST + 1], *raw_text[LAST + 1];
+    for (long long seq = 1; seq <= LAST; seq++) {
+        text[seq] = event_text(s, SID, seq, NULL);
+        raw_text[seq] = event_text(s, SID, seq, "&include_raw=true");
+    }
+    for (int i = 0; i < READERS; i++) {
+        for (long long seq = 1; seq <= LAST; seq++)
+            expect_frame_is(readers[i], seq, text[seq]);
+        expect_no_frame(readers[i], 50);
+        httpc_sse_close(readers[i]);
+    }
+    for (int i = 0; i < RAW; i++) {
+        for (long long seq = 1; seq <= LAST; seq++)
+            expect_frame_is(raw[i], seq, raw_text[seq]);
+        httpc_sse_close(raw[i]);
+    }
+    for (long long seq = 4; seq <= LAST; seq++)
+        expect_frame_is(late, seq, text[seq]);
+    expect_no_frame(late, 50);
+    httpc_sse_close(late);
+    for (long long seq = 1; seq <= LAST; seq++) {
+        free(text[seq]);
+        free(raw_text[seq]);
+    }
+}
+
 static int setup_slow(void **state)
 {
     static const char *const args[] = {"--mock-delay-ms", "25", NULL};
@@ -592,6 +660,8 @@ int main(void)
         T(test_stop_with_open_streams),
         T(test_readers_come_and_go),
         cmocka_unit_test_setup_teardown(test_turn_stream_ends_on_terminate, setup_slow,
+                                        sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_many_readers_share_frames, setup_slow,
                                         sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_heartbeats_on_idle_stream, setup_heartbeat,
                                         sj_teardown_default),
