@@ -1,5 +1,5 @@
 -- The journal's full current schema, for human readers: the result of
--- applying every file of migrations/ in order (PRAGMA user_version = 2).
+-- applying every file of migrations/ in order (PRAGMA user_version = 3).
 -- journal_open() never reads this file; the migrations are the source of
 -- truth and this copy must be kept identical to their sum.
 --
@@ -49,4 +49,13 @@ CREATE TABLE export_checkpoints (
     session       INTEGER NOT NULL,       -- sessions.id
     last_sequence INTEGER NOT NULL,       -- confirmed by the target; only raised
     PRIMARY KEY (target, session)
+) WITHOUT ROWID;
+
+-- Item aliases (0003_item_aliases.sql): the "itm_N" of a native id that was
+-- seen only as a parent_id, which no event records.
+CREATE TABLE item_aliases (
+    session   INTEGER NOT NULL,           -- sessions.id
+    native_id TEXT    NOT NULL,
+    item_id   TEXT    NOT NULL,           -- "itm_N"
+    PRIMARY KEY (session, native_id)
 ) WITHOUT ROWID;

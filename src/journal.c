@@ -7,6 +7,7 @@
  *   UNIQUE INDEX events_by_session ON events(session, sequence)
  *   export_targets(id, target, state), export_checkpoints(target, session,
  *   last_sequence): how far each export target has confirmed each session
+ *   item_aliases(session, native_id, item_id): item ids no event records
  *
  * `events` is a rowid table, so rows are appended at the right edge of the
  * b-tree in commit order: a transaction holding events of a hundred sessions
@@ -174,6 +175,7 @@ struct journal_reader {
     sqlite3_stmt *export_cursor;
     sqlite3_stmt *export_state;
     sqlite3_stmt *data_version;
+    sqlite3_stmt *read_aliases;
     struct journal_reader *next;
 };
 
@@ -189,6 +191,7 @@ struct journal {
     sqlite3_stmt *st_ins_session;
     sqlite3_stmt *st_ins_event;
     sqlite3_stmt *st_upd_session;
+    sqlite3_stmt *st_ins_alias;
     sqlite3_stmt *st_x_session_id;
     sqlite3_stmt *st_x_target;
     sqlite3_stmt *st_x_target_id;
@@ -545,6 +548,10 @@ static int prepare_writer(journal_t *j, struct err *err)
                       "ended = CASE WHEN ?4 < 0 THEN 0 ELSE max(ended, ?4) END, adapter_state = coalesce(?5, adapter_state) "
                       "WHERE id = ?1",
                       &j->st_upd_session, err)) ||
+        (rc = prepare(j->db,
+                      "INSERT INTO item_aliases(session, native_id, item_id) "
+                      "VALUES(?1, ?2, ?3) ON CONFLICT(session, native_id) DO NOTHING",
+                      &j->st_ins_alias, err)) ||
         (rc = prepare(j->db, "SELECT id FROM sessions WHERE session_id = ?1",
                       &j->st_x_session_id, err)) ||
         /* ?3: whether to replace the state (a reset stores NULL). */
@@ -712,6 +719,15 @@ static int apply_batch(journal_t *j, const struct journal_batch *b, struct journ
     }
     if (b->n_events)
         m->tent_last = b->events[b->n_events - 1].sequence;
+    sqlite3_stmt *al = j->st_ins_alias;
+    for (size_t i = 0; i < b->n_aliases; i++) {
+        if ((rc = sqlite3_bind_int64(al, 1, m->tent_id)) ||
+            (rc = bind_str(al, 2, b->aliases[i].native_id)) ||
+            (rc = bind_str(al, 3, b->aliases[i].item_id)))
+            return stmt_release(al, rc);
+        if ((rc = step_write(al)))
+            return rc;
+    }
     if (b->n_events == 0 && !b->native_session_id && !b->mark_ended && !b->adapter_state)
         return SQLITE_OK; /* a bare create: the INSERT said it all */
     sqlite3_stmt *up = j->st_upd_session;
@@ -1079,6 +1095,7 @@ static void reader_free(journal_reader_t *r, const char *path)
     finalize_cached(&r->export_cursor);
     finalize_cached(&r->export_state);
     finalize_cached(&r->data_version);
+    finalize_cached(&r->read_aliases);
     close_db(r->db, path);
     free(r);
 }
@@ -1111,6 +1128,7 @@ static void journal_destroy(journal_t *j)
     finalize_cached(&j->st_ins_session);
     finalize_cached(&j->st_ins_event);
     finalize_cached(&j->st_upd_session);
+    finalize_cached(&j->st_ins_alias);
     finalize_cached(&j->st_x_session_id);
     finalize_cached(&j->st_x_target);
     finalize_cached(&j->st_x_target_id);
@@ -1309,6 +1327,11 @@ static int check_batch(const struct journal_batch *b, struct err *err)
     const char *sid = b->session_id;
     if (b->n_events && !b->events)
         return err_set_subject(err, ERR_INVALID, sid, "journal: batch without its events");
+    if (b->n_aliases && !b->aliases)
+        return err_set_subject(err, ERR_INVALID, sid, "journal: batch without its aliases");
+    for (size_t i = 0; i < b->n_aliases; i++)
+        if (!b->aliases[i].native_id || !b->aliases[i].item_id)
+            return err_set_subject(err, ERR_INVALID, sid, "journal: alias %zu lacks an id", i);
     if (b->create) {
         const struct journal_session_row *c = b->create;
         if (c->session_id && strcmp(c->session_id, sid) != 0)
@@ -1354,7 +1377,8 @@ static const char *put_cstr(char **cursor, const char *s)
     return s ? put_str(cursor, s, strlen(s)) : NULL;
 }
 
-/* Copies `b` into one allocation: node, event array, then every string. */
+/* Copies `b` into one allocation: node, event array, alias array, then
+ * every string. */
 static struct journal_node *copy_batch(const struct journal_batch *b)
 {
     size_t head = sizeof(struct journal_node);
@@ -1363,6 +1387,11 @@ static struct journal_node *copy_batch(const struct journal_batch *b)
     if (b->n_events > (SIZE_MAX - head) / sizeof(struct journal_event))
         return NULL;
     size_t total = head + b->n_events * sizeof(struct journal_event);
+    /* An event array's size keeps pointer alignment, so the aliases follow. */
+    size_t alias_at = total;
+    if (b->n_aliases > (SIZE_MAX - total) / sizeof(struct journal_alias))
+        return NULL;
+    total += b->n_aliases * sizeof(struct journal_alias);
     int bad = size_add(&total, str_space(b->session_id)) ||
               size_add(&total, str_space(b->native_session_id)) ||
               size_add(&total, str_space(b->adapter_state));
@@ -1384,6 +1413,9 @@ static struct journal_node *copy_batch(const struct journal_batch *b)
               size_add(&total, 1) || (e->raw && (size_add(&total, e->raw_len) ||
                                                   size_add(&total, 1)));
     }
+    for (size_t i = 0; i < b->n_aliases && !bad; i++)
+        bad = size_add(&total, str_space(b->aliases[i].native_id)) ||
+              size_add(&total, str_space(b->aliases[i].item_id));
     if (bad)
         return NULL;
 
@@ -1392,7 +1424,8 @@ static struct journal_node *copy_batch(const struct journal_batch *b)
         return NULL;
     memset(n, 0, sizeof *n);
     struct journal_event *events = (struct journal_event *)(void *)((char *)n + head);
-    char *cursor = (char *)events + b->n_events * sizeof *events;
+    struct journal_alias *aliases = (struct journal_alias *)(void *)((char *)n + alias_at);
+    char *cursor = (char *)aliases + b->n_aliases * sizeof *aliases;
 
     n->b.session_id = put_cstr(&cursor, b->session_id);
     n->b.native_session_id = put_cstr(&cursor, b->native_session_id);
@@ -1424,6 +1457,12 @@ static struct journal_node *copy_batch(const struct journal_batch *b)
     }
     n->b.events = b->n_events ? events : NULL;
     n->b.n_events = b->n_events;
+    for (size_t i = 0; i < b->n_aliases; i++) {
+        aliases[i].native_id = put_cstr(&cursor, b->aliases[i].native_id);
+        aliases[i].item_id = put_cstr(&cursor, b->aliases[i].item_id);
+    }
+    n->b.aliases = b->n_aliases ? aliases : NULL;
+    n->b.n_aliases = b->n_aliases;
     return n;
 }
 
@@ -2030,6 +2069,41 @@ static int reader_stmt(journal_reader_t *r, sqlite3_stmt **st, const char *sql,
     if (*st)
         return 0;
     return prepare(r->db, sql, st, err);
+}
+
+int journal_read_aliases(journal_reader_t *r, const char *session_id, journal_alias_fn fn,
+                         void *arg, struct err *err)
+{
+    if (!r || !session_id || !fn)
+        return err_set(err, ERR_INVALID, "journal: read_aliases without reader, session or "
+                                         "callback");
+    int rc = reader_stmt(r, &r->read_aliases,
+                         "SELECT native_id, item_id FROM item_aliases WHERE session = "
+                         "(SELECT id FROM sessions WHERE session_id = ?1)",
+                         err);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st = r->read_aliases;
+    if ((rc = bind_str(st, 1, session_id))) {
+        rc = stmt_release(st, rc);
+        return sql_fail(err, r->db, rc, "read aliases");
+    }
+    int stopped = 0;
+    while (!stopped && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *native = (const char *)sqlite3_column_text(st, 0);
+        const char *item = (const char *)sqlite3_column_text(st, 1);
+        if (!native || !item) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        stopped = fn(arg, native, item);
+    }
+    if (stopped)
+        rc = SQLITE_DONE;
+    rc = stmt_release(st, rc);
+    if (rc != SQLITE_DONE && rc != SQLITE_OK)
+        return sql_fail(err, r->db, rc, "read aliases");
+    return stopped;
 }
 
 int journal_data_version(journal_reader_t *r, uint64_t *out, struct err *err)

@@ -81,6 +81,13 @@ struct journal_event {
     int turn_end;      /* 1 if this event ends a turn for messages/stream */
 };
 
+/* The item id a session gave a native id that no event records (see
+ * migrations/0003_item_aliases.sql).  Strings are borrowed for the call. */
+struct journal_alias {
+    const char *native_id;
+    const char *item_id;
+};
+
 #define JOURNAL_REOPEN (-1)
 
 /* Everything one caller commits atomically for one session. */
@@ -95,6 +102,9 @@ struct journal_batch {
                                     * JOURNAL_REOPEN: an agent resumed it, `ended`
                                     * goes back to 0.  0: unchanged */
     const char *adapter_state;     /* non-NULL: replace the adapter's opaque state */
+    const struct journal_alias *aliases; /* kept with the events (a native id
+                                          * already kept keeps its first item id) */
+    size_t n_aliases;
 };
 
 /* Called on the writer thread once the batch is committed (rc == 0) or has
@@ -191,6 +201,15 @@ journal_reader_t *journal_reader_for_thread(journal_t *j, struct err *err);
  * reads keep working even if the database file later becomes impossible to
  * open (deleted, renamed, descriptors exhausted).  Thread: any. */
 int journal_open_readers(journal_t *j, unsigned n, struct err *err);
+
+/* Per-alias callback of journal_read_aliases(); strings borrowed for the
+ * call.  Return 0 to go on, non-zero to stop (that value is returned). */
+typedef int (*journal_alias_fn)(void *arg, const char *native_id, const char *item_id);
+
+/* Calls `fn` for every item alias of the session (none for an unknown one).
+ * 0, fn's non-zero value, or an error code (err filled). */
+int journal_read_aliases(journal_reader_t *r, const char *session_id, journal_alias_fn fn,
+                         void *arg, struct err *err);
 
 /* Per-event callback of journal_read_events(): `json`/`raw` are borrowed for
  * the call (raw is NULL when none was stored).  Return 0 to go on, non-zero to

@@ -324,19 +324,54 @@ static void normalize_event_free(struct normalize_event *ev)
     free(ev->raw);
 }
 
+static void normalize_alias_free(struct normalize_alias *a)
+{
+    free(a->native_id);
+    free(a->item_id);
+}
+
 void normalize_output_clear(struct normalize_output *out)
 {
     for (size_t i = 0; i < out->count; i++)
         normalize_event_free(&out->events[i]);
     free(out->events);
+    for (size_t i = 0; i < out->n_aliases; i++)
+        normalize_alias_free(&out->aliases[i]);
+    free(out->aliases);
     normalize_output_init(out);
 }
 
-/* Drops events appended after `count`, so a failed apply adds nothing. */
-static void normalize_output_truncate(struct normalize_output *out, size_t count)
+/* Drops events and aliases appended after `count` and `n_aliases`, so a
+ * failed apply adds nothing. */
+static void normalize_output_truncate(struct normalize_output *out, size_t count,
+                                      size_t n_aliases)
 {
     while (out->count > count)
         normalize_event_free(&out->events[--out->count]);
+    while (out->n_aliases > n_aliases)
+        normalize_alias_free(&out->aliases[--out->n_aliases]);
+}
+
+static int normalize_output_add_alias(struct normalize_output *out, const char *native_id,
+                                      const char *item_id)
+{
+    if (out->n_aliases == out->cap_aliases) {
+        size_t cap = out->cap_aliases ? out->cap_aliases * 2 : 2;
+        struct normalize_alias *a = realloc(out->aliases, cap * sizeof *a);
+        if (!a)
+            return ERR_NOMEM;
+        out->aliases = a;
+        out->cap_aliases = cap;
+    }
+    struct normalize_alias *a = &out->aliases[out->n_aliases];
+    a->native_id = strdup(native_id);
+    a->item_id = strdup(item_id);
+    if (!a->native_id || !a->item_id) {
+        normalize_alias_free(a);
+        return ERR_NOMEM;
+    }
+    out->n_aliases++;
+    return 0;
 }
 
 static struct normalize_event *normalize_output_add(struct normalize_output *out)
@@ -493,7 +528,11 @@ static int normalize_ensure_id(normalize_t *n, json_t *obj, const char *id_key,
     return json_object_set_new(obj, id_key, json_string(fresh)) ? ERR_NOMEM : 0;
 }
 
-static int normalize_ensure_parent_id(normalize_t *n, json_t *item)
+/* Maps a native parent id.  One never seen before gets its item id here,
+ * where no event records which native id it stands for: it goes to `out`
+ * as an alias for the journal. */
+static int normalize_ensure_parent_id(normalize_t *n, json_t *item,
+                                      struct normalize_output *out)
 {
     const json_t *parent = json_object_get(item, "parent_id");
     if (!json_is_string(parent) || strncmp(json_string_value(parent), "itm_", 4) == 0)
@@ -502,9 +541,25 @@ static int normalize_ensure_parent_id(normalize_t *n, json_t *item)
     char *native = strdup(json_string_value(parent));
     if (!native)
         return ERR_NOMEM;
+    int fresh = hmap_get(n->item_map, native) == NULL;
     int rc = normalize_set_id_for_native(n, item, "parent_id", native);
+    if (rc == 0 && fresh)
+        rc = normalize_output_add_alias(out, native,
+                                        json_string_value(json_object_get(item, "parent_id")));
     free(native);
     return rc;
+}
+
+int normalize_add_alias(normalize_t *n, const char *native_id, const char *item_id)
+{
+    if (!native_id || !normalize_item_number(item_id))
+        return ERR_INVALID;
+    if (!hmap_get(n->item_map, native_id) && normalize_map_put(n->item_map, native_id, item_id))
+        return ERR_NOMEM;
+    uint64_t v = normalize_item_number(item_id);
+    if (v > n->next_item_id)
+        n->next_item_id = v;
+    return 0;
 }
 
 /* new: the message's text parts joined by "\n", or NULL when that is empty
@@ -575,7 +630,8 @@ static int normalize_retarget(normalize_t *n, const char *type, json_t *data, in
 /* The conversion's data with ids filled in, preceded by its synthetic
  * companions; staged[] gets 1 to 3 entries. */
 static int normalize_conversion(normalize_t *n, const char *type, json_t *data,
-                                struct normalize_staged staged[3], size_t *count)
+                                struct normalize_staged staged[3], size_t *count,
+                                struct normalize_output *out)
 {
     int rc;
     if (normalize_is_type(type, "item.delta"))
@@ -585,7 +641,7 @@ static int normalize_conversion(normalize_t *n, const char *type, json_t *data,
 
     json_t *item = json_object_get(data, "item");
     if ((rc = normalize_ensure_id(n, item, "item_id", "native_item_id")) ||
-        (rc = normalize_ensure_parent_id(n, item)))
+        (rc = normalize_ensure_parent_id(n, item, out)))
         return rc;
     if (!normalize_is_type(type, "item.completed"))
         return 0;
@@ -697,7 +753,7 @@ int normalize_apply(normalize_t *n, const json_t *conversion, const char *time,
     size_t raw_len = 0;
     char *native = NULL;
     json_t *data = NULL;
-    size_t start = out->count;
+    size_t start = out->count, start_aliases = out->n_aliases;
     int saved_ended = out->ended;
     int saved_changed = out->native_session_changed;
     int rc = 0;
@@ -749,7 +805,7 @@ int normalize_apply(normalize_t *n, const json_t *conversion, const char *time,
         if (drop)
             goto done;
     }
-    if ((rc = normalize_conversion(n, type, data, staged, &count)))
+    if ((rc = normalize_conversion(n, type, data, staged, &count, out)))
         goto fail;
     staged[count++] = (struct normalize_staged){type, data, json_is_true(syn), source, 1};
     data = NULL;
@@ -773,7 +829,7 @@ fail:
     json_decref(data);
     free(raw_text);
     free(native);
-    normalize_output_truncate(out, start);
+    normalize_output_truncate(out, start, start_aliases);
     out->ended = saved_ended;
     out->native_session_changed = saved_changed;
     return err_set(err, rc, "normalizing %s: out of memory; rebuild the normalizer", type);

@@ -4,6 +4,7 @@
  *   - sequences: the next after the last one seen, starting at 1;
  *   - item ids: "itm_N" allocated in order, one per native item id (and per
  *     native parent id), reused for every later event of that native item;
+ *     a native parent id no event records comes out as an alias to journal;
  *   - an item.completed whose item never started gets a synthetic
  *     item.started (status in_progress) just before it;
  *   - a completed message item that never streamed a delta gets a synthetic
@@ -60,10 +61,21 @@ struct normalize_event {
     int turn_end;
 };
 
+/* An item id given to a native id that no produced event records: one seen
+ * only as a parent_id.  The journal keeps it with the events (item_aliases)
+ * and a rebuild feeds it back with normalize_add_alias().  Owned strings. */
+struct normalize_alias {
+    char *native_id;
+    char *item_id;
+};
+
 struct normalize_output {
     struct normalize_event *events;
     size_t count;
     size_t cap;
+    struct normalize_alias *aliases;
+    size_t n_aliases;
+    size_t cap_aliases;
     int ended;                /* a session.ended event was produced */
     int native_session_changed; /* the session's native id was first learned */
 };
@@ -85,6 +97,11 @@ int normalize_apply(normalize_t *n, const json_t *conversion, const char *time,
  * ERR_INVALID if the text is not an event of this session or is out of
  * order. */
 int normalize_replay(normalize_t *n, const char *json, size_t len, struct err *err);
+
+/* Rebuilding: restores an alias a previous normalizer produced (call before
+ * or after normalize_replay(), in any order).  ERR_INVALID if item_id is not
+ * an "itm_N", ERR_NOMEM. */
+int normalize_add_alias(normalize_t *n, const char *native_id, const char *item_id);
 
 /* The last sequence produced or replayed (0 for a new session). */
 uint64_t normalize_last_sequence(const normalize_t *n);

@@ -177,6 +177,12 @@ static int session_replay_event(void *arg, uint64_t sequence, const char *json, 
 }
 
 /* Makes s->norm match the journal.  Session locked. */
+/* journal_read_aliases() callback: 0, or the (positive) error that stops. */
+static int session_replay_alias(void *arg, const char *native_id, const char *item_id)
+{
+    return -normalize_add_alias(arg, native_id, item_id);
+}
+
 static int session_ensure_norm(struct session *s, struct err *err)
 {
     if (s->norm && !atomic_exchange(&s->needs_reload, 0))
@@ -206,8 +212,13 @@ static int session_ensure_norm(struct session *s, struct err *err)
         normalize_free(n);
         return err ? err->code : ERR_STORAGE;
     }
+    int rc = journal_read_aliases(r, s->id, session_replay_alias, n, err);
+    if (rc > 0) /* the callback's error, made positive to stop the read */
+        rc = err_set_subject(err, -rc, s->id, "session %s: cannot restore its item aliases",
+                             s->id);
     void *args[2] = { n, err };
-    int rc = journal_read_events(r, s->id, 0, 0, session_replay_event, args, NULL, err);
+    if (rc == 0)
+        rc = journal_read_events(r, s->id, 0, 0, session_replay_event, args, NULL, err);
     if (rc) {
         normalize_free(n);
         return rc;
@@ -221,6 +232,7 @@ static int session_ensure_norm(struct session *s, struct err *err)
 struct session_batch {
     struct normalize_output out;
     struct journal_event *events;
+    struct journal_alias *aliases;
     struct journal_batch batch;
 };
 
@@ -228,6 +240,7 @@ static void session_batch_clear(struct session_batch *b)
 {
     normalize_output_clear(&b->out);
     free(b->events);
+    free(b->aliases);
 }
 
 /* Normalizes `conversions` into a journal batch.  Session locked. */
@@ -266,9 +279,21 @@ static int session_prepare(struct session *s, const json_t *conversions, int end
             .turn_end = e->turn_end,
         };
     }
+    if (b->out.n_aliases) {
+        b->aliases = calloc(b->out.n_aliases, sizeof *b->aliases);
+        if (!b->aliases) {
+            atomic_store(&s->needs_reload, 1);
+            return err_set(err, ERR_NOMEM, "out of memory");
+        }
+        for (i = 0; i < b->out.n_aliases; i++)
+            b->aliases[i] = (struct journal_alias){ b->out.aliases[i].native_id,
+                                                    b->out.aliases[i].item_id };
+    }
     b->batch.session_id = s->id;
     b->batch.events = b->events;
     b->batch.n_events = b->out.count;
+    b->batch.aliases = b->aliases;
+    b->batch.n_aliases = b->out.n_aliases;
     if (b->out.native_session_changed)
         b->batch.native_session_id = normalize_native_session_id(s->norm);
     if (b->out.ended)

@@ -703,6 +703,61 @@ static void test_batch_after_refused_fails_alike(void **state)
     assert_int_equal(journal_last_sequence(j, "s1"), 3);
 }
 
+static int collect_alias(void *arg, const char *native_id, const char *item_id)
+{
+    char *list = arg;
+    size_t len = strlen(list);
+    snprintf(list + len, 256 - len, "%s=%s;", native_id, item_id);
+    return 0;
+}
+
+/* Appends events first..first+n-1 of `sid` with the aliases; the rc. */
+static int append_with_aliases(journal_t *j, const char *sid, uint64_t first, size_t n,
+                               const struct journal_alias *aliases, size_t n_aliases,
+                               struct err *e)
+{
+    struct evs v;
+    evs_make(&v, sid, first, n);
+    struct journal_batch b = {.session_id = sid, .events = v.e, .n_events = n,
+                              .aliases = aliases, .n_aliases = n_aliases};
+    int rc = journal_append(j, &b, e);
+    evs_free(&v);
+    return rc;
+}
+
+/* Item aliases commit with their batch, or not at all; the first one kept
+ * for a native id stays. */
+static void test_aliases_commit_with_their_batch(void **state)
+{
+    struct fx *f = *state;
+    journal_t *j = fx_open(f, JOURNAL_DURABILITY_FULL);
+    must_append(j, "s1", 1, 1, 1);
+    must_append(j, "s2", 1, 1, 1);
+    struct err e;
+    const struct journal_alias first[] = {{"msg9", "itm_2"}, {"msg7", "itm_4"}};
+    assert_int_equal(append_with_aliases(j, "s1", 2, 1, first, 2, &e), 0);
+    const struct journal_alias again[] = {{"msg9", "itm_8"}};
+    assert_int_equal(append_with_aliases(j, "s1", 3, 1, again, 1, &e), 0);
+
+    sql_exec(f->path, "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.sequence = 4 "
+                      "BEGIN SELECT RAISE(ABORT, 'boom refused'); END;");
+    const struct journal_alias lost[] = {{"msg5", "itm_9"}};
+    assert_int_equal(append_with_aliases(j, "s1", 4, 1, lost, 1, &e), ERR_STORAGE);
+    const struct journal_alias bad[] = {{"msg6", NULL}};
+    assert_int_equal(append_with_aliases(j, "s2", 2, 1, bad, 1, &e), ERR_INVALID);
+
+    journal_reader_t *r = journal_reader_for_thread(j, &e);
+    assert_non_null(r);
+    char list[256] = "";
+    assert_int_equal(journal_read_aliases(r, "s1", collect_alias, list, &e), 0);
+    assert_string_equal(list, "msg7=itm_4;msg9=itm_2;");
+    list[0] = '\0';
+    assert_int_equal(journal_read_aliases(r, "s2", collect_alias, list, &e), 0);
+    assert_int_equal(journal_read_aliases(r, "nobody", collect_alias, list, &e), 0);
+    assert_string_equal(list, "");
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM item_aliases"), 2);
+}
+
 /* ---- reading ------------------------------------------------------------- */
 
 static void test_limit_has_more_after(void **state)
@@ -1438,6 +1493,7 @@ int main(void)
         T(test_submit_done_callback),
         T(test_sql_failure_fails_group),
         T(test_batch_after_refused_fails_alike),
+        T(test_aliases_commit_with_their_batch),
         T(test_limit_has_more_after),
         T(test_session_row_updates),
         T(test_reader_per_thread),

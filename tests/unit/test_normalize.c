@@ -359,6 +359,61 @@ static void test_parent_id_mapped_to_item_id(void **state)
     normalize_free(n);
 }
 
+/* A native parent id seen only as a parent_id gets its item id where no
+ * event records it: it comes out as an alias, and a normalizer rebuilt from
+ * the events plus the alias gives the parent that id again. */
+static void test_parent_only_native_id_is_an_alias(void **state)
+{
+    (void)state; /* cmocka fixture unused */
+    normalize_t *a = make(1, 0, 1), *b = make(1, 0, 1), *c = make(1, 0, 1);
+    struct normalize_output out;
+    struct err err = {0};
+    normalize_output_init(&out);
+    json_t *child = conv_item("item.started", "tool_call", NULL, "in_progress", "part1",
+                              json_array());
+    json_object_set_new(json_object_get(json_object_get(child, "data"), "item"), "parent_id",
+                        json_string("msg9"));
+    apply(a, child, &out, 1);
+    assert_int_equal(out.n_aliases, 1);
+    assert_string_equal(out.aliases[0].native_id, "msg9");
+    assert_string_equal(out.aliases[0].item_id, "itm_2");
+    /* b is rebuilt with the alias, c without it */
+    for (size_t i = 0; i < out.count; i++) {
+        assert_int_equal(normalize_replay(b, out.events[i].json, out.events[i].json_len, &err), 0);
+        assert_int_equal(normalize_replay(c, out.events[i].json, out.events[i].json_len, &err), 0);
+    }
+    assert_int_equal(normalize_add_alias(b, "msg9", "itm_2"), 0);
+    assert_int_equal(normalize_add_alias(b, "msg9", "bogus"), ERR_INVALID);
+
+    json_t *parent = conv_item("item.started", "message", "assistant", "in_progress", "msg9",
+                               json_array());
+    json_t *parent_again = json_deep_copy(parent);
+    json_t *parent_third = json_deep_copy(parent);
+    apply(a, parent, &out, 1);
+    assert_int_equal(out.n_aliases, 0); /* its own native id is recorded now */
+    char *want = strdup(out.events[0].json);
+    assert_non_null(strstr(want, "\"item_id\":\"itm_2\",\"native_item_id\":\"msg9\""));
+    apply(b, parent_again, &out, 1);
+    assert_string_equal(out.events[0].json, want);
+    apply(c, parent_third, &out, 1); /* what a rebuild without the alias would do */
+    assert_null(strstr(out.events[0].json, "\"item_id\":\"itm_2\""));
+    free(want);
+
+    /* a refused conversion leaves no alias behind */
+    json_t *bad = conv_item("item.started", "tool_call", NULL, "in_progress", "p2", json_array());
+    json_object_set_new(json_object_get(json_object_get(bad, "data"), "item"), "parent_id",
+                        json_string("msg10"));
+    json_object_set_new(bad, "source", json_string("nobody"));
+    normalize_output_clear(&out);
+    assert_int_equal(normalize_apply(a, bad, T, &out, &err), ERR_INVALID);
+    json_decref(bad);
+    assert_int_equal(out.n_aliases, 0);
+    normalize_output_clear(&out);
+    normalize_free(a);
+    normalize_free(b);
+    normalize_free(c);
+}
+
 static void test_pending_permissions_and_questions(void **state)
 {
     (void)state;
@@ -796,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_adapter_named_item_ids),
         cmocka_unit_test(test_session_ended_for_resumable_agent),
         cmocka_unit_test(test_parent_id_mapped_to_item_id),
+        cmocka_unit_test(test_parent_only_native_id_is_an_alias),
         cmocka_unit_test(test_pending_permissions_and_questions),
         cmocka_unit_test(test_native_session_id),
         cmocka_unit_test(test_turn_end_flags),
