@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -615,6 +616,61 @@ static void test_submit_done_callback(void **state)
     f->j = NULL;
     fx_open(f, JOURNAL_DURABILITY_FULL);
     assert_int_equal(journal_last_sequence(f->j, "s1"), 5);
+}
+
+struct alone_arg {
+    journal_t *j;
+    atomic_int returned;
+    int rc;
+};
+
+static void *alone_thread(void *arg)
+{
+    struct alone_arg *a = arg;
+    struct err e;
+    a->rc = append_range(a->j, "s2", 1, 1, 3, &e);
+    atomic_store(&a->returned, 1);
+    return NULL;
+}
+
+/* journal_append() commits on the caller's thread only when nobody holds the
+ * write connection: while the writer is inside a group (parked in a done
+ * callback here) an append waits its turn, then goes through. */
+static void test_append_waits_for_a_running_group(void **state)
+{
+    struct fx *f = *state;
+    journal_t *j = fx_open(f, JOURNAL_DURABILITY_FULL);
+    must_append(j, "s1", 1, 1, 1); /* idle: runs on this thread */
+    struct outcome o;
+    outcome_init(&o);
+    o.gate = 1;
+    struct slot s0 = {&o, 0};
+    submit_range(j, "s1", 0, 2, 1, &s0);
+    pthread_mutex_lock(&o.lock);
+    while (!o.entered)
+        pthread_cond_wait(&o.cond, &o.lock);
+    pthread_mutex_unlock(&o.lock);
+
+    struct alone_arg a = {.j = j};
+    atomic_init(&a.returned, 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, alone_thread, &a), 0);
+    struct timespec pause = {0, 200 * 1000 * 1000};
+    while (nanosleep(&pause, &pause) != 0)
+        assert_int_equal(errno, EINTR);
+    int early = atomic_load(&a.returned); /* asserted once the writer is free */
+    pthread_mutex_lock(&o.lock);
+    o.released = 1;
+    pthread_cond_broadcast(&o.cond);
+    pthread_mutex_unlock(&o.lock);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(early, 0); /* it waited while the writer held the connection */
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(journal_last_sequence(j, "s1"), 2);
+    assert_int_equal(journal_last_sequence(j, "s2"), 3);
+    outcome_destroy(&o);
+    must_append(j, "s1", 0, 3, 1);
+    assert_untouched(f, "s1", 3);
 }
 
 /* An SQL failure rolls the whole group back: every batch fails with
@@ -1492,6 +1548,7 @@ int main(void)
         T(test_invalid_batches),
         T(test_submit_done_callback),
         T(test_sql_failure_fails_group),
+        T(test_append_waits_for_a_running_group),
         T(test_batch_after_refused_fails_alike),
         T(test_aliases_commit_with_their_batch),
         T(test_limit_has_more_after),
