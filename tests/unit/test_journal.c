@@ -618,6 +618,17 @@ static void test_submit_done_callback(void **state)
     assert_int_equal(journal_last_sequence(f->j, "s1"), 5);
 }
 
+/* Makes SQLite refuse, with "boom refused", every event insert of sequence
+ * `seq` (until DROP TRIGGER boom): a storage failure on demand. */
+static void refuse_sequence(struct fx *f, int seq)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.sequence = %d "
+             "BEGIN SELECT RAISE(ABORT, 'boom refused'); END;", seq);
+    sql_exec(f->path, sql);
+}
+
 struct alone_arg {
     journal_t *j;
     atomic_int returned;
@@ -680,8 +691,7 @@ static void test_sql_failure_fails_group(void **state)
     struct fx *f = *state;
     journal_t *j = fx_open(f, JOURNAL_DURABILITY_FULL);
     must_append(j, "s1", 1, 1, 2);
-    sql_exec(f->path, "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.sequence = 3 "
-                      "BEGIN SELECT RAISE(ABORT, 'boom refused'); END;");
+    refuse_sequence(f, 3);
     struct outcome o;
     outcome_init(&o);
     o.gate = 1;
@@ -731,8 +741,7 @@ static void test_batch_after_refused_fails_alike(void **state)
     struct fx *f = *state;
     journal_t *j = fx_open(f, JOURNAL_DURABILITY_FULL);
     must_append(j, "s1", 1, 1, 2);
-    sql_exec(f->path, "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.sequence = 3 "
-                      "BEGIN SELECT RAISE(ABORT, 'boom refused'); END;");
+    refuse_sequence(f, 3);
     struct outcome o;
     outcome_init(&o);
     struct slot s0 = {&o, 0};
@@ -795,8 +804,7 @@ static void test_aliases_commit_with_their_batch(void **state)
     const struct journal_alias again[] = {{"msg9", "itm_8"}};
     assert_int_equal(append_with_aliases(j, "s1", 3, 1, again, 1, &e), 0);
 
-    sql_exec(f->path, "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.sequence = 4 "
-                      "BEGIN SELECT RAISE(ABORT, 'boom refused'); END;");
+    refuse_sequence(f, 4);
     const struct journal_alias lost[] = {{"msg5", "itm_9"}};
     assert_int_equal(append_with_aliases(j, "s1", 4, 1, lost, 1, &e), ERR_STORAGE);
     const struct journal_alias bad[] = {{"msg6", NULL}};
