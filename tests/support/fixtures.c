@@ -107,6 +107,17 @@ void fixtures_expect(const struct fixtures_case *c, const char *got)
     free(want);
 }
 
+void fixtures_check(const struct fixtures_case *c, const char *input_file,
+                    char *(*run)(const char *input, size_t len))
+{
+    size_t len = 0;
+    char *input = fixtures_read(c, input_file, &len);
+    char *got = run(input, len);
+    fixtures_expect(c, got);
+    free(input);
+    free(got);
+}
+
 void fixtures_vet(normalize_t *n, const json_t *conversions)
 {
     size_t i;

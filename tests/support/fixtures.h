@@ -34,6 +34,11 @@ char *fixtures_read_agent(const char *agent, const char *rel, size_t *len);
  * differing line, showing both. */
 void fixtures_expect(const struct fixtures_case *c, const char *got);
 
+/* Reads the case's `input_file`, turns it into text with `run` (which
+ * returns new memory) and compares that with expected.jsonl. */
+void fixtures_check(const struct fixtures_case *c, const char *input_file,
+                    char *(*run)(const char *input, size_t len));
+
 /* Fails the test unless `n` accepts every conversion of the array, in
  * order: each fits the universal schema and the session's state so far. */
 void fixtures_vet(normalize_t *n, const json_t *conversions);

@@ -94,13 +94,7 @@ static char *run_case(const char *input, size_t len)
 
 static void test_fixture(void **state)
 {
-    const struct fixtures_case *c = *state;
-    size_t len = 0;
-    char *input = fixtures_read(c, "input.jsonl", &len);
-    char *got = run_case(input, len);
-    fixtures_expect(c, got);
-    free(input);
-    free(got);
+    fixtures_check(*state, "input.jsonl", run_case);
 }
 
 /* Every prefix of every line parses without an error or a crash. */
