@@ -1309,12 +1309,16 @@ static void test_concurrent_appenders(void **state)
 }
 
 /* A reader tailing a session while batches of 10 commit must only ever see
- * whole batches: nothing of a transaction is visible before its commit. */
+ * whole batches: nothing of a transaction is visible before its commit.
+ * Appends commit on the caller's thread and finish in microseconds, so the
+ * appender waits for a fresh read after each batch; otherwise every commit
+ * could land before the reader's first query and the check would see only
+ * the final state. */
 struct tail_arg {
     journal_t *j;
-    int stop;
-    pthread_mutex_t lock;
-    int reads, bad;
+    atomic_int stop;
+    atomic_int reads;
+    int bad; /* read by the main thread only after the join */
 };
 
 static void *tail_thread(void *arg)
@@ -1322,12 +1326,9 @@ static void *tail_thread(void *arg)
     struct tail_arg *a = arg;
     struct err e;
     journal_reader_t *r = journal_reader_for_thread(a->j, &e);
-    for (;;) {
-        pthread_mutex_lock(&a->lock);
-        int stop = a->stop;
-        pthread_mutex_unlock(&a->lock);
-        if (stop || !r)
-            break;
+    if (!r)
+        a->bad++;
+    while (r && !atomic_load(&a->stop)) {
         struct got g = {0};
         int more = 0;
         if (journal_read_events(r, "tail", 0, 0, got_cb, &g, &more, &e) != 0)
@@ -1338,11 +1339,30 @@ static void *tail_thread(void *arg)
             if (g.seq[i] != i + 1)
                 a->bad++;
         got_free(&g);
-        a->reads++;
+        atomic_fetch_add(&a->reads, 1);
+        /* a pause between reads: under valgrind, which runs one thread at
+         * a time, a reader that never sleeps starves the appender */
+        const struct timespec pause = {.tv_nsec = 50 * 1000};
+        nanosleep(&pause, NULL);
     }
-    if (!r)
-        a->bad++;
+    atomic_store(&a->stop, 1);
     return NULL;
+}
+
+/* Waits until the tail thread has finished more than `reads` reads.
+ * Returns the new count, or -1 after 10 s or once the thread has stopped. */
+static int await_read_after(struct tail_arg *a, int reads)
+{
+    const struct timespec pause = {.tv_nsec = 100 * 1000};
+    for (int waited = 0; waited < 100000; waited++) {
+        int now = atomic_load(&a->reads);
+        if (now > reads)
+            return now;
+        if (atomic_load(&a->stop))
+            return -1;
+        nanosleep(&pause, NULL);
+    }
+    return -1;
 }
 
 static void test_commit_before_visible(void **state)
@@ -1350,18 +1370,18 @@ static void test_commit_before_visible(void **state)
     struct fx *f = *state;
     journal_t *j = fx_open(f, JOURNAL_DURABILITY_NORMAL);
     struct tail_arg a = {.j = j};
-    assert_int_equal(pthread_mutex_init(&a.lock, NULL), 0);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, tail_thread, &a), 0);
-    for (int i = 0; i < 60; i++)
+    int reads = await_read_after(&a, 0);
+    for (int i = 0; i < 60 && reads > 0; i++) {
         must_append(j, "tail", i == 0, (uint64_t)i * 10 + 1, 10);
-    pthread_mutex_lock(&a.lock);
-    a.stop = 1;
-    pthread_mutex_unlock(&a.lock);
+        reads = await_read_after(&a, reads);
+    }
+    atomic_store(&a.stop, 1);
     assert_int_equal(pthread_join(t, NULL), 0);
-    pthread_mutex_destroy(&a.lock);
     assert_int_equal(a.bad, 0);
-    assert_true(a.reads > 0);
+    assert_true(reads > 0); /* every batch was followed by a read */
+    assert_int_equal(journal_last_sequence(j, "tail"), 600);
 }
 
 /* ---- durability and shutdown ------------------------------------------- */
