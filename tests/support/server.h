@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #define SJ_MAX_EXTRA_ARGS 16
+/* Bounds for a bare server; three times these under SJ_SERVER_WRAPPER. */
 #define SJ_READY_TIMEOUT_MS 10000
 #define SJ_STOP_TIMEOUT_MS 10000
 

@@ -631,7 +631,7 @@ static void refuse_sequence(struct fx *f, int seq)
 
 struct alone_arg {
     journal_t *j;
-    atomic_int returned;
+    atomic_int calling, returned;
     int rc;
 };
 
@@ -639,6 +639,7 @@ static void *alone_thread(void *arg)
 {
     struct alone_arg *a = arg;
     struct err e;
+    atomic_store(&a->calling, 1);
     a->rc = append_range(a->j, "s2", 1, 1, 3, &e);
     atomic_store(&a->returned, 1);
     return NULL;
@@ -663,9 +664,16 @@ static void test_append_waits_for_a_running_group(void **state)
     pthread_mutex_unlock(&o.lock);
 
     struct alone_arg a = {.j = j};
+    atomic_init(&a.calling, 0);
     atomic_init(&a.returned, 0);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, alone_thread, &a), 0);
+    /* the 200 ms start once the thread is at the call, so that a slow
+     * thread start cannot pass for waiting */
+    const struct timespec step = {0, 1000 * 1000};
+    for (int i = 0; i < 10000 && !atomic_load(&a.calling); i++)
+        nanosleep(&step, NULL);
+    assert_true(atomic_load(&a.calling));
     struct timespec pause = {0, 200 * 1000 * 1000};
     while (nanosleep(&pause, &pause) != 0)
         assert_int_equal(errno, EINTR);
@@ -1311,7 +1319,7 @@ static void test_concurrent_appenders(void **state)
 /* A reader tailing a session while batches of 10 commit must only ever see
  * whole batches: nothing of a transaction is visible before its commit.
  * Appends commit on the caller's thread and finish in microseconds, so the
- * appender waits for a fresh read after each batch; otherwise every commit
+ * appender waits for a read begun after each batch; otherwise every commit
  * could land before the reader's first query and the check would see only
  * the final state. */
 struct tail_arg {
@@ -1375,7 +1383,9 @@ static void test_commit_before_visible(void **state)
     int reads = await_read_after(&a, 0);
     for (int i = 0; i < 60 && reads > 0; i++) {
         must_append(j, "tail", i == 0, (uint64_t)i * 10 + 1, 10);
-        reads = await_read_after(&a, reads);
+        /* the read under way may have begun before this commit; the one
+         * after it cannot have */
+        reads = await_read_after(&a, atomic_load(&a.reads) + 1);
     }
     atomic_store(&a.stop, 1);
     assert_int_equal(pthread_join(t, NULL), 0);
