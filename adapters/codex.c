@@ -73,18 +73,6 @@ static int codex_push(json_t *list, json_t *c, struct err *err)
     return 0;
 }
 
-/* Appends `part` (stolen) to `arr`; NULL (arr freed) on failure. */
-static json_t *codex_add(json_t *arr, json_t *part)
-{
-    if (!arr || !part || json_array_append_new(arr, part) != 0) {
-        json_decref(arr);
-        if (!arr)
-            json_decref(part);
-        return NULL;
-    }
-    return arr;
-}
-
 static json_t *codex_unparsed(const char *error, json_t *raw)
 {
     json_t *c = event_synthetic(
@@ -102,7 +90,7 @@ static json_t *codex_status_item(const char *native_id, const char *label, const
                                  const char *status)
 {
     return event_item("status", "system", status, native_id,
-                      codex_add(json_array(), event_part_status(label, detail)));
+                      event_content(event_part_status(label, detail)));
 }
 
 /* new: the universal item of a Codex ThreadItem. */
@@ -114,8 +102,7 @@ static json_t *codex_item(const json_t *it, const char *status)
     if (!type || !parts) {
         json_decref(parts);
         return parts ? event_item("unknown", NULL, status, id,
-                                  codex_add(json_array(),
-                                            event_part_json(it ? json_deep_copy(it)
+                                  event_content(event_part_json(it ? json_deep_copy(it)
                                                                : json_null())))
                      : NULL;
     }
@@ -124,22 +111,22 @@ static json_t *codex_item(const json_t *it, const char *status)
         const json_t *in;
         json_array_foreach(json_object_get(it, "content"), i, in) {
             if (codex_str_is(in, "type", "text") && codex_str(in, "text"))
-                parts = codex_add(parts, event_part_text(codex_str(in, "text")));
+                parts = event_content_add(parts, event_part_text(codex_str(in, "text")));
             else if (codex_str(in, "url") || codex_str(in, "image_url"))
-                parts = codex_add(parts, event_part_image(codex_str(in, "url")
+                parts = event_content_add(parts, event_part_image(codex_str(in, "url")
                                                               ? codex_str(in, "url")
                                                               : codex_str(in, "image_url"),
                                                           NULL));
             else if (codex_str(in, "path"))
-                parts = codex_add(parts, event_part_image(codex_str(in, "path"), NULL));
+                parts = event_content_add(parts, event_part_image(codex_str(in, "path"), NULL));
             else
-                parts = codex_add(parts, event_part_json(json_deep_copy(in)));
+                parts = event_content_add(parts, event_part_json(json_deep_copy(in)));
         }
         return event_item("message", "user", status, id, parts);
     }
     if (strcmp(type, "agentMessage") == 0) {
         const char *text = codex_str(it, "text");
-        parts = codex_add(parts, event_part_text(text ? text : ""));
+        parts = event_content_add(parts, event_part_text(text ? text : ""));
         return event_item("message", "assistant", status, id, parts);
     }
     if (strcmp(type, "reasoning") == 0) {
@@ -147,16 +134,18 @@ static json_t *codex_item(const json_t *it, const char *status)
         const json_t *line;
         json_array_foreach(json_object_get(it, "content"), i, line)
             if (json_is_string(line))
-                parts = codex_add(parts, event_part_reasoning(json_string_value(line), "private"));
+                parts = event_content_add(
+                    parts, event_part_reasoning(json_string_value(line), "private"));
         json_array_foreach(json_object_get(it, "summary"), i, line)
             if (json_is_string(line))
-                parts = codex_add(parts, event_part_reasoning(json_string_value(line), "public"));
+                parts = event_content_add(
+                    parts, event_part_reasoning(json_string_value(line), "public"));
         return event_item("message", "assistant", status, id, parts);
     }
     if (strcmp(type, "commandExecution") == 0) {
         const char *output = codex_str(it, "aggregatedOutput");
         if (output)
-            parts = codex_add(parts, event_part_tool_result(id ? id : "", output));
+            parts = event_content_add(parts, event_part_tool_result(id ? id : "", output));
         json_t *summary = json_pack("{s:O,s:O,s:O,s:O}", "command",
                                     json_object_get(it, "command") ? json_object_get(it, "command")
                                                                    : json_null(),
@@ -170,7 +159,7 @@ static json_t *codex_item(const json_t *it, const char *status)
                                     "status",
                                     json_object_get(it, "status") ? json_object_get(it, "status")
                                                                   : json_null());
-        parts = codex_add(parts, event_part_json(summary));
+        parts = event_content_add(parts, event_part_json(summary));
         return event_item("tool_result", "tool", status, id, parts);
     }
     if (strcmp(type, "fileChange") == 0) {
@@ -180,7 +169,7 @@ static json_t *codex_item(const json_t *it, const char *status)
                                     "status",
                                     json_object_get(it, "status") ? json_object_get(it, "status")
                                                                   : json_null());
-        parts = codex_add(parts, event_part_json(summary));
+        parts = event_content_add(parts, event_part_json(summary));
         return event_item("tool_result", "tool", status, id, parts);
     }
     if (strcmp(type, "mcpToolCall") == 0) {
@@ -192,7 +181,8 @@ static json_t *codex_item(const json_t *it, const char *status)
                             : strdup(codex_str(json_object_get(it, "error"), "message")
                                          ? codex_str(json_object_get(it, "error"), "message")
                                          : "");
-            parts = codex_add(parts, out ? event_part_tool_result(id ? id : "", out) : NULL);
+            parts = event_content_add(parts,
+                                      out ? event_part_tool_result(id ? id : "", out) : NULL);
             free(out);
             return event_item("tool_result", "tool", status, id, parts);
         }
@@ -200,18 +190,20 @@ static json_t *codex_item(const json_t *it, const char *status)
         snprintf(name, sizeof name, "%s.%s", codex_str(it, "server") ? codex_str(it, "server") : "",
                  codex_str(it, "tool") ? codex_str(it, "tool") : "");
         char *args = codex_dump(json_object_get(it, "arguments"));
-        parts = codex_add(parts, args ? event_part_tool_call(name, args, id ? id : "") : NULL);
+        parts = event_content_add(parts,
+                                  args ? event_part_tool_call(name, args, id ? id : "") : NULL);
         free(args);
         return event_item("tool_call", "assistant", status, id, parts);
     }
     if (strcmp(type, "webSearch") == 0) {
         const char *q = codex_str(it, "query");
-        parts = codex_add(parts, event_part_tool_call("web_search", q ? q : "", id ? id : ""));
+        parts = event_content_add(parts,
+                                  event_part_tool_call("web_search", q ? q : "", id ? id : ""));
         return event_item("tool_call", "assistant", status, id, parts);
     }
     if (strcmp(type, "imageView") == 0) {
         const char *path = codex_str(it, "path");
-        parts = codex_add(parts, event_part_image(path ? path : "", NULL));
+        parts = event_content_add(parts, event_part_image(path ? path : "", NULL));
         return event_item("message", "assistant", status, id, parts);
     }
     if (strcmp(type, "enteredReviewMode") == 0 || strcmp(type, "exitedReviewMode") == 0) {
@@ -220,7 +212,7 @@ static json_t *codex_item(const json_t *it, const char *status)
                                                                              : "review.exited",
                                  codex_str(it, "review"), status);
     }
-    parts = codex_add(parts, event_part_json(json_deep_copy(it)));
+    parts = event_content_add(parts, event_part_json(json_deep_copy(it)));
     return event_item("unknown", NULL, status, id, parts);
 }
 

@@ -88,32 +88,6 @@ static void push_item_pair(struct list *l, const char *native_id, const char *ki
     push(l, item_event("item.completed", native_id, kind, role, final_status, copy));
 }
 
-/* new: a one-element content array holding `part` (stolen). */
-static json_t *content_of(json_t *part)
-{
-    json_t *arr;
-    if (!part)
-        return NULL;
-    arr = json_array();
-    if (!arr || json_array_append_new(arr, part) != 0) {
-        json_decref(arr);
-        return NULL;
-    }
-    return arr;
-}
-
-/* Appends `part` (stolen) to `arr`; returns arr, or NULL (freeing arr) on failure. */
-static json_t *content_add(json_t *arr, json_t *part)
-{
-    if (!arr || !part || json_array_append_new(arr, part) != 0) {
-        json_decref(arr);
-        if (!arr)
-            json_decref(part);
-        return NULL;
-    }
-    return arr;
-}
-
 static void id_fmt(char *out, size_t size, const char *prefix, const char *suffix)
 {
     snprintf(out, size, "%s%s", prefix, suffix);
@@ -124,7 +98,7 @@ static void id_fmt(char *out, size_t size, const char *prefix, const char *suffi
 static void assistant_message(struct list *l, const char *native_id, const char *text)
 {
     push_item_pair(l, native_id, "message", "assistant", "completed",
-                   content_of(event_part_text(text)));
+                   event_content(event_part_text(text)));
 }
 
 static const char MOCK_HELP_TEXT[] =
@@ -205,7 +179,7 @@ static void system_message(struct list *l, const char *prefix)
     char id[160];
     id_fmt(id, sizeof id, prefix, "_system");
     push_item_pair(l, id, "system", "system", "completed",
-                   content_of(event_part_text("System ready for mock events.")));
+                   event_content(event_part_text("System ready for mock events.")));
 }
 
 static json_t *rich_parts(void)
@@ -218,10 +192,11 @@ static json_t *rich_parts(void)
         json_decref(obj);
         obj = NULL;
     }
-    arr = content_add(arr, event_part_text("Mock assistant response with rich content."));
-    arr = content_add(arr, event_part_reasoning("Public reasoning for display.", "public"));
-    arr = content_add(arr, event_part_reasoning("Private reasoning hidden by default.", "private"));
-    arr = content_add(arr, event_part_json(obj));
+    arr = event_content_add(arr, event_part_text("Mock assistant response with rich content."));
+    arr = event_content_add(arr, event_part_reasoning("Public reasoning for display.", "public"));
+    arr = event_content_add(
+        arr, event_part_reasoning("Private reasoning hidden by default.", "private"));
+    arr = event_content_add(arr, event_part_json(obj));
     return arr;
 }
 
@@ -245,9 +220,9 @@ static void status_sequence(struct list *l, const char *prefix)
     char id[160];
     id_fmt(id, sizeof id, prefix, "_status");
     push(l, item_event("item.started", id, "status", "assistant", "in_progress",
-                       content_of(event_part_status("Indexing", "2 files"))));
+                       event_content(event_part_status("Indexing", "2 files"))));
     push(l, item_event("item.completed", id, "status", "assistant", "completed",
-                       content_of(event_part_status("Indexing", "Done"))));
+                       event_content(event_part_status("Indexing", "Done"))));
 }
 
 static void markdown_sequence(struct list *l, const char *prefix)
@@ -255,11 +230,11 @@ static void markdown_sequence(struct list *l, const char *prefix)
     char id[160];
     id_fmt(id, sizeof id, prefix, "_markdown");
     push(l, item_event("item.started", id, "message", "assistant", "in_progress",
-                       content_of(event_part_text("Markdown demo (streaming follows)..."))));
+                       event_content(event_part_text("Markdown demo (streaming follows)..."))));
     for (size_t i = 0; i < sizeof MOCK_MARKDOWN_DELTAS / sizeof MOCK_MARKDOWN_DELTAS[0]; i++)
         delta(l, id, MOCK_MARKDOWN_DELTAS[i]);
     push(l, item_event("item.completed", id, "message", "assistant", "completed",
-                       content_of(event_part_text(MOCK_MARKDOWN_TEXT))));
+                       event_content(event_part_text(MOCK_MARKDOWN_TEXT))));
 }
 
 static json_t *tool_result_parts(const char *prefix)
@@ -270,10 +245,11 @@ static json_t *tool_result_parts(const char *prefix)
     id_fmt(readme, sizeof readme, prefix, "/readme.md");
     id_fmt(output, sizeof output, prefix, "/output.txt");
     id_fmt(patch, sizeof patch, prefix, "/patch.txt");
-    arr = content_add(arr, event_part_tool_result(call_id, "mock search results"));
-    arr = content_add(arr, event_part_file_ref(readme, "read", NULL));
-    arr = content_add(arr, event_part_file_ref(output, "write", "+mock output\n"));
-    arr = content_add(arr, event_part_file_ref(patch, "patch", "@@ -1,1 +1,1 @@\n-old\n+new\n"));
+    arr = event_content_add(arr, event_part_tool_result(call_id, "mock search results"));
+    arr = event_content_add(arr, event_part_file_ref(readme, "read", NULL));
+    arr = event_content_add(arr, event_part_file_ref(output, "write", "+mock output\n"));
+    arr = event_content_add(arr,
+                            event_part_file_ref(patch, "patch", "@@ -1,1 +1,1 @@\n-old\n+new\n"));
     return arr;
 }
 
@@ -284,7 +260,7 @@ static void tool_sequence(struct list *l, const char *prefix)
     id_fmt(result_native, sizeof result_native, prefix, "_tool_result");
     id_fmt(call_id, sizeof call_id, prefix, "_call");
     push_item_pair(l, call_native, "tool_call", "assistant", "completed",
-                   content_of(event_part_tool_call("mock.search", "{\"query\":\"example\"}",
+                   event_content(event_part_tool_call("mock.search", "{\"query\":\"example\"}",
                                                    call_id)));
     /* The anchor's mock reports its tool result as failed. */
     push(l, item_event("item.started", result_native, "tool_result", "tool", "in_progress",
@@ -299,8 +275,8 @@ static void image_sequence(struct list *l, const char *prefix)
     json_t *parts;
     id_fmt(id, sizeof id, prefix, "_image");
     id_fmt(path, sizeof path, prefix, "/image.png");
-    parts = content_of(event_part_text("Here is a mock image output."));
-    parts = content_add(parts, event_part_image(path, "image/png"));
+    parts = event_content(event_part_text("Here is a mock image output."));
+    parts = event_content_add(parts, event_part_image(path, "image/png"));
     push_item_pair(l, id, "message", "assistant", "completed", parts);
 }
 
@@ -309,7 +285,7 @@ static void unknown_sequence(struct list *l, const char *prefix)
     char id[160];
     id_fmt(id, sizeof id, prefix, "_unknown");
     push_item_pair(l, id, "unknown", "assistant", "completed",
-                   content_of(event_part_text("Unknown item kind example.")));
+                   event_content(event_part_text("Unknown item kind example.")));
 }
 
 /* new: {"codexRequestKind": kind, <key>: value}, keys in sorted order. */
@@ -353,9 +329,7 @@ static void permission_requests(struct list *l, const char *prefix)
 
 static json_t *options2(const char *a, const char *b)
 {
-    json_t *arr = json_array();
-    arr = content_add(arr, json_string(a));
-    return content_add(arr, json_string(b));
+    return json_pack("[ss]", a, b);
 }
 
 static void question(struct list *l, const char *question_id, const char *prompt,
@@ -632,7 +606,7 @@ json_t *adapter_mock_user_message(const char *prefix, const char *text)
     if (l.failed)
         return NULL;
     id_fmt(id, sizeof id, prefix, "_user");
-    push_item_pair(&l, id, "message", "user", "completed", content_of(event_part_text(text)));
+    push_item_pair(&l, id, "message", "user", "completed", event_content(event_part_text(text)));
     return list_finish(&l);
 }
 

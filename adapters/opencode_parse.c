@@ -80,31 +80,6 @@ static int oc_push(json_t *list, json_t *c, struct err *err)
     return 0;
 }
 
-/* new: a one-element content array holding `part` (stolen). */
-static json_t *oc_content1(json_t *part)
-{
-    json_t *arr = json_array();
-    if (!arr || !part || json_array_append_new(arr, part) != 0) {
-        json_decref(arr);
-        if (!arr)
-            json_decref(part);
-        return NULL;
-    }
-    return arr;
-}
-
-/* Appends `part` (stolen) to `arr`; NULL (arr freed) on failure. */
-static json_t *oc_add(json_t *arr, json_t *part)
-{
-    if (!arr || !part || json_array_append_new(arr, part) != 0) {
-        json_decref(arr);
-        if (!arr)
-            json_decref(part);
-        return NULL;
-    }
-    return arr;
-}
-
 static char *oc_dump(const json_t *v)
 {
     return json_dumps(v ? v : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
@@ -126,7 +101,7 @@ static int oc_push_status(struct adapter_opencode_event *out, const char *label,
     if (detail_of && !detail)
         return err_set(err, ERR_NOMEM, "out of memory");
     json_t *item = event_item("status", "system", "completed", NULL,
-                              oc_content1(event_part_status(label, detail)));
+                              event_content(event_part_status(label, detail)));
     free(detail);
     return oc_push_item(out, "item.completed", item, err);
 }
@@ -192,7 +167,7 @@ static int oc_text_part(adapter_opencode_parser_t *p, struct adapter_opencode_ev
         text = "";
     if (!reasoning && message_id && oc_is_user_message(p, message_id)) {
         json_t *item = event_item("message", "user", "completed", id,
-                                  oc_content1(event_part_text(text)));
+                                  event_content(event_part_text(text)));
         return oc_push_item(out, "item.completed", item, err);
     }
     struct oc_part *st = oc_part_get(p, id, out->session_id, err);
@@ -204,7 +179,7 @@ static int oc_text_part(adapter_opencode_parser_t *p, struct adapter_opencode_ev
     int ended = json_object_get(time, "end") != NULL && !json_is_null(json_object_get(time, "end"));
     if (!ended && st->started)
         return 0; /* the deltas carry the news */
-    json_t *content = oc_content1(reasoning ? event_part_reasoning(text, "public")
+    json_t *content = event_content(reasoning ? event_part_reasoning(text, "public")
                                             : event_part_text(text));
     json_t *item = event_item("message", "assistant", ended ? "completed" : "in_progress", id,
                               content);
@@ -231,7 +206,7 @@ static int oc_tool_call_item(struct adapter_opencode_event *out, const char *too
         return err_set(err, ERR_NOMEM, "out of memory");
     json_t *item = event_item("tool_call", "assistant", completed ? "completed" : "in_progress",
                               call_id,
-                              oc_content1(event_part_tool_call(tool, json_is_object(input)
+                              event_content(event_part_tool_call(tool, json_is_object(input)
                                                                          ? args
                                                                          : "{}",
                                                                call_id)));
@@ -281,7 +256,7 @@ static int oc_tool_part(adapter_opencode_parser_t *p, struct adapter_opencode_ev
         if (n > st->output_sent) {
             if (!st->result_started) {
                 json_t *item = event_item("tool_result", "tool", "in_progress", result_id,
-                                          oc_content1(event_part_tool_result(call_id, "")));
+                                          event_content(event_part_tool_result(call_id, "")));
                 rc = oc_push_item(out, "item.started", item, err);
                 st->result_started = 1;
             }
@@ -299,15 +274,16 @@ static int oc_tool_part(adapter_opencode_parser_t *p, struct adapter_opencode_ev
     }
     const char *output = failed ? oc_str(state, "error") : oc_str(state, "output");
     const json_t *md = json_object_get(state, "metadata");
-    json_t *content = oc_content1(event_part_tool_result(call_id, output ? output : ""));
+    json_t *content = event_content(event_part_tool_result(call_id, output ? output : ""));
     if (!failed && strcmp(tool, "write") == 0 && oc_str(md, "filepath"))
-        content = oc_add(content, event_part_file_ref(oc_str(md, "filepath"), "write", NULL));
+        content = event_content_add(content,
+                                    event_part_file_ref(oc_str(md, "filepath"), "write", NULL));
     else if (!failed && strcmp(tool, "edit") == 0 && oc_str(json_object_get(md, "filediff"), "file"))
-        content = oc_add(content,
+        content = event_content_add(content,
                          event_part_file_ref(oc_str(json_object_get(md, "filediff"), "file"),
                                              "patch", oc_str(md, "diff")));
     else if (strcmp(tool, "bash") == 0 && json_is_object(input))
-        content = oc_add(content,
+        content = event_content_add(content,
                          event_part_json(json_pack("{s:O,s:O}", "command",
                                                    json_object_get(input, "command")
                                                        ? json_object_get(input, "command")
@@ -334,7 +310,7 @@ static int oc_file_part(adapter_opencode_parser_t *p, struct adapter_opencode_ev
     if (!url)
         url = "";
     int user = message_id && oc_is_user_message(p, message_id);
-    json_t *content = oc_content1(mime && strncmp(mime, "image/", 6) == 0
+    json_t *content = event_content(mime && strncmp(mime, "image/", 6) == 0
                                       ? event_part_image(url, mime)
                                       : event_part_file_ref(url, "read", NULL));
     json_t *item = event_item("message", user ? "user" : "assistant", "completed", id, content);

@@ -284,6 +284,22 @@ json_t *event_part_status(const char *label, const char *detail)
     return event_part("status", "label", label, "detail", detail, NULL, NULL, 2u);
 }
 
+json_t *event_content_add(json_t *content, json_t *part)
+{
+    if (!content || !part || json_array_append_new(content, part) != 0) {
+        json_decref(content);
+        if (!content)
+            json_decref(part);
+        return NULL;
+    }
+    return content;
+}
+
+json_t *event_content(json_t *part)
+{
+    return event_content_add(json_array(), part);
+}
+
 /* ---- compact JSON writer ---------------------------------------------------
  *
  * json_dumps() differs from serde_json in two ways that show in stored text:

@@ -62,6 +62,12 @@ json_t *event_part_file_ref(const char *path, const char *action, const char *di
 json_t *event_part_reasoning(const char *text, const char *visibility);
 json_t *event_part_image(const char *path, const char *mime);
 json_t *event_part_status(const char *label, const char *detail);
+/* new: `content` (a stolen array) with `part` (stolen) appended.  NULL, with
+ * both freed, when either is NULL or memory ran out, so part builders can be
+ * passed straight in. */
+json_t *event_content_add(json_t *content, json_t *part);
+/* new: a content array holding only `part` (stolen); NULL as above. */
+json_t *event_content(json_t *part);
 
 /* ---- serialization ------------------------------------------------------ */
 
