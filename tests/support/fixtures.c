@@ -118,6 +118,27 @@ void fixtures_check(const struct fixtures_case *c, const char *input_file,
     free(got);
 }
 
+void fixtures_each_prefix(const struct fixtures_case *c, const char *input_file, const char *lead,
+                          size_t small_step, size_t long_cuts,
+                          void (*parse)(void *ctx, const char *text, size_t prefix, size_t whole),
+                          void *ctx)
+{
+    size_t len = 0, lead_len = strlen(lead);
+    char *input = fixtures_read(c, input_file, &len);
+    const char *line = input, *end = input + len;
+    while (line < end) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
+        if (n > lead_len && memcmp(line, lead, lead_len) == 0) {
+            size_t step = long_cuts && n > 400 ? n / long_cuts + 1 : small_step;
+            for (size_t k = lead_len; k <= n; k += step)
+                parse(ctx, line + lead_len, k - lead_len, n - lead_len);
+        }
+        line = nl ? nl + 1 : end;
+    }
+    free(input);
+}
+
 void fixtures_vet(normalize_t *n, const json_t *conversions)
 {
     size_t i;

@@ -39,6 +39,16 @@ void fixtures_expect(const struct fixtures_case *c, const char *got);
 void fixtures_check(const struct fixtures_case *c, const char *input_file,
                     char *(*run)(const char *input, size_t len));
 
+/* Calls `parse` with prefixes of every line of the case's `input_file` that
+ * starts with `lead` (may be ""), `lead` cut off: lengths 0, step, 2 step,
+ * ... up to the whole.  The step is `small_step`, or whole/`long_cuts` + 1
+ * for lines over 400 bytes when `long_cuts` is not 0, so that long lines
+ * cost about `long_cuts` calls.  `parse` asserts what it expects. */
+void fixtures_each_prefix(const struct fixtures_case *c, const char *input_file, const char *lead,
+                          size_t small_step, size_t long_cuts,
+                          void (*parse)(void *ctx, const char *text, size_t prefix, size_t whole),
+                          void *ctx);
+
 /* Fails the test unless `n` accepts every conversion of the array, in
  * order: each fits the universal schema and the session's state so far. */
 void fixtures_vet(normalize_t *n, const json_t *conversions);

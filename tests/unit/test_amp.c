@@ -93,26 +93,21 @@ static void test_fixture(void **state)
 }
 
 /* Every prefix of every fixture line, cut or not, parses without an error. */
+static void parse_prefix(void *parser, const char *line, size_t prefix, size_t whole)
+{
+    json_t *c = json_array();
+    struct err err;
+    assert_int_equal(
+        adapter_amp_parse_line(parser, line, prefix, prefix < whole && prefix % 2, c, &err), 0);
+    json_decref(c);
+}
+
 static void test_fixture_prefixes(void **state)
 {
-    size_t len = 0;
-    char *input = fixtures_read(*state, "input.jsonl", &len);
     adapter_amp_parser_t *p = adapter_amp_parser_new("s1");
     assert_non_null(p);
-    struct err err;
-    const char *line = input, *end = input + len;
-    while (line < end) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line));
-        size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
-        for (size_t k = 0; k <= n; k += 5) {
-            json_t *c = json_array();
-            assert_int_equal(adapter_amp_parse_line(p, line, k, k < n && k % 2, c, &err), 0);
-            json_decref(c);
-        }
-        line = nl ? nl + 1 : end;
-    }
+    fixtures_each_prefix(*state, "input.jsonl", "", 5, 0, parse_prefix, p);
     adapter_amp_parser_free(p);
-    free(input);
 }
 
 /* Every line type of both dialects appears in some fixture. */

@@ -99,28 +99,22 @@ static void test_fixture(void **state)
 
 /* Every prefix of every fixture line (the shapes a cut or broken line
  * takes) parses without an error or a crash. */
+static void parse_prefix(void *parser, const char *line, size_t prefix, size_t whole)
+{
+    json_t *c = json_array(), *r = json_array();
+    struct err err;
+    assert_int_equal(adapter_claude_parse_line(parser, line, prefix, prefix < whole, c, r, &err),
+                     0);
+    json_decref(c);
+    json_decref(r);
+}
+
 static void test_fixture_prefixes(void **state)
 {
-    size_t len = 0;
-    char *input = fixtures_read(*state, "input.jsonl", &len);
     adapter_claude_parser_t *p = adapter_claude_parser_new("s1", 0);
     assert_non_null(p);
-    const char *line = input, *end = input + len;
-    while (line < end) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line));
-        size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
-        size_t step = n > 400 ? n / 97 + 1 : 7;
-        for (size_t k = 0; k <= n; k += step) {
-            json_t *c = json_array(), *r = json_array();
-            struct err err;
-            assert_int_equal(adapter_claude_parse_line(p, line, k, k < n, c, r, &err), 0);
-            json_decref(c);
-            json_decref(r);
-        }
-        line = nl ? nl + 1 : end;
-    }
+    fixtures_each_prefix(*state, "input.jsonl", "", 7, 97, parse_prefix, p);
     adapter_claude_parser_free(p);
-    free(input);
 }
 
 /* ---- targeted cases ------------------------------------------------------- */

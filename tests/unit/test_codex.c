@@ -98,24 +98,18 @@ static void test_fixture(void **state)
 }
 
 /* Every prefix of every line parses without an error or a crash. */
+static void parse_prefix(void *ctx, const char *line, size_t prefix, size_t whole)
+{
+    (void)ctx; /* the Codex line parser keeps no state */
+    struct adapter_codex_line l;
+    struct err err;
+    assert_int_equal(adapter_codex_parse_line(line, prefix, prefix < whole, "P", &l, &err), 0);
+    adapter_codex_line_clear(&l);
+}
+
 static void test_fixture_prefixes(void **state)
 {
-    size_t len = 0;
-    char *input = fixtures_read(*state, "input.jsonl", &len);
-    const char *line = input, *end = input + len;
-    while (line < end) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line));
-        size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
-        size_t step = n > 400 ? n / 53 + 1 : 5;
-        for (size_t k = 0; k <= n; k += step) {
-            struct adapter_codex_line l;
-            struct err err;
-            assert_int_equal(adapter_codex_parse_line(line, k, k < n, "P", &l, &err), 0);
-            adapter_codex_line_clear(&l);
-        }
-        line = nl ? nl + 1 : end;
-    }
-    free(input);
+    fixtures_each_prefix(*state, "input.jsonl", "", 5, 53, parse_prefix, NULL);
 }
 
 static void test_decisions(void **state)

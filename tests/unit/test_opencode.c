@@ -118,29 +118,21 @@ static void test_fixture(void **state)
 }
 
 /* Every prefix of every event's data parses without an error or a crash. */
+static void parse_prefix(void *parser, const char *data, size_t prefix, size_t whole)
+{
+    (void)whole; /* an event's data is parsed whole or not at all */
+    struct adapter_opencode_event ev;
+    struct err err;
+    assert_int_equal(adapter_opencode_parse_event(parser, data, prefix, &ev, &err), 0);
+    adapter_opencode_event_clear(&ev);
+}
+
 static void test_fixture_prefixes(void **state)
 {
-    size_t len = 0;
-    char *input = fixtures_read(*state, "input.sse", &len);
     adapter_opencode_parser_t *p = adapter_opencode_parser_new();
     assert_non_null(p);
-    const char *line = input, *end = input + len;
-    while (line < end) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line));
-        size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
-        if (n > 6 && memcmp(line, "data: ", 6) == 0) {
-            size_t step = n > 400 ? n / 37 + 1 : 5;
-            for (size_t k = 6; k <= n; k += step) {
-                struct adapter_opencode_event ev;
-                struct err err;
-                assert_int_equal(adapter_opencode_parse_event(p, line + 6, k - 6, &ev, &err), 0);
-                adapter_opencode_event_clear(&ev);
-            }
-        }
-        line = nl ? nl + 1 : end;
-    }
+    fixtures_each_prefix(*state, "input.sse", "data: ", 5, 37, parse_prefix, p);
     adapter_opencode_parser_free(p);
-    free(input);
 }
 
 static json_t *parse_one(adapter_opencode_parser_t *p, const char *json,
