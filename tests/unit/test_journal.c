@@ -571,6 +571,24 @@ static void outcome_wait(struct outcome *o, int calls)
     pthread_mutex_unlock(&o->lock);
 }
 
+/* Returns once the writer is parked in a gated outcome's first callback. */
+static void gate_await(struct outcome *o)
+{
+    pthread_mutex_lock(&o->lock);
+    while (!o->entered)
+        pthread_cond_wait(&o->cond, &o->lock);
+    pthread_mutex_unlock(&o->lock);
+}
+
+/* Lets the parked writer go on. */
+static void gate_open(struct outcome *o)
+{
+    pthread_mutex_lock(&o->lock);
+    o->released = 1;
+    pthread_cond_broadcast(&o->cond);
+    pthread_mutex_unlock(&o->lock);
+}
+
 static void submit_range(journal_t *j, const char *sid, int create, uint64_t first, size_t n,
                          struct slot *s)
 {
@@ -658,10 +676,7 @@ static void test_append_waits_for_a_running_group(void **state)
     o.gate = 1;
     struct slot s0 = {&o, 0};
     submit_range(j, "s1", 0, 2, 1, &s0);
-    pthread_mutex_lock(&o.lock);
-    while (!o.entered)
-        pthread_cond_wait(&o.cond, &o.lock);
-    pthread_mutex_unlock(&o.lock);
+    gate_await(&o);
 
     struct alone_arg a = {.j = j};
     atomic_init(&a.calling, 0);
@@ -678,10 +693,7 @@ static void test_append_waits_for_a_running_group(void **state)
     while (nanosleep(&pause, &pause) != 0)
         assert_int_equal(errno, EINTR);
     int early = atomic_load(&a.returned); /* asserted once the writer is free */
-    pthread_mutex_lock(&o.lock);
-    o.released = 1;
-    pthread_cond_broadcast(&o.cond);
-    pthread_mutex_unlock(&o.lock);
+    gate_open(&o);
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(early, 0); /* it waited while the writer held the connection */
     assert_int_equal(a.rc, 0);
@@ -705,18 +717,12 @@ static void test_sql_failure_fails_group(void **state)
     o.gate = 1;
     struct slot s[4] = {{&o, 0}, {&o, 1}, {&o, 2}, {&o, 3}};
     submit_range(j, "gate", 1, 1, 1, &s[0]);
-    pthread_mutex_lock(&o.lock);
-    while (!o.entered)
-        pthread_cond_wait(&o.cond, &o.lock);
-    pthread_mutex_unlock(&o.lock);
+    gate_await(&o);
     /* the writer is parked in the first callback: these three are one group */
     submit_range(j, "s2", 1, 1, 2, &s[1]); /* fine on its own */
     submit_range(j, "s1", 0, 9, 1, &s[2]); /* fails validation by itself */
     submit_range(j, "s1", 0, 3, 1, &s[3]); /* hits the trigger */
-    pthread_mutex_lock(&o.lock);
-    o.released = 1;
-    pthread_cond_broadcast(&o.cond);
-    pthread_mutex_unlock(&o.lock);
+    gate_open(&o);
     outcome_wait(&o, 4);
     assert_int_equal(o.rc[0], 0);
     assert_int_equal(o.rc[1], ERR_STORAGE);
