@@ -26,7 +26,6 @@
 #include "journal.h"
 #include "server.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -233,36 +232,26 @@ static int fx_teardown(void **state)
 
 /* ---- processes -------------------------------------------------------------- */
 
+struct children {
+    int n, zombies;
+};
+
+static int count_child(void *ctx, pid_t pid, const char *comm, char state)
+{
+    (void)pid, (void)comm; /* every child counts */
+    struct children *c = ctx;
+    c->n++;
+    c->zombies += state == 'Z';
+    return 0;
+}
+
 /* Counts the server's children, and among them the zombies. */
 static int fx_children(pid_t parent, int *zombies)
 {
-    DIR *d = opendir("/proc");
-    assert_non_null(d);
-    int n = 0;
-    *zombies = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        char path[300], buf[512];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *in = fopen(path, "r");
-        if (!in)
-            continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, in);
-        fclose(in);
-        buf[len] = '\0';
-        char *close = strrchr(buf, ')');
-        char st;
-        long ppid;
-        if (!close || sscanf(close + 1, " %c %ld", &st, &ppid) != 2 || ppid != parent)
-            continue;
-        n++;
-        if (st == 'Z')
-            (*zombies)++;
-    }
-    closedir(d);
-    return n;
+    struct children c = {0, 0};
+    assert_int_equal(e2e_each_child(parent, count_child, &c), 0);
+    *zombies = c.zombies;
+    return c.n;
 }
 
 /* Waits until the server has no zombie child and at most `max_children`

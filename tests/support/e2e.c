@@ -339,39 +339,68 @@ int e2e_json_contains(const json_t *v, const char *needle)
     return found;
 }
 
-pid_t e2e_child_pid(pid_t parent, const char *comm)
+int e2e_each_child(pid_t parent, int (*visit)(void *ctx, pid_t pid, const char *comm, char state),
+                   void *ctx)
 {
     DIR *d = opendir("/proc");
     if (!d)
-        return 0;
-    pid_t found = 0;
+        return -1;
+    int stop = 0;
     struct dirent *e;
-    while (!found && (e = readdir(d))) {
+    while (!stop && (e = readdir(d))) {
         if (e->d_name[0] < '0' || e->d_name[0] > '9')
             continue;
         char path[300], buf[512];
         snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
         FILE *f = fopen(path, "r");
         if (!f)
-            continue;
+            continue; /* it exited while we listed */
         size_t n = fread(buf, 1, sizeof buf - 1, f);
         fclose(f);
         buf[n] = '\0';
         /* pid (comm) state ppid ... ; comm may hold spaces: find the last ')'. */
         char *open = strchr(buf, '(');
         char *close = strrchr(buf, ')');
-        if (!open || !close || close < open)
-            continue;
-        *close = '\0';
         long ppid = 0;
         char state;
-        if (sscanf(close + 1, " %c %ld", &state, &ppid) != 2)
+        if (!open || !close || close < open ||
+            sscanf(close + 1, " %c %ld", &state, &ppid) != 2 || ppid != parent)
             continue;
-        if (ppid == parent && strncmp(open + 1, comm, strlen(comm)) == 0)
-            found = (pid_t)atol(e->d_name);
+        *close = '\0';
+        stop = visit(ctx, (pid_t)atol(e->d_name), open + 1, state);
     }
     closedir(d);
-    return found;
+    return stop;
+}
+
+struct child_by_comm {
+    const char *comm;
+    pid_t found;
+};
+
+static int match_comm(void *ctx, pid_t pid, const char *comm, char state)
+{
+    (void)state; /* a zombie of that name counts: it has not been reaped */
+    struct child_by_comm *want = ctx;
+    if (strncmp(comm, want->comm, strlen(want->comm)) != 0)
+        return 0;
+    want->found = pid;
+    return 1;
+}
+
+pid_t e2e_child_pid(pid_t parent, const char *comm)
+{
+    struct child_by_comm want = {comm, 0};
+    return e2e_each_child(parent, match_comm, &want) == 1 ? want.found : 0;
+}
+
+/* One level down through any child (a wrapper process). */
+static int match_grandchild(void *ctx, pid_t pid, const char *comm, char state)
+{
+    (void)comm, (void)state; /* any child may be the wrapper */
+    struct child_by_comm *want = ctx;
+    want->found = e2e_child_pid(pid, want->comm);
+    return want->found != 0;
 }
 
 pid_t e2e_descendant_pid(pid_t root, const char *comm)
@@ -379,29 +408,6 @@ pid_t e2e_descendant_pid(pid_t root, const char *comm)
     pid_t found = e2e_child_pid(root, comm);
     if (found)
         return found;
-    /* One level down through any child (a wrapper process). */
-    DIR *d = opendir("/proc");
-    if (!d)
-        return 0;
-    struct dirent *e;
-    while (!found && (e = readdir(d))) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        char path[300], buf[512];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        char *close = strrchr(buf, ')');
-        long ppid = 0;
-        char state;
-        if (!close || sscanf(close + 1, " %c %ld", &state, &ppid) != 2 || ppid != root)
-            continue;
-        found = e2e_child_pid((pid_t)atol(e->d_name), comm);
-    }
-    closedir(d);
-    return found;
+    struct child_by_comm want = {comm, 0};
+    return e2e_each_child(root, match_grandchild, &want) == 1 ? want.found : 0;
 }

@@ -100,6 +100,13 @@ json_t *e2e_server_status(struct sj_server *s, const char *agent);
 /* 1 if the JSON text of `v` contains `needle`. */
 int e2e_json_contains(const json_t *v, const char *needle);
 
+/* Calls `visit` with the pid, command name and state letter ('Z' for a
+ * zombie) of every child of `parent`, until `visit` returns non-zero.
+ * Returns that value, 0 when all were visited, or -1 if /proc cannot be
+ * read. */
+int e2e_each_child(pid_t parent, int (*visit)(void *ctx, pid_t pid, const char *comm, char state),
+                   void *ctx);
+
 /* The pid of the server's child process whose command name is `comm`
  * (e.g. "claude"), or 0 if there is none. */
 pid_t e2e_child_pid(pid_t parent, const char *comm);
