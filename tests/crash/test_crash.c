@@ -468,14 +468,9 @@ static void crash_check_server(struct crash *c)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/journal.db", c->srv_dir);
-    journal_t *j = NULL;
+    journal_reader_t *r;
+    journal_t *j = sj_journal_open_checked(path, &r);
     struct err err;
-    if (journal_open_readonly(path, &j, &err) != 0)
-        fail_msg("crash: cannot open %s: %s", path, err.msg);
-    journal_reader_t *r = journal_reader_for_thread(j, &err);
-    assert_non_null(r);
-    if (journal_integrity_check(r, &err) != 0)
-        fail_msg("crash: cycle %d: integrity check: %s", c->cycle, err.msg);
 
     struct crash_session_list list = {0};
     assert_int_equal(journal_list_sessions(r, crash_list_row, &list, &err), 0);
@@ -648,14 +643,9 @@ static void crash_driver_read(struct crash *c, int fd, char *buf, size_t *len, i
 
 static void crash_check_driver(struct crash *c)
 {
-    journal_t *j = NULL;
+    journal_reader_t *r;
+    journal_t *j = sj_journal_open_checked(c->drv_db, &r);
     struct err err;
-    if (journal_open_readonly(c->drv_db, &j, &err) != 0)
-        fail_msg("crash: driver cycle %d: cannot open %s: %s", c->cycle, c->drv_db, err.msg);
-    journal_reader_t *r = journal_reader_for_thread(j, &err);
-    assert_non_null(r);
-    if (journal_integrity_check(r, &err) != 0)
-        fail_msg("crash: driver cycle %d: integrity check: %s", c->cycle, err.msg);
     uint64_t lost = 0;
     unsigned bad = 0;
     for (int t = 0; t < CRASH_DRIVER_THREADS; t++) {

@@ -896,15 +896,8 @@ static void test_server_killed_during_agent_output(void **state)
     fx_wait_gone(agent);
 
     char *db = sj_fmt("%s/journal.db", f->srv.data_dir);
-    journal_t *j = NULL;
-    struct err err;
-    if (journal_open_readonly(db, &j, &err) != 0)
-        fail_msg("%s", err.msg);
-    journal_reader_t *r = journal_reader_for_thread(j, &err);
-    assert_non_null(r);
-    if (journal_integrity_check(r, &err) != 0)
-        fail_msg("integrity check: %s", err.msg);
-    journal_close(j);
+    journal_reader_t *r;
+    journal_close(sj_journal_open_checked(db, &r));
     free(db);
 
     char here[PATH_MAX];

@@ -227,15 +227,8 @@ static void faults_integrity(const char *data_dir)
 {
     char path[700];
     snprintf(path, sizeof path, "%s/journal.db", data_dir);
-    journal_t *j = NULL;
-    struct err err;
-    if (journal_open_readonly(path, &j, &err) != 0)
-        fail_msg("%s", err.msg);
-    journal_reader_t *r = journal_reader_for_thread(j, &err);
-    assert_non_null(r);
-    if (journal_integrity_check(r, &err) != 0)
-        fail_msg("integrity check: %s", err.msg);
-    journal_close(j);
+    journal_reader_t *r;
+    journal_close(sj_journal_open_checked(path, &r));
 }
 
 /* Reads an open event stream until sequence `until`; every sequence must

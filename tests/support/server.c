@@ -747,3 +747,17 @@ void sj_assert_event_exact(const json_t *events, const char *session_id, long lo
     free(got);
     free(want);
 }
+
+journal_t *sj_journal_open_checked(const char *db_path, journal_reader_t **reader)
+{
+    journal_t *j = NULL;
+    struct err err;
+    if (journal_open_readonly(db_path, &j, &err) != 0)
+        fail_msg("cannot open %s: %s", db_path, err.msg);
+    *reader = journal_reader_for_thread(j, &err);
+    if (!*reader)
+        fail_msg("no reader for %s: %s", db_path, err.msg);
+    if (journal_integrity_check(*reader, &err) != 0)
+        fail_msg("%s: integrity check: %s", db_path, err.msg);
+    return j;
+}

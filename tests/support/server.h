@@ -17,6 +17,7 @@
 #define SJ_TEST_SERVER_H
 
 #include "httpc.h"
+#include "journal.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -146,5 +147,10 @@ void sj_assert_event_exact(const json_t *events, const char *session_id, long lo
                            const char *type, int synthetic, const char *data_json);
 
 char *sj_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Opens the journal file `db_path` read-only and fails the test unless it
+ * opens and PRAGMA integrity_check is ok.  new: the journal (journal_close
+ * it); *reader gets its reader for the calling thread. */
+journal_t *sj_journal_open_checked(const char *db_path, journal_reader_t **reader);
 
 #endif
