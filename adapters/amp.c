@@ -24,15 +24,15 @@
  * head/tail); the next message continues the thread.  Terminate and server
  * shutdown close stdin and send SIGTERM, then SIGKILL after AMP_KILL_MS.
  */
-#include "amp.h"
+#include "adapters/amp.h"
 
-#include "adapter.h"
-#include "agent_env.h"
-#include "agent_proc.h"
-#include "claude.h"
-#include "err.h"
-#include "event.h"
-#include "supervisor.h"
+#include "agents/adapter.h"
+#include "agents/agent_env.h"
+#include "agents/agent_proc.h"
+#include "adapters/claude.h"
+#include "base/err.h"
+#include "events/event.h"
+#include "agents/supervisor.h"
 
 #include <fcntl.h>
 #include <jansson.h>

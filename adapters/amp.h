@@ -36,7 +36,7 @@
 #ifndef SJ_ADAPTER_AMP_H
 #define SJ_ADAPTER_AMP_H
 
-#include "err.h"
+#include "base/err.h"
 
 #include <jansson.h>
 #include <stddef.h>

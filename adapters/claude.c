@@ -26,17 +26,17 @@
  * (terminate's session.ended comes from the session layer; a shutdown is not
  * the end of a session).
  */
-#include "claude.h"
+#include "adapters/claude.h"
 
-#include "adapter.h"
-#include "agent_env.h"
-#include "agent_proc.h"
-#include "buf.h"
-#include "err.h"
-#include "event.h"
-#include "hmap.h"
-#include "install.h"
-#include "supervisor.h"
+#include "agents/adapter.h"
+#include "agents/agent_env.h"
+#include "agents/agent_proc.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "events/event.h"
+#include "base/hmap.h"
+#include "agents/install.h"
+#include "agents/supervisor.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -33,7 +33,7 @@
 #ifndef SJ_ADAPTER_CLAUDE_H
 #define SJ_ADAPTER_CLAUDE_H
 
-#include "err.h"
+#include "base/err.h"
 
 #include <jansson.h>
 #include <stddef.h>

@@ -22,15 +22,15 @@
  * is killed and takes the same path.  Shutdown closes stdin
  * and sends SIGTERM (SIGKILL after CODEX_KILL_MS) and journals nothing.
  */
-#include "codex.h"
+#include "adapters/codex.h"
 
-#include "adapter.h"
-#include "agent_proc.h"
-#include "agent_env.h"
-#include "buf.h"
-#include "err.h"
-#include "event.h"
-#include "supervisor.h"
+#include "agents/adapter.h"
+#include "agents/agent_proc.h"
+#include "agents/agent_env.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "events/event.h"
+#include "agents/supervisor.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -31,7 +31,7 @@
 #ifndef SJ_ADAPTER_CODEX_H
 #define SJ_ADAPTER_CODEX_H
 
-#include "err.h"
+#include "base/err.h"
 
 #include <jansson.h>
 #include <stddef.h>

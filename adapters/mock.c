@@ -3,11 +3,11 @@
  * fixed prompts), and the session layer journals them paced by
  * --mock-delay-ms.  Its only state is the turn counter that names each
  * turn's native ids ("mock_<n>_..."), persisted as {"turns":N}. */
-#include "mock.h"
+#include "adapters/mock.h"
 
-#include "adapter.h"
-#include "err.h"
-#include "event.h"
+#include "agents/adapter.h"
+#include "base/err.h"
+#include "events/event.h"
 
 #include <jansson.h>
 #include <stdio.h>

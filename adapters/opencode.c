@@ -30,17 +30,17 @@
  * its next message goes to the new server, which still knows the session.
  * Shutdown sends SIGTERM (SIGKILL after OC_KILL_MS) and journals nothing.
  */
-#include "opencode.h"
+#include "adapters/opencode.h"
 
-#include "adapter.h"
-#include "agent_proc.h"
-#include "agent_env.h"
-#include "buf.h"
-#include "credentials.h"
-#include "datadir.h"
-#include "err.h"
-#include "event.h"
-#include "supervisor.h"
+#include "agents/adapter.h"
+#include "agents/agent_proc.h"
+#include "agents/agent_env.h"
+#include "base/buf.h"
+#include "agents/credentials.h"
+#include "base/datadir.h"
+#include "base/err.h"
+#include "events/event.h"
+#include "agents/supervisor.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

@@ -44,7 +44,7 @@
 #ifndef SJ_ADAPTER_OPENCODE_H
 #define SJ_ADAPTER_OPENCODE_H
 
-#include "err.h"
+#include "base/err.h"
 
 #include <jansson.h>
 #include <stddef.h>

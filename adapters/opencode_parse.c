@@ -1,10 +1,10 @@
 /* The pure part of the OpenCode adapter (see opencode.h): SSE framing, event
  * conversions and request bodies. */
-#include "opencode.h"
+#include "adapters/opencode.h"
 
-#include "buf.h"
-#include "err.h"
-#include "event.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "events/event.h"
 
 #include <stdio.h>
 #include <stdlib.h>

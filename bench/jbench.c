@@ -14,7 +14,7 @@
  *
  * Events are ~400 bytes of JSON shaped like the server's item.delta events.
  * Prints one line of key=value pairs. */
-#include "journal.h"
+#include "journal/journal.h"
 
 #include <pthread.h>
 #include <sqlite3.h>

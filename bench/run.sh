@@ -104,7 +104,7 @@ warn=(-std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prot
       -Wmissing-prototypes -Wformat=2 -Wwrite-strings -Wundef -pthread)
 cc "${warn[@]}" "$root/bench/load.c" "$root/bench/common/net.c" -o "$build/load"
 # shellcheck disable=SC2046
-cc "${warn[@]}" -I"$root/src" "$root/bench/jbench.c" "$build/libsjcore.a" \
+cc "${warn[@]}" -I"$root/src" -I"$root" "$root/bench/jbench.c" "$build/libsjcore.a" \
   $(pkg-config --libs sqlite3 libmicrohttpd jansson libuv libpq libcurl) -lm -o "$build/jbench"
 load="$build/load"
 jbench="$build/jbench"

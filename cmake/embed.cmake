@@ -52,7 +52,7 @@ endfunction()
 # targets' own schemas: postgres, clickhouse) -> migrations_<kind>_all[], all
 # in one generated file so the core library's source list stays fixed.
 function(sj_embed_migrations out files)
-  set(body "#include \"migrations.h\"\n")
+  set(body "#include \"journal/migrations.h\"\n")
   sj_migration_table(body migrations "${files}")
   list(GET files 0 first)
   get_filename_component(dir ${first} DIRECTORY)

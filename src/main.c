@@ -1,7 +1,7 @@
 /* The sandbox-journal command line: one command per file (src/cmd_*.c),
  * listed in src/commands.def. */
-#include "cmd.h"
-#include "opts.h"
+#include "cli/cmd.h"
+#include "base/opts.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -14,7 +14,7 @@ struct main_command {
 
 static const struct main_command main_commands[] = {
 #define COMMAND(name, summary) { #name, summary, cmd_##name },
-#include "commands.def"
+#include "cli/commands.def"
 #undef COMMAND
 };
 

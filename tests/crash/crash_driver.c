@@ -18,7 +18,7 @@
  * after CRASH_DRIVER_MAX_MS, so a harness that forgot it leaves no writer
  * behind for long. */
 #include "crash_event.h"
-#include "journal.h"
+#include "journal/journal.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -41,9 +41,9 @@
 #include <cmocka.h>
 
 #include "crash_event.h"
-#include "hmap.h"
+#include "base/hmap.h"
 #include "httpc.h"
-#include "journal.h"
+#include "journal/journal.h"
 #include "server.h"
 
 #include <errno.h>

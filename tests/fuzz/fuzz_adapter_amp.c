@@ -11,10 +11,11 @@
  * built with it continues exactly that thread.
  * Seeds: tests/fixtures/amp/<case>/input.jsonl; dictionary
  * fuzz_adapter_amp.dict.  Built with -DSJ_FUZZ=ON and clang. */
-#include "amp.h"
-#include "event.h"
+#include "adapters/amp.h"
+#include "adapters/registry.h"
+#include "events/event.h"
 #include "fuzz_common.h"
-#include "normalize.h"
+#include "events/normalize.h"
 
 #include <jansson.h>
 #include <stdint.h>

@@ -5,7 +5,7 @@
  * every conversion is an object with a type, every reply is one line of
  * JSON.  Seeds: tests/fixtures/claude/<case>/input.jsonl.
  * Built with -DSJ_FUZZ=ON and clang. */
-#include "claude.h"
+#include "adapters/claude.h"
 
 #include <jansson.h>
 #include <stddef.h>

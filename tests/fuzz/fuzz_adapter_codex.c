@@ -4,7 +4,7 @@
  * permission id it makes splits back into its request id.  Seeds:
  * tests/fixtures/codex/<case>/input.jsonl.  Built with -DSJ_FUZZ=ON and
  * clang. */
-#include "codex.h"
+#include "adapters/codex.h"
 
 #include <jansson.h>
 #include <stddef.h>

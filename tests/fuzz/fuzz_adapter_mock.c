@@ -10,10 +10,11 @@
  * fuzz_adapter_claude.c, fuzz_adapter_codex.c and docs/testing.md).  Built
  * with -DSJ_FUZZ=ON (or -DFUZZ=ON) and clang; seeds in
  * corpus/fuzz_adapter_mock/, dictionary fuzz_adapter_mock.dict. */
-#include "event.h"
+#include "adapters/registry.h"
+#include "events/event.h"
 #include "fuzz_common.h"
-#include "mock.h"
-#include "normalize.h"
+#include "adapters/mock.h"
+#include "events/normalize.h"
 
 #include <jansson.h>
 #include <stdint.h>

@@ -8,7 +8,7 @@
  * Seeds: tests/fixtures/opencode/<case>/input.sse.  Built with -DSJ_FUZZ=ON
  * and clang. */
 #include "fuzz_common.h"
-#include "opencode.h"
+#include "adapters/opencode.h"
 
 #include <jansson.h>
 #include <stddef.h>

@@ -3,10 +3,10 @@
 #ifndef SJ_FUZZ_COMMON_H
 #define SJ_FUZZ_COMMON_H
 
-#include "err.h"
-#include "event.h"
-#include "normalize.h"
-#include "parse.h"
+#include "base/err.h"
+#include "events/event.h"
+#include "events/normalize.h"
+#include "http/parse.h"
 
 #include <jansson.h>
 #include <stdint.h>

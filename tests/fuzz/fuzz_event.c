@@ -9,7 +9,7 @@
  * (the canonical form is a fixed point: what the journal stores is what a
  * re-serialization would give).  Built with -DSJ_FUZZ=ON (or -DFUZZ=ON) and
  * clang; seeds in corpus/fuzz_event/, dictionary fuzz_normalize.dict. */
-#include "event.h"
+#include "events/event.h"
 #include "fuzz_common.h"
 
 #include <jansson.h>

@@ -8,7 +8,7 @@
  * Built with -DSJ_FUZZ=ON (or -DFUZZ=ON) and clang; seeds in
  * corpus/fuzz_http_body/, dictionary fuzz_http_body.dict. */
 #include "fuzz_common.h"
-#include "parse.h"
+#include "http/parse.h"
 
 #include <jansson.h>
 #include <stdint.h>

@@ -6,7 +6,7 @@
  * did not send; the refusal names the header.  Built with -DSJ_FUZZ=ON (or
  * -DFUZZ=ON) and clang; seeds in corpus/fuzz_last_event_id/. */
 #include "fuzz_common.h"
-#include "parse.h"
+#include "http/parse.h"
 
 #include <stdint.h>
 #include <stdlib.h>

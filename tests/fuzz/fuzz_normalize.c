@@ -18,9 +18,9 @@
  * records), as sessions.c restores them from the journal's item_aliases;
  * the input in corpus/fuzz_normalize/parent-only-native-id is the one that
  * showed the need. */
-#include "event.h"
+#include "events/event.h"
 #include "fuzz_common.h"
-#include "normalize.h"
+#include "events/normalize.h"
 
 #include <jansson.h>
 #include <stdint.h>

@@ -13,7 +13,7 @@
  * Built with -DSJ_FUZZ=ON (or -DFUZZ=ON) and clang; seeds in
  * corpus/fuzz_query/, dictionary fuzz_query.dict. */
 #include "fuzz_common.h"
-#include "parse.h"
+#include "http/parse.h"
 
 #include <jansson.h>
 #include <stdint.h>

@@ -23,7 +23,7 @@
 #include <cmocka.h>
 
 #include "e2e.h"
-#include "journal.h"
+#include "journal/journal.h"
 #include "server.h"
 
 #include <errno.h>

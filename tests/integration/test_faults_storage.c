@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "httpc.h"
-#include "journal.h"
+#include "journal/journal.h"
 #include "server.h"
 
 #include <errno.h>

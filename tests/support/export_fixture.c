@@ -1,10 +1,10 @@
 /* Helpers of the export integration tests; see export_fixture.h. */
 #include "export_fixture.h"
 
-#include "err.h"
-#include "event.h"
-#include "export_row.h"
-#include "journal.h"
+#include "base/err.h"
+#include "events/event.h"
+#include "export/export_row.h"
+#include "journal/journal.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,7 +1,7 @@
 /* Recorded agent output for the adapters' unit tests; see fixtures.h. */
 #include "fixtures.h"
 
-#include "err.h"
+#include "base/err.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -8,7 +8,7 @@
 #ifndef SJ_TEST_FIXTURES_H
 #define SJ_TEST_FIXTURES_H
 
-#include "normalize.h"
+#include "events/normalize.h"
 
 #include <jansson.h>
 #include <limits.h>

@@ -17,7 +17,7 @@
 #define SJ_TEST_SERVER_H
 
 #include "httpc.h"
-#include "journal.h"
+#include "journal/journal.h"
 
 #include <jansson.h>
 #include <pthread.h>

@@ -16,11 +16,11 @@
 
 #include <cmocka.h>
 
-#include "amp.h"
-#include "err.h"
-#include "event.h"
+#include "adapters/amp.h"
+#include "base/err.h"
+#include "events/event.h"
 #include "fixtures.h"
-#include "normalize.h"
+#include "events/normalize.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -15,11 +15,12 @@
 
 #include <cmocka.h>
 
-#include "claude.h"
-#include "err.h"
-#include "event.h"
+#include "adapters/claude.h"
+#include "adapters/registry.h"
+#include "base/err.h"
+#include "events/event.h"
 #include "fixtures.h"
-#include "normalize.h"
+#include "events/normalize.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "client.h"
+#include "cli/client.h"
 
 #include <stdio.h>
 #include <stdlib.h>

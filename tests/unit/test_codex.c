@@ -13,10 +13,10 @@
 
 #include <cmocka.h>
 
-#include "codex.h"
-#include "err.h"
+#include "adapters/codex.h"
+#include "base/err.h"
 #include "fixtures.h"
-#include "normalize.h"
+#include "events/normalize.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "credentials.h"
+#include "agents/credentials.h"
 
 #include <errno.h>
 #include <stdio.h>

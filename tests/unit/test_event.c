@@ -1,6 +1,6 @@
 /* event.c: builders, the canonical serialization of every event type and
  * content part, and the turn-end predicate. */
-#include "event.h"
+#include "events/event.h"
 
 #include <stdarg.h>
 #include <stddef.h>

@@ -3,9 +3,9 @@
  * the group, reset), the scan by cursor, the resume state, "wake me on any
  * commit", data_version, and session rows imported with their creation
  * time.  Each test gets a fresh directory under $SJ_TEST_TMPDIR. */
-#include "err.h"
-#include "event.h"
-#include "journal.h"
+#include "base/err.h"
+#include "events/event.h"
+#include "journal/journal.h"
 
 #include <dirent.h>
 #include <errno.h>

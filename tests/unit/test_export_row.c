@@ -1,11 +1,11 @@
 /* Unit tests of the export rows: parsing the stored event text, time
  * conversion, and the exact lines each target gets (ClickHouse
  * JSONEachRow, PostgreSQL COPY text, JSONL), escaping included. */
-#include "buf.h"
-#include "err.h"
-#include "event.h"
-#include "export_row.h"
-#include "journal.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "events/event.h"
+#include "export/export_row.h"
+#include "journal/journal.h"
 
 #include <jansson.h>
 #include <stddef.h>

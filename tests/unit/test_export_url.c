@@ -1,8 +1,8 @@
 /* Unit tests of export target URLs: what parses to what, the checkpoint
  * key, what is refused and how, and that no password ever reaches a
  * message. */
-#include "err.h"
-#include "export_url.h"
+#include "base/err.h"
+#include "export/export_url.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "hmap.h"
+#include "base/buf.h"
+#include "base/hmap.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -11,10 +11,10 @@
 
 #include <cmocka.h>
 
-#include "datadir.h"
-#include "agents.h"
-#include "err.h"
-#include "install.h"
+#include "base/datadir.h"
+#include "adapters/registry.h"
+#include "base/err.h"
+#include "agents/install.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -171,7 +171,7 @@ static void test_install_then_noop_then_reinstall(void **state)
     assert_true(info.pinned);
 
     /* The agent list reports it. */
-    json_t *list = agents_list_json(agents);
+    json_t *list = registry_list_json(agents);
     assert_non_null(list);
     size_t i;
     const json_t *a;
@@ -243,11 +243,11 @@ static void test_npm_missing(void **state)
     assert_non_null(strstr(err.msg, "npm not found"));
     /* Through the agents layer too, with the error kind the API maps. */
     assert_int_equal(setenv("PATH", dir, 1), 0);
-    rc = agents_install(agents, "codex", 0, 0, &err);
+    rc = registry_install(agents, "codex", 0, 0, &err);
     assert_int_equal(setenv("PATH", "/usr/bin:/bin", 1), 0);
     assert_int_equal(rc, ERR_INSTALL_FAILED);
-    assert_int_equal(agents_install(agents, "mock", 1, 0, &err), 0);
-    assert_int_equal(agents_install(agents, "nope", 0, 0, &err), ERR_UNSUPPORTED_AGENT);
+    assert_int_equal(registry_install(agents, "mock", 1, 0, &err), 0);
+    assert_int_equal(registry_install(agents, "nope", 0, 0, &err), ERR_UNSUPPORTED_AGENT);
 }
 
 /* An agent the machine already has on PATH counts as installed, with the

@@ -1,8 +1,8 @@
 /* Unit tests of the journal: schema and migrations, the sequence rule, group
  * commit, readers, waiters and shutdown.  Each test gets a fresh directory
  * under $SJ_TEST_TMPDIR (or /tmp) and removes it afterwards. */
-#include "journal.h"
-#include "migrations.h"
+#include "journal/journal.h"
+#include "journal/migrations.h"
 
 #include <dirent.h>
 #include <errno.h>

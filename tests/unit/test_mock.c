@@ -8,10 +8,11 @@
 
 #include <cmocka.h>
 
-#include "adapter.h"
-#include "err.h"
-#include "event.h"
-#include "mock.h"
+#include "adapters/registry.h"
+#include "agents/adapter.h"
+#include "base/err.h"
+#include "events/event.h"
+#include "adapters/mock.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* normalize.c: the reference's SessionState rules, one test per rule, and
  * the replay guarantee that a rebuilt normalizer continues byte for byte. */
-#include "event.h"
-#include "normalize.h"
+#include "events/event.h"
+#include "events/normalize.h"
 
 #include <stdarg.h>
 #include <stddef.h>

@@ -15,11 +15,12 @@
 
 #include <cmocka.h>
 
-#include "adapter.h"
-#include "err.h"
+#include "adapters/registry.h"
+#include "agents/adapter.h"
+#include "base/err.h"
 #include "fixtures.h"
-#include "normalize.h"
-#include "opencode.h"
+#include "events/normalize.h"
+#include "adapters/opencode.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "parse.h"
+#include "http/parse.h"
 
 #include <stdlib.h>
 #include <string.h>

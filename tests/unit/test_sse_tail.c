@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "sse_tail.h"
+#include "base/buf.h"
+#include "http/sse_tail.h"
 
 #include <stdio.h>
 #include <stdlib.h>

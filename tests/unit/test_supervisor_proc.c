@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "supervisor.h"
+#include "agents/supervisor.h"
 
 #include <signal.h>
 #include <stdio.h>

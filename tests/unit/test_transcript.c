@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "transcript.h"
+#include "cli/transcript.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,0 +1,166 @@
+/* What an agent adapter is: a capabilities record, its modes, and a table of
+ * functions the session layer calls.  One file per agent in adapters/
+ * defines a `const struct adapter adapter_<name>`; adapters/adapters.def
+ * lists them for the registry (adapters/registry.h), one ADAPTER(name) line each.
+ *
+ * Adapters never touch the journal or HTTP.  They report what the agent did
+ * as conversions (see event.h) through the host functions in
+ * `struct adapter_host`, which normalize and journal them.
+ */
+#ifndef SJ_ADAPTER_H
+#define SJ_ADAPTER_H
+
+#include "base/err.h"
+#include "agents/supervisor.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* The v1 AgentCapabilities record. */
+struct adapter_caps {
+    unsigned plan_mode : 1;
+    unsigned permissions : 1;
+    unsigned questions : 1;
+    unsigned tool_calls : 1;
+    unsigned tool_results : 1;
+    unsigned text_messages : 1;
+    unsigned images : 1;
+    unsigned file_attachments : 1;
+    unsigned session_lifecycle : 1;
+    unsigned error_events : 1;
+    unsigned reasoning : 1;
+    unsigned status : 1;
+    unsigned command_execution : 1;
+    unsigned file_changes : 1;
+    unsigned mcp_tools : 1;
+    unsigned streaming_deltas : 1;
+    unsigned item_started : 1;
+    unsigned shared_process : 1;
+};
+
+struct adapter_mode {
+    const char *id;
+    const char *name;
+    const char *description;
+};
+
+struct adapter_ctx;
+
+/* How an adapter reports events.  Provided by the session layer.
+ *
+ * Threads: emit, emit_paced and save_state are for the functions the session
+ * layer calls with the session locked (HTTP workers).  Code running on the
+ * supervisor loop (process output, exits, timers) uses emit_async only: it
+ * takes the session lock itself, so it must never be called with it held,
+ * and it never waits for the journal.  Functions called with the session
+ * locked must never wait for the loop (the loop takes session locks to
+ * journal): they hand work over with supervisor_post() and return. */
+struct adapter_host {
+    /* Normalizes and journals `conversions` (a borrowed array) now, waiting
+     * for the commit.  0, or the journal's error.  Session locked. */
+    int (*emit)(struct adapter_ctx *ctx, const json_t *conversions, struct err *err);
+    /* Loop thread: locks the session, normalizes `conversions` (borrowed)
+     * and queues them for the journal without waiting.  Dropped (0) once the
+     * session was terminated through the API, or while the server is
+     * shutting down. */
+    int (*emit_async)(struct adapter_ctx *ctx, const json_t *conversions, struct err *err);
+    /* Queues `conversions` (stolen array) to be journaled one by one,
+     * `delay_ms` apart, on the supervisor loop.  Dropped if the session is
+     * terminated first. */
+    int (*emit_paced)(struct adapter_ctx *ctx, json_t *conversions, unsigned delay_ms,
+                      struct err *err);
+    /* Records the adapter's state (JSON text, copied) to be committed in the
+     * same transaction as the next emit(), and handed back as saved_state
+     * after a restart. */
+    int (*save_state)(struct adapter_ctx *ctx, const char *state_json, struct err *err);
+};
+
+/* What an adapter sees of its session.  Strings are borrowed and live as long
+ * as the session; `state` belongs to the adapter.  Fields other than `state`
+ * may only be read with the session locked (native_session_id and
+ * binary_path change under the lock): loop-side code keeps copies. */
+struct adapter_ctx {
+    const struct adapter_host *host;
+    supervisor_t *supervisor;      /* the loop that owns the agent's processes */
+    const char *data_dir;          /* the server's data directory */
+    const char *agents_dir;        /* where agent CLIs are installed (install.h) */
+    /* The session's working directory, journaled at creation: the agent runs
+     * there, and resumes from there after a restart. */
+    const char *working_dir;
+    /* The agent's binary as found when the session was created or loaded
+     * (NULL if not found then); adapters look again when it is NULL. */
+    const char *binary_path;
+    const char *session_id;
+    const char *agent_mode;
+    const char *permission_mode;
+    const char *model;             /* may be NULL */
+    const char *variant;           /* may be NULL */
+    const char *native_session_id; /* may be NULL */
+    /* The adapter's persisted state (JSON text), loaded from the session
+     * row at restart; NULL for a new session. */
+    const char *saved_state;
+    void *state;
+    /* Server-wide settings an adapter may use. */
+    unsigned mock_delay_ms;
+};
+
+struct adapter {
+    const char *name;
+    struct adapter_caps caps;
+    const struct adapter_mode *modes;
+    size_t n_modes;
+    /* The agent can continue a session after its process ended. */
+    int can_resume;
+    /* Set for agents that live inside the server ("builtin"); others report
+     * the version of the binary they find. */
+    const char *builtin_version;
+
+    /* Validates the requested modes (NULL: default) and writes the effective
+     * ones into agent_mode[32] / permission_mode[32].  ERR_MODE_NOT_SUPPORTED
+     * or ERR_INVALID with a message. */
+    int (*resolve_modes)(const char *agent_mode, const char *permission_mode,
+                         char agent_mode_out[32], char permission_mode_out[32],
+                         struct err *err);
+    /* Prepares a new session; may set ctx->state.  Fills native_id_out[128]
+     * with the agent's own session id when it is known at once ("" if not).
+     * Thread: HTTP worker, no lock held: the one adapter function that may
+     * wait for the loop (bounded).  It must not hand the session to the
+     * loop: the session may still be discarded (a conflicting create), and
+     * it is freed then without a word to the adapter beyond free_state. */
+    int (*start_session)(struct adapter_ctx *ctx, char native_id_out[128], struct err *err);
+    /* Hands a user message to the agent.  Thread: HTTP worker, session locked. */
+    int (*send_message)(struct adapter_ctx *ctx, const char *message, struct err *err);
+    /* Forwards a permission reply ("once", "always", "reject"); `pending` is
+     * the permission.requested data.  May be NULL when the agent needs no
+     * forwarding.  The session layer journals permission.resolved itself. */
+    int (*reply_permission)(struct adapter_ctx *ctx, const char *permission_id,
+                            const char *reply, const json_t *pending, struct err *err);
+    /* Forwards answers (array of arrays of strings) to a question.  May be NULL. */
+    int (*reply_question)(struct adapter_ctx *ctx, const char *question_id,
+                          const json_t *answers, const json_t *pending, struct err *err);
+    /* Forwards a question rejection.  May be NULL. */
+    int (*reject_question)(struct adapter_ctx *ctx, const char *question_id,
+                           const json_t *pending, struct err *err);
+    /* Stops the agent's work for this session.  May be NULL. */
+    void (*terminate)(struct adapter_ctx *ctx);
+    /* Frees ctx->state.  May be NULL.  Called after the loop has stopped. */
+    void (*free_state)(struct adapter_ctx *ctx);
+    /* Loop thread, at server shutdown: stop the agent's processes (SIGTERM,
+     * then SIGKILL if they linger).  It may journal (emit_async) the end of
+     * a turn it cuts short, never a session.ended: the session resumes
+     * after a restart.  Nothing the agent does after this is journaled.
+     * May be NULL. */
+    void (*shutdown)(struct adapter_ctx *ctx);
+    /* new: the ServerStatusInfo of an agent's shared process, or NULL for
+     * "stopped".  May be NULL.  Thread: any. */
+    json_t *(*server_status_json)(void);
+    /* Loop thread, at server shutdown, once per adapter after every
+     * session's shutdown: stop shared processes the same way.  May be NULL. */
+    void (*shutdown_shared)(void);
+    /* new: the modes the agent's running process reports
+     * ([{id, name, description}]), or NULL to list `modes`.  May be NULL.
+     * Thread: any. */
+    json_t *(*modes_json)(void);
+};
+
+#endif

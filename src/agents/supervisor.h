@@ -1,0 +1,91 @@
+/* The supervisor: one libuv loop thread that owns every agent child
+ * process, timer and pipe.  Other threads never touch loop handles; they
+ * hand work to the loop with supervisor_post(). */
+#ifndef SJ_SUPERVISOR_H
+#define SJ_SUPERVISOR_H
+
+#include "base/err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct supervisor supervisor_t;
+
+/* Starts the loop thread.  new: stopped and freed by supervisor_stop(). */
+int supervisor_start(supervisor_t **out, struct err *err);
+
+/* Runs `fn(loop, arg)` on the loop thread, in posting order.  Returns
+ * ERR_INVALID once the supervisor is stopping (fn will not run) or
+ * ERR_NOMEM.  Thread: any. */
+int supervisor_post(supervisor_t *s, void (*fn)(uv_loop_t *loop, void *arg), void *arg,
+                    struct err *err);
+
+/* Runs `fn` on the loop thread and waits for it to return.  Thread: any but
+ * the loop's. */
+int supervisor_call(supervisor_t *s, void (*fn)(uv_loop_t *loop, void *arg), void *arg,
+                    struct err *err);
+
+/* ---- child processes: loop thread only ---------------------------------- */
+
+typedef struct supervisor_proc supervisor_proc_t;
+
+/* How a child ended, with the v1 StderrOutput record of what it printed on
+ * stderr: the first SUPERVISOR_STDERR_LINES lines (`head`, the whole output
+ * when it was short), the last ones (`tail`, only when truncated) and the
+ * line count.  Strings are borrowed for the on_exit call; NULL if none. */
+struct supervisor_exit {
+    int64_t exit_status; /* -1 if killed by a signal */
+    int term_signal;     /* 0 if it exited */
+    const char *stderr_head;
+    const char *stderr_tail;
+    size_t stderr_lines;
+    int stderr_truncated;
+};
+
+#define SUPERVISOR_STDERR_LINES 20
+
+struct supervisor_proc_options {
+    const char *file;        /* looked up in PATH when it has no slash */
+    const char *const *args; /* argv, args[0] included, NULL-terminated */
+    char *const *env;        /* the child's whole environment, NULL-terminated */
+    const char *cwd;         /* NULL: the server's */
+    size_t max_line_bytes;   /* 0: 16 MiB; longer lines are cut and flagged */
+};
+
+struct supervisor_proc_callbacks {
+    /* One stdout line without its "\n" (a last line without one is still
+     * delivered).  `cut` is 1 when the line was longer than max_line_bytes
+     * and only its start is given. */
+    void (*on_line)(void *arg, const char *line, size_t len, int cut);
+    /* Once the child has exited AND both pipes reached EOF, so every line
+     * came first.  The proc is freed right after this returns. */
+    void (*on_exit)(void *arg, const struct supervisor_exit *exit);
+    void *arg;
+};
+
+/* Starts a child with stdin, stdout and stderr on pipes.  new: *out lives
+ * until on_exit returns.  ERR_NOT_INSTALLED if the file is not found,
+ * ERR_INTERNAL otherwise (callbacks never run then). */
+int supervisor_proc_spawn(uv_loop_t *loop, const struct supervisor_proc_options *options,
+                          const struct supervisor_proc_callbacks *callbacks,
+                          supervisor_proc_t **out, struct err *err);
+
+/* Queues a copy of `data` for the child's stdin.  ERR_INVALID once stdin is
+ * closed or the child is gone. */
+int supervisor_proc_write(supervisor_proc_t *p, const char *data, size_t len, struct err *err);
+
+/* Closes the child's stdin after what is queued (EOF tells most CLIs to end). */
+void supervisor_proc_close_stdin(supervisor_proc_t *p);
+
+/* Sends `signum` to the child.  0, or ERR_INVALID if it is already gone. */
+int supervisor_proc_kill(supervisor_proc_t *p, int signum);
+
+/* The child's pid, for logs. */
+int supervisor_proc_pid(const supervisor_proc_t *p);
+
+/* Runs the posted work still queued, closes every handle still open on the
+ * loop, joins the thread and frees `s`. */
+void supervisor_stop(supervisor_t *s);
+
+#endif

@@ -1,0 +1,883 @@
+/* `sandbox-journal api`: the v1 HTTP API from the command line, with the
+ * reference CLI's command names and flags (sandbox-agent api ...), so its
+ * scripts work against this server unchanged.
+ *
+ * Output contract: a JSON answer is printed as the server sent it when
+ * stdout is a pipe (byte for byte, plus a newline) and indented when it is a
+ * terminal; 204 answers print nothing; streams print each event's data on
+ * its own line as it arrives and end cleanly, exit 0, on Ctrl-C.  Any error
+ * is one line on stderr and a non-zero exit: 1 for what the server or the
+ * network said, 2 for bad usage. */
+#include "cli/client.h"
+#include "cli/cmd.h"
+#include "base/opts.h"
+
+#include <jansson.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CMD_API_DEFAULT_ENDPOINT "http://127.0.0.1:2468"
+
+/* Where each subcommand option's value lands. */
+enum cmd_api_slot {
+    CMD_API_AGENT,
+    CMD_API_AGENT_MODE,
+    CMD_API_PERMISSION_MODE,
+    CMD_API_MODEL,
+    CMD_API_VARIANT,
+    CMD_API_AGENT_VERSION,
+    CMD_API_MESSAGE,
+    CMD_API_INCLUDE_RAW,
+    CMD_API_OFFSET,
+    CMD_API_LIMIT,
+    CMD_API_ANSWERS,
+    CMD_API_REPLY,
+    CMD_API_REINSTALL,
+    CMD_API_SLOTS
+};
+
+struct cmd_api_option {
+    const char *longname;
+    const char *shortname; /* NULL: none */
+    int takes_value;
+    enum cmd_api_slot slot;
+    int required;
+};
+
+struct cmd_api_args {
+    const char *endpoint;
+    const char *token;
+    int no_token;
+    const char *pos[2];
+    int npos;
+    const char *v[CMD_API_SLOTS]; /* option values; "1" for flags */
+};
+
+struct cmd_api_sub {
+    const char *group;
+    const char *name;
+    const char *synopsis; /* what follows the name in the usage line */
+    const char *summary;
+    int npos;             /* positional arguments, all required */
+    const struct cmd_api_option *opts;
+    const char *details;  /* options and examples, after the summary */
+    int (*run)(client_t *c, const struct cmd_api_args *a);
+};
+
+/* Set by the SIGINT handler while a stream runs; client_stream polls it. */
+static volatile sig_atomic_t cmd_api_stop;
+
+/* ---- output ----------------------------------------------------------------- */
+
+static int cmd_api_flush(void)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "sandbox-journal: cannot write the output: %s\n", strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+/* Prints a 2xx body: as received on a pipe, indented on a terminal. */
+static int cmd_api_print_body(const struct client_response *r)
+{
+    if (r->body_len == 0)
+        return 0;
+    json_t *j = NULL;
+    if (isatty(STDOUT_FILENO)) {
+        json_error_t jerr;
+        j = json_loadb(r->body, r->body_len, JSON_DECODE_ANY, &jerr);
+    }
+    int ok;
+    if (j)
+        ok = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) == 0 &&
+             fputc('\n', stdout) != EOF;
+    else
+        ok = fwrite(r->body, 1, r->body_len, stdout) == r->body_len &&
+             (r->body[r->body_len - 1] == '\n' || fputc('\n', stdout) != EOF);
+    json_decref(j);
+    if (!ok) {
+        fprintf(stderr, "sandbox-journal: cannot write the output: %s\n", strerror(errno));
+        return 1;
+    }
+    return cmd_api_flush();
+}
+
+/* Copies `s` into out[size] on one line: control characters become spaces. */
+static void cmd_api_one_line(char *out, size_t size, const char *s)
+{
+    size_t n = 0;
+    for (; s && *s && n + 1 < size; s++)
+        out[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s;
+    out[n] = '\0';
+}
+
+/* An error answer on one line of stderr: "title: detail (HTTP 404)". */
+static int cmd_api_problem(const struct client_response *r)
+{
+    char title[256] = "", detail[512] = "";
+    json_error_t jerr;
+    json_t *j = r->body_len ? json_loadb(r->body, r->body_len, 0, &jerr) : NULL;
+    if (json_is_object(j)) {
+        const json_t *t = json_object_get(j, "title");
+        const json_t *d = json_object_get(j, "detail");
+        cmd_api_one_line(title, sizeof title, json_is_string(t) ? json_string_value(t) : NULL);
+        cmd_api_one_line(detail, sizeof detail, json_is_string(d) ? json_string_value(d) : NULL);
+    } else if (r->body_len) {
+        cmd_api_one_line(detail, sizeof detail, r->body);
+    }
+    json_decref(j);
+    if (title[0] && detail[0] && strcmp(title, detail) != 0)
+        fprintf(stderr, "sandbox-journal: %s: %s (HTTP %ld)\n", title, detail, r->status);
+    else if (title[0] || detail[0])
+        fprintf(stderr, "sandbox-journal: %s (HTTP %ld)\n", title[0] ? title : detail,
+                r->status);
+    else
+        fprintf(stderr, "sandbox-journal: the server answered HTTP %ld\n", r->status);
+    return 1;
+}
+
+static int cmd_api_failed(const struct err *err)
+{
+    char line[sizeof err->msg];
+    cmd_api_one_line(line, sizeof line, err->msg[0] ? err->msg : "the request failed");
+    fprintf(stderr, "sandbox-journal: %s\n", line);
+    return 1;
+}
+
+/* ---- requests --------------------------------------------------------------- */
+
+/* new (free()): `pattern` with each "%s" replaced by the next id,
+ * percent-encoded as one path segment.  NULL if memory ran out. */
+static char *cmd_api_path(const char *pattern, const char *id1, const char *id2)
+{
+    const char *ids[2] = { id1, id2 };
+    int next = 0, rc = 0;
+    struct buf b;
+    buf_init(&b);
+    for (const char *p = pattern; *p && !rc; p++) {
+        if (p[0] == '%' && p[1] == 's' && next < 2 && ids[next]) {
+            char *e = client_escape(ids[next++]);
+            rc = e ? buf_puts(&b, e) : ERR_NOMEM;
+            free(e);
+            p++;
+        } else {
+            rc = buf_append(&b, p, 1);
+        }
+    }
+    if (rc) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_steal(&b);
+}
+
+/* Appends "?k=v&..." for the options that are set. */
+static int cmd_api_query(char **path, const struct cmd_api_args *a)
+{
+    struct buf b;
+    buf_init(&b);
+    int rc = buf_puts(&b, *path);
+    char sep = '?';
+    if (!rc && a->v[CMD_API_OFFSET]) {
+        rc = buf_printf(&b, "%coffset=%s", sep, a->v[CMD_API_OFFSET]);
+        sep = '&';
+    }
+    if (!rc && a->v[CMD_API_LIMIT]) {
+        rc = buf_printf(&b, "%climit=%s", sep, a->v[CMD_API_LIMIT]);
+        sep = '&';
+    }
+    if (!rc && a->v[CMD_API_INCLUDE_RAW])
+        rc = buf_printf(&b, "%cinclude_raw=true", sep);
+    if (rc) {
+        buf_free(&b);
+        return ERR_NOMEM;
+    }
+    free(*path);
+    *path = buf_steal(&b);
+    return *path ? 0 : ERR_NOMEM;
+}
+
+static int cmd_api_nomem(void)
+{
+    fputs("sandbox-journal: out of memory\n", stderr);
+    return 1;
+}
+
+/* One request; prints the answer or the error.  `body` (new JSON, may be
+ * NULL) is consumed. */
+static int cmd_api_call(client_t *c, const char *method, char *path, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(body);
+    if (!path || (body && !text)) {
+        free(path);
+        free(text);
+        return cmd_api_nomem();
+    }
+    struct client_response r;
+    struct err err;
+    err_clear(&err);
+    int rc = client_request(c, method, path, text, &r, &err);
+    free(path);
+    free(text);
+    if (rc)
+        return cmd_api_failed(&err);
+    rc = r.status >= 200 && r.status < 300 ? cmd_api_print_body(&r) : cmd_api_problem(&r);
+    client_response_clear(&r);
+    return rc;
+}
+
+struct cmd_api_stream {
+    int write_errno; /* set when stdout refused an event */
+};
+
+static int cmd_api_on_event(void *arg, const struct client_sse_event *ev)
+{
+    struct cmd_api_stream *s = arg;
+    if (ev->data_len == 0)
+        return 0;
+    if (fwrite(ev->data, 1, ev->data_len, stdout) != ev->data_len || fputc('\n', stdout) == EOF ||
+        fflush(stdout) != 0) {
+        s->write_errno = errno ? errno : EIO;
+        return ERR_INTERNAL;
+    }
+    return 0;
+}
+
+static void cmd_api_on_sigint(int sig)
+{
+    (void)sig; /* only SIGINT is routed here */
+    cmd_api_stop = 1;
+}
+
+/* Streams an SSE answer to stdout until it ends or Ctrl-C. */
+static int cmd_api_stream(client_t *c, const char *method, char *path, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(body);
+    if (!path || (body && !text)) {
+        free(path);
+        free(text);
+        return cmd_api_nomem();
+    }
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = cmd_api_on_sigint;
+    if (sigemptyset(&sa.sa_mask) != 0 || sigaction(SIGINT, &sa, &old) != 0) {
+        free(path);
+        free(text);
+        fprintf(stderr, "sandbox-journal: cannot handle SIGINT: %s\n", strerror(errno));
+        return 1;
+    }
+    struct cmd_api_stream s = { 0 };
+    struct client_response r;
+    struct err err;
+    err_clear(&err);
+    cmd_api_stop = 0;
+    int rc = client_stream(c, method, path, text, &cmd_api_stop, cmd_api_on_event, &s, &r,
+                           &err);
+    free(path);
+    free(text);
+    if (sigaction(SIGINT, &old, NULL) != 0)
+        fprintf(stderr, "sandbox-journal: cannot restore SIGINT: %s\n", strerror(errno));
+    if (s.write_errno) {
+        fprintf(stderr, "sandbox-journal: cannot write the output: %s\n",
+                strerror(s.write_errno));
+        return 1;
+    }
+    if (rc)
+        return cmd_api_failed(&err);
+    if (r.status < 200 || r.status >= 300)
+        rc = cmd_api_problem(&r);
+    else if (r.body_len) /* a 2xx that was not an event stream */
+        rc = cmd_api_print_body(&r);
+    client_response_clear(&r);
+    return rc;
+}
+
+/* ---- the subcommands -------------------------------------------------------- */
+
+/* A JSON object from key/value pairs whose value is non-NULL (new). */
+static json_t *cmd_api_object(const char *const *kv, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o && i + 1 < n; i += 2) {
+        if (!kv[i + 1])
+            continue;
+        if (json_object_set_new(o, kv[i], json_string(kv[i + 1])) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+static int cmd_api_agents_list(client_t *c, const struct cmd_api_args *a)
+{
+    (void)a; /* no arguments */
+    return cmd_api_call(c, "GET", cmd_api_path("/v1/agents", NULL, NULL), NULL);
+}
+
+static int cmd_api_agents_install(client_t *c, const struct cmd_api_args *a)
+{
+    json_t *body = json_object();
+    if (!body || (a->v[CMD_API_REINSTALL] &&
+                  json_object_set_new(body, "reinstall", json_true()) != 0)) {
+        json_decref(body);
+        return cmd_api_nomem();
+    }
+    return cmd_api_call(c, "POST", cmd_api_path("/v1/agents/%s/install", a->pos[0], NULL),
+                        body);
+}
+
+static int cmd_api_agents_modes(client_t *c, const struct cmd_api_args *a)
+{
+    return cmd_api_call(c, "GET", cmd_api_path("/v1/agents/%s/modes", a->pos[0], NULL), NULL);
+}
+
+static int cmd_api_sessions_list(client_t *c, const struct cmd_api_args *a)
+{
+    (void)a; /* no arguments */
+    return cmd_api_call(c, "GET", cmd_api_path("/v1/sessions", NULL, NULL), NULL);
+}
+
+static int cmd_api_sessions_create(client_t *c, const struct cmd_api_args *a)
+{
+    const char *kv[] = {
+        "agent", a->v[CMD_API_AGENT],
+        "agentMode", a->v[CMD_API_AGENT_MODE],
+        "permissionMode", a->v[CMD_API_PERMISSION_MODE],
+        "model", a->v[CMD_API_MODEL],
+        "variant", a->v[CMD_API_VARIANT],
+        "agentVersion", a->v[CMD_API_AGENT_VERSION],
+    };
+    json_t *body = cmd_api_object(kv, sizeof kv / sizeof kv[0]);
+    if (!body)
+        return cmd_api_nomem();
+    return cmd_api_call(c, "POST", cmd_api_path("/v1/sessions/%s", a->pos[0], NULL), body);
+}
+
+static json_t *cmd_api_message(const struct cmd_api_args *a)
+{
+    const char *kv[] = { "message", a->v[CMD_API_MESSAGE] };
+    return cmd_api_object(kv, 2);
+}
+
+static int cmd_api_sessions_send(client_t *c, const struct cmd_api_args *a)
+{
+    json_t *body = cmd_api_message(a);
+    if (!body)
+        return cmd_api_nomem();
+    return cmd_api_call(c, "POST", cmd_api_path("/v1/sessions/%s/messages", a->pos[0], NULL),
+                        body);
+}
+
+static int cmd_api_sessions_send_stream(client_t *c, const struct cmd_api_args *a)
+{
+    json_t *body = cmd_api_message(a);
+    char *path = cmd_api_path("/v1/sessions/%s/messages/stream", a->pos[0], NULL);
+    if (!body || !path || cmd_api_query(&path, a) != 0) {
+        json_decref(body);
+        free(path);
+        return cmd_api_nomem();
+    }
+    return cmd_api_stream(c, "POST", path, body);
+}
+
+static int cmd_api_sessions_terminate(client_t *c, const struct cmd_api_args *a)
+{
+    return cmd_api_call(c, "POST", cmd_api_path("/v1/sessions/%s/terminate", a->pos[0], NULL),
+                        NULL);
+}
+
+static int cmd_api_sessions_events(client_t *c, const struct cmd_api_args *a)
+{
+    char *path = cmd_api_path("/v1/sessions/%s/events", a->pos[0], NULL);
+    if (!path || cmd_api_query(&path, a) != 0) {
+        free(path);
+        return cmd_api_nomem();
+    }
+    return cmd_api_call(c, "GET", path, NULL);
+}
+
+static int cmd_api_sessions_events_sse(client_t *c, const struct cmd_api_args *a)
+{
+    char *path = cmd_api_path("/v1/sessions/%s/events/sse", a->pos[0], NULL);
+    if (!path || cmd_api_query(&path, a) != 0) {
+        free(path);
+        return cmd_api_nomem();
+    }
+    return cmd_api_stream(c, "GET", path, NULL);
+}
+
+static int cmd_api_sessions_reply_question(client_t *c, const struct cmd_api_args *a)
+{
+    json_error_t jerr;
+    json_t *answers = json_loads(a->v[CMD_API_ANSWERS], 0, &jerr);
+    int ok = json_is_array(answers);
+    size_t i, k;
+    json_t *row, *cell;
+    json_array_foreach(answers, i, row) {
+        ok = ok && json_is_array(row);
+        json_array_foreach(row, k, cell)
+            ok = ok && json_is_string(cell);
+    }
+    if (!ok) {
+        json_decref(answers);
+        return opts_fail("--answers must be a JSON array of arrays of strings, e.g. "
+                         "'[[\"yes\"]]'");
+    }
+    json_t *body = json_object();
+    if (!body || json_object_set_new(body, "answers", answers) != 0) {
+        json_decref(body);
+        return cmd_api_nomem();
+    }
+    return cmd_api_call(c, "POST",
+                        cmd_api_path("/v1/sessions/%s/questions/%s/reply", a->pos[0], a->pos[1]),
+                        body);
+}
+
+static int cmd_api_sessions_reject_question(client_t *c, const struct cmd_api_args *a)
+{
+    return cmd_api_call(c, "POST",
+                        cmd_api_path("/v1/sessions/%s/questions/%s/reject", a->pos[0], a->pos[1]),
+                        NULL);
+}
+
+static int cmd_api_sessions_reply_permission(client_t *c, const struct cmd_api_args *a)
+{
+    const char *reply = a->v[CMD_API_REPLY];
+    if (strcmp(reply, "once") != 0 && strcmp(reply, "always") != 0 &&
+        strcmp(reply, "reject") != 0)
+        return opts_fail("--reply must be once, always or reject, not '%s'", reply);
+    const char *kv[] = { "reply", reply };
+    json_t *body = cmd_api_object(kv, 2);
+    if (!body)
+        return cmd_api_nomem();
+    return cmd_api_call(
+        c, "POST", cmd_api_path("/v1/sessions/%s/permissions/%s/reply", a->pos[0], a->pos[1]),
+        body);
+}
+
+/* ---- the table -------------------------------------------------------------- */
+
+static const struct cmd_api_option cmd_api_no_opts[] = { { NULL, NULL, 0, 0, 0 } };
+
+static const struct cmd_api_option cmd_api_install_opts[] = {
+    { "--reinstall", "-r", 0, CMD_API_REINSTALL, 0 },
+    { NULL, NULL, 0, 0, 0 },
+};
+
+static const struct cmd_api_option cmd_api_create_opts[] = {
+    { "--agent", "-a", 1, CMD_API_AGENT, 1 },
+    { "--agent-mode", "-g", 1, CMD_API_AGENT_MODE, 0 },
+    { "--permission-mode", "-p", 1, CMD_API_PERMISSION_MODE, 0 },
+    { "--model", "-m", 1, CMD_API_MODEL, 0 },
+    { "--variant", "-v", 1, CMD_API_VARIANT, 0 },
+    { "--agent-version", "-A", 1, CMD_API_AGENT_VERSION, 0 },
+    { NULL, NULL, 0, 0, 0 },
+};
+
+static const struct cmd_api_option cmd_api_message_opts[] = {
+    { "--message", "-m", 1, CMD_API_MESSAGE, 1 },
+    { NULL, NULL, 0, 0, 0 },
+};
+
+static const struct cmd_api_option cmd_api_message_stream_opts[] = {
+    { "--message", "-m", 1, CMD_API_MESSAGE, 1 },
+    { "--include-raw", NULL, 0, CMD_API_INCLUDE_RAW, 0 },
+    { NULL, NULL, 0, 0, 0 },
+};
+
+static const struct cmd_api_option cmd_api_events_opts[] = {
+    { "--offset", "-o", 1, CMD_API_OFFSET, 0 },
+    { "--limit", "-l", 1, CMD_API_LIMIT, 0 },
+    { "--include-raw", NULL, 0, CMD_API_INCLUDE_RAW, 0 },
+    { NULL, NULL, 0, 0, 0 },
+};
+
+static const struct cmd_api_option cmd_api_events_sse_opts[] = {
+    { "--offset", "-o", 1, CMD_API_OFFSET, 0 },
+    { "--include-raw", NULL, 0, CMD_API_INCLUDE_RAW, 0 },
+    { NULL, NULL, 0, 0, 0 },
+};
+
+static const struct cmd_api_option cmd_api_answers_opts[] = {
+    { "--answers", "-a", 1, CMD_API_ANSWERS, 1 },
+    { NULL, NULL, 0, 0, 0 },
+};
+
+static const struct cmd_api_option cmd_api_reply_opts[] = {
+    { "--reply", "-r", 1, CMD_API_REPLY, 1 },
+    { NULL, NULL, 0, 0, 0 },
+};
+
+static const struct cmd_api_sub cmd_api_subs[] = {
+    { "agents", "list", "", "list all agents and their install status", 0, cmd_api_no_opts,
+      "GET /v1/agents.\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api agents list\n"
+      "  sandbox-journal api agents list | jq -r '.agents[].id'\n",
+      cmd_api_agents_list },
+    { "agents", "install", "AGENT [--reinstall]", "install or reinstall an agent", 1,
+      cmd_api_install_opts,
+      "POST /v1/agents/{agent}/install.\n"
+      "\n"
+      "options:\n"
+      "  -r, --reinstall          install again even if it is installed\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api agents install claude\n"
+      "  sandbox-journal api agents install codex --reinstall\n",
+      cmd_api_agents_install },
+    { "agents", "modes", "AGENT", "show the modes an agent offers", 1, cmd_api_no_opts,
+      "GET /v1/agents/{agent}/modes.\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api agents modes mock\n",
+      cmd_api_agents_modes },
+    { "sessions", "list", "", "list the sessions, newest first", 0, cmd_api_no_opts,
+      "GET /v1/sessions.\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api sessions list\n",
+      cmd_api_sessions_list },
+    { "sessions", "create", "SESSION_ID --agent AGENT [options]",
+      "create a session for an agent", 1, cmd_api_create_opts,
+      "POST /v1/sessions/{session_id}; prints {\"healthy\":..,\"nativeSessionId\":..}.\n"
+      "\n"
+      "options:\n"
+      "  -a, --agent AGENT            the agent (required): claude, codex, opencode,\n"
+      "                               amp or mock\n"
+      "  -g, --agent-mode MODE        the agent's mode (see 'api agents modes')\n"
+      "  -p, --permission-mode MODE   default, plan or bypass\n"
+      "  -m, --model MODEL            model override\n"
+      "  -v, --variant VARIANT        model variant\n"
+      "  -A, --agent-version VERSION  agent version\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api sessions create demo --agent mock\n"
+      "  sandbox-journal api sessions create fix-42 -a claude -g code -p default\n",
+      cmd_api_sessions_create },
+    { "sessions", "send-message", "SESSION_ID --message TEXT",
+      "send a message to a session", 1, cmd_api_message_opts,
+      "POST /v1/sessions/{session_id}/messages; returns once the message is journaled.\n"
+      "\n"
+      "options:\n"
+      "  -m, --message TEXT       the message (required)\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api sessions send-message demo --message 'Summarize the repo'\n",
+      cmd_api_sessions_send },
+    { "sessions", "send-message-stream", "SESSION_ID --message TEXT [--include-raw]",
+      "send a message and stream that turn's events", 1, cmd_api_message_stream_opts,
+      "POST /v1/sessions/{session_id}/messages/stream: prints each event of the turn\n"
+      "on its own line and ends with the turn (Ctrl-C stops earlier, exit 0).\n"
+      "\n"
+      "options:\n"
+      "  -m, --message TEXT       the message (required)\n"
+      "      --include-raw        include the agent's native payloads\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api sessions send-message-stream demo -m 'Help me debug this'\n"
+      "  sandbox-journal api sessions send-message-stream demo -m hi | jq -r .type\n",
+      cmd_api_sessions_send_stream },
+    { "sessions", "terminate", "SESSION_ID", "terminate a session", 1, cmd_api_no_opts,
+      "POST /v1/sessions/{session_id}/terminate.\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api sessions terminate demo\n",
+      cmd_api_sessions_terminate },
+    { "sessions", "events", "SESSION_ID [--offset N] [--limit N] [--include-raw]",
+      "fetch a page of a session's events", 1, cmd_api_events_opts,
+      "GET /v1/sessions/{session_id}/events; prints {\"events\":[...],\"hasMore\":..}.\n"
+      "'get-messages' is another name for this command.\n"
+      "\n"
+      "options:\n"
+      "  -o, --offset N           the last sequence already seen (events after it)\n"
+      "  -l, --limit N            at most N events\n"
+      "      --include-raw        include the agent's native payloads\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api sessions events demo --offset 0 --limit 50\n",
+      cmd_api_sessions_events },
+    { "sessions", "get-messages", "SESSION_ID [--offset N] [--limit N] [--include-raw]",
+      "the same as events", 1, cmd_api_events_opts,
+      "GET /v1/sessions/{session_id}/events (another name for 'events').\n"
+      "\n"
+      "options:\n"
+      "  -o, --offset N           the last sequence already seen (events after it)\n"
+      "  -l, --limit N            at most N events\n"
+      "      --include-raw        include the agent's native payloads\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api sessions get-messages demo\n",
+      cmd_api_sessions_events },
+    { "sessions", "events-sse", "SESSION_ID [--offset N] [--include-raw]",
+      "follow a session's events live", 1, cmd_api_events_sse_opts,
+      "GET /v1/sessions/{session_id}/events/sse: prints every event, one per line, then\n"
+      "each new one as it is journaled, until Ctrl-C (exit 0).\n"
+      "\n"
+      "options:\n"
+      "  -o, --offset N           start after sequence N (default: from the first)\n"
+      "      --include-raw        include the agent's native payloads\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api sessions events-sse demo\n"
+      "  sandbox-journal api sessions events-sse demo --offset 120 | jq -c .data\n",
+      cmd_api_sessions_events_sse },
+    { "sessions", "reply-question", "SESSION_ID QUESTION_ID --answers JSON",
+      "answer a question the agent asked", 2, cmd_api_answers_opts,
+      "POST /v1/sessions/{session_id}/questions/{question_id}/reply.\n"
+      "\n"
+      "options:\n"
+      "  -a, --answers JSON       the answers, a JSON array of arrays of strings\n"
+      "                           (required)\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api sessions reply-question demo q1 --answers '[[\"yes\"]]'\n",
+      cmd_api_sessions_reply_question },
+    { "sessions", "reject-question", "SESSION_ID QUESTION_ID",
+      "decline to answer a question", 2, cmd_api_no_opts,
+      "POST /v1/sessions/{session_id}/questions/{question_id}/reject.\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api sessions reject-question demo q1\n",
+      cmd_api_sessions_reject_question },
+    { "sessions", "reply-permission", "SESSION_ID PERMISSION_ID --reply once|always|reject",
+      "grant or refuse a permission request", 2, cmd_api_reply_opts,
+      "POST /v1/sessions/{session_id}/permissions/{permission_id}/reply.\n"
+      "\n"
+      "options:\n"
+      "  -r, --reply REPLY        once, always or reject (required)\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api sessions reply-permission demo perm1 --reply once\n",
+      cmd_api_sessions_reply_permission },
+};
+
+#define CMD_API_NSUBS (sizeof cmd_api_subs / sizeof cmd_api_subs[0])
+
+static const char cmd_api_globals_help[] =
+    "global options (anywhere after 'api'):\n"
+    "  -e, --endpoint URL       the server (default " CMD_API_DEFAULT_ENDPOINT ")\n"
+    "  -t, --token TOKEN        send 'Authorization: Bearer TOKEN'\n"
+    "  -n, --no-token           send no token, even if --token is given\n"
+    "  -h, --help               show help\n";
+
+/* ---- help ------------------------------------------------------------------- */
+
+static void cmd_api_list_subs(FILE *out, const char *group)
+{
+    const char *last = NULL;
+    for (size_t i = 0; i < CMD_API_NSUBS; i++) {
+        const struct cmd_api_sub *s = &cmd_api_subs[i];
+        if (group && strcmp(group, s->group) != 0)
+            continue;
+        if (!last || strcmp(last, s->group) != 0)
+            fprintf(out, "%s%s commands:\n", last ? "\n" : "", s->group);
+        last = s->group;
+        fprintf(out, "  %-20s %s\n", s->name, s->summary);
+    }
+}
+
+static void cmd_api_help_top(FILE *out)
+{
+    fputs("usage: sandbox-journal api [global options] <agents|sessions> <command> [args]\n"
+          "\n"
+          "Calls a running server's v1 HTTP API and prints its answer: JSON as the server\n"
+          "sent it (indented on a terminal), streams one event per line.  Errors print\n"
+          "the problem's title and detail on stderr and exit 1.\n"
+          "\n",
+          out);
+    cmd_api_list_subs(out, NULL);
+    fputs("\n", out);
+    fputs(cmd_api_globals_help, out);
+    fputs("\n"
+          "examples:\n"
+          "  sandbox-journal api sessions create demo --agent mock\n"
+          "  sandbox-journal api sessions send-message-stream demo --message hello\n"
+          "  sandbox-journal api -e http://10.0.0.5:2468 -t \"$TOKEN\" agents list\n"
+          "\n"
+          "'sandbox-journal api <agents|sessions> <command> --help' describes a command.\n",
+          out);
+}
+
+static void cmd_api_help_group(FILE *out, const char *group)
+{
+    fprintf(out, "usage: sandbox-journal api %s <command> [args] [global options]\n\n", group);
+    cmd_api_list_subs(out, group);
+    fputs("\n", out);
+    fputs(cmd_api_globals_help, out);
+    fprintf(out, "\nexamples:\n  sandbox-journal api %s list\n"
+                 "\n'sandbox-journal api %s <command> --help' describes a command.\n",
+            group, group);
+}
+
+static void cmd_api_help_sub(FILE *out, const struct cmd_api_sub *s)
+{
+    char summary[128];
+    snprintf(summary, sizeof summary, "%s", s->summary);
+    summary[0] = (char)toupper((unsigned char)summary[0]);
+    fprintf(out, "usage: sandbox-journal api %s %s%s%s [global options]\n\n%s: %s\n",
+            s->group, s->name, s->synopsis[0] ? " " : "", s->synopsis, summary, s->details);
+    fputs(cmd_api_globals_help, out);
+}
+
+/* ---- parsing ---------------------------------------------------------------- */
+
+static int cmd_api_is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+/* 1 if argv[*i] was a global option (consumed), 0 if not, or an exit status
+ * (via *status) for a missing value. */
+static int cmd_api_global(int argc, char **argv, int *i, struct cmd_api_args *a, int *status)
+{
+    const char *v = NULL;
+    int missing = 0;
+    const char *name = argv[*i];
+    if (opts_match(argc, argv, i, "--endpoint", "-e", 1, &v, &missing)) {
+        a->endpoint = v;
+    } else if (opts_match(argc, argv, i, "--token", "-t", 1, &v, &missing)) {
+        a->token = v;
+        if (!missing && !*v)
+            *status = opts_fail("--token must not be empty");
+    } else if (opts_match(argc, argv, i, "--no-token", "-n", 0, &v, &missing)) {
+        a->no_token = 1;
+    } else {
+        return 0;
+    }
+    if (missing)
+        *status = opts_fail("%s needs a value", name);
+    return 1;
+}
+
+static const struct cmd_api_sub *cmd_api_find(const char *group, const char *name)
+{
+    for (size_t i = 0; i < CMD_API_NSUBS; i++)
+        if (strcmp(cmd_api_subs[i].group, group) == 0 && strcmp(cmd_api_subs[i].name, name) == 0)
+            return &cmd_api_subs[i];
+    return NULL;
+}
+
+/* Parses a subcommand's arguments from argv[i].  0, -1 after printing help,
+ * or an exit status. */
+static int cmd_api_parse_sub(const struct cmd_api_sub *s, int argc, char **argv, int i,
+                             struct cmd_api_args *a)
+{
+    int only_positional = 0;
+    for (; i < argc; i++) {
+        const char *arg = argv[i];
+        int status = 0;
+        if (!only_positional && strcmp(arg, "--") == 0) {
+            only_positional = 1;
+            continue;
+        }
+        if (!only_positional && cmd_api_is_help(arg)) {
+            cmd_api_help_sub(stdout, s);
+            return -1;
+        }
+        if (!only_positional && arg[0] == '-' && arg[1]) {
+            if (cmd_api_global(argc, argv, &i, a, &status)) {
+                if (status)
+                    return status;
+                continue;
+            }
+            const struct cmd_api_option *o = s->opts;
+            const char *v = NULL;
+            int missing = 0;
+            for (; o->longname; o++)
+                if (opts_match(argc, argv, &i, o->longname, o->shortname, o->takes_value, &v,
+                               &missing))
+                    break;
+            if (!o->longname)
+                return opts_fail("unknown option '%s' for 'api %s %s' (see --help)", arg,
+                                 s->group, s->name);
+            if (missing)
+                return opts_fail("%s needs a value", arg);
+            a->v[o->slot] = o->takes_value ? v : "1";
+            continue;
+        }
+        if (a->npos == s->npos)
+            return opts_fail("unexpected argument '%s' for 'api %s %s' (see --help)", arg,
+                             s->group, s->name);
+        a->pos[a->npos++] = arg;
+    }
+    if (a->npos < s->npos)
+        return opts_fail("'api %s %s' needs %s (see --help)", s->group, s->name, s->synopsis);
+    for (const struct cmd_api_option *o = s->opts; o->longname; o++)
+        if (o->required && !a->v[o->slot])
+            return opts_fail("'api %s %s' needs %s (see --help)", s->group, s->name,
+                             o->longname);
+    unsigned long n;
+    if (a->v[CMD_API_OFFSET] && opts_uint(a->v[CMD_API_OFFSET], ULONG_MAX, &n) != 0)
+        return opts_fail("--offset must be a number, not '%s'", a->v[CMD_API_OFFSET]);
+    if (a->v[CMD_API_LIMIT] && opts_uint(a->v[CMD_API_LIMIT], ULONG_MAX, &n) != 0)
+        return opts_fail("--limit must be a number, not '%s'", a->v[CMD_API_LIMIT]);
+    return 0;
+}
+
+int cmd_api(int argc, char **argv)
+{
+    struct cmd_api_args a = { .endpoint = CMD_API_DEFAULT_ENDPOINT };
+    const char *group = NULL;
+    const struct cmd_api_sub *sub = NULL;
+    int i = 1;
+    for (; i < argc && !sub; i++) {
+        int status = 0;
+        if (cmd_api_is_help(argv[i])) {
+            if (group)
+                cmd_api_help_group(stdout, group);
+            else
+                cmd_api_help_top(stdout);
+            return 0;
+        }
+        if (cmd_api_global(argc, argv, &i, &a, &status)) {
+            if (status)
+                return status;
+            continue;
+        }
+        if (argv[i][0] == '-')
+            return opts_fail("unknown option '%s' (see 'sandbox-journal api --help')", argv[i]);
+        if (!group) {
+            if (strcmp(argv[i], "agents") != 0 && strcmp(argv[i], "sessions") != 0)
+                return opts_fail("unknown api group '%s': agents or sessions (see "
+                                 "'sandbox-journal api --help')", argv[i]);
+            group = argv[i];
+        } else {
+            sub = cmd_api_find(group, argv[i]);
+            if (!sub)
+                return opts_fail("unknown command 'api %s %s' (see 'sandbox-journal api %s "
+                                 "--help')", group, argv[i], group);
+        }
+    }
+    if (!group)
+        return opts_fail("missing api group: agents or sessions (see 'sandbox-journal api "
+                         "--help')");
+    if (!sub)
+        return opts_fail("missing command after 'api %s' (see 'sandbox-journal api %s --help')",
+                         group, group);
+    int rc = cmd_api_parse_sub(sub, argc, argv, i, &a);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+
+    client_t *c = NULL;
+    struct err err;
+    err_clear(&err);
+    if (client_new(a.endpoint, a.no_token ? NULL : a.token, &c, &err) != 0)
+        return err.code == ERR_INVALID ? opts_fail("%s", err.msg) : cmd_api_failed(&err);
+    rc = sub->run(c, &a);
+    client_free(c);
+    return rc;
+}

@@ -1,0 +1,717 @@
+/* The HTTP listener: request lifecycle, routing, authentication, CORS and
+ * RFC 7807 error bodies.  Handlers live in routes_*.c and sse.c.
+ *
+ * libmicrohttpd calls the access handler several times per request: once
+ * with the headers, then once per body chunk, then once more.  Everything
+ * that can be refused without the body (unknown route, bad token, CORS
+ * preflight, a declared Content-Length over the limit) is answered on the
+ * first call, so a refused upload is never read.
+ *
+ * The URL is left percent-encoded by libmicrohttpd (see http_keep_escaped)
+ * so "%2F" inside a session id cannot be mistaken for a path separator; each
+ * path segment and query value is decoded here.
+ */
+#include "http/http.h"
+
+#include "http/parse.h"
+#include "http/routes.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define HTTP_INSPECTOR_ORIGIN "https://inspect.sandboxagent.dev"
+#define HTTP_MAX_SEGMENTS 8
+
+struct http {
+    struct MHD_Daemon *daemon;
+    int listen_fd;
+    struct http_config config;
+    struct http_server_ctx ctx;
+};
+
+enum http_route_id {
+    ROUTE_ROOT, ROUTE_HEALTH, ROUTE_OPENAPI, ROUTE_AGENTS, ROUTE_AGENT_INSTALL,
+    ROUTE_AGENT_MODES, ROUTE_SESSIONS, ROUTE_SESSION, ROUTE_MESSAGES, ROUTE_MESSAGES_STREAM,
+    ROUTE_TERMINATE, ROUTE_EVENTS, ROUTE_EVENTS_SSE, ROUTE_QUESTION_REPLY,
+    ROUTE_QUESTION_REJECT, ROUTE_PERMISSION_REPLY,
+};
+
+/* A pattern's "*" segments are the path parameters, in order. */
+struct http_route {
+    enum http_route_id id;
+    const char *method;
+    const char *pattern;
+    enum MHD_Result (*handler)(struct http_request *req);
+    int public_route; /* reachable without a token */
+    int has_body;
+};
+
+static const struct http_route http_routes[] = {
+    /* Only health is public: with a token set, even the root's description
+     * (which names the server) needs it. */
+    { ROUTE_ROOT, "GET", "/", routes_root, 0, 0 },
+    { ROUTE_HEALTH, "GET", "/v1/health", routes_health, 1, 0 },
+    { ROUTE_OPENAPI, "GET", "/v1/openapi.json", routes_openapi, 0, 0 },
+    { ROUTE_AGENTS, "GET", "/v1/agents", routes_agents, 0, 0 },
+    { ROUTE_AGENT_INSTALL, "POST", "/v1/agents/*/install", routes_agent_install, 0, 1 },
+    { ROUTE_AGENT_MODES, "GET", "/v1/agents/*/modes", routes_agent_modes, 0, 0 },
+    { ROUTE_SESSIONS, "GET", "/v1/sessions", routes_sessions_list, 0, 0 },
+    { ROUTE_SESSION, "POST", "/v1/sessions/*", routes_session_create, 0, 1 },
+    { ROUTE_MESSAGES, "POST", "/v1/sessions/*/messages", routes_session_message, 0, 1 },
+    { ROUTE_MESSAGES_STREAM, "POST", "/v1/sessions/*/messages/stream",
+      routes_session_message_stream, 0, 1 },
+    { ROUTE_TERMINATE, "POST", "/v1/sessions/*/terminate", routes_session_terminate, 0, 1 },
+    { ROUTE_EVENTS, "GET", "/v1/sessions/*/events", routes_session_events, 0, 0 },
+    { ROUTE_EVENTS_SSE, "GET", "/v1/sessions/*/events/sse", routes_session_events_sse, 0, 0 },
+    { ROUTE_QUESTION_REPLY, "POST", "/v1/sessions/*/questions/*/reply", routes_question_reply,
+      0, 1 },
+    { ROUTE_QUESTION_REJECT, "POST", "/v1/sessions/*/questions/*/reject",
+      routes_question_reject, 0, 1 },
+    { ROUTE_PERMISSION_REPLY, "POST", "/v1/sessions/*/permissions/*/reply",
+      routes_permission_reply, 0, 1 },
+};
+
+/* Per-request state between the access handler's calls. */
+struct http_pending {
+    struct http_request req;
+    const struct http_route *route;
+    int too_large;
+};
+
+/* ---- decoding (see parse.c) ---------------------------------------------- */
+
+/* libmicrohttpd would decode the path before we split it; keep it as sent. */
+static size_t http_keep_escaped(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls, (void)c; /* required by the callback's signature */
+    return strlen(s);
+}
+
+/* ---- responses ------------------------------------------------------------- */
+
+static void http_add_cors(struct http_request *req, struct MHD_Response *resp)
+{
+    const char *name;
+    json_t *value;
+    json_object_foreach(req->cors_headers, name, value) {
+        if (MHD_add_response_header(resp, name, json_string_value(value)) != MHD_YES)
+            fprintf(stderr, "sandbox-journal: could not add header %s\n", name);
+    }
+}
+
+enum MHD_Result http_queue(struct http_request *req, unsigned status, struct MHD_Response *resp)
+{
+    if (!resp)
+        return MHD_NO;
+    http_add_cors(req, resp);
+    enum MHD_Result rc = MHD_queue_response(req->conn, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+enum MHD_Result http_respond_text(struct http_request *req, unsigned status,
+                                  const char *content_type, const char *text, size_t len,
+                                  int copy)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, (void *)text, copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    if (content_type &&
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES) {
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
+    return http_queue(req, status, resp);
+}
+
+static enum MHD_Result http_respond_owned(struct http_request *req, unsigned status,
+                                          const char *content_type, char *text)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES) {
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
+    return http_queue(req, status, resp);
+}
+
+enum MHD_Result http_respond_json(struct http_request *req, unsigned status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        struct err err;
+        err_set(&err, ERR_NOMEM, "out of memory building the response");
+        return http_respond_error(req, &err);
+    }
+    return http_respond_owned(req, status, "application/json", text);
+}
+
+enum MHD_Result http_respond_empty(struct http_request *req, unsigned status)
+{
+    return http_respond_text(req, status, NULL, "", 0, 0);
+}
+
+struct http_problem {
+    int code;
+    unsigned status;
+    const char *type;  /* the v1 ErrorType, or NULL for a plain HTTP problem */
+    const char *title;
+    const char *subject_key; /* extension carrying err->subject */
+};
+
+static const struct http_problem http_problems[] = {
+    { ERR_INVALID, 400, "invalid_request", "Invalid Request", NULL },
+    { ERR_UNSUPPORTED_AGENT, 400, "unsupported_agent", "Unsupported Agent", "agent" },
+    { ERR_MODE_NOT_SUPPORTED, 400, "mode_not_supported", "Mode Not Supported", "agent" },
+    { ERR_AUTH, 401, "token_invalid", "Token Invalid", NULL },
+    { ERR_NOT_FOUND, 404, "session_not_found", "Session Not Found", "sessionId" },
+    { ERR_NOT_INSTALLED, 404, "agent_not_installed", "Agent Not Installed", "agent" },
+    { ERR_CONFLICT, 409, "session_already_exists", "Session Already Exists", "sessionId" },
+    { ERR_TOO_LARGE, 413, "invalid_request", "Payload Too Large", NULL },
+    { ERR_INSTALL_FAILED, 500, "install_failed", "Install Failed", "agent" },
+    { ERR_AGENT_EXITED, 500, "agent_process_exited", "Agent Process Exited", "agent" },
+    { ERR_INTERNAL, 500, "stream_error", "Stream Error", NULL },
+    { ERR_NOMEM, 503, "stream_error", "Service Unavailable", NULL },
+    { ERR_STORAGE, 503, "stream_error", "Service Unavailable", NULL },
+    { ERR_ROUTE_NOT_FOUND, 404, NULL, "Not Found", NULL },
+    { ERR_METHOD, 405, NULL, "Method Not Allowed", NULL },
+};
+
+/* Copies `s` into out[size] as well-formed UTF-8, each byte that starts no
+ * character becoming '?'.  Error texts carry what clients sent (ids, agent
+ * names) and err_set() may have cut a character in two at its size limit;
+ * jansson refuses such a string, which would turn a clear 4xx into a bare
+ * 503. */
+static const char *http_utf8_clean(const char *s, char *out, size_t size)
+{
+    size_t len = strlen(s), o = 0;
+    for (size_t i = 0; i < len;) {
+        size_t n = parse_utf8_char(s + i, len - i);
+        if (o + (n ? n : 1) >= size)
+            break;
+        if (n == 0) {
+            out[o++] = '?';
+            i++;
+        } else {
+            memcpy(out + o, s + i, n);
+            o += n;
+            i += n;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+enum MHD_Result http_respond_error(struct http_request *req, const struct err *err)
+{
+    char msg[sizeof err->msg], subject[sizeof err->subject], mode[sizeof err->mode];
+    http_utf8_clean(err->msg, msg, sizeof msg);
+    http_utf8_clean(err->subject, subject, sizeof subject);
+    http_utf8_clean(err->mode, mode, sizeof mode);
+    const struct http_problem *p = &http_problems[10]; /* ERR_INTERNAL */
+    for (size_t i = 0; i < sizeof http_problems / sizeof http_problems[0]; i++)
+        if (http_problems[i].code == err->code)
+            p = &http_problems[i];
+    char type[96];
+    if (p->type)
+        snprintf(type, sizeof type, "urn:sandbox-agent:error:%s", p->type);
+    else
+        snprintf(type, sizeof type, "about:blank");
+    json_t *body = json_pack("{s:s,s:s,s:i,s:s}", "type", type, "title", p->title, "status",
+                             (int)p->status, "detail", msg);
+    if (body && p->subject_key && subject[0])
+        json_object_set_new(body, p->subject_key, json_string(subject));
+    if (body && err->code == ERR_MODE_NOT_SUPPORTED && mode[0])
+        json_object_set_new(body, "details", json_pack("{s:s}", "mode", mode));
+    if (body && err->code == ERR_AUTH)
+        json_object_set_new(body, "details",
+                            json_pack("{s:s}", "message", "missing or invalid token"));
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        static const char fallback[] =
+            "{\"type\":\"urn:sandbox-agent:error:stream_error\",\"title\":\"Service "
+            "Unavailable\",\"status\":503}";
+        return http_respond_text(req, 503, "application/problem+json", fallback,
+                                 sizeof fallback - 1, 0);
+    }
+    if (err->code == ERR_METHOD || err->code == ERR_TOO_LARGE || err->code == ERR_AUTH) {
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
+            free(text);
+            return MHD_NO;
+        }
+        int ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                         "application/problem+json") == MHD_YES;
+        if (ok && err->code == ERR_AUTH)
+            ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                         "Bearer") == MHD_YES;
+        if (ok && err->code == ERR_METHOD && err->subject[0])
+            ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, err->subject) == MHD_YES;
+        if (!ok) {
+            MHD_destroy_response(resp);
+            return MHD_NO;
+        }
+        return http_queue(req, p->status, resp);
+    }
+    return http_respond_owned(req, p->status, "application/problem+json", text);
+}
+
+/* ---- request helpers ----------------------------------------------------- */
+
+const char *http_header(struct http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+char *http_query(struct http_request *req, const char *name)
+{
+    const char *raw = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+    if (!raw)
+        return NULL;
+    struct err err;
+    char *value = parse_percent_decode(raw, strlen(raw), 1, &err);
+    if (!value && err.code == ERR_INVALID)
+        value = strdup("\x01"); /* a broken escape reads as an invalid value */
+    return value;
+}
+
+int http_query_bool(struct http_request *req, const char *name, const char *alias, int *out,
+                    struct err *err)
+{
+    const char *used = name;
+    char *v = http_query(req, name);
+    if (!v && alias) {
+        v = http_query(req, alias);
+        used = alias;
+    }
+    if (!v)
+        return 0;
+    int rc = parse_bool(used, v, out, err);
+    free(v);
+    return rc;
+}
+
+int http_query_u64(struct http_request *req, const char *name, uint64_t *out, int *present,
+                   struct err *err)
+{
+    char *v = http_query(req, name);
+    *present = v != NULL;
+    if (!v)
+        return 0;
+    int rc = parse_u64(name, v, out, err);
+    free(v);
+    return rc;
+}
+
+int http_body_object(struct http_request *req, json_t **out, struct err *err)
+{
+    return parse_body_object(req->body.data, req->body.len, out, err);
+}
+
+/* ---- authentication and CORS --------------------------------------------- */
+
+/* Compares without an early exit, so timing says nothing about the token
+ * (only about its length, which the loop runs over). */
+static int http_token_equal(const char *given, size_t glen, const char *expected)
+{
+    size_t elen = strlen(expected);
+    unsigned char diff = (unsigned char)(glen != elen);
+    for (size_t i = 0; i < elen; i++)
+        diff |= (unsigned char)(expected[i] ^ (i < glen ? given[i] : 0));
+    return diff == 0;
+}
+
+static int http_authorized(const struct http *h, struct http_request *req)
+{
+    if (!h->config.token)
+        return 1;
+    const char *auth = http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!auth)
+        return 0;
+    while (*auth == ' ' || *auth == '\t')
+        auth++;
+    const char *token = NULL;
+    if (strncmp(auth, "Bearer ", 7) == 0)
+        token = auth + 7;
+    else if (strncmp(auth, "Token ", 6) == 0)
+        token = auth + 6;
+    if (!token)
+        return 0;
+    size_t len = strlen(token);
+    while (len && (token[len - 1] == ' ' || token[len - 1] == '\t'))
+        len--;
+    /* No copy into a fixed buffer: a token of any length can match. */
+    return http_token_equal(token, len, h->config.token);
+}
+
+static int http_origin_allowed(const struct http *h, const char *origin)
+{
+    if (!h->config.cors.no_inspector && strcmp(origin, HTTP_INSPECTOR_ORIGIN) == 0)
+        return 1;
+    for (size_t i = 0; i < h->config.cors.n_origins; i++)
+        if (strcmp(origin, h->config.cors.origins[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int http_cors_set(json_t *headers, const char *name, const char *value)
+{
+    return json_object_set_new(headers, name, json_string(value));
+}
+
+static int http_cors_join(json_t *headers, const char *name, const char **list, size_t n)
+{
+    struct buf b;
+    buf_init(&b);
+    int rc = buf_puts(&b, "");
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = buf_printf(&b, "%s%s", i ? "," : "", list[i]);
+    if (rc == 0)
+        rc = http_cors_set(headers, name, b.data);
+    buf_free(&b);
+    return rc;
+}
+
+/* Fills req->cors_headers for an allowed Origin.  Returns 1 if the request
+ * is a preflight (answered by the caller without auth), 0 otherwise, <0 on
+ * allocation failure. */
+static int http_cors(const struct http *h, struct http_request *req)
+{
+    const char *origin = http_header(req, "Origin");
+    int preflight = strcmp(req->method, "OPTIONS") == 0 && origin &&
+                    http_header(req, "Access-Control-Request-Method");
+    if (!origin || !http_origin_allowed(h, origin))
+        return preflight;
+    const struct http_cors *c = &h->config.cors;
+    int rc = http_cors_set(req->cors_headers, "Access-Control-Allow-Origin", origin);
+    if (rc == 0)
+        rc = http_cors_set(req->cors_headers, "Vary",
+                           "origin, access-control-request-method, "
+                           "access-control-request-headers");
+    if (rc == 0 && c->allow_credentials)
+        rc = http_cors_set(req->cors_headers, "Access-Control-Allow-Credentials", "true");
+    if (rc == 0 && preflight) {
+        const char *want_method = http_header(req, "Access-Control-Request-Method");
+        const char *want_headers = http_header(req, "Access-Control-Request-Headers");
+        if (c->methods)
+            rc = http_cors_join(req->cors_headers, "Access-Control-Allow-Methods", c->methods,
+                                c->n_methods);
+        else
+            rc = http_cors_set(req->cors_headers, "Access-Control-Allow-Methods", want_method);
+        if (rc == 0 && c->headers)
+            rc = http_cors_join(req->cors_headers, "Access-Control-Allow-Headers", c->headers,
+                                c->n_headers);
+        else if (rc == 0 && want_headers)
+            rc = http_cors_set(req->cors_headers, "Access-Control-Allow-Headers", want_headers);
+    }
+    return rc ? -1 : preflight;
+}
+
+/* ---- routing --------------------------------------------------------------- */
+
+/* Splits the raw path into raw segments.  Returns the count, or -1. */
+static int http_split(const char *url, const char *segs[], size_t lens[])
+{
+    if (url[0] != '/')
+        return -1;
+    int n = 0;
+    const char *p = url + 1;
+    if (!*p)
+        return 0;
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (n == HTTP_MAX_SEGMENTS)
+            return -1;
+        segs[n] = p;
+        lens[n] = len;
+        n++;
+        if (!slash)
+            return n;
+        p = slash + 1;
+    }
+}
+
+static int http_route_matches(const char *pattern, int nsegs, const char *segs[],
+                              const size_t lens[], int *param_index, int params[2])
+{
+    const char *psegs[HTTP_MAX_SEGMENTS];
+    size_t plens[HTTP_MAX_SEGMENTS];
+    int pn = http_split(pattern, psegs, plens);
+    if (pn != nsegs)
+        return 0;
+    *param_index = 0;
+    for (int i = 0; i < pn; i++) {
+        if (plens[i] == 1 && psegs[i][0] == '*') {
+            if (lens[i] == 0 || *param_index == 2)
+                return 0;
+            params[(*param_index)++] = i;
+        } else if (plens[i] != lens[i] || memcmp(psegs[i], segs[i], lens[i]) != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Finds the route; on a path match with another method, ERR_METHOD with the
+ * allowed method in err->subject. */
+static const struct http_route *http_route_find(struct http_request *req, const char *url,
+                                                struct err *err)
+{
+    const char *segs[HTTP_MAX_SEGMENTS];
+    size_t lens[HTTP_MAX_SEGMENTS];
+    int n = http_split(url, segs, lens);
+    const struct http_route *path_match = NULL;
+    for (size_t i = 0; n >= 0 && i < sizeof http_routes / sizeof http_routes[0]; i++) {
+        int params[2], np;
+        if (!http_route_matches(http_routes[i].pattern, n, segs, lens, &np, params))
+            continue;
+        /* HEAD is GET without the body; libmicrohttpd drops the body itself. */
+        const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
+        if (strcmp(http_routes[i].method, method) != 0) {
+            path_match = &http_routes[i];
+            continue;
+        }
+        for (int k = 0; k < np; k++) {
+            req->params[k] = parse_percent_decode(segs[params[k]], lens[params[k]], 0, err);
+            if (!req->params[k])
+                return NULL;
+        }
+        return &http_routes[i];
+    }
+    if (path_match)
+        err_set_subject(err, ERR_METHOD, path_match->method, "method %s not allowed here",
+                        req->method);
+    else
+        err_set(err, ERR_ROUTE_NOT_FOUND, "no such path: %s", url);
+    return NULL;
+}
+
+/* ---- the access handler ---------------------------------------------------- */
+
+static void http_pending_free(struct http_pending *p)
+{
+    if (!p)
+        return;
+    free(p->req.params[0]);
+    free(p->req.params[1]);
+    buf_free(&p->req.body);
+    json_decref(p->req.cors_headers);
+    free(p);
+}
+
+static enum MHD_Result http_first_call(struct http *h, struct MHD_Connection *conn,
+                                       const char *url, const char *method,
+                                       struct http_pending **out)
+{
+    struct http_pending *p = calloc(1, sizeof *p);
+    if (!p)
+        return MHD_NO;
+    p->req.conn = conn;
+    p->req.server = &h->ctx;
+    p->req.method = method;
+    buf_init(&p->req.body);
+    p->req.cors_headers = json_object();
+    *out = p;
+    if (!p->req.cors_headers)
+        return MHD_NO;
+
+    int preflight = http_cors(h, &p->req);
+    if (preflight < 0)
+        return MHD_NO;
+    if (preflight)
+        return http_respond_empty(&p->req, MHD_HTTP_OK);
+
+    struct err err;
+    err_clear(&err);
+    p->route = http_route_find(&p->req, url, &err);
+    if (!p->route)
+        return http_respond_error(&p->req, &err);
+    if (!p->route->public_route && !http_authorized(h, &p->req)) {
+        err_set(&err, ERR_AUTH, "token invalid");
+        return http_respond_error(&p->req, &err);
+    }
+    const char *length = http_header(&p->req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (length && strtoull(length, NULL, 10) > h->config.max_body_bytes) {
+        err_set(&err, ERR_TOO_LARGE, "invalid request: body larger than %zu bytes",
+                h->config.max_body_bytes);
+        return http_respond_error(&p->req, &err);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                   const char *method, const char *version,
+                                   const char *upload_data, size_t *upload_data_size,
+                                   void **con_cls)
+{
+    (void)version; /* HTTP/1.0 and 1.1 are served alike */
+    struct http *h = cls;
+    struct http_pending *p = *con_cls;
+    if (!p) {
+        enum MHD_Result rc = http_first_call(h, conn, url, method, &p);
+        *con_cls = p;
+        return rc;
+    }
+    if (!p->route)
+        return MHD_YES; /* answered on the first call; discard any body */
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (p->too_large || p->req.body.len + n > h->config.max_body_bytes) {
+            p->too_large = 1;
+            return MHD_YES;
+        }
+        if (buf_append(&p->req.body, upload_data, n) != 0)
+            return MHD_NO;
+        return MHD_YES;
+    }
+    if (p->too_large) {
+        struct err err;
+        err_set(&err, ERR_TOO_LARGE, "invalid request: body larger than %zu bytes",
+                h->config.max_body_bytes);
+        return http_respond_error(&p->req, &err);
+    }
+    return p->route->handler(&p->req);
+}
+
+static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                           enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)conn, (void)toe; /* the request state is all that is freed */
+    http_pending_free(*con_cls);
+    *con_cls = NULL;
+}
+
+/* libmicrohttpd's format strings are its own, as for any printf wrapper. */
+__attribute__((format(printf, 2, 0)))
+static void http_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls; /* one global log */
+    fputs("sandbox-journal: http: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
+/* ---- start and stop -------------------------------------------------------- */
+
+static int http_listen(const char *host, uint16_t port, int *fd_out, uint16_t *port_out,
+                       int *ipv6_out, struct err *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons(port);
+        sslen = sizeof *in4;
+        *ipv6_out = 0;
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        sslen = sizeof *in6;
+        *ipv6_out = 1;
+    } else {
+        return err_set(err, ERR_INVALID, "--host must be an IPv4 or IPv6 address, not %s",
+                       host);
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return err_set(err, ERR_INTERNAL, "socket: %s", strerror(errno));
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&ss, sslen) != 0 || listen(fd, 1024) != 0) {
+        int e = errno;
+        close(fd);
+        return err_set(err, ERR_INTERNAL, "cannot listen on %s port %u: %s", host, port,
+                       strerror(e));
+    }
+    sslen = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0) {
+        int e = errno;
+        close(fd);
+        return err_set(err, ERR_INTERNAL, "getsockname: %s", strerror(e));
+    }
+    *port_out = ntohs(ss.ss_family == AF_INET ? in4->sin_port : in6->sin6_port);
+    *fd_out = fd;
+    return 0;
+}
+
+int http_start(const struct http_config *config, sessions_t *sessions, journal_t *journal,
+               http_t **out, uint16_t *port_out, struct err *err)
+{
+    struct http *h = calloc(1, sizeof *h);
+    if (!h)
+        return err_set(err, ERR_NOMEM, "out of memory");
+    h->config = *config;
+    h->ctx.sessions = sessions;
+    h->ctx.journal = journal;
+    h->ctx.heartbeat_ms = config->heartbeat_ms;
+    int ipv6 = 0;
+    int rc = http_listen(config->host, config->port, &h->listen_fd, port_out, &ipv6, err);
+    if (rc) {
+        free(h);
+        return rc;
+    }
+    rc = sse_hub_start(journal, config->heartbeat_ms, &h->ctx.sse, err);
+    if (rc) {
+        close(h->listen_fd);
+        free(h);
+        return rc;
+    }
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, http_access, h,
+        MHD_OPTION_EXTERNAL_LOGGER, http_log, h,
+        MHD_OPTION_LISTEN_SOCKET, h->listen_fd,
+        MHD_OPTION_THREAD_POOL_SIZE, config->threads ? config->threads : 1,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        /* Per-connection pool (headers, read and write buffers); MHD's 32 KiB
+         * default dominated the RSS of an idle SSE subscriber.  Bodies do not
+         * live in it: they are copied out as they arrive. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)30000,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)0,
+        MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
+        MHD_OPTION_UNESCAPE_CALLBACK, http_keep_escaped, h,
+        MHD_OPTION_END);
+    if (!h->daemon) {
+        sse_hub_stop(h->ctx.sse);
+        close(h->listen_fd);
+        free(h);
+        return err_set(err, ERR_INTERNAL, "could not start the HTTP server on %s:%u",
+                       config->host, (unsigned)*port_out);
+    }
+    *out = h;
+    return 0;
+}
+
+void http_stop(http_t *h)
+{
+    if (!h)
+        return;
+    /* Suspended streams must be resumed to be closed: end them first. */
+    sse_hub_close_streams(h->ctx.sse);
+    MHD_stop_daemon(h->daemon);
+    sse_hub_stop(h->ctx.sse);
+    close(h->listen_fd);
+    free(h);
+}

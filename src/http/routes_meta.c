@@ -1,0 +1,63 @@
+/* Service metadata and agent routes. */
+#include "adapters/registry.h"
+#include "http/parse.h"
+#include "http/routes.h"
+
+#include <string.h>
+
+extern const char embedded_openapi[];
+extern const size_t embedded_openapi_len;
+
+static const char routes_root_text[] =
+    "sandbox-journal: runs coding agents (Claude Code, Codex, OpenCode, Amp, mock) behind\n"
+    "the sandbox-agent v1 HTTP API, with every event journaled in SQLite before it is served.\n"
+    "API: /v1 (see /v1/openapi.json); health: /v1/health.\n";
+
+enum MHD_Result routes_root(struct http_request *req)
+{
+    return http_respond_text(req, MHD_HTTP_OK, "text/plain; charset=utf-8", routes_root_text,
+                             sizeof routes_root_text - 1, 0);
+}
+
+enum MHD_Result routes_health(struct http_request *req)
+{
+    return http_respond_json(req, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+}
+
+enum MHD_Result routes_openapi(struct http_request *req)
+{
+    return http_respond_text(req, MHD_HTTP_OK, "application/json", embedded_openapi,
+                             embedded_openapi_len, 0);
+}
+
+enum MHD_Result routes_agents(struct http_request *req)
+{
+    return http_respond_json(req, MHD_HTTP_OK,
+                             registry_list_json(sessions_agents_dir(req->server->sessions)));
+}
+
+enum MHD_Result routes_agent_modes(struct http_request *req)
+{
+    struct err err;
+    json_t *modes = registry_modes_json(req->params[0], &err);
+    if (!modes)
+        return http_respond_error(req, &err);
+    return http_respond_json(req, MHD_HTTP_OK, modes);
+}
+
+enum MHD_Result routes_agent_install(struct http_request *req)
+{
+    struct err err;
+    const struct registry_entry *agent = registry_find(req->params[0], &err);
+    if (!agent)
+        return http_respond_error(req, &err);
+    int reinstall;
+    if (parse_install_request(req->body.data, req->body.len, &reinstall, &err) != 0)
+        return http_respond_error(req, &err);
+    /* Blocks this worker while npm runs (minutes at worst); the other
+     * workers keep serving. */
+    if (registry_install(sessions_agents_dir(req->server->sessions), agent->id, reinstall, 0,
+                       &err) != 0)
+        return http_respond_error(req, &err);
+    return http_respond_empty(req, MHD_HTTP_NO_CONTENT);
+}

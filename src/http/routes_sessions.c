@@ -1,0 +1,209 @@
+/* Session routes: create, list, messages, human-in-the-loop replies,
+ * terminate, and event pages read straight from the journal. */
+#include "http/routes.h"
+
+#include "events/event.h"
+#include "http/parse.h"
+
+#include <string.h>
+
+/* A page never holds more than this many events; hasMore says there are more. */
+#define ROUTES_MAX_PAGE 10000
+
+enum MHD_Result routes_sessions_list(struct http_request *req)
+{
+    struct err err;
+    json_t *list = sessions_list_json(req->server->sessions, &err);
+    if (!list)
+        return http_respond_error(req, &err);
+    return http_respond_json(req, MHD_HTTP_OK, list);
+}
+
+enum MHD_Result routes_session_create(struct http_request *req)
+{
+    struct err err;
+    json_t *body = NULL;
+    struct sessions_create_request create;
+    int rc = parse_session_id(req->params[0], &err);
+    if (rc == 0)
+        rc = http_body_object(req, &body, &err);
+    if (rc == 0)
+        rc = parse_req_string(body, "agent", &create.agent, &err);
+    if (rc == 0)
+        rc = parse_opt_string(body, "agentMode", &create.agent_mode, &err);
+    if (rc == 0)
+        rc = parse_opt_string(body, "permissionMode", &create.permission_mode, &err);
+    if (rc == 0)
+        rc = parse_opt_string(body, "model", &create.model, &err);
+    if (rc == 0)
+        rc = parse_opt_string(body, "variant", &create.variant, &err);
+    if (rc == 0)
+        rc = parse_opt_string(body, "agentVersion", &create.agent_version, &err);
+    char native_id[128];
+    if (rc == 0)
+        rc = sessions_create(req->server->sessions, req->params[0], &create, native_id, &err);
+    json_decref(body);
+    if (rc)
+        return http_respond_error(req, &err);
+    json_t *resp = json_pack("{s:b}", "healthy", 1);
+    if (resp && native_id[0])
+        json_object_set_new(resp, "nativeSessionId", json_string(native_id));
+    return http_respond_json(req, MHD_HTTP_OK, resp);
+}
+
+int routes_parse_message(struct http_request *req, json_t **body_out, const char **message,
+                         struct err *err)
+{
+    int rc = http_body_object(req, body_out, err);
+    if (rc == 0)
+        rc = parse_req_string(*body_out, "message", message, err);
+    return rc;
+}
+
+enum MHD_Result routes_session_message(struct http_request *req)
+{
+    struct err err;
+    json_t *body = NULL;
+    const char *message = NULL;
+    int rc = routes_parse_message(req, &body, &message, &err);
+    if (rc == 0)
+        rc = sessions_send_message(req->server->sessions, req->params[0], message, NULL, &err);
+    json_decref(body);
+    if (rc)
+        return http_respond_error(req, &err);
+    return http_respond_empty(req, MHD_HTTP_NO_CONTENT);
+}
+
+enum MHD_Result routes_session_terminate(struct http_request *req)
+{
+    struct err err;
+    if (sessions_terminate(req->server->sessions, req->params[0], &err) != 0)
+        return http_respond_error(req, &err);
+    return http_respond_empty(req, MHD_HTTP_NO_CONTENT);
+}
+
+enum MHD_Result routes_permission_reply(struct http_request *req)
+{
+    struct err err;
+    json_t *body = NULL;
+    const char *reply = NULL;
+    int rc = http_body_object(req, &body, &err);
+    if (rc == 0)
+        rc = parse_permission_reply(body, &reply, &err);
+    if (rc == 0)
+        rc = sessions_reply_permission(req->server->sessions, req->params[0], req->params[1],
+                                       reply, &err);
+    json_decref(body);
+    if (rc)
+        return http_respond_error(req, &err);
+    return http_respond_empty(req, MHD_HTTP_NO_CONTENT);
+}
+
+enum MHD_Result routes_question_reply(struct http_request *req)
+{
+    struct err err;
+    json_t *body = NULL;
+    const json_t *answers = NULL;
+    int rc = http_body_object(req, &body, &err);
+    if (rc == 0)
+        rc = parse_question_answers(body, &answers, &err);
+    if (rc == 0)
+        rc = sessions_reply_question(req->server->sessions, req->params[0], req->params[1],
+                                     answers, &err);
+    json_decref(body);
+    if (rc)
+        return http_respond_error(req, &err);
+    return http_respond_empty(req, MHD_HTTP_NO_CONTENT);
+}
+
+enum MHD_Result routes_question_reject(struct http_request *req)
+{
+    struct err err;
+    if (sessions_reject_question(req->server->sessions, req->params[0], req->params[1], &err))
+        return http_respond_error(req, &err);
+    return http_respond_empty(req, MHD_HTTP_NO_CONTENT);
+}
+
+/* ---- event pages ------------------------------------------------------------ */
+
+struct routes_page {
+    struct buf out;
+    int include_raw;
+    size_t count;
+};
+
+static int routes_page_event(void *arg, uint64_t sequence, const char *json, size_t json_len,
+                             const char *raw, size_t raw_len, int turn_end)
+{
+    (void)sequence, (void)turn_end; /* a page is just the stored texts in order */
+    struct routes_page *p = arg;
+    int rc = p->count ? buf_append(&p->out, ",", 1) : 0;
+    if (rc == 0 && p->include_raw && raw && json_len >= EVENT_RAW_SUFFIX_LEN) {
+        /* Stored text ends in "null}": splice the native payload in. */
+        rc = buf_append(&p->out, json, json_len - EVENT_RAW_SUFFIX_LEN);
+        if (rc == 0)
+            rc = buf_append(&p->out, raw, raw_len);
+        if (rc == 0)
+            rc = buf_append(&p->out, "}", 1);
+    } else if (rc == 0) {
+        rc = buf_append(&p->out, json, json_len);
+    }
+    p->count++;
+    return rc;
+}
+
+enum MHD_Result routes_session_events(struct http_request *req)
+{
+    struct err err;
+    uint64_t offset = 0, limit = 0;
+    int has_offset, has_limit, include_raw = 0;
+    int rc = http_query_u64(req, "offset", &offset, &has_offset, &err);
+    if (rc == 0)
+        rc = http_query_u64(req, "limit", &limit, &has_limit, &err);
+    if (rc == 0)
+        rc = http_query_bool(req, "include_raw", "includeRaw", &include_raw, &err);
+    if (rc == 0 && !sessions_exists(req->server->sessions, req->params[0]))
+        rc = err_set_subject(&err, ERR_NOT_FOUND, req->params[0], "session not found: %s",
+                             req->params[0]);
+    journal_reader_t *r = rc == 0 ? journal_reader_for_thread(req->server->journal, &err) : NULL;
+    if (rc == 0 && !r)
+        rc = err.code;
+    if (rc)
+        return http_respond_error(req, &err);
+
+    struct routes_page page = { .include_raw = include_raw };
+    buf_init(&page.out);
+    int has_more = 0;
+    rc = buf_puts(&page.out, "{\"events\":[");
+    if (rc == 0 && has_limit && limit == 0) {
+        /* Nothing asked for; only say whether something is there. */
+        has_more = journal_last_sequence(req->server->journal, req->params[0]) > offset;
+    } else if (rc == 0) {
+        uint32_t n = !has_limit || limit > ROUTES_MAX_PAGE ? ROUTES_MAX_PAGE : (uint32_t)limit;
+        rc = journal_read_events(r, req->params[0], offset, n, routes_page_event, &page,
+                                 &has_more, &err);
+        if (rc > 0)
+            rc = err_set(&err, ERR_NOMEM, "out of memory building the page");
+    }
+    if (rc == 0)
+        rc = buf_printf(&page.out, "],\"hasMore\":%s}", has_more ? "true" : "false");
+    if (rc) {
+        buf_free(&page.out);
+        if (err.code != rc)
+            err_set(&err, rc, "could not read events");
+        return http_respond_error(req, &err);
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(page.out.len, page.out.data, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        buf_free(&page.out);
+        return MHD_NO;
+    }
+    buf_init(&page.out); /* the response owns the bytes now */
+    if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") !=
+        MHD_YES) {
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
+    return http_queue(req, MHD_HTTP_OK, resp);
+}

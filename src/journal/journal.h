@@ -1,0 +1,313 @@
+/* The journal: the only SQL in the server.
+ *
+ * One SQLite database in WAL mode holds every session and every event.  A
+ * single writer thread owns the one write connection and commits whatever
+ * batches are queued in one transaction (group commit); an event becomes
+ * visible to readers only once that transaction has committed, and the
+ * commit is what "acknowledged" means.  Readers use their own read-only
+ * connections, one per thread, and never block the writer.
+ *
+ * Invariants the writer enforces itself, whatever its callers do:
+ *   - a session's sequences start at 1 and are contiguous: a batch whose
+ *     first sequence is not the session's committed last sequence + 1 is
+ *     refused with ERR_CONFLICT, so a failed commit can never leave a gap;
+ *   - a session row is created once: a second create is ERR_CONFLICT.
+ *
+ * After each commit the writer advances the per-session committed sequence
+ * ("watermark") and wakes the parked waiters of those sessions.
+ */
+#ifndef SJ_JOURNAL_H
+#define SJ_JOURNAL_H
+
+#include "base/err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct journal journal_t;
+typedef struct journal_reader journal_reader_t;
+
+enum journal_durability {
+    JOURNAL_DURABILITY_FULL,   /* fsync at every commit (default) */
+    JOURNAL_DURABILITY_NORMAL, /* WAL synchronous=NORMAL: a power cut may lose the last commits */
+};
+
+/* Opens (creating if needed) the database at `path`, applies pending
+ * migrations in order, loads every session's committed last sequence and
+ * starts the writer thread.  Does not scan the events table.
+ * new: *out is freed with journal_close().  Thread: any, once. */
+int journal_open(const char *path, enum journal_durability durability, journal_t **out,
+                 struct err *err);
+
+/* Opens an existing database for reading only: no migration, no writer
+ * thread, nothing written (submits fail with ERR_INVALID).  A database at
+ * another schema version than this binary's is refused with ERR_STORAGE.
+ * For tools that read a journal a server may be writing.  new: *out is freed
+ * with journal_close().  */
+int journal_open_readonly(const char *path, journal_t **out, struct err *err);
+
+/* Drains the queue, stops the writer, checkpoints the WAL into the main
+ * database (TRUNCATE), closes every reader connection and frees `j`.
+ * Call after every reader thread has stopped using the journal. */
+void journal_close(journal_t *j);
+
+/* The schema version the database is at after journal_open(). */
+int journal_schema_version(const journal_t *j);
+
+/* ---- writing ---------------------------------------------------------- */
+
+/* A session row, as created.  Strings are borrowed for the call. */
+struct journal_session_row {
+    const char *session_id;
+    const char *agent;
+    const char *agent_mode;
+    const char *permission_mode;
+    const char *model;         /* may be NULL */
+    const char *variant;       /* may be NULL */
+    const char *agent_version; /* may be NULL */
+    const char *native_session_id; /* may be NULL */
+    const char *working_dir;   /* may be NULL */
+    const char *created_at;    /* RFC 3339; NULL: now.  Import passes the original. */
+};
+
+/* One event to append.  Strings are borrowed for the call. */
+struct journal_event {
+    uint64_t sequence;
+    const char *type;  /* universal event type, e.g. "item.started" */
+    const char *json;  /* the exact bytes every reader gets; must end in "\"raw\":null}" */
+    size_t json_len;
+    const char *raw;   /* the native payload as JSON text, or NULL */
+    size_t raw_len;
+    int turn_end;      /* 1 if this event ends a turn for messages/stream */
+};
+
+/* The item id a session gave a native id that no event records (see
+ * migrations/0003_item_aliases.sql).  Strings are borrowed for the call. */
+struct journal_alias {
+    const char *native_id;
+    const char *item_id;
+};
+
+#define JOURNAL_REOPEN (-1)
+
+/* Everything one caller commits atomically for one session. */
+struct journal_batch {
+    const char *session_id;
+    const struct journal_session_row *create; /* non-NULL: create the session first */
+    const struct journal_event *events;
+    size_t n_events;
+    const char *native_session_id; /* non-NULL: set it on the session row */
+    int mark_ended;                /* > 0: the session ended; stored as the row's
+                                    * `ended` value (the larger one wins).
+                                    * JOURNAL_REOPEN: an agent resumed it, `ended`
+                                    * goes back to 0.  0: unchanged */
+    const char *adapter_state;     /* non-NULL: replace the adapter's opaque state */
+    const struct journal_alias *aliases; /* kept with the events (a native id
+                                          * already kept keeps its first item id) */
+    size_t n_aliases;
+};
+
+/* Called on the writer thread once the batch is committed (rc == 0) or has
+ * failed (rc < 0, `err` says why; nothing of the batch is stored).  Must not
+ * block and must not call back into the journal's writing functions. */
+typedef void (*journal_done_fn)(void *arg, int rc, const struct err *err);
+
+/* Queues a copy of `b` for the writer and returns at once; `done` (may be
+ * NULL) reports the outcome.  Fails without queuing if the journal is
+ * closing or memory ran out.  Thread: any. */
+int journal_submit(journal_t *j, const struct journal_batch *b, journal_done_fn done,
+                   void *arg, struct err *err);
+
+/* Queues `b` and waits for its commit.  Returns 0 once it is durable, or the
+ * failure (ERR_CONFLICT for a duplicate session or a sequence that does not
+ * follow, ERR_STORAGE when SQLite refused the write or the database file was
+ * renamed or deleted since it was opened).  Thread: any but the writer. */
+int journal_append(journal_t *j, const struct journal_batch *b, struct err *err);
+
+/* Writer counters since journal_open(), for tests and metrics: how well
+ * group commit is grouping.  Thread: any. */
+struct journal_stats {
+    uint64_t transactions;       /* write transactions committed */
+    uint64_t batches;            /* batches committed (failed ones not counted) */
+    uint64_t events;             /* events committed */
+    uint64_t max_tx_batches;     /* most batches one transaction committed */
+};
+void journal_get_stats(journal_t *j, struct journal_stats *out);
+
+/* ---- watermarks and waiting ------------------------------------------ */
+
+/* 1 if the session exists (its row is committed), else 0.  Thread: any. */
+int journal_session_exists(journal_t *j, const char *session_id);
+
+/* The session's committed last sequence (0 if none or unknown).  Thread: any. */
+uint64_t journal_last_sequence(journal_t *j, const char *session_id);
+
+/* A reader that wants to sleep until a session advances embeds one of these.
+ * `park` runs under the journal's watch lock when the waiter is parked (the
+ * place to suspend a connection, so a commit cannot slip in between the check
+ * and the suspend); `wake` runs under the same lock on the writer thread when
+ * the session's watermark passes `after`, or from journal_wake_all().  Both
+ * must be short and must not call the journal. */
+struct journal_waiter {
+    void (*park)(struct journal_waiter *w);
+    void (*wake)(struct journal_waiter *w);
+    /* private to the journal */
+    struct journal_waiter *next;
+    struct journal_waiter *prev;
+    char *session_id;
+    uint64_t after;
+    int parked;
+};
+
+/* If the session's watermark is already past `after`, returns 1 without
+ * parking.  Otherwise parks `w` (calling w->park under the lock) and returns
+ * 0; w->wake will be called exactly once later unless journal_unpark() takes
+ * it back first.  Returns ERR_NOMEM or ERR_INVALID (journal closing).  */
+int journal_park(journal_t *j, const char *session_id, uint64_t after,
+                 struct journal_waiter *w);
+
+/* Takes a parked waiter back.  Returns 1 if it was parked (its wake will not
+ * be called), 0 if it was not (already woken, or never parked). */
+int journal_unpark(journal_t *j, struct journal_waiter *w);
+
+/* Transactions committed since journal_open() (journal_get_stats()'s
+ * `transactions`).  Thread: any. */
+uint64_t journal_commit_count(journal_t *j);
+
+/* Parks `w` until a transaction commits that makes journal_commit_count()
+ * exceed `seen` (read it before looking at the journal, so nothing committed
+ * in between is missed): "wake me on any commit", for exporters that follow
+ * every session.  Returns 1 without parking if that already happened, 0
+ * when parked, ERR_NOMEM/ERR_INVALID as journal_park().  w->park and w->wake
+ * run as for journal_park(); journal_unpark() and journal_wake_all() take
+ * these waiters too. */
+int journal_park_any(journal_t *j, uint64_t seen, struct journal_waiter *w);
+
+/* Wakes every parked waiter (used for heartbeats' and shutdown's sake when a
+ * caller holds a list of them) and stops accepting new parks if `closing`. */
+void journal_wake_all(journal_t *j, int closing);
+
+/* ---- reading ---------------------------------------------------------- */
+
+/* The reader connection owned by the calling thread, opened on first use (or
+ * taken from those journal_open_readers() opened) and closed by
+ * journal_close().  borrowed: valid until journal_close().
+ * NULL on failure (err filled).  Thread: any; each thread gets its own. */
+journal_reader_t *journal_reader_for_thread(journal_t *j, struct err *err);
+
+/* Opens `n` reader connections now, for threads that ask later: a thread's
+ * first journal_reader_for_thread() takes one of them instead of opening
+ * the file then.  The server opens one per thread that reads at start-up, so
+ * reads keep working even if the database file later becomes impossible to
+ * open (deleted, renamed, descriptors exhausted).  Thread: any. */
+int journal_open_readers(journal_t *j, unsigned n, struct err *err);
+
+/* Per-alias callback of journal_read_aliases(); strings borrowed for the
+ * call.  Return 0 to go on, non-zero to stop (that value is returned). */
+typedef int (*journal_alias_fn)(void *arg, const char *native_id, const char *item_id);
+
+/* Calls `fn` for every item alias of the session (none for an unknown one).
+ * 0, fn's non-zero value, or an error code (err filled). */
+int journal_read_aliases(journal_reader_t *r, const char *session_id, journal_alias_fn fn,
+                         void *arg, struct err *err);
+
+/* Per-event callback of journal_read_events(): `json`/`raw` are borrowed for
+ * the call (raw is NULL when none was stored).  Return 0 to go on, non-zero to
+ * stop (that value is returned by journal_read_events). */
+typedef int (*journal_event_fn)(void *arg, uint64_t sequence, const char *json, size_t json_len,
+                                const char *raw, size_t raw_len, int turn_end);
+
+/* Calls `fn` for the events of `session_id` with sequence > after, in order,
+ * at most `limit` of them (0: no limit).  Sets *has_more (if non-NULL) when
+ * further committed events exist.  Uses the (session, sequence) index only:
+ * the cost does not depend on the journal's size.  Thread: the reader's. */
+int journal_read_events(journal_reader_t *r, const char *session_id, uint64_t after,
+                        uint32_t limit, journal_event_fn fn, void *arg, int *has_more,
+                        struct err *err);
+
+/* A session row as stored.  Strings are owned by the struct. */
+struct journal_session_info {
+    char *session_id;
+    char *agent;
+    char *agent_mode;
+    char *permission_mode;
+    char *model;          /* NULL if unset */
+    char *variant;        /* NULL if unset */
+    char *agent_version;  /* NULL if unset */
+    char *native_session_id; /* NULL if unset */
+    char *working_dir;    /* NULL if unset */
+    char *adapter_state;  /* NULL if unset */
+    char *created_at;     /* RFC 3339 */
+    int ended;
+    uint64_t last_sequence;
+};
+
+void journal_session_info_clear(struct journal_session_info *s);
+
+/* Calls `fn` for every session, newest first.  The info is borrowed for the
+ * call.  Return non-zero from `fn` to stop.  Thread: the reader's. */
+typedef int (*journal_session_fn)(void *arg, const struct journal_session_info *s);
+int journal_list_sessions(journal_reader_t *r, journal_session_fn fn, void *arg,
+                          struct err *err);
+
+/* Loads one session row.  ERR_NOT_FOUND if absent.  new: *out's strings are
+ * the caller's, released with journal_session_info_clear().  */
+int journal_get_session(journal_reader_t *r, const char *session_id,
+                        struct journal_session_info *out, struct err *err);
+
+/* SQLite's PRAGMA data_version of the reader's connection: it changes when
+ * another connection (this process's writer or another process) commits.
+ * Lets a separate process poll for new events cheaply.  Thread: the reader's. */
+int journal_data_version(journal_reader_t *r, uint64_t *out /* OUT */, struct err *err);
+
+/* ---- export checkpoints ------------------------------------------------ */
+
+/* Exporters keep, per target and session, the last sequence the target has
+ * confirmed (export_checkpoints, migrations/0002_export.sql).  `target` is
+ * the key a target is known by (its URL without a password).  A checkpoint is
+ * only ever raised, and only after the target committed: targets insert
+ * idempotently, so a checkpoint that lags only means a batch is re-sent. */
+
+/* Called by journal_export_scan() for each session with events past its
+ * checkpoint; strings are borrowed for the call.  Non-zero stops the scan. */
+typedef int (*journal_export_fn)(void *arg, const char *session_id, uint64_t last_sequence,
+                                 uint64_t checkpoint);
+
+/* Finds the sessions whose committed last sequence is past their checkpoint
+ * for `target`, in one read snapshot.  *cursor (IN/OUT) is the journal
+ * position the previous scan reached: 0 scans every session (cost: the
+ * sessions table); otherwise only sessions with events committed since
+ * (cost: those events), so a follower's scan does not grow with the journal.
+ * On return *cursor is where this scan reached.  Thread: the reader's. */
+int journal_export_scan(journal_reader_t *r, const char *target, int64_t *cursor,
+                        journal_export_fn fn, void *arg, struct err *err);
+
+/* The target's resume state as last stored with journal_export_advance().
+ * new: *state is the caller's (free()), NULL when none.  Thread: the reader's. */
+int journal_export_state(journal_reader_t *r, const char *target, char **state /* OUT */,
+                         struct err *err);
+
+/* One session's new checkpoint. */
+struct journal_export_mark {
+    const char *session_id;
+    uint64_t last_sequence;
+};
+
+/* Raises the checkpoints of `marks` for `target` (never lowers one) and, if
+ * `state` is non-NULL, replaces the target's resume state, all in one
+ * transaction through the writer; waits for the commit.  ERR_NOT_FOUND if a
+ * session is not in the journal (nothing is stored then).  Strings are
+ * borrowed for the call.  Thread: any but the writer. */
+int journal_export_advance(journal_t *j, const char *target, const char *state,
+                           const struct journal_export_mark *marks, size_t n_marks,
+                           struct err *err);
+
+/* Forgets every checkpoint and the state of `target`, so the next export
+ * sends everything again.  Thread: any but the writer. */
+int journal_export_reset(journal_t *j, const char *target, struct err *err);
+
+/* Runs PRAGMA integrity_check; 0 if "ok", else ERR_STORAGE with the first
+ * complaint in err.  Thread: the reader's. */
+int journal_integrity_check(journal_reader_t *r, struct err *err);
+
+#endif

@@ -1,0 +1,94 @@
+/* Sessions: the in-memory registry of live sessions in front of the journal.
+ *
+ * A session's durable state is its journal row and events.  In memory it
+ * also has a lock, its adapter context and a normalizer, which is built
+ * lazily from the session's own events on first write after a restart, so
+ * start-up reads only the sessions table.  Every write goes through the
+ * session's lock: normalize, then hand to the journal in sequence order.
+ *
+ * Reads (event pages, SSE) never come here: they go straight to the journal.
+ */
+#ifndef SJ_SESSIONS_H
+#define SJ_SESSIONS_H
+
+#include "base/err.h"
+#include "journal/journal.h"
+#include "agents/supervisor.h"
+
+#include <jansson.h>
+
+typedef struct sessions sessions_t;
+
+struct sessions_config {
+    unsigned mock_delay_ms; /* pause between the mock agent's events */
+    const char *data_dir;   /* the server's data directory (copied) */
+    const char *agents_dir; /* where agent CLIs are installed (copied); NULL:
+                             * <data_dir>/agents */
+};
+
+/* Loads every session row from the journal.  new: free with sessions_free()
+ * after the supervisor has stopped.  Thread: main. */
+int sessions_open(journal_t *journal, supervisor_t *supervisor,
+                  const struct sessions_config *config, sessions_t **out, struct err *err);
+
+/* Stops paced emissions and asks every adapter to stop its agent processes
+ * (on the supervisor loop), journaling nothing more: a session whose agent
+ * is stopped this way is not ended, it resumes after a restart.  Call
+ * before supervisor_stop(), which then waits for those processes to exit. */
+void sessions_close(sessions_t *s);
+void sessions_free(sessions_t *s);
+
+/* A CreateSessionRequest, already parsed.  Strings borrowed; NULL = absent. */
+struct sessions_create_request {
+    const char *agent;
+    const char *agent_mode;
+    const char *permission_mode;
+    const char *model;
+    const char *variant;
+    const char *agent_version;
+};
+
+/* borrowed: where agent CLIs are installed (for GET /v1/agents and installs). */
+const char *sessions_agents_dir(const sessions_t *s);
+
+/* Creates the session and journals its session.started.  An agent that
+ * must be installed and is not is installed first (this blocks while npm
+ * runs, before any lock is taken; ERR_INSTALL_FAILED).  The session's
+ * working directory is the server's current directory, journaled with it.  Fills
+ * native_id_out[128] ("" if none).  ERR_CONFLICT, ERR_UNSUPPORTED_AGENT,
+ * ERR_MODE_NOT_SUPPORTED, ERR_INVALID, ERR_NOT_INSTALLED, ERR_STORAGE. */
+int sessions_create(sessions_t *s, const char *session_id,
+                    const struct sessions_create_request *req, char native_id_out[128],
+                    struct err *err);
+
+/* new: {"sessions":[SessionInfo...]}, newest first. */
+json_t *sessions_list_json(sessions_t *s, struct err *err);
+
+/* 1 if the session exists. */
+int sessions_exists(sessions_t *s, const char *session_id);
+
+/* Sends a user message.  ERR_NOT_FOUND, ERR_INVALID / ERR_AGENT_EXITED for
+ * an ended session, ERR_STORAGE.  *before_out (if non-NULL) gets the
+ * session's committed last sequence taken before the message was journaled,
+ * for a turn stream to start after. */
+int sessions_send_message(sessions_t *s, const char *session_id, const char *message,
+                          uint64_t *before_out, struct err *err);
+
+/* Turn streams need to know an ended session before sending. */
+int sessions_check_can_send(sessions_t *s, const char *session_id, struct err *err);
+
+/* reply: "once", "always" or "reject".  ERR_NOT_FOUND for the session,
+ * ERR_INVALID for an unknown permission id. */
+int sessions_reply_permission(sessions_t *s, const char *session_id, const char *permission_id,
+                              const char *reply, struct err *err);
+/* answers: array of arrays of strings (borrowed). */
+int sessions_reply_question(sessions_t *s, const char *session_id, const char *question_id,
+                            const json_t *answers, struct err *err);
+int sessions_reject_question(sessions_t *s, const char *session_id, const char *question_id,
+                             struct err *err);
+
+/* Ends the session (session.ended terminated by daemon).  A session that has
+ * already ended is left as it is.  ERR_NOT_FOUND. */
+int sessions_terminate(sessions_t *s, const char *session_id, struct err *err);
+
+#endif
