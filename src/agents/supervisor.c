@@ -85,6 +85,7 @@ int supervisor_start(supervisor_t **out, struct err *err)
         return err_set(err, ERR_INTERNAL, "uv_async_init: %s", uv_strerror(rc));
     }
     s->wakeup.data = s;
+    s->loop.data = s;
     if (pthread_mutex_init(&s->lock, NULL) != 0)
         goto fail_handles;
     if (pthread_create(&s->thread, NULL, supervisor_main, s) != 0) {
@@ -100,6 +101,12 @@ fail_handles:
     uv_loop_close(&s->loop);
     free(s);
     return err_set(err, ERR_INTERNAL, "could not start the supervisor thread");
+}
+
+int supervisor_on_loop(const uv_loop_t *loop)
+{
+    const supervisor_t *s = loop->data;
+    return !s || pthread_equal(pthread_self(), s->thread);
 }
 
 int supervisor_post(supervisor_t *s, void (*fn)(uv_loop_t *loop, void *arg), void *arg,

@@ -26,6 +26,37 @@ int supervisor_post(supervisor_t *s, void (*fn)(uv_loop_t *loop, void *arg), voi
 int supervisor_call(supervisor_t *s, void (*fn)(uv_loop_t *loop, void *arg), void *arg,
                     struct err *err);
 
+/* 1 on the loop thread of the supervisor that owns `loop`, or on any thread
+ * for a loop no supervisor runs (a test's own loop).  For assert()s of the
+ * "loop thread only" contracts below.  Thread: any. */
+int supervisor_on_loop(const uv_loop_t *loop);
+
+/* ---- timers: loop thread only ------------------------------------------- */
+
+/* A timer the supervisor owns: the owner keeps a pointer, never a handle, so
+ * there is no "initialized yet / closed yet" state to track. */
+typedef struct supervisor_timer supervisor_timer_t;
+
+/* new: a disarmed timer that calls fire(arg) on the loop thread.  Freed by
+ * supervisor_timer_free() only. */
+int supervisor_timer_new(uv_loop_t *loop, void (*fire)(void *arg), void *arg,
+                         supervisor_timer_t **out, struct err *err);
+
+/* (Re)arms `t` to fire after delay_ms, then every repeat_ms (0: once). */
+int supervisor_timer_arm(supervisor_timer_t *t, uint64_t delay_ms, uint64_t repeat_ms,
+                         struct err *err);
+
+/* Disarms `t`: it does not fire until armed again. */
+void supervisor_timer_disarm(supervisor_timer_t *t);
+
+/* 1 while `t` is armed. */
+int supervisor_timer_armed(const supervisor_timer_t *t);
+
+/* Disarms and frees `t` (NULL is fine): fire never runs after this.
+ * Thread: the loop's, or any thread once supervisor_stop() returned (which
+ * closed the timer but left it to its owner to free). */
+void supervisor_timer_free(supervisor_timer_t *t);
+
 /* ---- child processes: loop thread only ---------------------------------- */
 
 typedef struct supervisor_proc supervisor_proc_t;
@@ -51,6 +82,9 @@ struct supervisor_proc_options {
     char *const *env;        /* the child's whole environment, NULL-terminated */
     const char *cwd;         /* NULL: the server's */
     size_t max_line_bytes;   /* 0: 16 MiB; longer lines are cut and flagged */
+    /* Names the child in log lines ("session s1: claude"); copied.  NULL:
+     * `file`. */
+    const char *label;
 };
 
 struct supervisor_proc_callbacks {
@@ -77,6 +111,16 @@ int supervisor_proc_write(supervisor_proc_t *p, const char *data, size_t len, st
 
 /* Closes the child's stdin after what is queued (EOF tells most CLIs to end). */
 void supervisor_proc_close_stdin(supervisor_proc_t *p);
+
+/* The one way to end a child: closes its stdin after what is queued, sends
+ * SIGTERM and, if it is still running kill_ms later, SIGKILL (logged with
+ * the label).  A child already gone has its exit on its way: nothing to do
+ * then.  Calling it again while the grace runs changes nothing. */
+void supervisor_proc_stop(supervisor_proc_t *p, unsigned kill_ms);
+
+/* 1 once supervisor_proc_stop() was called: the exit that follows is the
+ * one asked for. */
+int supervisor_proc_stopping(const supervisor_proc_t *p);
 
 /* Sends `signum` to the child.  0, or ERR_INVALID if it is already gone. */
 int supervisor_proc_kill(supervisor_proc_t *p, int signum);

@@ -13,7 +13,9 @@
 
 #include "base/buf.h"
 
+#include <assert.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +28,11 @@ struct supervisor_proc {
     uv_pipe_t in;
     uv_pipe_t out;
     uv_pipe_t err;
+    /* The SIGKILL that follows a SIGTERM: armed by supervisor_proc_stop(),
+     * closed with the other handles. */
+    uv_timer_t kill_timer;
+    int stopping;
+    char *label;
     int open_handles;
     int exited;
     int64_t exit_status;
@@ -57,6 +64,7 @@ struct proc_write {
 
 static void proc_free(supervisor_proc_t *p)
 {
+    free(p->label);
     buf_free(&p->line);
     buf_free(&p->err_line);
     buf_free(&p->head);
@@ -132,6 +140,7 @@ static void proc_report(supervisor_proc_t *p)
     buf_free(&tail);
     proc_close((uv_handle_t *)&p->in);
     proc_close((uv_handle_t *)&p->process);
+    proc_close((uv_handle_t *)&p->kill_timer);
 }
 
 static void proc_exited(uv_process_t *process, int64_t exit_status, int term_signal)
@@ -224,22 +233,32 @@ int supervisor_proc_spawn(uv_loop_t *loop, const struct supervisor_proc_options 
     supervisor_proc_t *p = calloc(1, sizeof *p);
     if (!p)
         return err_set(err, ERR_NOMEM, "out of memory starting %s", options->file);
+    assert(supervisor_on_loop(loop));
     p->cb = *callbacks;
     p->max_line = options->max_line_bytes ? options->max_line_bytes : PROC_DEFAULT_MAX_LINE;
     buf_init(&p->line);
     buf_init(&p->err_line);
     buf_init(&p->head);
+    p->label = strdup(options->label ? options->label : options->file);
+    if (!p->label) {
+        proc_free(p);
+        return err_set(err, ERR_NOMEM, "out of memory starting %s", options->file);
+    }
+    int trc = uv_timer_init(loop, &p->kill_timer);
+    if (trc < 0) {
+        proc_free(p);
+        return err_set(err, ERR_INTERNAL, "uv_timer_init: %s", uv_strerror(trc));
+    }
+    p->kill_timer.data = p;
+    p->open_handles++;
     uv_pipe_t *pipes[3] = { &p->in, &p->out, &p->err };
     for (int i = 0; i < 3; i++) {
         int rc = uv_pipe_init(loop, pipes[i], 0);
         if (rc < 0) {
-            if (i == 0) {
-                proc_free(p);
-            } else {
-                p->reported = 1; /* freed by the last close; no on_exit */
-                for (int k = 0; k < i; k++)
-                    proc_close((uv_handle_t *)pipes[k]);
-            }
+            p->reported = 1; /* freed by the last close; no on_exit */
+            proc_close((uv_handle_t *)&p->kill_timer);
+            for (int k = 0; k < i; k++)
+                proc_close((uv_handle_t *)pipes[k]);
             return err_set(err, ERR_INTERNAL, "uv_pipe_init: %s", uv_strerror(rc));
         }
         pipes[i]->data = p;
@@ -266,6 +285,7 @@ int supervisor_proc_spawn(uv_loop_t *loop, const struct supervisor_proc_options 
         p->reported = 1; /* free on the last close, and never call on_exit */
         p->open_handles++;
         proc_close((uv_handle_t *)&p->process);
+        proc_close((uv_handle_t *)&p->kill_timer);
         for (int i = 0; i < 3; i++)
             proc_close((uv_handle_t *)pipes[i]);
         if (rc == UV_ENOENT || rc == UV_EACCES)
@@ -323,6 +343,32 @@ void supervisor_proc_close_stdin(supervisor_proc_t *p)
     p->close_stdin_when_drained = 1;
     if (p->pending_writes == 0)
         proc_close((uv_handle_t *)&p->in);
+}
+
+static void proc_kill_timeout(uv_timer_t *t)
+{
+    supervisor_proc_t *p = t->data;
+    if (supervisor_proc_kill(p, SIGKILL) == 0)
+        fprintf(stderr, "sandbox-journal: %s: did not stop after SIGTERM: killed\n", p->label);
+}
+
+void supervisor_proc_stop(supervisor_proc_t *p, unsigned kill_ms)
+{
+    assert(supervisor_on_loop(p->process.loop));
+    if (p->stopping)
+        return;
+    p->stopping = 1;
+    supervisor_proc_close_stdin(p);
+    if (supervisor_proc_kill(p, SIGTERM) != 0)
+        return; /* already gone */
+    if (uv_timer_start(&p->kill_timer, proc_kill_timeout, kill_ms, 0) != 0)
+        fprintf(stderr, "sandbox-journal: %s: cannot arm the kill timer after SIGTERM\n",
+                p->label);
+}
+
+int supervisor_proc_stopping(const supervisor_proc_t *p)
+{
+    return p->stopping;
 }
 
 int supervisor_proc_kill(supervisor_proc_t *p, int signum)

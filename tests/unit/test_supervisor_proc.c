@@ -73,7 +73,7 @@ static void run_loop(uv_loop_t *loop)
 static void test_lines_and_exit_code(void **state)
 {
     (void)state; /* cmocka fixture unused */
-    uv_loop_t loop;
+    uv_loop_t loop = { 0 }; /* data NULL: no supervisor runs this loop */
     uv_loop_init(&loop);
     struct seen s = { 0 };
     start_sh(&loop, "printf 'one\\ntwo\\n\\nhalf'; exit 3", &s, 0);
@@ -93,7 +93,7 @@ static void test_lines_and_exit_code(void **state)
 static void test_stdin_roundtrip(void **state)
 {
     (void)state; /* cmocka fixture unused */
-    uv_loop_t loop;
+    uv_loop_t loop = { 0 }; /* data NULL: no supervisor runs this loop */
     uv_loop_init(&loop);
     struct seen s = { 0 };
     supervisor_proc_t *p = start_sh(&loop, "cat", &s, 0);
@@ -113,7 +113,7 @@ static void test_stdin_roundtrip(void **state)
 static void test_kill(void **state)
 {
     (void)state; /* cmocka fixture unused */
-    uv_loop_t loop;
+    uv_loop_t loop = { 0 }; /* data NULL: no supervisor runs this loop */
     uv_loop_init(&loop);
     struct seen s = { 0 };
     supervisor_proc_t *p = start_sh(&loop, "echo ready; exec sleep 30", &s, 0);
@@ -129,7 +129,7 @@ static void test_kill(void **state)
 static void test_stderr_record(void **state)
 {
     (void)state; /* cmocka fixture unused */
-    uv_loop_t loop;
+    uv_loop_t loop = { 0 }; /* data NULL: no supervisor runs this loop */
     uv_loop_init(&loop);
     struct seen s = { 0 };
     start_sh(&loop, "i=1; while [ $i -le 50 ]; do echo \"err $i\" >&2; i=$((i+1)); done; exit 1",
@@ -157,7 +157,7 @@ static void test_stderr_record(void **state)
 static void test_long_line_is_cut(void **state)
 {
     (void)state; /* cmocka fixture unused */
-    uv_loop_t loop;
+    uv_loop_t loop = { 0 }; /* data NULL: no supervisor runs this loop */
     uv_loop_init(&loop);
     struct seen s = { 0 };
     start_sh(&loop, "printf '0123456789abcdef\\nok\\n'", &s, 8);
@@ -173,7 +173,7 @@ static void test_long_line_is_cut(void **state)
 static void test_missing_binary(void **state)
 {
     (void)state; /* cmocka fixture unused */
-    uv_loop_t loop;
+    uv_loop_t loop = { 0 }; /* data NULL: no supervisor runs this loop */
     uv_loop_init(&loop);
     struct seen s = { 0 };
     const char *args[] = { "no-such-agent-binary", NULL };
