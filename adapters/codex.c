@@ -635,8 +635,9 @@ static void codex_set_status(const char *status, const char *last_error, int res
     pthread_mutex_unlock(&codex_srv.status_lock);
 }
 
-static json_t *codex_server_status_json(void)
+static json_t *codex_server_status_json(void *instance)
 {
+    (void)instance; /* still process-wide: becomes the instance next (issue 12) */
     pthread_mutex_lock(&codex_srv.status_lock);
     json_t *s = json_pack("{s:s,s:I}", "status", codex_srv.status, "restartCount",
                           (json_int_t)codex_srv.restart_count);
@@ -1428,8 +1429,9 @@ static void codex_kill_timeout(uv_timer_t *t)
         codex_log("did not stop after SIGTERM: killed", NULL);
 }
 
-static void codex_shutdown_shared(void)
+static void codex_shutdown_shared(void *instance)
 {
+    (void)instance; /* still process-wide: becomes the instance next (issue 12) */
     codex_srv.down = 1;
     if (codex_srv.restart_ready && !uv_is_closing((uv_handle_t *)&codex_srv.restart_timer))
         uv_close((uv_handle_t *)&codex_srv.restart_timer, codex_timer_closed);

@@ -14,6 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct mock_instance {
+    unsigned delay_ms; /* the pause between a turn's events */
+};
+
 /* ---- small string helpers (ASCII only, locale independent) ------------- */
 
 static int is_ascii_space(char c)
@@ -716,7 +720,8 @@ static int mock_send_message(struct adapter_ctx *ctx, const char *message, struc
         json_decref(turn);
         return 0;
     }
-    return ctx->host->emit_paced(ctx, turn, ctx->mock_delay_ms, err);
+    const struct mock_instance *mi = ctx->instance;
+    return ctx->host->emit_paced(ctx, turn, mi->delay_ms, err);
 }
 
 static void mock_free_state(struct adapter_ctx *ctx)
@@ -730,8 +735,21 @@ static const struct adapter_mode mock_modes[] = {
     {"plan", "Plan", "Plan-only mock mode"},
 };
 
+static int mock_instance_new(const struct adapter_settings *settings, void **out,
+                             struct err *err)
+{
+    struct mock_instance *mi = malloc(sizeof *mi);
+    if (!mi)
+        return err_set(err, ERR_NOMEM, "out of memory");
+    mi->delay_ms = settings->mock_delay_ms;
+    *out = mi;
+    return 0;
+}
+
 const struct adapter adapter_mock = {
     .name = "mock",
+    .instance_new = mock_instance_new,
+    .instance_free = free,
     .caps =
         {
             .plan_mode = 1,

@@ -158,8 +158,9 @@ static void oc_set_status(const char *status, const char *last_error)
     oc.uptime_base_ms = strcmp(status, "running") == 0 ? oc_now_ms() : 0;
 }
 
-static json_t *oc_server_status_json(void)
+static json_t *oc_server_status_json(void *instance)
 {
+    (void)instance; /* still process-wide: becomes the instance next (issue 12) */
     pthread_mutex_lock(&oc.lock);
     json_t *s = json_pack("{s:s,s:I}", "status", oc.status, "restartCount",
                           (json_int_t)oc.restart_count);
@@ -172,8 +173,9 @@ static json_t *oc_server_status_json(void)
     return s;
 }
 
-static json_t *oc_modes_json(void)
+static json_t *oc_modes_json(void *instance)
 {
+    (void)instance; /* still process-wide: becomes the instance next (issue 12) */
     pthread_mutex_lock(&oc.lock);
     json_t *m = oc.modes ? json_deep_copy(oc.modes) : NULL;
     pthread_mutex_unlock(&oc.lock);
@@ -1025,8 +1027,9 @@ static void oc_kill_timeout(uv_timer_t *t)
         oc_log("did not stop after SIGTERM: killed", NULL);
 }
 
-static void oc_shutdown_shared(void)
+static void oc_shutdown_shared(void *instance)
 {
+    (void)instance; /* still process-wide: becomes the instance next (issue 12) */
     atomic_store(&oc.down, 1);
     pthread_mutex_lock(&oc.lock);
     pthread_cond_broadcast(&oc.cond);

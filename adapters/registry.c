@@ -22,6 +22,11 @@ const struct registry_entry *registry_all(size_t *count)
     return registry_table;
 }
 
+size_t registry_index(const struct registry_entry *e)
+{
+    return (size_t)(e - registry_table);
+}
+
 const struct registry_entry *registry_find(const char *id, struct err *err)
 {
     for (size_t i = 0; i < REGISTRY_COUNT; i++)
@@ -45,7 +50,8 @@ json_t *registry_caps_json(const struct adapter_caps *c)
                      "itemStarted", c->item_started, "sharedProcess", c->shared_process);
 }
 
-static json_t *registry_info_json(const struct registry_entry *e, const char *agents_dir)
+static json_t *registry_info_json(const struct registry_entry *e, const char *agents_dir,
+                                  void *instance)
 {
     /* Field order as the v1 AgentInfo: id, installed, version, path,
      * capabilities, serverStatus.  The mock lives inside the server: always
@@ -69,7 +75,7 @@ static json_t *registry_info_json(const struct registry_entry *e, const char *ag
         caps = NULL;
     }
     if (rc == 0 && e->adapter->caps.shared_process) {
-        json_t *status = a->server_status_json ? a->server_status_json() : NULL;
+        json_t *status = a->server_status_json ? a->server_status_json(instance) : NULL;
         if (!status)
             status = json_pack("{s:s,s:i}", "status", "stopped", "restartCount", 0);
         rc = json_object_set_new(info, "serverStatus", status);
@@ -82,13 +88,13 @@ static json_t *registry_info_json(const struct registry_entry *e, const char *ag
     return info;
 }
 
-json_t *registry_list_json(const char *agents_dir)
+json_t *registry_list_json(const char *agents_dir, void *const instances[])
 {
     json_t *list = json_array();
     if (!list)
         return NULL;
     for (size_t i = 0; i < REGISTRY_COUNT; i++) {
-        json_t *info = registry_info_json(&registry_table[i], agents_dir);
+        json_t *info = registry_info_json(&registry_table[i], agents_dir, instances[i]);
         if (!info || json_array_append_new(list, info) != 0) {
             json_decref(list);
             return NULL;
@@ -97,12 +103,12 @@ json_t *registry_list_json(const char *agents_dir)
     return json_pack("{s:o}", "agents", list);
 }
 
-json_t *registry_modes_json(const char *id, struct err *err)
+json_t *registry_modes_json(const char *id, void *const instances[], struct err *err)
 {
     const struct registry_entry *e = registry_find(id, err);
     if (!e)
         return NULL;
-    json_t *live = e->adapter->modes_json ? e->adapter->modes_json() : NULL;
+    json_t *live = e->adapter->modes_json ? e->adapter->modes_json(instances[e - registry_table]) : NULL;
     if (live) {
         json_t *out = json_pack("{s:o}", "modes", live);
         if (!out)

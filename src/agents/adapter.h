@@ -46,6 +46,15 @@ struct adapter_mode {
 
 struct adapter_ctx;
 
+/* The server-wide settings an adapter's instance is made from.  Borrowed:
+ * they live as long as the server. */
+struct adapter_settings {
+    supervisor_t *supervisor; /* the loop that owns the agents' processes */
+    const char *data_dir;     /* the server's data directory */
+    const char *agents_dir;   /* where agent CLIs are installed (install.h) */
+    unsigned mock_delay_ms;   /* the mock agent's pause between events */
+};
+
 /* How an adapter reports events.  Provided by the session layer.
  *
  * Threads: emit, emit_paced and save_state are for the functions the session
@@ -100,8 +109,9 @@ struct adapter_ctx {
      * row at restart; NULL for a new session. */
     const char *saved_state;
     void *state;
-    /* Server-wide settings an adapter may use. */
-    unsigned mock_delay_ms;
+    /* The adapter's instance in this server (instance_new), shared by all
+     * its sessions; NULL for an adapter without one. */
+    void *instance;
 };
 
 struct adapter {
@@ -151,16 +161,25 @@ struct adapter {
      * after a restart.  Nothing the agent does after this is journaled.
      * May be NULL. */
     void (*shutdown)(struct adapter_ctx *ctx);
-    /* new: the ServerStatusInfo of an agent's shared process, or NULL for
-     * "stopped".  May be NULL.  Thread: any. */
-    json_t *(*server_status_json)(void);
+    /* Makes the adapter's per-server state (a shared agent server, what it
+     * learned of the agent): everything an adapter keeps beyond one session
+     * lives there, never in process-wide variables, so two servers in one
+     * process (the tests) do not meet.  *out may be NULL.  May be NULL.
+     * Thread: main, at start-up, before any session exists. */
+    int (*instance_new)(const struct adapter_settings *settings, void **out, struct err *err);
+    /* Frees the instance.  May be NULL.  Thread: main, after the loop stopped
+     * and every session's free_state. */
+    void (*instance_free)(void *instance);
+    /* new: the ServerStatusInfo of the instance's shared process, or NULL
+     * for "stopped".  May be NULL.  Thread: any. */
+    json_t *(*server_status_json)(void *instance);
     /* Loop thread, at server shutdown, once per adapter after every
      * session's shutdown: stop shared processes the same way.  May be NULL. */
-    void (*shutdown_shared)(void);
+    void (*shutdown_shared)(void *instance);
     /* new: the modes the agent's running process reports
      * ([{id, name, description}]), or NULL to list `modes`.  May be NULL.
      * Thread: any. */
-    json_t *(*modes_json)(void);
+    json_t *(*modes_json)(void *instance);
 };
 
 #endif

@@ -33,13 +33,14 @@ enum MHD_Result routes_openapi(struct http_request *req)
 enum MHD_Result routes_agents(struct http_request *req)
 {
     return http_respond_json(req, MHD_HTTP_OK,
-                             registry_list_json(sessions_agents_dir(req->server->sessions)));
+                             registry_list_json(sessions_agents_dir(req->server->sessions),
+                                                sessions_instances(req->server->sessions)));
 }
 
 enum MHD_Result routes_agent_modes(struct http_request *req)
 {
     struct err err;
-    json_t *modes = registry_modes_json(req->params[0], &err);
+    json_t *modes = registry_modes_json(req->params[0], sessions_instances(req->server->sessions), &err);
     if (!modes)
         return http_respond_error(req, &err);
     return http_respond_json(req, MHD_HTTP_OK, modes);

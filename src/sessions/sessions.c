@@ -69,6 +69,8 @@ struct sessions {
     char *agents_dir;
     pthread_mutex_t lock;
     hmap_t *by_id;
+    void **instances; /* per registry entry; see adapter.h instance_new */
+    size_t n_instances;
     int closing;
     atomic_int stopping; /* set by sessions_close(): loop-side emits are dropped */
 };
@@ -146,7 +148,7 @@ static struct session *session_new(sessions_t *owner, const struct registry_entr
     s->ctx.variant = s->variant;
     s->ctx.native_session_id = s->native_session_id;
     s->ctx.saved_state = s->saved_state;
-    s->ctx.mock_delay_ms = owner->config.mock_delay_ms;
+    s->ctx.instance = owner->instances[registry_index(agent)];
     return s;
 }
 
@@ -563,12 +565,28 @@ int sessions_open(journal_t *journal, supervisor_t *supervisor,
     m->config.data_dir = m->data_dir;
     m->config.agents_dir = m->agents_dir;
     m->by_id = hmap_new();
-    if (!m->by_id || !m->data_dir || !m->agents_dir || pthread_mutex_init(&m->lock, NULL) != 0) {
+    const struct registry_entry *all = registry_all(&m->n_instances);
+    m->instances = calloc(m->n_instances, sizeof *m->instances);
+    if (!m->by_id || !m->data_dir || !m->agents_dir || !m->instances ||
+        pthread_mutex_init(&m->lock, NULL) != 0) {
         hmap_free(m->by_id);
+        free(m->instances);
         free(m->data_dir);
         free(m->agents_dir);
         free(m);
         return err_set(err, ERR_NOMEM, "out of memory");
+    }
+    const struct adapter_settings settings = { .supervisor = supervisor,
+                                               .data_dir = m->data_dir,
+                                               .agents_dir = m->agents_dir,
+                                               .mock_delay_ms = config->mock_delay_ms };
+    for (size_t i = 0; i < m->n_instances; i++) {
+        const struct adapter *a = all[i].adapter;
+        int rc = a->instance_new ? a->instance_new(&settings, &m->instances[i], err) : 0;
+        if (rc) {
+            sessions_free(m);
+            return rc;
+        }
     }
     journal_reader_t *r = journal_reader_for_thread(journal, err);
     void *args[2] = { m, err };
@@ -611,8 +629,8 @@ static void sessions_stop_all(uv_loop_t *loop, void *arg)
     size_t n;
     const struct registry_entry *all = registry_all(&n);
     for (size_t i = 0; i < n; i++)
-        if (all[i].adapter && all[i].adapter->shutdown_shared)
-            all[i].adapter->shutdown_shared();
+        if (all[i].adapter->shutdown_shared)
+            all[i].adapter->shutdown_shared(m->instances[i]);
 }
 
 void sessions_close(sessions_t *m)
@@ -642,6 +660,12 @@ void sessions_free(sessions_t *m)
         return;
     hmap_foreach(m->by_id, sessions_free_one, NULL);
     hmap_free(m->by_id);
+    size_t n;
+    const struct registry_entry *all = registry_all(&n);
+    for (size_t i = 0; i < m->n_instances; i++)
+        if (m->instances[i] && all[i].adapter->instance_free)
+            all[i].adapter->instance_free(m->instances[i]);
+    free(m->instances);
     pthread_mutex_destroy(&m->lock);
     free(m->data_dir);
     free(m->agents_dir);
@@ -657,6 +681,11 @@ static struct session *sessions_get(sessions_t *m, const char *id, struct err *e
     if (!s)
         err_set_subject(err, ERR_NOT_FOUND, id, "session not found: %s", id);
     return s;
+}
+
+void *const *sessions_instances(const sessions_t *m)
+{
+    return m->instances;
 }
 
 const char *sessions_agents_dir(const sessions_t *m)

@@ -48,6 +48,10 @@ struct sessions_create_request {
     const char *agent_version;
 };
 
+/* borrowed: each adapter's instance, indexed like registry_all() (for
+ * registry_list_json() and registry_modes_json()). */
+void *const *sessions_instances(const sessions_t *s);
+
 /* borrowed: where agent CLIs are installed (for GET /v1/agents and installs). */
 const char *sessions_agents_dir(const sessions_t *s);
 

@@ -959,6 +959,25 @@ static void rec_reset(void)
     memset(&rec, 0, sizeof rec);
 }
 
+/* The mock's instance in this test "server": its delay is what a paced
+ * turn must be handed. */
+static void *mock_instance;
+
+static int instance_setup(void **state)
+{
+    (void)state; /* the instance is file-wide */
+    const struct adapter_settings settings = { .mock_delay_ms = 7 };
+    struct err err;
+    return adapter_mock.instance_new(&settings, &mock_instance, &err);
+}
+
+static int instance_teardown(void **state)
+{
+    (void)state; /* the instance is file-wide */
+    adapter_mock.instance_free(mock_instance);
+    return 0;
+}
+
 static void ctx_init(struct adapter_ctx *ctx, const struct adapter_host *host,
                      const char *saved_state)
 {
@@ -968,7 +987,7 @@ static void ctx_init(struct adapter_ctx *ctx, const struct adapter_host *host,
     ctx->agent_mode = "build";
     ctx->permission_mode = "default";
     ctx->saved_state = saved_state;
-    ctx->mock_delay_ms = 7;
+    ctx->instance = mock_instance;
 }
 
 static void test_start_session(void **state)
@@ -1092,5 +1111,5 @@ int main(void)
         cmocka_unit_test(test_send_message_restores_turns),
         cmocka_unit_test(test_send_message_emit_error),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, instance_setup, instance_teardown);
 }
