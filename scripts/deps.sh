@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(gcc make cmake pkg-config libsqlite3-dev libmicrohttpd-dev libjansson-dev
-          libuv1-dev libcmocka-dev libpq-dev libcurl4-openssl-dev)
+          libuv1-dev libcmocka-dev libpq-dev libcurl4-openssl-dev python3)
 if [ "${SJ_DEPS_EXTRA:-}" ]; then
   read -r -a extra <<<"$SJ_DEPS_EXTRA"
   packages+=("${extra[@]}")
