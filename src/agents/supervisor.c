@@ -103,6 +103,11 @@ fail_handles:
     return err_set(err, ERR_INTERNAL, "could not start the supervisor thread");
 }
 
+uv_loop_t *supervisor_loop(supervisor_t *s)
+{
+    return &s->loop;
+}
+
 int supervisor_on_loop(const uv_loop_t *loop)
 {
     const supervisor_t *s = loop->data;
