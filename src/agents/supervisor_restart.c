@@ -2,6 +2,8 @@
  * (supervisor_restart.h). */
 #include "agents/supervisor_restart.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,9 +85,11 @@ void supervisor_restart_stopped(supervisor_restart_t *r)
     pthread_mutex_unlock(&r->lock);
 }
 
-/* Locked: one more crash or failed start; sets and returns the delay. */
+/* One more crash or failed start; sets and returns the delay.  r->lock
+ * held (by the caller: trylock can only fail). */
 static uint64_t restart_back_off(supervisor_restart_t *r, const char *why, uint64_t now)
 {
+    assert(pthread_mutex_trylock(&r->lock) == EBUSY);
     if (r->crashes < RESTART_MAX_CRASHES)
         r->crashes++;
     uint64_t delay = r->policy.first_ms;
