@@ -1,8 +1,9 @@
 /* The Codex adapter: one `codex app-server` (JSON-RPC over stdio) shared by
  * every Codex session of the server, one Codex thread per session (see
  * adapters/codex.c for the process side).  This header exposes the pure
- * part for tests and fuzzers: the classification of each stdout line and
- * its conversions (event.h).  No I/O, no locks, no clock.
+ * part (adapters/codex_parse.c) for tests and fuzzers: the classification
+ * of each stdout line and its conversions (event.h).  No I/O, no locks, no
+ * clock.
  *
  * Mapping (after the reference's rules):
  *   item/started, item/completed     item.started / item.completed of the item:

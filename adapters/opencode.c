@@ -20,15 +20,18 @@
  * reconnecting whenever it breaks, and hands each event's conversions to
  * the session it names (emit_async).  A libuv TCP client would have meant
  * writing HTTP/1.1 chunked decoding on the loop; libcurl already does it,
- * and a thread per long poll keeps each side simple.  Everything shared is
- * under `oc.lock`, which is never held while a session lock is taken (HTTP
- * workers take it with their session locked).
+ * and a thread per long poll keeps each side simple.  All of it lives in
+ * the adapter's instance (struct oc_instance), one per server.  Everything
+ * shared is under the instance's lock, which is never held while a session
+ * lock is taken (HTTP workers take it with their session locked).
  *
  * Failures.  A server that exits while it should run is restarted with a
- * back-off (0.5 s doubling to 30 s, reset after a minute of uptime); every
+ * back-off (supervisor_restart.h: 0.5 s doubling to 30 s, reset after a
+ * minute of uptime); every
  * session with a turn under way gets an error event (which ends its turn);
  * its next message goes to the new server, which still knows the session.
- * Shutdown sends SIGTERM (SIGKILL after OC_KILL_MS) and journals nothing.
+ * Shutdown stops it (supervisor_proc_stop: EOF, SIGTERM, SIGKILL after
+ * OC_KILL_MS) and journals nothing.
  */
 #include "adapters/opencode.h"
 
@@ -41,8 +44,10 @@
 #include "base/err.h"
 #include "events/event.h"
 #include "agents/supervisor.h"
+#include "agents/supervisor_restart.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -95,12 +100,23 @@ struct oc_job {
     struct oc_job *next;
 };
 
-static struct {
+/* The adapter's instance: one `opencode serve` for all the OpenCode
+ * sessions of a server, and the two threads that talk to it. */
+struct oc_instance {
+    /* Set by instance_new, read-only after. */
+    supervisor_t *supervisor;
+    uv_loop_t *loop;
+    char *data_dir;
+    /* Any thread: serverStatus and the back-off (its own lock, taken after
+     * `lock`). */
+    supervisor_restart_t *restart;
+    /* Taken and released with oc_lock() / oc_unlock(), which record the
+     * holder for oc_locked(). */
     pthread_mutex_t lock;
     pthread_cond_t cond;
+    pthread_t lock_owner;
+    int lock_held;
     /* Under lock. */
-    supervisor_t *supervisor;
-    char *data_dir;
     char *binary;
     char *cwd;
     json_t *models;          /* model ids sessions asked for (provider listing) */
@@ -110,31 +126,21 @@ static struct {
     int alive;               /* the child runs */
     int spawning;            /* a spawn is posted to the loop */
     int spawn_rc;
+    char spawn_error[256];   /* why the last spawn failed */
     unsigned gen;            /* bumped at every spawn */
     unsigned ready_gen;      /* gen that answered /global/health (0: none) */
     unsigned stream_gen;     /* gen the event stream is connected to */
     int port;
     long long started_ms;
-    long long next_start_ms; /* restart not before (back-off) */
-    unsigned crashes;
     int need_server;         /* start it (again) once the back-off allows */
     struct oc_job *jobs, **jobs_tail;
     struct oc_sess *sessions;
     json_t *modes;           /* from GET /agent, or NULL */
-    const char *status;      /* "running", "stopped", "error" */
-    long long restart_count;
-    char last_error[256];
-    long long uptime_base_ms;
     /* Loop only. */
-    uv_loop_t *loop;
     supervisor_proc_t *proc;
-    int stopping;            /* our SIGTERM: the exit is expected */
-    uv_timer_t kill_timer;
-    int kill_ready;
     /* Any thread. */
     atomic_int down;
-} oc = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
-         .status = "stopped" };
+};
 
 static long long oc_now_ms(void)
 {
@@ -149,51 +155,73 @@ static void oc_log(const char *what, const char *detail)
             detail ? detail : "");
 }
 
-/* Locked. */
-static void oc_set_status(const char *status, const char *last_error)
+/* ---- the lock, with its holder recorded for assert(oc_locked(inst)) ---------- */
+
+static void oc_lock(struct oc_instance *inst)
 {
-    oc.status = status;
-    if (last_error)
-        snprintf(oc.last_error, sizeof oc.last_error, "%s", last_error);
-    oc.uptime_base_ms = strcmp(status, "running") == 0 ? oc_now_ms() : 0;
+    pthread_mutex_lock(&inst->lock);
+    inst->lock_owner = pthread_self();
+    inst->lock_held = 1;
+}
+
+/* 1 when the calling thread holds inst->lock.  Inline: unused once NDEBUG
+ * compiles the asserts out. */
+static inline int oc_locked(const struct oc_instance *inst)
+{
+    return inst->lock_held && pthread_equal(inst->lock_owner, pthread_self());
+}
+
+static void oc_unlock(struct oc_instance *inst)
+{
+    assert(oc_locked(inst));
+    inst->lock_held = 0;
+    pthread_mutex_unlock(&inst->lock);
+}
+
+/* Waits on inst->cond (until `deadline`, CLOCK_REALTIME, unless NULL).
+ * Locked on entry and on return; the pthread_cond_timedwait() result. */
+static int oc_wait(struct oc_instance *inst, const struct timespec *deadline)
+{
+    assert(oc_locked(inst));
+    inst->lock_held = 0;
+    int rc = deadline ? pthread_cond_timedwait(&inst->cond, &inst->lock, deadline)
+                      : pthread_cond_wait(&inst->cond, &inst->lock);
+    inst->lock_owner = pthread_self();
+    inst->lock_held = 1;
+    return rc;
 }
 
 static json_t *oc_server_status_json(void *instance)
 {
-    (void)instance; /* still process-wide: becomes the instance next (issue 12) */
-    pthread_mutex_lock(&oc.lock);
-    json_t *s = json_pack("{s:s,s:I}", "status", oc.status, "restartCount",
-                          (json_int_t)oc.restart_count);
-    if (s && oc.last_error[0])
-        json_object_set_new(s, "lastError", json_string(oc.last_error));
-    if (s && oc.uptime_base_ms)
-        json_object_set_new(s, "uptimeMs",
-                            json_integer((json_int_t)(oc_now_ms() - oc.uptime_base_ms)));
-    pthread_mutex_unlock(&oc.lock);
-    return s;
+    struct oc_instance *inst = instance;
+    return supervisor_restart_status_json(inst ? inst->restart : NULL);
 }
 
 static json_t *oc_modes_json(void *instance)
 {
-    (void)instance; /* still process-wide: becomes the instance next (issue 12) */
-    pthread_mutex_lock(&oc.lock);
-    json_t *m = oc.modes ? json_deep_copy(oc.modes) : NULL;
-    pthread_mutex_unlock(&oc.lock);
+    struct oc_instance *inst = instance;
+    if (!inst)
+        return NULL;
+    oc_lock(inst);
+    json_t *m = inst->modes ? json_deep_copy(inst->modes) : NULL;
+    oc_unlock(inst);
     return m;
 }
 
-/* Locked. */
-static struct oc_sess *oc_sess_find(const char *native_id)
+static struct oc_sess *oc_sess_find(struct oc_instance *inst, const char *native_id)
 {
-    for (struct oc_sess *s = oc.sessions; s; s = s->next)
+    assert(oc_locked(inst));
+    for (struct oc_sess *s = inst->sessions; s; s = s->next)
         if (strcmp(s->native_id, native_id) == 0)
             return s;
     return NULL;
 }
 
-/* Emits (no lock held) one synthetic error to `ctx`. */
+/* Emits one synthetic error to `ctx` (the instance's lock not held: the
+ * session's is taken). */
 static void oc_emit_error(struct adapter_ctx *ctx, const char *message, const char *code)
 {
+    assert(!oc_locked(ctx->instance));
     json_t *list = json_array();
     json_t *c = event_synthetic(event_conversion("error", event_error_data(message, code, NULL)));
     struct err err;
@@ -210,11 +238,11 @@ static void oc_emit_error(struct adapter_ctx *ctx, const char *message, const ch
     json_decref(list);
 }
 
-/* Locked: the turn of `native_id` failed; returns its ctx for an error
- * event (emitted by the caller once the lock is released), or NULL. */
-static struct adapter_ctx *oc_turn_failed(const char *native_id)
+/* The turn of `native_id` failed; returns its ctx for an error event
+ * (emitted by the caller once the lock is released), or NULL. */
+static struct adapter_ctx *oc_turn_failed(struct oc_instance *inst, const char *native_id)
 {
-    struct oc_sess *s = oc_sess_find(native_id);
+    struct oc_sess *s = oc_sess_find(inst, native_id);
     if (!s || !s->ctx)
         return NULL;
     s->turn_active = 0;
@@ -223,9 +251,11 @@ static struct adapter_ctx *oc_turn_failed(const char *native_id)
 
 /* ---- waiters and jobs --------------------------------------------------------- */
 
-/* Locked: reports the outcome and drops one reference. */
-static void oc_waiter_finish(struct oc_waiter *w, int rc, const char *id, const char *message)
+/* Reports the outcome and drops one reference. */
+static void oc_waiter_finish(struct oc_instance *inst, struct oc_waiter *w, int rc,
+                             const char *id, const char *message)
 {
+    assert(oc_locked(inst));
     w->done = 1;
     w->rc = rc;
     if (id)
@@ -234,7 +264,7 @@ static void oc_waiter_finish(struct oc_waiter *w, int rc, const char *id, const 
         snprintf(w->message, sizeof w->message, "%s", message);
     if (--w->refs == 0)
         free(w);
-    pthread_cond_broadcast(&oc.cond);
+    pthread_cond_broadcast(&inst->cond);
 }
 
 static void oc_job_free(struct oc_job *j)
@@ -247,34 +277,36 @@ static void oc_job_free(struct oc_job *j)
     free(j);
 }
 
-/* Locked: a job that cannot run; its owner hears of it.  Returns the ctx
- * to send an error to (after unlocking), or NULL. */
-static struct adapter_ctx *oc_job_fail(struct oc_job *j, const char *message)
+/* A job that cannot run; its owner hears of it.  Returns the ctx to send
+ * an error to (after unlocking), or NULL. */
+static struct adapter_ctx *oc_job_fail(struct oc_instance *inst, struct oc_job *j,
+                                       const char *message)
 {
     struct adapter_ctx *ctx = NULL;
     if (j->kind == OC_JOB_CREATE && j->waiter)
-        oc_waiter_finish(j->waiter, ERR_AGENT_EXITED, NULL, message);
+        oc_waiter_finish(inst, j->waiter, ERR_AGENT_EXITED, NULL, message);
     else if (j->kind == OC_JOB_PROMPT)
-        ctx = oc_turn_failed(j->native_id);
+        ctx = oc_turn_failed(inst, j->native_id);
     else
         oc_log("request dropped", message);
     oc_job_free(j);
     return ctx;
 }
 
-/* Fails every queued job (no lock held on entry). */
-static void oc_fail_all(const char *message)
+/* Fails every queued job. */
+static void oc_fail_all(struct oc_instance *inst, const char *message)
 {
+    assert(!oc_locked(inst));
     for (;;) {
-        pthread_mutex_lock(&oc.lock);
-        struct oc_job *j = oc.jobs;
+        oc_lock(inst);
+        struct oc_job *j = inst->jobs;
         if (j) {
-            oc.jobs = j->next;
-            if (!oc.jobs)
-                oc.jobs_tail = &oc.jobs;
+            inst->jobs = j->next;
+            if (!inst->jobs)
+                inst->jobs_tail = &inst->jobs;
         }
-        struct adapter_ctx *ctx = j ? oc_job_fail(j, message) : NULL;
-        pthread_mutex_unlock(&oc.lock);
+        struct adapter_ctx *ctx = j ? oc_job_fail(inst, j, message) : NULL;
+        oc_unlock(inst);
         if (!j)
             return;
         if (ctx)
@@ -302,14 +334,16 @@ static size_t oc_write_body(char *data, size_t size, size_t n, void *arg)
 
 static int oc_abort_if_down(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
-    (void)arg, (void)dt, (void)dn, (void)ut, (void)un; /* only the flag matters */
-    return atomic_load(&oc.down) ? 1 : 0;
+    (void)dt, (void)dn, (void)ut, (void)un; /* only the flag matters */
+    struct oc_instance *inst = arg;
+    return atomic_load(&inst->down) ? 1 : 0;
 }
 
 /* A blocking request.  0 with *status (and the body in r, which the caller
  * frees) or -1 with the reason in why[200]. */
-static int oc_http(const char *url, const char *method, const char *body, long timeout_ms,
-                   long *status, struct oc_resp *r, char why[200])
+static int oc_http(struct oc_instance *inst, const char *url, const char *method,
+                   const char *body, long timeout_ms, long *status, struct oc_resp *r,
+                   char why[200])
 {
     CURL *c = curl_easy_init();
     struct curl_slist *headers = NULL;
@@ -333,6 +367,7 @@ static int oc_http(const char *url, const char *method, const char *body, long t
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, oc_abort_if_down);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, inst);
     CURLcode cc = curl_easy_perform(c);
     if (cc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
@@ -348,17 +383,19 @@ static int oc_http(const char *url, const char *method, const char *body, long t
 }
 
 /* A request to the running server: `path` from its root. */
-static int oc_call(int port, const char *method, const char *path, const char *body,
-                   long timeout_ms, long *status, struct oc_resp *r, char why[200])
+static int oc_call(struct oc_instance *inst, int port, const char *method, const char *path,
+                   const char *body, long timeout_ms, long *status, struct oc_resp *r,
+                   char why[200])
 {
     char url[PATH_MAX + 64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    return oc_http(url, method, body, timeout_ms, status, r, why);
+    return oc_http(inst, url, method, body, timeout_ms, status, r, why);
 }
 
 /* ---- the process (loop side) -------------------------------------------------- */
 
 struct oc_spawn {
+    struct oc_instance *inst;
     const char *args[8];
     char *owned[4];
     struct agent_env env;
@@ -442,20 +479,12 @@ static void oc_on_line(void *arg, const char *line, size_t len, int cut)
     (void)arg, (void)line, (void)len, (void)cut; /* readiness is polled over HTTP */
 }
 
-static void oc_kill_closed(uv_handle_t *h)
-{
-    (void)h; /* static storage */
-    oc.kill_ready = 0;
-}
-
 static void oc_on_exit(void *arg, const struct supervisor_exit *e)
 {
-    (void)arg; /* one server */
-    oc.proc = NULL;
-    if (oc.kill_ready && !uv_is_closing((uv_handle_t *)&oc.kill_timer))
-        uv_close((uv_handle_t *)&oc.kill_timer, oc_kill_closed);
-    int expected = oc.stopping;
-    oc.stopping = 0;
+    struct oc_instance *inst = arg;
+    assert(supervisor_on_loop(inst->loop));
+    int expected = supervisor_proc_stopping(inst->proc); /* our stop */
+    inst->proc = NULL;
     char message[256];
     if (e->term_signal)
         snprintf(message, sizeof message, "opencode server killed by signal %d", e->term_signal);
@@ -468,30 +497,25 @@ static void oc_on_exit(void *arg, const struct supervisor_exit *e)
      * told without it. */
     struct adapter_ctx *failed[64];
     size_t n_failed = 0;
-    pthread_mutex_lock(&oc.lock);
-    int down = atomic_load(&oc.down);
-    oc.alive = 0;
-    oc.ready_gen = 0;
-    for (struct oc_sess *s = oc.sessions; s; s = s->next) {
+    oc_lock(inst);
+    int down = atomic_load(&inst->down);
+    inst->alive = 0;
+    inst->ready_gen = 0;
+    for (struct oc_sess *s = inst->sessions; s; s = s->next) {
         if (s->turn_active && s->ctx && !down && n_failed < sizeof failed / sizeof failed[0])
             failed[n_failed++] = s->ctx;
         s->turn_active = 0;
     }
     if (down || expected) {
-        oc_set_status("stopped", NULL);
+        supervisor_restart_stopped(inst->restart);
     } else {
-        if (oc_now_ms() - oc.started_ms > 60000)
-            oc.crashes = 0;
-        oc.crashes++;
-        unsigned shift = oc.crashes > 7 ? 6 : oc.crashes - 1;
-        long long delay = 500LL << shift;
-        oc.next_start_ms = oc_now_ms() + (delay > 30000 ? 30000 : delay);
-        oc.need_server = 1;
-        oc.restart_count++;
-        oc_set_status("error", message);
+        /* The worker starts it again once supervisor_restart_wait_ms()
+         * allows. */
+        supervisor_restart_crashed(inst->restart, message);
+        inst->need_server = 1;
     }
-    pthread_cond_broadcast(&oc.cond);
-    pthread_mutex_unlock(&oc.lock);
+    pthread_cond_broadcast(&inst->cond);
+    oc_unlock(inst);
     if (!down && !expected)
         oc_log(message, NULL);
     for (size_t i = 0; i < n_failed; i++)
@@ -501,40 +525,43 @@ static void oc_on_exit(void *arg, const struct supervisor_exit *e)
 static void oc_loop_spawn(uv_loop_t *loop, void *arg)
 {
     struct oc_spawn *sp = arg;
+    struct oc_instance *inst = sp->inst;
+    assert(loop == inst->loop && supervisor_on_loop(loop));
     struct err err;
     int rc = ERR_INVALID;
     err_clear(&err);
-    oc.loop = loop;
-    if (!atomic_load(&oc.down) && !oc.proc) {
+    if (!atomic_load(&inst->down) && !inst->proc) {
         char *const *envp = agent_env_finish(&sp->env, &err);
         struct supervisor_proc_options po = { .file = sp->args[0], .args = sp->args,
                                               .env = envp, .cwd = sp->cwd };
         struct supervisor_proc_callbacks cb = { .on_line = oc_on_line, .on_exit = oc_on_exit,
-                                                .arg = NULL };
+                                                .arg = inst };
         oc_kill_leftover(sp->home);
-        rc = envp ? supervisor_proc_spawn(loop, &po, &cb, &oc.proc, &err) : ERR_NOMEM;
+        rc = envp ? supervisor_proc_spawn(loop, &po, &cb, &inst->proc, &err) : ERR_NOMEM;
         if (rc)
-            oc.proc = NULL;
+            inst->proc = NULL;
         else
-            oc_note_pid(sp->home, supervisor_proc_pid(oc.proc));
+            oc_note_pid(sp->home, supervisor_proc_pid(inst->proc));
     }
-    pthread_mutex_lock(&oc.lock);
-    oc.spawning = 0;
-    oc.spawn_rc = rc;
+    oc_lock(inst);
+    inst->spawning = 0;
+    inst->spawn_rc = rc;
     if (rc)
-        snprintf(oc.last_error, sizeof oc.last_error, "cannot start opencode: %.200s",
+        snprintf(inst->spawn_error, sizeof inst->spawn_error, "cannot start opencode: %.200s",
                  err.msg[0] ? err.msg : "the server is shutting down");
     else
-        oc.alive = 1;
-    pthread_cond_broadcast(&oc.cond);
-    pthread_mutex_unlock(&oc.lock);
+        inst->alive = 1;
+    pthread_cond_broadcast(&inst->cond);
+    oc_unlock(inst);
     oc_spawn_free(sp);
 }
 
 static void oc_loop_kill(uv_loop_t *loop, void *arg)
 {
-    (void)loop, (void)arg; /* one server */
-    if (oc.proc && supervisor_proc_kill(oc.proc, SIGKILL) != 0)
+    (void)loop; /* the instance knows its loop */
+    struct oc_instance *inst = arg;
+    assert(supervisor_on_loop(inst->loop));
+    if (inst->proc && supervisor_proc_kill(inst->proc, SIGKILL) != 0)
         oc_log("cannot kill the unresponsive server", NULL);
 }
 
@@ -571,14 +598,14 @@ static int oc_write_file(const char *path, const char *text, struct err *err)
 /* Adds the ids the model endpoint lists (GET <base>/models, which the
  * tests' fake and most gateways answer without a key) to `models`: best
  * effort, the sessions' own models come first. */
-static void oc_endpoint_models(const char *base_url, json_t *models)
+static void oc_endpoint_models(struct oc_instance *inst, const char *base_url, json_t *models)
 {
     char url[1024];
     snprintf(url, sizeof url, "%s/models", base_url);
     struct oc_resp r;
     long status = 0;
     char why[200];
-    if (oc_http(url, "GET", NULL, 3000, &status, &r, why) != 0)
+    if (oc_http(inst, url, "GET", NULL, 3000, &status, &r, why) != 0)
         return;
     json_t *v = status == 200 ? json_loadb(r.body.data ? r.body.data : "", r.body.len, 0, NULL)
                               : NULL;
@@ -600,12 +627,13 @@ static void oc_endpoint_models(const char *base_url, json_t *models)
 
 /* Builds what `opencode serve` needs (no lock held; reads the snapshot
  * taken under it).  new: *out for oc_loop_spawn. */
-static int oc_prepare(const char *data_dir, const char *binary, const char *cwd,
+static int oc_prepare(struct oc_instance *inst, const char *binary, const char *cwd,
                       json_t *models /* stolen */, int port, struct oc_spawn **out,
                       struct err *err)
 {
+    assert(!oc_locked(inst));
     char home[PATH_MAX], path[PATH_MAX + 64];
-    int rc = agent_env_home(data_dir, "opencode", home, err);
+    int rc = agent_env_home(inst->data_dir, "opencode", home, err);
     if (rc) {
         json_decref(models);
         return rc;
@@ -638,7 +666,7 @@ static int oc_prepare(const char *data_dir, const char *binary, const char *cwd,
                 api_key = strdup(c->secret);
             credentials_set_clear(&set);
         }
-        oc_endpoint_models(base_url, models);
+        oc_endpoint_models(inst, base_url, models);
     }
     char *config = rc ? NULL : adapter_opencode_config(OC_PROVIDER, base_url, api_key, models);
     json_decref(models);
@@ -696,78 +724,82 @@ static int oc_prepare(const char *data_dir, const char *binary, const char *cwd,
         oc_spawn_free(sp);
         return err_set(err, ERR_NOMEM, "out of memory");
     }
+    sp->inst = inst;
     *out = sp;
     return 0;
 }
 
 /* Worker, locked on entry and exit: starts the server and waits until it
- * answers.  0, or -1 with the reason in oc.last_error (jobs then fail). */
-static int oc_start_locked(void)
+ * answers.  0, or -1 with the reason in why[256] (jobs then fail). */
+static int oc_start_locked(struct oc_instance *inst, char why[256])
 {
-    if (!oc.binary || !oc.data_dir) {
-        snprintf(oc.last_error, sizeof oc.last_error, "agent not installed: opencode");
+    assert(oc_locked(inst));
+    if (!inst->binary) {
+        snprintf(why, 256, "agent not installed: opencode");
         return -1;
     }
-    char *data_dir = strdup(oc.data_dir);
-    char *binary = strdup(oc.binary);
-    char *cwd = oc.cwd ? strdup(oc.cwd) : NULL;
-    json_t *models = json_deep_copy(oc.models);
-    supervisor_t *sup = oc.supervisor;
+    char *binary = strdup(inst->binary);
+    char *cwd = inst->cwd ? strdup(inst->cwd) : NULL;
+    json_t *models = json_deep_copy(inst->models);
+    supervisor_t *sup = inst->supervisor;
     int port = oc_free_port();
-    pthread_mutex_unlock(&oc.lock);
+    oc_unlock(inst);
 
     struct err err;
     err_clear(&err);
     struct oc_spawn *sp = NULL;
     int rc;
-    if (!data_dir || !binary || !models || port < 0) {
+    if (!binary || !models || port < 0) {
         json_decref(models);
         rc = port < 0 ? err_set(&err, ERR_INTERNAL, "no free loopback port")
                       : err_set(&err, ERR_NOMEM, "out of memory");
     } else {
-        rc = oc_prepare(data_dir, binary, cwd, models, port, &sp, &err);
+        rc = oc_prepare(inst, binary, cwd, models, port, &sp, &err);
     }
-    free(data_dir);
     free(binary);
     free(cwd);
-    pthread_mutex_lock(&oc.lock);
+    oc_lock(inst);
     if (rc) {
-        snprintf(oc.last_error, sizeof oc.last_error, "cannot start opencode: %.200s", err.msg);
+        snprintf(why, 256, "cannot start opencode: %.200s", err.msg);
         return -1;
     }
-    oc.spawning = 1;
-    pthread_mutex_unlock(&oc.lock);
+    inst->spawning = 1;
+    oc_unlock(inst);
     rc = supervisor_post(sup, oc_loop_spawn, sp, &err);
-    pthread_mutex_lock(&oc.lock);
+    oc_lock(inst);
     if (rc) {
-        oc.spawning = 0;
+        inst->spawning = 0;
         oc_spawn_free(sp);
-        snprintf(oc.last_error, sizeof oc.last_error, "cannot start opencode: %.200s", err.msg);
+        snprintf(why, 256, "cannot start opencode: %.200s", err.msg);
         return -1;
     }
-    while (oc.spawning && !atomic_load(&oc.down))
-        pthread_cond_wait(&oc.cond, &oc.lock);
-    if (oc.spawning || oc.spawn_rc)
+    while (inst->spawning && !atomic_load(&inst->down))
+        oc_wait(inst, NULL);
+    if (inst->spawning || inst->spawn_rc) {
+        snprintf(why, 256, "%s",
+                 inst->spawning ? "the server is shutting down" : inst->spawn_error);
         return -1;
-    unsigned gen = ++oc.gen;
-    oc.port = port;
-    oc.started_ms = oc_now_ms();
-    pthread_mutex_unlock(&oc.lock);
+    }
+    unsigned gen = ++inst->gen;
+    inst->port = port;
+    inst->started_ms = oc_now_ms();
+    supervisor_restart_started(inst->restart);
+    oc_unlock(inst);
 
     /* It accepts connections before it can answer them, and a request in
      * that window may never be answered: short timeouts, retried. */
     long long deadline = oc_now_ms() + OC_READY_TIMEOUT_MS;
     int healthy = 0;
-    while (!healthy && !atomic_load(&oc.down) && oc_now_ms() < deadline) {
-        pthread_mutex_lock(&oc.lock);
-        int still = oc.alive && oc.gen == gen;
-        pthread_mutex_unlock(&oc.lock);
+    while (!healthy && !atomic_load(&inst->down) && oc_now_ms() < deadline) {
+        oc_lock(inst);
+        int still = inst->alive && inst->gen == gen;
+        oc_unlock(inst);
         if (!still)
             break;
         struct oc_resp r;
         long status = 0;
-        char why[200];
-        if (oc_call(port, "GET", "/global/health", NULL, 2000, &status, &r, why) == 0) {
+        char failed[200];
+        if (oc_call(inst, port, "GET", "/global/health", NULL, 2000, &status, &r, failed) == 0) {
             healthy = status == 200 && r.body.data && strstr(r.body.data, "\"healthy\":true");
             buf_free(&r.body);
         }
@@ -780,8 +812,8 @@ static int oc_start_locked(void)
     if (healthy) {
         struct oc_resp r;
         long status = 0;
-        char why[200];
-        if (oc_call(port, "GET", "/agent", NULL, 5000, &status, &r, why) == 0) {
+        char failed[200];
+        if (oc_call(inst, port, "GET", "/agent", NULL, 5000, &status, &r, failed) == 0) {
             json_t *agents = status == 200 ? json_loadb(r.body.data ? r.body.data : "",
                                                         r.body.len, 0, NULL)
                                            : NULL;
@@ -790,37 +822,36 @@ static int oc_start_locked(void)
             buf_free(&r.body);
         }
     }
-    pthread_mutex_lock(&oc.lock);
+    oc_lock(inst);
     if (!healthy) {
-        snprintf(oc.last_error, sizeof oc.last_error,
-                 "opencode did not answer /global/health within %d s",
+        snprintf(why, 256, "opencode did not answer /global/health within %d s",
                  OC_READY_TIMEOUT_MS / 1000);
         json_decref(modes);
-        if (oc.alive && oc.gen == gen) {
+        if (inst->alive && inst->gen == gen) {
             struct err perr;
-            if (supervisor_post(sup, oc_loop_kill, NULL, &perr) != 0)
+            if (supervisor_post(sup, oc_loop_kill, inst, &perr) != 0)
                 oc_log("cannot stop the unresponsive server", perr.msg);
         }
         return -1;
     }
     if (modes) {
-        json_decref(oc.modes);
-        oc.modes = modes;
+        json_decref(inst->modes);
+        inst->modes = modes;
     }
-    oc.ready_gen = gen;
-    oc_set_status("running", NULL);
-    pthread_cond_broadcast(&oc.cond);
+    inst->ready_gen = gen;
+    supervisor_restart_running(inst->restart);
+    pthread_cond_broadcast(&inst->cond);
     return 0;
 }
 
 /* ---- the worker thread ----------------------------------------------------------- */
 
-static void oc_run_job(struct oc_job *j, int port)
+static void oc_run_job(struct oc_instance *inst, struct oc_job *j, int port)
 {
     struct oc_resp r;
     long status = 0;
     char why[200];
-    int rc = oc_call(port, "POST", j->path, j->body,
+    int rc = oc_call(inst, port, "POST", j->path, j->body,
                      j->kind == OC_JOB_CREATE ? 20000 : OC_REQUEST_TIMEOUT_MS, &status, &r, why);
     int ok = rc == 0 && status >= 200 && status < 300;
     if (rc == 0 && !ok)
@@ -832,22 +863,22 @@ static void oc_run_job(struct oc_job *j, int port)
         buf_free(&r.body);
     struct adapter_ctx *ctx = NULL;
     char message[300];
-    pthread_mutex_lock(&oc.lock);
+    oc_lock(inst);
     if (j->kind == OC_JOB_CREATE) {
         const char *id = json_string_value(json_object_get(answer, "id"));
         if (id)
-            oc_waiter_finish(j->waiter, 0, id, NULL);
+            oc_waiter_finish(inst, j->waiter, 0, id, NULL);
         else
-            oc_waiter_finish(j->waiter, ERR_AGENT_EXITED, NULL,
+            oc_waiter_finish(inst, j->waiter, ERR_AGENT_EXITED, NULL,
                              ok ? "POST /session answered no id" : why);
     } else if (!ok && j->kind == OC_JOB_PROMPT) {
         snprintf(message, sizeof message, "opencode refused the prompt: %s", why);
-        ctx = oc_turn_failed(j->native_id);
+        ctx = oc_turn_failed(inst, j->native_id);
     } else if (!ok) {
         snprintf(message, sizeof message, "POST %s: %s", j->path, why);
         oc_log("request failed", message);
     }
-    pthread_mutex_unlock(&oc.lock);
+    oc_unlock(inst);
     json_decref(answer);
     if (ctx)
         oc_emit_error(ctx, message, "turn_failed");
@@ -856,71 +887,67 @@ static void oc_run_job(struct oc_job *j, int port)
 
 static void *oc_worker_main(void *arg)
 {
-    (void)arg; /* state is global */
-    pthread_mutex_lock(&oc.lock);
-    while (!atomic_load(&oc.down)) {
-        if (oc.jobs)
-            oc.need_server = 1;
-        if (oc.need_server && !oc.alive && !oc.spawning) {
-            long long wait = oc.next_start_ms - oc_now_ms();
+    struct oc_instance *inst = arg;
+    oc_lock(inst);
+    while (!atomic_load(&inst->down)) {
+        if (inst->jobs)
+            inst->need_server = 1;
+        if (inst->need_server && !inst->alive && !inst->spawning) {
+            uint64_t wait = supervisor_restart_wait_ms(inst->restart);
             if (wait > 0) {
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += wait / 1000;
-                ts.tv_nsec += (wait % 1000) * 1000000L;
+                ts.tv_sec += (time_t)(wait / 1000);
+                ts.tv_nsec += (long)(wait % 1000) * 1000000L;
                 if (ts.tv_nsec >= 1000000000L) {
                     ts.tv_sec++;
                     ts.tv_nsec -= 1000000000L;
                 }
-                pthread_cond_timedwait(&oc.cond, &oc.lock, &ts);
+                oc_wait(inst, &ts);
                 continue;
             }
-            if (oc_start_locked() != 0) {
-                char message[256];
-                snprintf(message, sizeof message, "%s", oc.last_error);
-                oc_set_status("error", message);
-                oc.need_server = 0;
-                if (oc.crashes < 8)
-                    oc.crashes++;
-                long long delay = 500LL << (oc.crashes - 1);
-                oc.next_start_ms = oc_now_ms() + (delay > 30000 ? 30000 : delay);
-                pthread_mutex_unlock(&oc.lock);
+            char message[256];
+            if (oc_start_locked(inst, message) != 0) {
+                supervisor_restart_failed(inst->restart, message);
+                inst->need_server = 0;
+                oc_unlock(inst);
                 oc_log(message, NULL);
-                oc_fail_all(message);
-                pthread_mutex_lock(&oc.lock);
+                oc_fail_all(inst, message);
+                oc_lock(inst);
             }
             continue;
         }
-        int ready = oc.alive && oc.ready_gen == oc.gen && oc.ready_gen != 0;
-        if (oc.jobs && ready) {
-            struct oc_job *j = oc.jobs;
+        int ready = inst->alive && inst->ready_gen == inst->gen && inst->ready_gen != 0;
+        if (inst->jobs && ready) {
+            struct oc_job *j = inst->jobs;
             /* A prompt's events are only seen on a connected stream. */
-            if (j->kind == OC_JOB_PROMPT && oc.stream_gen != oc.gen) {
+            if (j->kind == OC_JOB_PROMPT && inst->stream_gen != inst->gen) {
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
                 ts.tv_sec += 1;
-                pthread_cond_timedwait(&oc.cond, &oc.lock, &ts);
-                if (oc.stream_gen != oc.gen && oc_now_ms() - oc.started_ms < 15000)
+                oc_wait(inst, &ts);
+                if (inst->stream_gen != inst->gen && oc_now_ms() - inst->started_ms < 15000)
                     continue;
             }
-            oc.jobs = j->next;
-            if (!oc.jobs)
-                oc.jobs_tail = &oc.jobs;
-            int port = oc.port;
-            pthread_mutex_unlock(&oc.lock);
-            oc_run_job(j, port);
-            pthread_mutex_lock(&oc.lock);
+            inst->jobs = j->next;
+            if (!inst->jobs)
+                inst->jobs_tail = &inst->jobs;
+            int port = inst->port;
+            oc_unlock(inst);
+            oc_run_job(inst, j, port);
+            oc_lock(inst);
             continue;
         }
-        pthread_cond_wait(&oc.cond, &oc.lock);
+        oc_wait(inst, NULL);
     }
-    pthread_mutex_unlock(&oc.lock);
+    oc_unlock(inst);
     return NULL;
 }
 
 /* ---- the event stream thread ------------------------------------------------------ */
 
 struct oc_stream {
+    struct oc_instance *inst;
     adapter_opencode_parser_t *parser;
     unsigned gen;
     int failed;
@@ -929,24 +956,25 @@ struct oc_stream {
 static void oc_on_event(void *arg, struct adapter_opencode_event *ev)
 {
     struct oc_stream *st = arg;
+    struct oc_instance *inst = st->inst;
     if (ev->connected) {
-        pthread_mutex_lock(&oc.lock);
-        if (oc.gen == st->gen)
-            oc.stream_gen = st->gen;
-        pthread_cond_broadcast(&oc.cond);
-        pthread_mutex_unlock(&oc.lock);
+        oc_lock(inst);
+        if (inst->gen == st->gen)
+            inst->stream_gen = st->gen;
+        pthread_cond_broadcast(&inst->cond);
+        oc_unlock(inst);
     }
     if (!ev->session_id[0]) {
         if (json_array_size(ev->conversions))
             oc_log("event not understood", ev->type[0] ? ev->type : "(no type)");
         return;
     }
-    pthread_mutex_lock(&oc.lock);
-    struct oc_sess *s = oc_sess_find(ev->session_id);
+    oc_lock(inst);
+    struct oc_sess *s = oc_sess_find(inst, ev->session_id);
     struct adapter_ctx *ctx = s ? s->ctx : NULL;
     if (s && (ev->idle || ev->failed))
         s->turn_active = 0;
-    pthread_mutex_unlock(&oc.lock);
+    oc_unlock(inst);
     struct err err;
     if (ctx && json_array_size(ev->conversions) &&
         ctx->host->emit_async(ctx, ev->conversions, &err) != 0)
@@ -968,22 +996,23 @@ static size_t oc_stream_write(char *data, size_t size, size_t n, void *arg)
 
 static void *oc_stream_main(void *arg)
 {
-    (void)arg; /* state is global */
+    struct oc_instance *inst = arg;
     adapter_opencode_parser_t *parser = adapter_opencode_parser_new();
     if (!parser) {
         oc_log("out of memory: no event stream", NULL);
         return NULL;
     }
     for (;;) {
-        pthread_mutex_lock(&oc.lock);
-        while (!atomic_load(&oc.down) && !(oc.alive && oc.ready_gen && oc.ready_gen == oc.gen))
-            pthread_cond_wait(&oc.cond, &oc.lock);
-        unsigned gen = oc.gen;
-        int port = oc.port;
-        pthread_mutex_unlock(&oc.lock);
-        if (atomic_load(&oc.down))
+        oc_lock(inst);
+        while (!atomic_load(&inst->down) &&
+               !(inst->alive && inst->ready_gen && inst->ready_gen == inst->gen))
+            oc_wait(inst, NULL);
+        unsigned gen = inst->gen;
+        int port = inst->port;
+        oc_unlock(inst);
+        if (atomic_load(&inst->down))
             break;
-        struct oc_stream st = { .parser = parser, .gen = gen };
+        struct oc_stream st = { .inst = inst, .parser = parser, .gen = gen };
         adapter_opencode_stream_reset(parser);
         char url[64];
         snprintf(url, sizeof url, "http://127.0.0.1:%d/event", port);
@@ -1000,16 +1029,17 @@ static void *oc_stream_main(void *arg)
             curl_easy_setopt(c, CURLOPT_WRITEDATA, &st);
             curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
             curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, oc_abort_if_down);
+            curl_easy_setopt(c, CURLOPT_XFERINFODATA, inst);
             CURLcode cc = curl_easy_perform(c);
-            if (!atomic_load(&oc.down) && cc != CURLE_OK && !st.failed)
+            if (!atomic_load(&inst->down) && cc != CURLE_OK && !st.failed)
                 oc_log("event stream broke off", curl_easy_strerror(cc));
             curl_easy_cleanup(c);
         }
-        pthread_mutex_lock(&oc.lock);
-        if (oc.stream_gen == gen)
-            oc.stream_gen = 0;
-        pthread_mutex_unlock(&oc.lock);
-        if (atomic_load(&oc.down))
+        oc_lock(inst);
+        if (inst->stream_gen == gen)
+            inst->stream_gen = 0;
+        oc_unlock(inst);
+        if (atomic_load(&inst->down))
             break;
         struct timespec ts = { 0, 300 * 1000000L };
         nanosleep(&ts, NULL);
@@ -1020,79 +1050,105 @@ static void *oc_stream_main(void *arg)
 
 /* ---- shutdown ------------------------------------------------------------------------ */
 
-static void oc_kill_timeout(uv_timer_t *t)
-{
-    (void)t; /* one timer */
-    if (oc.proc && supervisor_proc_kill(oc.proc, SIGKILL) == 0)
-        oc_log("did not stop after SIGTERM: killed", NULL);
-}
-
 static void oc_shutdown_shared(void *instance)
 {
-    (void)instance; /* still process-wide: becomes the instance next (issue 12) */
-    atomic_store(&oc.down, 1);
-    pthread_mutex_lock(&oc.lock);
-    pthread_cond_broadcast(&oc.cond);
-    int joined = oc.threads_started;
-    oc.threads_started = 0;
-    pthread_mutex_unlock(&oc.lock);
+    struct oc_instance *inst = instance;
+    assert(supervisor_on_loop(inst->loop));
+    atomic_store(&inst->down, 1);
+    oc_lock(inst);
+    pthread_cond_broadcast(&inst->cond);
+    int joined = inst->threads_started;
+    inst->threads_started = 0;
+    oc_unlock(inst);
     if (joined) {
-        pthread_join(oc.worker, NULL);
-        pthread_join(oc.stream, NULL);
+        pthread_join(inst->worker, NULL);
+        pthread_join(inst->stream, NULL);
     }
-    oc_fail_all("the server is shutting down");
-    if (oc.proc) {
-        oc.stopping = 1;
-        if (supervisor_proc_kill(oc.proc, SIGTERM) == 0 &&
-            uv_timer_init(oc.loop, &oc.kill_timer) == 0) {
-            oc.kill_ready = 1;
-            if (uv_timer_start(&oc.kill_timer, oc_kill_timeout, OC_KILL_MS, 0) != 0)
-                oc_log("cannot arm the kill timer", NULL);
-        }
-    }
-    pthread_mutex_lock(&oc.lock);
-    while (oc.sessions) {
-        struct oc_sess *s = oc.sessions;
-        oc.sessions = s->next;
+    oc_fail_all(inst, "the server is shutting down");
+    if (inst->proc)
+        supervisor_proc_stop(inst->proc, OC_KILL_MS);
+    /* Sessions are freed after the loop stops; drop our pointers to them. */
+    oc_lock(inst);
+    while (inst->sessions) {
+        struct oc_sess *s = inst->sessions;
+        inst->sessions = s->next;
         free(s->native_id);
         free(s);
     }
-    json_decref(oc.models);
-    oc.models = NULL;
-    json_decref(oc.modes);
-    oc.modes = NULL;
-    free(oc.data_dir);
-    free(oc.binary);
-    free(oc.cwd);
-    oc.data_dir = oc.binary = oc.cwd = NULL;
-    int curl_ready = oc.curl_ready;
-    oc.curl_ready = 0;
-    pthread_mutex_unlock(&oc.lock);
-    if (curl_ready)
+    oc_unlock(inst);
+}
+
+static int oc_instance_new(const struct adapter_settings *settings, void **out, struct err *err)
+{
+    struct oc_instance *inst = calloc(1, sizeof *inst);
+    if (!inst || !(inst->data_dir = strdup(settings->data_dir))) {
+        free(inst);
+        return err_set(err, ERR_NOMEM, "out of memory");
+    }
+    int rc = supervisor_restart_new(NULL, &inst->restart, err);
+    if (rc) {
+        free(inst->data_dir);
+        free(inst);
+        return rc;
+    }
+    if (pthread_mutex_init(&inst->lock, NULL) != 0) {
+        supervisor_restart_free(inst->restart);
+        free(inst->data_dir);
+        free(inst);
+        return err_set(err, ERR_INTERNAL, "pthread_mutex_init failed");
+    }
+    if (pthread_cond_init(&inst->cond, NULL) != 0) {
+        pthread_mutex_destroy(&inst->lock);
+        supervisor_restart_free(inst->restart);
+        free(inst->data_dir);
+        free(inst);
+        return err_set(err, ERR_INTERNAL, "pthread_cond_init failed");
+    }
+    inst->supervisor = settings->supervisor;
+    inst->loop = supervisor_loop(settings->supervisor);
+    inst->jobs_tail = &inst->jobs;
+    atomic_init(&inst->down, 0);
+    *out = inst;
+    return 0;
+}
+
+/* After the loop stopped and shutdown_shared joined our threads. */
+static void oc_instance_free(void *instance)
+{
+    struct oc_instance *inst = instance;
+    json_decref(inst->models);
+    json_decref(inst->modes);
+    free(inst->binary);
+    free(inst->cwd);
+    free(inst->data_dir);
+    if (inst->curl_ready)
         curl_global_cleanup();
+    supervisor_restart_free(inst->restart);
+    pthread_cond_destroy(&inst->cond);
+    pthread_mutex_destroy(&inst->lock);
+    free(inst);
 }
 
 /* ---- the adapter ---------------------------------------------------------------------- */
 
-/* Locked: remembers what a session tells about the server to start and
- * starts our threads the first time. */
-static int oc_note_locked(const struct adapter_ctx *ctx, struct err *err)
+/* Remembers what a session tells about the server to start and starts our
+ * threads the first time. */
+static int oc_note_locked(struct oc_instance *inst, const struct adapter_ctx *ctx,
+                          struct err *err)
 {
-    if (atomic_load(&oc.down))
+    assert(oc_locked(inst));
+    if (atomic_load(&inst->down))
         return err_set(err, ERR_INVALID, "the server is shutting down");
-    oc.supervisor = ctx->supervisor;
-    if (!oc.data_dir && !(oc.data_dir = strdup(ctx->data_dir)))
-        return err_set(err, ERR_NOMEM, "out of memory");
-    if (ctx->binary_path && (!oc.binary || strcmp(oc.binary, ctx->binary_path) != 0)) {
+    if (ctx->binary_path && (!inst->binary || strcmp(inst->binary, ctx->binary_path) != 0)) {
         char *b = strdup(ctx->binary_path);
         if (!b)
             return err_set(err, ERR_NOMEM, "out of memory");
-        free(oc.binary);
-        oc.binary = b;
+        free(inst->binary);
+        inst->binary = b;
     }
-    if (!oc.cwd && ctx->working_dir && !(oc.cwd = strdup(ctx->working_dir)))
+    if (!inst->cwd && ctx->working_dir && !(inst->cwd = strdup(ctx->working_dir)))
         return err_set(err, ERR_NOMEM, "out of memory");
-    if (!oc.models && !(oc.models = json_array()))
+    if (!inst->models && !(inst->models = json_array()))
         return err_set(err, ERR_NOMEM, "out of memory");
     /* A bare model id (or one of our provider) is offered by our provider. */
     const char *model = ctx->model;
@@ -1102,41 +1158,40 @@ static int oc_note_locked(const struct adapter_ctx *ctx, struct err *err)
         int seen = 0;
         size_t i;
         const json_t *m;
-        json_array_foreach(oc.models, i, m)
+        json_array_foreach(inst->models, i, m)
             seen |= strcmp(json_string_value(m), model) == 0;
-        if (!seen && json_array_append_new(oc.models, json_string(model)) != 0)
+        if (!seen && json_array_append_new(inst->models, json_string(model)) != 0)
             return err_set(err, ERR_NOMEM, "out of memory");
     }
-    if (!oc.jobs_tail)
-        oc.jobs_tail = &oc.jobs;
-    if (oc.threads_started)
+    if (inst->threads_started)
         return 0;
-    if (!oc.curl_ready) {
+    if (!inst->curl_ready) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
             return err_set(err, ERR_INTERNAL, "cannot initialize libcurl");
-        oc.curl_ready = 1;
+        inst->curl_ready = 1;
     }
-    if (pthread_create(&oc.worker, NULL, oc_worker_main, NULL) != 0)
+    if (pthread_create(&inst->worker, NULL, oc_worker_main, inst) != 0)
         return err_set(err, ERR_INTERNAL, "cannot start the opencode worker thread");
-    if (pthread_create(&oc.stream, NULL, oc_stream_main, NULL) != 0) {
-        atomic_store(&oc.down, 1);
-        pthread_cond_broadcast(&oc.cond);
-        pthread_mutex_unlock(&oc.lock);
-        pthread_join(oc.worker, NULL);
-        pthread_mutex_lock(&oc.lock);
-        atomic_store(&oc.down, 0);
+    if (pthread_create(&inst->stream, NULL, oc_stream_main, inst) != 0) {
+        atomic_store(&inst->down, 1);
+        pthread_cond_broadcast(&inst->cond);
+        oc_unlock(inst);
+        pthread_join(inst->worker, NULL);
+        oc_lock(inst);
+        atomic_store(&inst->down, 0);
         return err_set(err, ERR_INTERNAL, "cannot start the opencode event thread");
     }
-    oc.threads_started = 1;
+    inst->threads_started = 1;
     return 0;
 }
 
-/* Locked: queues `j` (taken). */
-static void oc_queue_locked(struct oc_job *j)
+/* Queues `j` (taken). */
+static void oc_queue_locked(struct oc_instance *inst, struct oc_job *j)
 {
-    *oc.jobs_tail = j;
-    oc.jobs_tail = &j->next;
-    pthread_cond_broadcast(&oc.cond);
+    assert(oc_locked(inst));
+    *inst->jobs_tail = j;
+    inst->jobs_tail = &j->next;
+    pthread_cond_broadcast(&inst->cond);
 }
 
 static int oc_resolve_modes(const char *agent_mode, const char *permission_mode,
@@ -1194,21 +1249,22 @@ static int oc_start_session(struct adapter_ctx *ctx, char native_id_out[128], st
     j->body = text;
     j->waiter = w;
     w->refs = 2;
-    pthread_mutex_lock(&oc.lock);
-    int rc = oc_note_locked(ctx, err);
+    struct oc_instance *inst = ctx->instance;
+    oc_lock(inst);
+    int rc = oc_note_locked(inst, ctx, err);
     if (rc) {
-        pthread_mutex_unlock(&oc.lock);
+        oc_unlock(inst);
         oc_job_free(j);
         free(w);
         return rc;
     }
-    oc_queue_locked(j);
+    oc_queue_locked(inst, j);
     /* Wait (no session lock held) for the server and its answer. */
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += OC_CREATE_TIMEOUT_MS / 1000;
-    while (!w->done && !atomic_load(&oc.down))
-        if (pthread_cond_timedwait(&oc.cond, &oc.lock, &deadline) == ETIMEDOUT)
+    while (!w->done && !atomic_load(&inst->down))
+        if (oc_wait(inst, &deadline) == ETIMEDOUT)
             break;
     int done = w->done;
     rc = w->rc;
@@ -1219,7 +1275,7 @@ static int oc_start_session(struct adapter_ctx *ctx, char native_id_out[128], st
                         w->message);
     if (--w->refs == 0)
         free(w);
-    pthread_mutex_unlock(&oc.lock);
+    oc_unlock(inst);
     if (!done)
         return err_set_subject(err, ERR_AGENT_EXITED, "opencode",
                                "opencode did not start a session within %d s",
@@ -1260,9 +1316,10 @@ static int oc_send_message(struct adapter_ctx *ctx, const char *message, struct 
         oc_job_free(j);
         return err_set(err, ERR_NOMEM, "out of memory");
     }
-    pthread_mutex_lock(&oc.lock);
-    int rc = oc_note_locked(ctx, err);
-    struct oc_sess *s = rc ? NULL : oc_sess_find(ctx->native_session_id);
+    struct oc_instance *inst = ctx->instance;
+    oc_lock(inst);
+    int rc = oc_note_locked(inst, ctx, err);
+    struct oc_sess *s = rc ? NULL : oc_sess_find(inst, ctx->native_session_id);
     if (!rc && !s) {
         s = calloc(1, sizeof *s);
         if (!s || !(s->native_id = strdup(ctx->native_session_id))) {
@@ -1270,17 +1327,17 @@ static int oc_send_message(struct adapter_ctx *ctx, const char *message, struct 
             s = NULL;
             rc = err_set(err, ERR_NOMEM, "out of memory");
         } else {
-            s->next = oc.sessions;
-            oc.sessions = s;
+            s->next = inst->sessions;
+            inst->sessions = s;
         }
     }
     if (!rc) {
         s->ctx = ctx;
         s->turn_active = 1;
-        oc_queue_locked(j);
+        oc_queue_locked(inst, j);
         j = NULL;
     }
-    pthread_mutex_unlock(&oc.lock);
+    oc_unlock(inst);
     oc_job_free(j);
     return rc;
 }
@@ -1303,13 +1360,14 @@ static int oc_post(struct adapter_ctx *ctx, char *path /* taken */, json_t *body
         oc_job_free(j);
         return err_set(err, ERR_NOMEM, "out of memory");
     }
-    pthread_mutex_lock(&oc.lock);
-    int rc = oc_note_locked(ctx, err);
+    struct oc_instance *inst = ctx->instance;
+    oc_lock(inst);
+    int rc = oc_note_locked(inst, ctx, err);
     if (!rc) {
-        oc_queue_locked(j);
+        oc_queue_locked(inst, j);
         j = NULL;
     }
-    pthread_mutex_unlock(&oc.lock);
+    oc_unlock(inst);
     oc_job_free(j);
     return rc;
 }
@@ -1352,14 +1410,15 @@ static void oc_terminate(struct adapter_ctx *ctx)
     if (!ctx->native_session_id)
         return;
     int active = 0;
-    pthread_mutex_lock(&oc.lock);
-    struct oc_sess *s = oc_sess_find(ctx->native_session_id);
+    struct oc_instance *inst = ctx->instance;
+    oc_lock(inst);
+    struct oc_sess *s = oc_sess_find(inst, ctx->native_session_id);
     if (s) {
         active = s->turn_active;
         s->ctx = NULL; /* its later events are not journaled */
         s->turn_active = 0;
     }
-    pthread_mutex_unlock(&oc.lock);
+    oc_unlock(inst);
     struct err err;
     if (active && oc_post(ctx, oc_session_path(ctx->native_session_id, "/abort"), NULL, &err))
         fprintf(stderr, "sandbox-journal: session %s: cannot stop opencode: %s\n",
@@ -1406,6 +1465,8 @@ const struct adapter adapter_opencode = {
     .terminate = oc_terminate,
     .free_state = NULL,
     .shutdown = NULL,
+    .instance_new = oc_instance_new,
+    .instance_free = oc_instance_free,
     .server_status_json = oc_server_status_json,
     .shutdown_shared = oc_shutdown_shared,
     .modes_json = oc_modes_json,

@@ -5,6 +5,7 @@
 #include "adapters/registry.h"
 
 #include "agents/install.h"
+#include "agents/supervisor_restart.h"
 
 #include <string.h>
 
@@ -77,7 +78,7 @@ static json_t *registry_info_json(const struct registry_entry *e, const char *ag
     if (rc == 0 && e->adapter->caps.shared_process) {
         json_t *status = a->server_status_json ? a->server_status_json(instance) : NULL;
         if (!status)
-            status = json_pack("{s:s,s:i}", "status", "stopped", "restartCount", 0);
+            status = supervisor_restart_status_json(NULL);
         rc = json_object_set_new(info, "serverStatus", status);
     }
     json_decref(caps);

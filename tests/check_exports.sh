@@ -20,7 +20,7 @@ for obj in *.o; do
     supervisor_proc) prefixes="supervisor_proc_" ;;
     mock) prefixes="adapter_mock" ;;
     claude) prefixes="adapter_claude" ;;
-    codex) prefixes="adapter_codex" ;;
+    codex|codex_parse) prefixes="adapter_codex" ;;
     opencode|opencode_parse) prefixes="adapter_opencode" ;;
     amp) prefixes="adapter_amp" ;;
     migrations_data) prefixes="migrations_" ;;

@@ -8,6 +8,7 @@
  */
 #include "agents/supervisor.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -103,6 +104,11 @@ fail_handles:
     return err_set(err, ERR_INTERNAL, "could not start the supervisor thread");
 }
 
+uv_loop_t *supervisor_loop(supervisor_t *s)
+{
+    return &s->loop;
+}
+
 int supervisor_on_loop(const uv_loop_t *loop)
 {
     const supervisor_t *s = loop->data;
@@ -157,6 +163,7 @@ static void supervisor_run_sync(uv_loop_t *loop, void *arg)
 int supervisor_call(supervisor_t *s, void (*fn)(uv_loop_t *loop, void *arg), void *arg,
                     struct err *err)
 {
+    assert(!supervisor_on_loop(&s->loop)); /* it would wait for itself */
     struct supervisor_sync sync = { .fn = fn, .arg = arg, .done = 0 };
     if (pthread_mutex_init(&sync.lock, NULL) != 0)
         return err_set(err, ERR_INTERNAL, "pthread_mutex_init failed");

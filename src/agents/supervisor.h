@@ -26,6 +26,10 @@ int supervisor_post(supervisor_t *s, void (*fn)(uv_loop_t *loop, void *arg), voi
 int supervisor_call(supervisor_t *s, void (*fn)(uv_loop_t *loop, void *arg), void *arg,
                     struct err *err);
 
+/* borrowed: the loop of `s`, for handles made on it and for
+ * supervisor_on_loop(); touched on the loop thread only.  Thread: any. */
+uv_loop_t *supervisor_loop(supervisor_t *s);
+
 /* 1 on the loop thread of the supervisor that owns `loop`, or on any thread
  * for a loop no supervisor runs (a test's own loop).  For assert()s of the
  * "loop thread only" contracts below.  Thread: any. */
@@ -34,7 +38,9 @@ int supervisor_on_loop(const uv_loop_t *loop);
 /* ---- timers: loop thread only ------------------------------------------- */
 
 /* A timer the supervisor owns: the owner keeps a pointer, never a handle, so
- * there is no "initialized yet / closed yet" state to track. */
+ * there is no "initialized yet / closed yet" state to track.  An armed timer
+ * keeps the loop, and so supervisor_stop(), waiting: owners disarm or free
+ * theirs when the server shuts down. */
 typedef struct supervisor_timer supervisor_timer_t;
 
 /* new: a disarmed timer that calls fire(arg) on the loop thread.  Freed by
@@ -112,11 +118,15 @@ int supervisor_proc_write(supervisor_proc_t *p, const char *data, size_t len, st
 /* Closes the child's stdin after what is queued (EOF tells most CLIs to end). */
 void supervisor_proc_close_stdin(supervisor_proc_t *p);
 
-/* The one way to end a child: closes its stdin after what is queued, sends
- * SIGTERM and, if it is still running kill_ms later, SIGKILL (logged with
- * the label).  A child already gone has its exit on its way: nothing to do
- * then.  Calling it again while the grace runs changes nothing. */
+/* The one way to end a child: closes its stdin after what is queued (EOF
+ * ends most CLIs), sends SIGTERM if it is still running
+ * SUPERVISOR_EOF_GRACE_MS later and, if it is still running kill_ms after
+ * that, SIGKILL (logged with the label).  A child that ends on EOF is never
+ * signalled.  A child already gone has its exit on its way: nothing to do
+ * then.  Calling it again while the graces run changes nothing. */
 void supervisor_proc_stop(supervisor_proc_t *p, unsigned kill_ms);
+
+#define SUPERVISOR_EOF_GRACE_MS 200
 
 /* 1 once supervisor_proc_stop() was called: the exit that follows is the
  * one asked for. */

@@ -28,10 +28,12 @@ struct supervisor_proc {
     uv_pipe_t in;
     uv_pipe_t out;
     uv_pipe_t err;
-    /* The SIGKILL that follows a SIGTERM: armed by supervisor_proc_stop(),
-     * closed with the other handles. */
+    /* The SIGTERM after the EOF grace, then the SIGKILL after kill_ms:
+     * armed by supervisor_proc_stop(), closed with the other handles. */
     uv_timer_t kill_timer;
     int stopping;
+    int term_sent;
+    unsigned kill_ms;
     char *label;
     int open_handles;
     int exited;
@@ -321,6 +323,7 @@ static void proc_written(uv_write_t *req, int status)
 
 int supervisor_proc_write(supervisor_proc_t *p, const char *data, size_t len, struct err *err)
 {
+    assert(supervisor_on_loop(p->process.loop));
     if (p->reported || p->close_stdin_when_drained || uv_is_closing((uv_handle_t *)&p->in))
         return err_set(err, ERR_INVALID, "the agent process no longer reads its input");
     struct proc_write *w = malloc(sizeof *w + len);
@@ -340,6 +343,7 @@ int supervisor_proc_write(supervisor_proc_t *p, const char *data, size_t len, st
 
 void supervisor_proc_close_stdin(supervisor_proc_t *p)
 {
+    assert(supervisor_on_loop(p->process.loop));
     p->close_stdin_when_drained = 1;
     if (p->pending_writes == 0)
         proc_close((uv_handle_t *)&p->in);
@@ -348,8 +352,18 @@ void supervisor_proc_close_stdin(supervisor_proc_t *p)
 static void proc_kill_timeout(uv_timer_t *t)
 {
     supervisor_proc_t *p = t->data;
-    if (supervisor_proc_kill(p, SIGKILL) == 0)
-        fprintf(stderr, "sandbox-journal: %s: did not stop after SIGTERM: killed\n", p->label);
+    if (p->term_sent) {
+        if (supervisor_proc_kill(p, SIGKILL) == 0)
+            fprintf(stderr, "sandbox-journal: %s: did not stop after SIGTERM: killed\n",
+                    p->label);
+        return;
+    }
+    p->term_sent = 1;
+    if (supervisor_proc_kill(p, SIGTERM) != 0)
+        return; /* gone: its exit closes this timer */
+    if (uv_timer_start(&p->kill_timer, proc_kill_timeout, p->kill_ms, 0) != 0)
+        fprintf(stderr, "sandbox-journal: %s: cannot arm the kill timer after SIGTERM\n",
+                p->label);
 }
 
 void supervisor_proc_stop(supervisor_proc_t *p, unsigned kill_ms)
@@ -358,12 +372,17 @@ void supervisor_proc_stop(supervisor_proc_t *p, unsigned kill_ms)
     if (p->stopping)
         return;
     p->stopping = 1;
+    p->kill_ms = kill_ms;
     supervisor_proc_close_stdin(p);
+    if (p->exited)
+        return; /* its exit is on its way */
+    if (uv_timer_start(&p->kill_timer, proc_kill_timeout, SUPERVISOR_EOF_GRACE_MS, 0) == 0)
+        return;
+    /* No timer, so no grace either: the child is asked to go now. */
+    fprintf(stderr, "sandbox-journal: %s: cannot arm the stop timer: SIGTERM now\n", p->label);
+    p->term_sent = 1;
     if (supervisor_proc_kill(p, SIGTERM) != 0)
-        return; /* already gone */
-    if (uv_timer_start(&p->kill_timer, proc_kill_timeout, kill_ms, 0) != 0)
-        fprintf(stderr, "sandbox-journal: %s: cannot arm the kill timer after SIGTERM\n",
-                p->label);
+        fprintf(stderr, "sandbox-journal: %s: cannot send SIGTERM\n", p->label);
 }
 
 int supervisor_proc_stopping(const supervisor_proc_t *p)
@@ -373,6 +392,7 @@ int supervisor_proc_stopping(const supervisor_proc_t *p)
 
 int supervisor_proc_kill(supervisor_proc_t *p, int signum)
 {
+    assert(supervisor_on_loop(p->process.loop));
     if (p->exited)
         return ERR_INVALID;
     return uv_process_kill(&p->process, signum) < 0 ? ERR_INVALID : 0;

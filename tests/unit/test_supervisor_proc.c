@@ -26,6 +26,13 @@ struct seen {
     size_t stderr_lines;
     int truncated;
     int exit_after_lines; /* every line arrived before on_exit */
+    /* Stop tests: stop `proc` when the child prints "ready". */
+    uv_loop_t *loop;
+    supervisor_proc_t *stop_on_ready;
+    unsigned kill_ms;
+    uint64_t stopped_at; /* uv_now when it was stopped */
+    uint64_t exited_at;
+    int stopping_at_exit;
 };
 
 static void on_line(void *arg, const char *line, size_t len, int cut)
@@ -37,6 +44,12 @@ static void on_line(void *arg, const char *line, size_t len, int cut)
         s->cut[s->n_lines] = cut;
     }
     s->n_lines++;
+    if (s->stop_on_ready && len == 5 && memcmp(line, "ready", 5) == 0) {
+        s->stopped_at = uv_now(s->loop);
+        supervisor_proc_stop(s->stop_on_ready, s->kill_ms);
+        assert_true(supervisor_proc_stopping(s->stop_on_ready));
+        supervisor_proc_stop(s->stop_on_ready, 1); /* again: changes nothing */
+    }
 }
 
 static void on_exit_cb(void *arg, const struct supervisor_exit *e)
@@ -49,6 +62,10 @@ static void on_exit_cb(void *arg, const struct supervisor_exit *e)
     snprintf(s->tail, sizeof s->tail, "%s", e->stderr_tail ? e->stderr_tail : "");
     s->stderr_lines = e->stderr_lines;
     s->truncated = e->stderr_truncated;
+    if (s->loop)
+        s->exited_at = uv_now(s->loop);
+    if (s->stop_on_ready)
+        s->stopping_at_exit = supervisor_proc_stopping(s->stop_on_ready);
 }
 
 static supervisor_proc_t *start_sh(uv_loop_t *loop, const char *script, struct seen *s,
@@ -189,6 +206,60 @@ static void test_missing_binary(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Starts `script`, which prints "ready" once it is set up, and stops it
+ * then with kill_ms of grace after the SIGTERM. */
+static void run_stopped(const char *script, unsigned kill_ms, struct seen *s)
+{
+    uv_loop_t loop = { 0 }; /* data NULL: no supervisor runs this loop */
+    uv_loop_init(&loop);
+    s->loop = &loop;
+    s->kill_ms = kill_ms;
+    s->stop_on_ready = start_sh(&loop, script, s, 0);
+    run_loop(&loop);
+    assert_int_equal(s->exits, 1);
+    assert_true(s->stopping_at_exit);
+    s->loop = NULL;
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* A child that ends on EOF is never signalled: it exits on its own, at once. */
+static void test_stop_eof_no_signal(void **state)
+{
+    (void)state; /* cmocka fixture unused */
+    struct seen s = { 0 };
+    /* TERM would print "term" and exit 143: neither may happen. */
+    run_stopped("trap 'echo term; exit 143' TERM; echo ready; cat; echo eof", 10000, &s);
+    assert_int_equal(s.term_signal, 0);
+    assert_int_equal(s.exit_status, 0);
+    assert_int_equal(s.n_lines, 2);
+    assert_string_equal(s.lines[1], "eof");
+    assert_true(s.exited_at - s.stopped_at < 10000);
+}
+
+/* One that ignores EOF gets SIGTERM after the EOF grace. */
+static void test_stop_sigterm_after_eof_grace(void **state)
+{
+    (void)state; /* cmocka fixture unused */
+    struct seen s = { 0 };
+    run_stopped("echo ready; exec sleep 30", 10000, &s);
+    assert_int_equal(s.term_signal, SIGTERM);
+    assert_true(s.exited_at - s.stopped_at >= SUPERVISOR_EOF_GRACE_MS - 1);
+    assert_true(s.exited_at - s.stopped_at < 10000); /* not the SIGKILL */
+}
+
+/* One that ignores SIGTERM too is SIGKILLed kill_ms after it (and heard the
+ * SIGTERM first). */
+static void test_stop_sigkill_after_grace(void **state)
+{
+    (void)state; /* cmocka fixture unused */
+    struct seen s = { 0 };
+    run_stopped("trap 'echo term' TERM; echo ready; while :; do sleep 0.05; done", 1000, &s);
+    assert_int_equal(s.term_signal, SIGKILL);
+    assert_int_equal(s.n_lines, 2);
+    assert_string_equal(s.lines[1], "term");
+    assert_true(s.exited_at - s.stopped_at >= SUPERVISOR_EOF_GRACE_MS + 1000 - 1);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -199,6 +270,9 @@ int main(void)
         cmocka_unit_test(test_stderr_record),
         cmocka_unit_test(test_long_line_is_cut),
         cmocka_unit_test(test_missing_binary),
+        cmocka_unit_test(test_stop_eof_no_signal),
+        cmocka_unit_test(test_stop_sigterm_after_eof_grace),
+        cmocka_unit_test(test_stop_sigkill_after_grace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
