@@ -12,6 +12,7 @@
 #include "events/event.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -801,11 +802,33 @@ static int mock_resolve_modes(const char *agent_mode, const char *permission_mod
     return 0;
 }
 
+/* The mock's native id in out[128]: "mock-<id>" when that fits, else
+ * "mock~<the id's start>~<16 hex digits>", the start cut between two
+ * characters (the id is UTF-8) and the digits a 64-bit FNV-1a hash of the
+ * whole id.  Session ids run to 255 bytes, so two ids sharing their start
+ * keep apart by the hash, and a cut id never reads as a whole one ("mock~"
+ * against "mock-"). */
+static void mock_native_id(const char *session_id, char out[128])
+{
+    size_t len = strlen(session_id);
+    if (len <= 127 - strlen("mock-")) {
+        snprintf(out, 128, "mock-%s", session_id);
+        return;
+    }
+    uint64_t hash = 14695981039346656037u;
+    for (size_t i = 0; i < len; i++)
+        hash = (hash ^ (unsigned char)session_id[i]) * 1099511628211u;
+    size_t keep = 127 - strlen("mock~") - strlen("~") - 16;
+    while (keep > 0 && ((unsigned char)session_id[keep] & 0xc0) == 0x80)
+        keep--; /* never inside a character: back to its first byte */
+    snprintf(out, 128, "mock~%.*s~%016" PRIx64, (int)keep, session_id, hash);
+}
+
 static int mock_start_session(struct adapter_ctx *ctx, char native_id_out[128], struct err *err)
 {
     if (!mock_state_get(ctx, err))
         return ERR_NOMEM;
-    snprintf(native_id_out, 128, "mock-%s", ctx->session_id);
+    mock_native_id(ctx->session_id, native_id_out);
     return 0;
 }
 
