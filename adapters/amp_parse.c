@@ -114,6 +114,19 @@ static json_t *amp_unparsed(const char *error, json_t *raw)
     return raw ? event_with_raw(c, raw) : c;
 }
 
+/* new (free()): `base` then `suffix`, whole: an id cut to a buffer could
+ * split a character, or give two items one id.  NULL when memory ran out. */
+static char *amp_join(const char *base, const char *suffix)
+{
+    size_t a = strlen(base), b = strlen(suffix);
+    char *s = malloc(a + b + 1);
+    if (s) {
+        memcpy(s, base, a);
+        memcpy(s + a, suffix, b + 1);
+    }
+    return s;
+}
+
 /* The assistant message the turn is waiting for is done. */
 static int amp_complete_turn(adapter_amp_parser_t *p, const char *status, json_t *out,
                              struct err *err)
@@ -121,12 +134,15 @@ static int amp_complete_turn(adapter_amp_parser_t *p, const char *status, json_t
     if (!p->turn_open)
         return 0;
     p->turn_open = 0;
-    char native[160];
-    snprintf(native, sizeof native, "%s_amp_message_%llu", p->session_id, ++p->counter);
-    json_t *parts = adapter_claude_turn_parts(p->claude);
-    json_t *c = event_conversion("item.completed",
-                                 event_item_data(event_item("message", "assistant", status,
-                                                            native, parts)));
+    char suffix[48];
+    snprintf(suffix, sizeof suffix, "_amp_message_%llu", ++p->counter);
+    char *native = amp_join(p->session_id, suffix);
+    json_t *parts = native ? adapter_claude_turn_parts(p->claude) : NULL;
+    json_t *c = parts ? event_conversion("item.completed",
+                                         event_item_data(event_item("message", "assistant",
+                                                                    status, native, parts)))
+                      : NULL;
+    free(native);
     return amp_push(out, c, err);
 }
 
@@ -194,15 +210,18 @@ static int amp_legacy_tool_result(adapter_amp_parser_t *p, const json_t *line, j
                                   struct err *err)
 {
     const char *id = amp_str(line, "id");
-    char generated[64], native[160];
+    char generated[64];
     if (!id) {
         snprintf(generated, sizeof generated, "amp_tool_%llu", ++p->counter);
         id = generated;
     }
-    snprintf(native, sizeof native, "%.140s_result", id);
+    char *native = amp_join(id, "_result");
     const char *output = amp_str(line, "content");
-    json_t *item = event_item("tool_result", "tool", "completed", native,
-                              amp_content1(event_part_tool_result(id, output ? output : "")));
+    json_t *item = native ? event_item("tool_result", "tool", "completed", native,
+                                       amp_content1(event_part_tool_result(id, output ? output
+                                                                                     : "")))
+                          : NULL;
+    free(native);
     return amp_push(out, event_conversion("item.completed", event_item_data(item)), err);
 }
 

@@ -252,15 +252,20 @@ static int claude_set_message_id(adapter_claude_parser_t *p, const char *id, str
     return 0;
 }
 
-/* The native id of the assistant message: Claude's message id, else one
- * named after the session. */
-static int claude_message_native(adapter_claude_parser_t *p, char *out, size_t size)
+/* new (free()): the native id of the assistant message: Claude's message
+ * id, else one named after the session, whole however long the session id
+ * is (a cut one could split a character, or give two messages one id).
+ * NULL when memory ran out. */
+static char *claude_message_native(adapter_claude_parser_t *p)
 {
     if (p->message_id)
-        return snprintf(out, size, "%s", p->message_id) < (int)size ? 0 : -1;
+        return strdup(p->message_id);
     p->counter++;
-    snprintf(out, size, "%s_message_%llu", p->session_id, p->counter);
-    return 0;
+    int n = snprintf(NULL, 0, "%s_message_%llu", p->session_id, p->counter);
+    char *native = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (native)
+        snprintf(native, (size_t)n + 1, "%s_message_%llu", p->session_id, p->counter);
+    return native;
 }
 
 static int claude_stream_event(adapter_claude_parser_t *p, const json_t *line, json_t *out,
@@ -280,10 +285,9 @@ static int claude_stream_event(adapter_claude_parser_t *p, const json_t *line, j
     const char *text = claude_str(delta, "text");
     if (!text || !*text)
         return 0;
-    char native[256];
-    if (claude_message_native(p, native, sizeof native) != 0)
-        return 0;
-    json_t *c = event_conversion("item.delta", event_delta_data("", native, text));
+    char *native = claude_message_native(p);
+    json_t *c = native ? event_conversion("item.delta", event_delta_data("", native, text)) : NULL;
+    free(native);
     return claude_push(out, event_with_raw(c, json_deep_copy(line)), err);
 }
 
@@ -389,17 +393,20 @@ static int claude_result(adapter_claude_parser_t *p, const json_t *line, json_t 
         json_decref(content);
         return err_set(err, ERR_NOMEM, "out of memory");
     }
-    char native[256];
-    if (claude_message_native(p, native, sizeof native) != 0)
-        snprintf(native, sizeof native, "%s_message", p->session_id);
+    char *native = claude_message_native(p);
     free(p->message_id);
     p->message_id = NULL;
     if (p->turns_open)
         p->turns_open--;
+    if (!native) {
+        json_decref(content);
+        return err_set(err, ERR_NOMEM, "out of memory");
+    }
     json_t *c = event_conversion(
         "item.completed",
         event_item_data(event_item("message", "assistant", is_error ? "failed" : "completed",
                                    native, content)));
+    free(native);
     int rc = claude_push(out, event_with_raw(c, json_deep_copy(line)), err);
     if (rc || !is_error)
         return rc;
