@@ -93,19 +93,6 @@ static int amp_push(json_t *list, json_t *c, struct err *err)
     return 0;
 }
 
-/* new: a one-element array holding `part` (stolen). */
-static json_t *amp_content1(json_t *part)
-{
-    json_t *arr = part ? json_array() : NULL;
-    if (!arr || json_array_append_new(arr, part) != 0) {
-        json_decref(arr);
-        if (!arr)
-            json_decref(part);
-        return NULL;
-    }
-    return arr;
-}
-
 /* new: agent.unparsed carrying `raw` (stolen, may be NULL). */
 static json_t *amp_unparsed(const char *error, json_t *raw)
 {
@@ -199,7 +186,7 @@ static int amp_legacy_tool_call(adapter_amp_parser_t *p, const json_t *line, jso
                  : arguments ? json_dumps(arguments, JSON_COMPACT | JSON_ENCODE_ANY)
                              : strdup("{}");
     json_t *item = args ? event_item("tool_call", "assistant", "completed", id,
-                                     amp_content1(event_part_tool_call(name ? name : "unknown",
+                                     event_content(event_part_tool_call(name ? name : "unknown",
                                                                        args, id)))
                         : NULL;
     free(args);
@@ -218,7 +205,7 @@ static int amp_legacy_tool_result(adapter_amp_parser_t *p, const json_t *line, j
     char *native = amp_join(id, "_result");
     const char *output = amp_str(line, "content");
     json_t *item = native ? event_item("tool_result", "tool", "completed", native,
-                                       amp_content1(event_part_tool_result(id, output ? output
+                                       event_content(event_part_tool_result(id, output ? output
                                                                                      : "")))
                           : NULL;
     free(native);
@@ -377,15 +364,12 @@ char *adapter_amp_input_line(const char *text)
                           "user", "content", "type", "text", "text", text);
     char *dumped = v ? json_dumps(v, JSON_COMPACT) : NULL;
     json_decref(v);
-    if (!dumped)
-        return NULL;
-    size_t n = strlen(dumped);
-    char *line = realloc(dumped, n + 2);
-    if (!line) {
-        free(dumped);
-        return NULL;
+    size_t n = dumped ? strlen(dumped) : 0;
+    char *line = dumped ? malloc(n + 2) : NULL;
+    if (line) {
+        memcpy(line, dumped, n);
+        memcpy(line + n, "\n", 2);
     }
-    line[n] = '\n';
-    line[n + 1] = '\0';
+    free(dumped);
     return line;
 }

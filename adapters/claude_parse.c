@@ -101,19 +101,6 @@ static int claude_push(json_t *list, json_t *c, struct err *err)
     return 0;
 }
 
-/* new: a one-element array holding `part` (stolen). */
-static json_t *claude_content1(json_t *part)
-{
-    json_t *arr = part ? json_array() : NULL;
-    if (!arr || json_array_append_new(arr, part) != 0) {
-        json_decref(arr);
-        if (!arr)
-            json_decref(part);
-        return NULL;
-    }
-    return arr;
-}
-
 /* new: text with bytes that are not UTF-8 replaced by '?', as a JSON string. */
 static json_t *claude_lossy_string(const char *s, size_t len)
 {
@@ -320,7 +307,7 @@ static int claude_assistant(adapter_claude_parser_t *p, const json_t *line, json
             const json_t *input = json_object_get(block, "input");
             char *args = json_dumps(input ? input : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
             json_t *item = args ? event_item("tool_call", "assistant", "completed", id,
-                                             claude_content1(event_part_tool_call(
+                                             event_content(event_part_tool_call(
                                                  name ? name : "unknown", args, id)))
                                 : NULL;
             free(args);
@@ -361,7 +348,7 @@ static int claude_user(adapter_claude_parser_t *p, const json_t *line, json_t *o
                                        json_is_true(json_object_get(block, "is_error")) ? "failed"
                                                                                       : "completed",
                                        native.data,
-                                       claude_content1(event_part_tool_result(id, text)));
+                                       event_content(event_part_tool_result(id, text)));
         free(text);
         buf_free(&native);
         json_t *c = event_conversion("item.completed", event_item_data(item));
@@ -879,7 +866,7 @@ json_t *adapter_claude_user_message(const char *native_id, const char *text)
     json_t *c = event_conversion(
         "item.completed",
         event_item_data(event_item("message", "user", "completed", native_id,
-                                   claude_content1(event_part_text(text)))));
+                                   event_content(event_part_text(text)))));
     if (!list || !c || json_array_append_new(list, c) != 0) {
         json_decref(list);
         if (list)

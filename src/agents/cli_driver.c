@@ -246,6 +246,7 @@ static void cli_turn_failed(struct cli_driver *d, const char *why, int close_tur
 /* Hands one message to the agent, starting it if it is not running. */
 static void cli_run(struct cli_driver *d, const struct cli_message *m)
 {
+    assert(supervisor_on_loop(d->uv));
     struct err err;
     err_clear(&err);
     if (!d->proc && cli_spawn(d, m->binary, &err) != 0) {
@@ -289,6 +290,7 @@ static void cli_start_next(struct cli_driver *d)
  * the waiting messages. */
 static void cli_stop(struct cli_driver *d)
 {
+    assert(!d->uv || supervisor_on_loop(d->uv));
     cli_drop_queue(d, NULL);
     if (d->proc)
         supervisor_proc_stop(d->proc, d->p->kill_ms);
