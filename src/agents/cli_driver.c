@@ -206,7 +206,7 @@ static int cli_spawn(struct cli_driver *d, const char *binary, struct err *err)
     char *const *envp = rc ? NULL : agent_env_finish(&env, err);
     if (!rc && !envp)
         rc = ERR_NOMEM;
-    char label[192];
+    char label[320]; /* session ids run to 255 bytes */
     snprintf(label, sizeof label, "session %s: %s", d->session_id, d->p->name);
     if (rc == 0) {
         struct supervisor_proc_options po = {
