@@ -10,12 +10,11 @@
  * its threads on its own service, so a server restart loses nothing: the
  * native id is in the journal.
  *
- * Threads.  The functions of `adapter_amp` run on HTTP workers with the
- * session locked: they journal the user's message and post it to the
- * supervisor loop, never waiting for it.  The loop owns the process, the
- * parser and the queue of messages that arrived while a turn was running
- * (they run one after the other, each in its own process), and journals
- * through host->emit_async().
+ * It is a per-turn protocol of the line-oriented CLI driver
+ * (agents/cli_driver.h): messages that arrive while a turn runs wait for
+ * its exit, and run one after the other, each in its own process.  The
+ * pure parser is in amp_parse.c; it lives as long as the session, since it
+ * learns the thread id.
  *
  * Ends.  A turn that ends with exit 0 after its result is the normal case
  * and journals nothing more.  Any other exit (non-zero, a signal, exit 0
@@ -26,13 +25,11 @@
  */
 #include "adapters/amp.h"
 
+#include "adapters/claude.h"
 #include "agents/adapter.h"
 #include "agents/agent_env.h"
-#include "agents/agent_proc.h"
-#include "adapters/claude.h"
+#include "agents/cli_driver.h"
 #include "base/err.h"
-#include "events/event.h"
-#include "agents/supervisor.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -46,532 +43,34 @@
 #define AMP_KILL_MS 3000
 #define AMP_MAX_LINE (64u * 1024 * 1024)
 
-/* ======================================================================
- * The pure part: native lines -> conversions
- * ====================================================================== */
-
-struct adapter_amp_parser {
-    char *session_id;
-    /* Claude Code's stream-json lines go through Claude's own parser; a new
-     * one per turn, so a turn cut short leaves nothing behind. */
-    adapter_claude_parser_t *claude;
-    char *thread_id;
-    int turn_open;
-    unsigned long long counter; /* generated ids */
-};
-
-adapter_amp_parser_t *adapter_amp_parser_new(const char *session_id)
-{
-    adapter_amp_parser_t *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
-    p->session_id = strdup(session_id);
-    p->claude = p->session_id ? adapter_claude_parser_new(session_id, 0) : NULL;
-    if (!p->claude) {
-        adapter_amp_parser_free(p);
-        return NULL;
-    }
-    return p;
-}
-
-void adapter_amp_parser_free(adapter_amp_parser_t *p)
-{
-    if (!p)
-        return;
-    adapter_claude_parser_free(p->claude);
-    free(p->thread_id);
-    free(p->session_id);
-    free(p);
-}
-
-int adapter_amp_turn_begin(adapter_amp_parser_t *p, struct err *err)
-{
-    adapter_claude_parser_t *fresh = adapter_claude_parser_new(p->session_id, 0);
-    if (!fresh)
-        return err_set(err, ERR_NOMEM, "out of memory");
-    adapter_claude_parser_free(p->claude);
-    p->claude = fresh;
-    p->turn_open = 1;
-    return 0;
-}
-
-int adapter_amp_turn_open(const adapter_amp_parser_t *p)
-{
-    return p->turn_open;
-}
-
-const char *adapter_amp_thread_id(const adapter_amp_parser_t *p)
-{
-    return p->thread_id;
-}
-
-int adapter_amp_is_thread_id(const char *id)
-{
-    if (!id || strncmp(id, "T-", 2) != 0 || !id[2] || strlen(id) > 100)
-        return 0;
-    for (const char *c = id + 2; *c; c++)
-        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
-              (*c >= 'A' && *c <= 'Z') || *c == '-'))
-            return 0;
-    return 1;
-}
-
-/* ---- small helpers ------------------------------------------------------- */
-
-static const char *amp_str(const json_t *obj, const char *key)
-{
-    return json_string_value(json_object_get(obj, key));
-}
-
-/* Appends `c` (stolen); a NULL `c` means a builder ran out of memory. */
-static int amp_push(json_t *list, json_t *c, struct err *err)
-{
-    if (!c || json_array_append_new(list, c) != 0)
-        return err_set(err, ERR_NOMEM, "out of memory parsing an amp line");
-    return 0;
-}
-
-/* new: a one-element array holding `part` (stolen). */
-static json_t *amp_content1(json_t *part)
-{
-    json_t *arr = part ? json_array() : NULL;
-    if (!arr || json_array_append_new(arr, part) != 0) {
-        json_decref(arr);
-        if (!arr)
-            json_decref(part);
-        return NULL;
-    }
-    return arr;
-}
-
-/* new: agent.unparsed carrying `raw` (stolen, may be NULL). */
-static json_t *amp_unparsed(const char *error, json_t *raw)
-{
-    json_t *c = event_synthetic(
-        event_conversion("agent.unparsed", event_unparsed_data(error, "amp", NULL)));
-    return raw ? event_with_raw(c, raw) : c;
-}
-
-/* The assistant message the turn is waiting for is done. */
-static int amp_complete_turn(adapter_amp_parser_t *p, const char *status, json_t *out,
-                             struct err *err)
-{
-    if (!p->turn_open)
-        return 0;
-    p->turn_open = 0;
-    char native[160];
-    snprintf(native, sizeof native, "%s_amp_message_%llu", p->session_id, ++p->counter);
-    json_t *parts = adapter_claude_turn_parts(p->claude);
-    json_t *c = event_conversion("item.completed",
-                                 event_item_data(event_item("message", "assistant", status,
-                                                            native, parts)));
-    return amp_push(out, c, err);
-}
-
-int adapter_amp_close_turn(adapter_amp_parser_t *p, json_t *out, struct err *err)
-{
-    return amp_complete_turn(p, "failed", out, err);
-}
-
-/* Learns the thread id from a line's session_id. */
-static int amp_learn_thread(adapter_amp_parser_t *p, const json_t *line, struct err *err)
-{
-    const char *id = amp_str(line, "session_id");
-    if (!adapter_amp_is_thread_id(id) || (p->thread_id && strcmp(p->thread_id, id) == 0))
-        return 0;
-    char *copy = strdup(id);
-    if (!copy)
-        return err_set(err, ERR_NOMEM, "out of memory");
-    free(p->thread_id);
-    p->thread_id = copy;
-    return 0;
-}
-
-/* ---- the published StreamJSONMessage lines -------------------------------- */
-
-static int amp_legacy_message(adapter_amp_parser_t *p, const json_t *line, json_t *out,
-                              struct err *err)
-{
-    const char *text = amp_str(line, "content");
-    json_t *content = json_array();
-    if (content && text && *text && json_array_append_new(content, event_part_text(text)) != 0) {
-        json_decref(content);
-        content = NULL;
-    }
-    p->turn_open = 0;
-    json_t *c = event_conversion("item.completed",
-                                 event_item_data(event_item("message", "assistant", "completed",
-                                                            amp_str(line, "id"), content)));
-    return amp_push(out, c, err);
-}
-
-static int amp_legacy_tool_call(adapter_amp_parser_t *p, const json_t *line, json_t *out,
-                                struct err *err)
-{
-    const json_t *call = json_object_get(line, "tool_call");
-    const char *name = amp_str(call, "name");
-    const char *id = amp_str(call, "id");
-    char generated[64];
-    if (!id) {
-        snprintf(generated, sizeof generated, "amp_tool_%llu", ++p->counter);
-        id = generated;
-    }
-    const json_t *arguments = json_object_get(call, "arguments");
-    char *args = json_is_string(arguments) ? strdup(json_string_value(arguments))
-                 : arguments ? json_dumps(arguments, JSON_COMPACT | JSON_ENCODE_ANY)
-                             : strdup("{}");
-    json_t *item = args ? event_item("tool_call", "assistant", "completed", id,
-                                     amp_content1(event_part_tool_call(name ? name : "unknown",
-                                                                       args, id)))
-                        : NULL;
-    free(args);
-    return amp_push(out, event_conversion("item.completed", event_item_data(item)), err);
-}
-
-static int amp_legacy_tool_result(adapter_amp_parser_t *p, const json_t *line, json_t *out,
-                                  struct err *err)
-{
-    const char *id = amp_str(line, "id");
-    char generated[64], native[160];
-    if (!id) {
-        snprintf(generated, sizeof generated, "amp_tool_%llu", ++p->counter);
-        id = generated;
-    }
-    snprintf(native, sizeof native, "%.140s_result", id);
-    const char *output = amp_str(line, "content");
-    json_t *item = event_item("tool_result", "tool", "completed", native,
-                              amp_content1(event_part_tool_result(id, output ? output : "")));
-    return amp_push(out, event_conversion("item.completed", event_item_data(item)), err);
-}
-
-static int amp_legacy_error(const json_t *line, json_t *out, struct err *err)
-{
-    const char *message = amp_str(line, "error");
-    json_t *c = event_conversion("error",
-                                 event_error_data(message && *message ? message : "amp error",
-                                                  "amp", json_deep_copy(line)));
-    return amp_push(out, c, err);
-}
-
-/* ---- one line ------------------------------------------------------------- */
-
-static int amp_is_claude_kind(const char *type)
-{
-    return strcmp(type, "system") == 0 || strcmp(type, "assistant") == 0 ||
-           strcmp(type, "user") == 0 || strcmp(type, "result") == 0;
-}
-
-static int amp_dispatch(adapter_amp_parser_t *p, const json_t *v, const char *line, size_t len,
-                        json_t *out, struct err *err)
-{
-    const char *type = json_is_object(v) ? amp_str(v, "type") : NULL;
-    if (!type)
-        return amp_push(out, amp_unparsed("line without a type", json_incref((json_t *)v)), err);
-    if (amp_is_claude_kind(type)) {
-        int rc = amp_learn_thread(p, v, err);
-        json_t *replies = rc ? NULL : json_array();
-        if (!rc && !replies)
-            rc = err_set(err, ERR_NOMEM, "out of memory");
-        /* Amp names a failed turn's reason in "error", where Claude has
-         * "errors": give it to Claude's parser there. */
-        char *patched = NULL;
-        const json_t *reason = json_object_get(v, "error");
-        if (!rc && strcmp(type, "result") == 0 && json_is_string(reason) &&
-            !json_object_get(v, "errors")) {
-            json_t *copy = json_copy((json_t *)v);
-            if (!copy || json_object_set_new(copy, "errors", json_pack("[O]", reason)) != 0 ||
-                !(patched = json_dumps(copy, JSON_COMPACT)))
-                rc = err_set(err, ERR_NOMEM, "out of memory");
-            json_decref(copy);
-        }
-        /* Claude answers none of these four kinds: replies stay empty. */
-        size_t first = json_array_size(out);
-        if (!rc)
-            rc = adapter_claude_parse_line(p->claude, patched ? patched : line,
-                                           patched ? strlen(patched) : len, 0, out, replies, err);
-        /* The raw payload stays what Amp printed. */
-        for (size_t i = first; patched && !rc && i < json_array_size(out); i++)
-            if (json_object_get(json_array_get(out, i), "raw") &&
-                json_object_set_new(json_array_get(out, i), "raw", json_deep_copy(v)) != 0)
-                rc = err_set(err, ERR_NOMEM, "out of memory");
-        free(patched);
-        json_decref(replies);
-        if (!rc && strcmp(type, "result") == 0)
-            p->turn_open = 0;
-        return rc;
-    }
-    json_t *raw_from = json_array(); /* the legacy conversions get the line as raw */
-    if (!raw_from)
-        return err_set(err, ERR_NOMEM, "out of memory");
-    int rc;
-    if (strcmp(type, "message") == 0)
-        rc = amp_legacy_message(p, v, raw_from, err);
-    else if (strcmp(type, "tool_call") == 0)
-        rc = amp_legacy_tool_call(p, v, raw_from, err);
-    else if (strcmp(type, "tool_result") == 0)
-        rc = amp_legacy_tool_result(p, v, raw_from, err);
-    else if (strcmp(type, "error") == 0)
-        rc = amp_legacy_error(v, raw_from, err);
-    else if (strcmp(type, "done") == 0)
-        rc = amp_complete_turn(p, "completed", raw_from, err);
-    else {
-        char message[128];
-        snprintf(message, sizeof message, "unsupported Amp event type: %.80s", type);
-        rc = amp_push(raw_from, amp_unparsed(message, NULL), err);
-    }
-    size_t i;
-    json_t *c;
-    json_array_foreach(raw_from, i, c) {
-        if (rc == 0)
-            rc = amp_push(out, event_with_raw(json_incref(c), json_deep_copy(v)), err);
-    }
-    json_decref(raw_from);
-    return rc;
-}
-
-int adapter_amp_parse_line(adapter_amp_parser_t *p, const char *line, size_t len, int cut,
-                           json_t *conversions, struct err *err)
-{
-    while (len && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
-        len--;
-    while (len && (line[0] == ' ' || line[0] == '\t'))
-        line++, len--;
-    if (!len && !cut)
-        return 0;
-    size_t first = conversions ? json_array_size(conversions) : 0;
-    int rc;
-    if (memchr(line, '\0', len)) {
-        /* Not JSON text (a control character outside an escape), though
-         * jansson would take it, with NUL bytes inside keys and strings
-         * that readers of the raw payload refuse.  No raw payload then. */
-        rc = amp_push(conversions, amp_unparsed("NUL byte in the line", NULL), err);
-    } else if (cut) {
-        /* The raw text only if it is UTF-8: a cut may split a character. */
-        rc = amp_push(conversions,
-                      amp_unparsed("line too long", json_stringn(line, len > 1024 ? 1024 : len)),
-                      err);
-    } else {
-        json_error_t jerr;
-        json_t *v = json_loadb(line, len, 0, &jerr);
-        if (!v)
-            rc = amp_push(conversions, amp_unparsed(jerr.text, json_stringn(line, len)), err);
-        else
-            rc = amp_dispatch(p, v, line, len, conversions, err);
-        json_decref(v);
-    }
-    /* The thread every conversion belongs to, once Amp has named it. */
-    for (size_t i = first; p->thread_id && i < json_array_size(conversions); i++) {
-        json_t *c = json_array_get(conversions, i);
-        if (!json_object_get(c, "native_session_id") &&
-            json_object_set_new(c, "native_session_id", json_string(p->thread_id)) != 0)
-            return err_set(err, ERR_NOMEM, "out of memory");
-    }
-    return rc;
-}
-
-/* ---- the command line and stdin -------------------------------------------- */
-
-void adapter_amp_args(const char *binary, const char *thread_id, int bypass,
-                      const char *args[ADAPTER_AMP_MAX_ARGS])
-{
-    size_t n = 0;
-    args[n++] = binary;
-    if (adapter_amp_is_thread_id(thread_id)) {
-        args[n++] = "threads";
-        args[n++] = "continue";
-        args[n++] = thread_id;
-    }
-    args[n++] = "--execute";
-    args[n++] = "--stream-json";
-    args[n++] = "--stream-json-input";
-    args[n++] = "--stream-json-thinking";
-    if (bypass)
-        args[n++] = "--dangerously-allow-all";
-    args[n] = NULL;
-}
-
-char *adapter_amp_input_line(const char *text)
-{
-    json_t *v = json_pack("{s:s,s:{s:s,s:[{s:s,s:s}]}}", "type", "user", "message", "role",
-                          "user", "content", "type", "text", "text", text);
-    char *dumped = v ? json_dumps(v, JSON_COMPACT) : NULL;
-    json_decref(v);
-    if (!dumped)
-        return NULL;
-    size_t n = strlen(dumped);
-    char *line = realloc(dumped, n + 2);
-    if (!line) {
-        free(dumped);
-        return NULL;
-    }
-    line[n] = '\n';
-    line[n + 1] = '\0';
-    return line;
-}
-
-/* ======================================================================
- * The process side
- * ====================================================================== */
-
-/* One message waiting for its turn. */
-struct amp_message {
-    struct amp_message *next;
-    char *text;
-    char *binary;
-};
-
-/* Loop-side state of one session.  Touched on the loop thread only, except
- * the immutable copies set before the first post. */
-struct amp_loop {
-    struct adapter_ctx *ctx;    /* for host->emit_async (the host locks) */
+/* The protocol's state of one session. */
+struct amp_proto {
     /* Immutable after creation. */
     char *session_id;
-    char *working_dir;
-    char *data_dir;
     int bypass;
-    /* Loop only. */
-    uv_loop_t *uv;
-    char *thread_id;            /* the native id, once known */
-    supervisor_proc_t *proc;
+    /* Loop only: made by the first turn, kept for the thread id. */
     adapter_amp_parser_t *parser;
-    struct amp_message *queue, **queue_tail;
-    struct agent_proc_stop stop; /* proc = &proc */
-    int stopping;               /* terminate or shutdown: the exit is ours */
-    int down;                   /* shutdown: never start again */
 };
 
-/* ctx->state. */
-struct amp_state {
-    unsigned long long turns;   /* persisted as {"turns":N}: names user items */
-    struct amp_loop *loop;
-};
-
-static void amp_log(const struct amp_loop *l, const char *what, const char *detail)
+static void amp_state_free(void *state)
 {
-    fprintf(stderr, "sandbox-journal: session %s: amp: %s%s%s\n", l->session_id, what,
-            detail ? ": " : "", detail ? detail : "");
+    struct amp_proto *a = state;
+    adapter_amp_parser_free(a->parser);
+    free(a->session_id);
+    free(a);
 }
 
-/* Loop: journals `conversions` (borrowed). */
-static void amp_emit(struct amp_loop *l, const json_t *conversions)
+static void *amp_state_new(const struct adapter_ctx *ctx)
 {
-    if (!json_array_size(conversions))
-        return;
-    struct err err;
-    if (l->ctx->host->emit_async(l->ctx, conversions, &err) != 0)
-        amp_log(l, "event not journaled", err.msg);
-}
-
-static void amp_message_free(struct amp_message *m)
-{
-    free(m->text);
-    free(m->binary);
-    free(m);
-}
-
-/* Loop: forgets the waiting messages, appending a failed assistant
- * completion for each to `list` (if non-NULL): the session layer started an
- * assistant item for every message. */
-static int amp_drop_queue(struct amp_loop *l, json_t *list)
-{
-    int rc = 0;
-    while (l->queue) {
-        struct amp_message *m = l->queue;
-        l->queue = m->next;
-        amp_message_free(m);
-        if (!list || rc)
-            continue;
-        json_t *c = event_conversion("item.completed",
-                                     event_item_data(event_item("message", "assistant", "failed",
-                                                                NULL, json_array())));
-        if (!c || json_array_append_new(list, c) != 0)
-            rc = -1;
+    struct amp_proto *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->bypass = strcmp(ctx->permission_mode, "bypass") == 0;
+    if (!(a->session_id = strdup(ctx->session_id))) {
+        amp_state_free(a);
+        return NULL;
     }
-    l->queue_tail = &l->queue;
-    return rc;
-}
-
-static void amp_on_line(void *arg, const char *line, size_t len, int cut)
-{
-    struct amp_loop *l = arg;
-    json_t *conversions = json_array();
-    struct err err;
-    if (!conversions || !l->parser) {
-        amp_log(l, "out of memory: line dropped", NULL);
-    } else {
-        if (adapter_amp_parse_line(l->parser, line, len, cut, conversions, &err))
-            amp_log(l, "line partly dropped", err.msg);
-        const char *id = adapter_amp_thread_id(l->parser);
-        if (id && (!l->thread_id || strcmp(l->thread_id, id) != 0)) {
-            char *copy = strdup(id);
-            if (copy) {
-                free(l->thread_id);
-                l->thread_id = copy;
-            }
-        }
-        amp_emit(l, conversions);
-    }
-    json_decref(conversions);
-}
-
-static void amp_start_next(struct amp_loop *l);
-
-static void amp_on_exit(void *arg, const struct supervisor_exit *e)
-{
-    struct amp_loop *l = arg;
-    l->proc = NULL;
-    agent_proc_stop_done(&l->stop);
-    if (l->stopping) {
-        l->stopping = 0;
-        amp_drop_queue(l, NULL);
-        return;
-    }
-    int mid_turn = l->parser && adapter_amp_turn_open(l->parser);
-    int code = e->term_signal ? 128 + e->term_signal : (int)e->exit_status;
-    if (code == 0 && !mid_turn) {
-        amp_start_next(l);
-        return;
-    }
-    char message[160];
-    if (e->term_signal)
-        snprintf(message, sizeof message, "amp was killed by signal %d", e->term_signal);
-    else if (code)
-        snprintf(message, sizeof message, "amp exited with status %d", code);
-    else
-        snprintf(message, sizeof message, "amp exited before it finished the turn");
-    amp_log(l, message, e->stderr_head);
-    json_t *list = json_array();
-    struct err err;
-    int ok = list && (!l->parser || adapter_amp_close_turn(l->parser, list, &err) == 0) &&
-             amp_drop_queue(l, list) == 0;
-    if (ok) {
-        json_t *c = event_synthetic(
-            event_conversion("error", event_error_data(message, "process_exit", NULL)));
-        ok = c && json_array_append_new(list, c) == 0;
-    }
-    if (ok) {
-        json_t *c = event_synthetic(event_conversion(
-            "session.ended",
-            event_session_ended_data("error", "agent", message, code, agent_proc_stderr_json(e))));
-        ok = c && json_array_append_new(list, c) == 0;
-    }
-    if (ok)
-        amp_emit(l, list);
-    else
-        amp_log(l, "out of memory: exit not journaled", NULL);
-    amp_drop_queue(l, NULL);
-    json_decref(list);
-}
-
-/* Loop: ends the running turn (stdin EOF, SIGTERM, SIGKILL after
- * AMP_KILL_MS) and forgets the waiting ones. */
-static void amp_stop(struct amp_loop *l)
-{
-    amp_drop_queue(l, NULL);
-    if (!l->proc)
-        return;
-    l->stopping = 1;
-    agent_proc_stop(&l->stop, l->uv, AMP_KILL_MS);
+    return a;
 }
 
 /* Amp's settings in its private HOME: no update checks or self-updates
@@ -602,214 +101,84 @@ static int amp_settings(const char *home, struct err *err)
     return 0;
 }
 
-/* Loop: runs one turn of `m`.  0, or an error for the journal. */
-static int amp_spawn(struct amp_loop *l, const struct amp_message *m, struct err *err)
+/* One turn's process: `amp [threads continue <thread id>] --execute ...`. */
+static int amp_command(void *state, const char *binary, const char *home, const char *native_id,
+                       const char *args[CLI_DRIVER_MAX_ARGS], struct agent_env *env,
+                       struct err *err)
 {
-    char home[PATH_MAX];
-    int rc = agent_env_home(l->data_dir, "amp", home, err);
-    if (rc == 0)
-        rc = amp_settings(home, err);
+    struct amp_proto *a = state;
+    int rc = amp_settings(home, err);
     if (rc)
         return rc;
-    char *input = adapter_amp_input_line(m->text);
-    if (!input)
-        return err_set(err, ERR_NOMEM, "out of memory writing the message to amp");
-    if (!l->parser && !(l->parser = adapter_amp_parser_new(l->session_id))) {
-        free(input);
+    if (!a->parser && !(a->parser = adapter_amp_parser_new(a->session_id)))
         return err_set(err, ERR_NOMEM, "out of memory");
-    }
-    rc = adapter_amp_turn_begin(l->parser, err);
-    if (rc) {
-        free(input);
+    rc = adapter_amp_turn_begin(a->parser, err);
+    if (rc)
         return rc;
-    }
-    const char *args[ADAPTER_AMP_MAX_ARGS];
-    adapter_amp_args(m->binary, l->thread_id, l->bypass, args);
-
-    struct agent_env env;
-    agent_env_init(&env);
-    agent_env_pass_common(&env);
-    agent_env_set(&env, "HOME", home);
+    adapter_amp_args(binary, native_id, a->bypass, args);
     /* Amp's own access token and service; Amp has no other model endpoint. */
-    agent_env_pass(&env, "AMP_API_KEY");
-    agent_env_pass(&env, "AMP_URL");
-    char *const *envp = agent_env_finish(&env, err);
-    if (!envp) {
-        agent_env_free(&env);
-        free(input);
-        return ERR_NOMEM;
-    }
-    struct supervisor_proc_options po = {
-        .file = m->binary, .args = args, .env = envp, .cwd = l->working_dir,
-        .max_line_bytes = AMP_MAX_LINE,
-    };
-    struct supervisor_proc_callbacks cb = { .on_line = amp_on_line, .on_exit = amp_on_exit,
-                                            .arg = l };
-    rc = supervisor_proc_spawn(l->uv, &po, &cb, &l->proc, err);
-    agent_env_free(&env);
-    if (rc == 0) {
-        rc = supervisor_proc_write(l->proc, input, strlen(input), err);
-        /* EOF after the one message: Amp ends once the turn is done. */
-        supervisor_proc_close_stdin(l->proc);
-        if (rc)
-            amp_log(l, "cannot write the message to amp", err->msg);
-        rc = 0; /* the exit reports what became of the turn */
-    } else {
-        l->proc = NULL;
-    }
-    free(input);
-    return rc;
+    agent_env_pass(env, "AMP_API_KEY");
+    agent_env_pass(env, "AMP_URL");
+    return 0;
 }
 
-/* Loop: a turn could not start: close its assistant item, say why. */
-static void amp_turn_failed(struct amp_loop *l, const char *why)
+static char *amp_encode(void *state, const char *text)
 {
-    json_t *list = json_array();
-    struct err err;
-    int ok = list != NULL;
-    if (ok && l->parser && adapter_amp_turn_open(l->parser)) {
-        ok = adapter_amp_close_turn(l->parser, list, &err) == 0;
-    } else if (ok) {
-        json_t *done = event_conversion(
-            "item.completed",
-            event_item_data(event_item("message", "assistant", "failed", NULL, json_array())));
-        ok = done && json_array_append_new(list, done) == 0;
-    }
-    if (ok) {
-        json_t *error = event_synthetic(
-            event_conversion("error", event_error_data(why, "agent_start_failed", NULL)));
-        ok = error && json_array_append_new(list, error) == 0;
-    }
-    if (ok)
-        amp_emit(l, list);
-    else
-        amp_log(l, "out of memory: failed turn not journaled", why);
-    json_decref(list);
+    (void)state; /* the turn began with the process */
+    return adapter_amp_input_line(text);
 }
 
-/* Loop: starts the next waiting turn, if no turn runs. */
-static void amp_start_next(struct amp_loop *l)
+static int amp_parse(void *state, const char *line, size_t len, int cut, json_t *conversions,
+                     json_t *replies, struct err *err)
 {
-    while (!l->proc && !l->down && l->queue) {
-        struct amp_message *m = l->queue;
-        l->queue = m->next;
-        if (!l->queue)
-            l->queue_tail = &l->queue;
-        struct err err;
-        err_clear(&err);
-        if (amp_spawn(l, m, &err) != 0) {
-            amp_log(l, "cannot start amp", err.msg);
-            amp_turn_failed(l, err.msg);
-        }
-        amp_message_free(m);
-    }
+    (void)replies; /* Amp asks nothing the server answers */
+    struct amp_proto *a = state;
+    return adapter_amp_parse_line(a->parser, line, len, cut, conversions, err);
 }
 
-/* ---- work posted by the HTTP side ------------------------------------------- */
+static const char *amp_thread(const void *state)
+{
+    const struct amp_proto *a = state;
+    return a->parser ? adapter_amp_thread_id(a->parser) : NULL;
+}
 
-struct amp_job {
-    struct amp_loop *l;
-    struct amp_message *message; /* NULL: terminate */
-    char *thread_id;             /* the journaled native id, if any */
+static int amp_turn_open(const void *state)
+{
+    const struct amp_proto *a = state;
+    return a->parser && adapter_amp_turn_open(a->parser);
+}
+
+static int amp_close_turns(void *state, json_t *list, struct err *err)
+{
+    struct amp_proto *a = state;
+    return a->parser ? adapter_amp_close_turn(a->parser, list, err) : 0;
+}
+
+static const char *amp_unfinished_exit(char *message, size_t size)
+{
+    snprintf(message, size, "amp exited before it finished the turn");
+    return "error";
+}
+
+static const struct cli_driver_protocol amp_protocol = {
+    .name = "amp",
+    .kill_ms = AMP_KILL_MS,
+    .max_line_bytes = AMP_MAX_LINE,
+    .per_turn = 1,
+    .state_new = amp_state_new,
+    .state_free = amp_state_free,
+    .user_message = adapter_claude_user_message,
+    .command = amp_command,
+    .encode = amp_encode,
+    .parse_line = amp_parse,
+    .native_id = amp_thread,
+    .turn_open = amp_turn_open,
+    .close_turns = amp_close_turns,
+    .process_gone = NULL,
+    .unfinished_exit = amp_unfinished_exit,
 };
 
-static void amp_job_run(uv_loop_t *loop, void *arg)
-{
-    struct amp_job *j = arg;
-    struct amp_loop *l = j->l;
-    l->uv = loop;
-    if (!j->message) {
-        amp_stop(l);
-    } else if (!l->down) {
-        if (!l->thread_id && j->thread_id) {
-            l->thread_id = j->thread_id;
-            j->thread_id = NULL;
-        }
-        *l->queue_tail = j->message;
-        l->queue_tail = &j->message->next;
-        j->message = NULL;
-        amp_start_next(l);
-    }
-    if (j->message)
-        amp_message_free(j->message);
-    free(j->thread_id);
-    free(j);
-}
-
-static int amp_post(struct adapter_ctx *ctx, struct amp_job *j, struct err *err)
-{
-    int rc = supervisor_post(ctx->supervisor, amp_job_run, j, err);
-    if (rc) {
-        if (j->message)
-            amp_message_free(j->message);
-        free(j->thread_id);
-        free(j);
-    }
-    return rc;
-}
-
 /* ---- the adapter ------------------------------------------------------------ */
-
-static char *amp_dup(const char *s, int *failed)
-{
-    if (!s)
-        return NULL;
-    char *c = strdup(s);
-    if (!c)
-        *failed = 1;
-    return c;
-}
-
-static void amp_loop_free(struct amp_loop *l)
-{
-    if (!l)
-        return;
-    amp_drop_queue(l, NULL);
-    adapter_amp_parser_free(l->parser);
-    free(l->session_id);
-    free(l->working_dir);
-    free(l->data_dir);
-    free(l->thread_id);
-    free(l);
-}
-
-/* The state, created on first use (the turn count from saved_state). */
-static struct amp_state *amp_state_get(struct adapter_ctx *ctx, struct err *err)
-{
-    struct amp_state *st = ctx->state;
-    if (st)
-        return st;
-    st = calloc(1, sizeof *st);
-    struct amp_loop *l = calloc(1, sizeof *l);
-    if (!st || !l)
-        goto nomem;
-    int failed = 0;
-    l->ctx = ctx;
-    l->session_id = amp_dup(ctx->session_id, &failed);
-    l->working_dir = amp_dup(ctx->working_dir, &failed);
-    l->data_dir = amp_dup(ctx->data_dir, &failed);
-    l->stop = (struct agent_proc_stop){ .proc = &l->proc, .agent = "amp",
-                                        .session_id = l->session_id };
-    l->bypass = strcmp(ctx->permission_mode, "bypass") == 0;
-    l->queue_tail = &l->queue;
-    if (failed)
-        goto nomem;
-    st->loop = l;
-    if (ctx->saved_state && ctx->saved_state[0]) {
-        json_t *saved = json_loads(ctx->saved_state, 0, NULL);
-        json_t *turns = json_object_get(saved, "turns");
-        if (json_is_integer(turns) && json_integer_value(turns) > 0)
-            st->turns = (unsigned long long)json_integer_value(turns);
-        json_decref(saved);
-    }
-    ctx->state = st;
-    return st;
-nomem:
-    amp_loop_free(l);
-    free(st);
-    err_set(err, ERR_NOMEM, "out of memory");
-    return NULL;
-}
 
 static int amp_resolve_modes(const char *agent_mode, const char *permission_mode,
                              char agent_mode_out[32], char permission_mode_out[32],
@@ -833,107 +202,7 @@ static int amp_resolve_modes(const char *agent_mode, const char *permission_mode
 
 static int amp_send_message(struct adapter_ctx *ctx, const char *message, struct err *err)
 {
-    if (!ctx->binary_path)
-        return err_set_subject(err, ERR_NOT_INSTALLED, "amp", "agent not installed: amp");
-    struct stat st;
-    if (!ctx->working_dir || stat(ctx->working_dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return err_set(err, ERR_INVALID, "invalid request: the session's working directory %s "
-                                         "is gone",
-                       ctx->working_dir ? ctx->working_dir : "(unknown)");
-    struct amp_state *s = amp_state_get(ctx, err);
-    if (!s)
-        return ERR_NOMEM;
-
-    char native[64], state_json[48];
-    snprintf(native, sizeof native, "user_%llu", s->turns + 1);
-    snprintf(state_json, sizeof state_json, "{\"turns\":%llu}", s->turns + 1);
-    json_t *user = adapter_claude_user_message(native, message);
-    if (!user)
-        return err_set(err, ERR_NOMEM, "out of memory");
-    int rc = ctx->host->save_state(ctx, state_json, err);
-    if (rc == 0)
-        rc = ctx->host->emit(ctx, user, err);
-    json_decref(user);
-    if (rc)
-        return rc;
-    s->turns++;
-
-    struct amp_job *j = calloc(1, sizeof *j);
-    struct amp_message *m = calloc(1, sizeof *m);
-    int failed = !j || !m;
-    if (!failed) {
-        j->l = s->loop;
-        j->message = m;
-        m->text = amp_dup(message, &failed);
-        m->binary = amp_dup(ctx->binary_path, &failed);
-        j->thread_id = amp_dup(ctx->native_session_id, &failed);
-    }
-    if (failed) {
-        if (m)
-            amp_message_free(m);
-        if (j)
-            free(j->thread_id);
-        free(j);
-        return err_set(err, ERR_NOMEM, "out of memory");
-    }
-    return amp_post(ctx, j, err);
-}
-
-static void amp_terminate(struct adapter_ctx *ctx)
-{
-    struct amp_state *s = ctx->state;
-    if (!s)
-        return; /* never ran a turn */
-    struct amp_job *j = calloc(1, sizeof *j);
-    struct err err;
-    if (!j) {
-        fprintf(stderr, "sandbox-journal: session %s: out of memory stopping amp\n",
-                ctx->session_id);
-        return;
-    }
-    j->l = s->loop;
-    if (amp_post(ctx, j, &err) != 0)
-        fprintf(stderr, "sandbox-journal: session %s: cannot stop amp: %s\n", ctx->session_id,
-                err.msg);
-}
-
-static void amp_shutdown(struct adapter_ctx *ctx)
-{
-    struct amp_state *s = ctx->state;
-    if (!s)
-        return;
-    struct amp_loop *l = s->loop;
-    l->down = 1;
-    /* The turns the stop cuts short are over: close their assistant items
-     * and say why.  The session itself is not ended. */
-    if ((l->parser && adapter_amp_turn_open(l->parser)) || l->queue) {
-        json_t *list = json_array();
-        json_t *error = event_synthetic(event_conversion(
-            "error", event_error_data("the server stopped during the turn", "server_shutdown",
-                                      NULL)));
-        struct err err;
-        if (list && error &&
-            (!l->parser || adapter_amp_close_turn(l->parser, list, &err) == 0) &&
-            amp_drop_queue(l, list) == 0 && json_array_append_new(list, error) == 0) {
-            error = NULL;
-            amp_emit(l, list);
-        } else {
-            amp_log(l, "out of memory: interrupted turn not journaled", NULL);
-        }
-        json_decref(error);
-        json_decref(list);
-    }
-    amp_stop(l);
-}
-
-static void amp_free_state(struct adapter_ctx *ctx)
-{
-    struct amp_state *s = ctx->state;
-    if (!s)
-        return;
-    amp_loop_free(s->loop);
-    free(s);
-    ctx->state = NULL;
+    return cli_driver_send(ctx, &amp_protocol, message, err);
 }
 
 static const struct adapter_mode amp_modes[] = {
@@ -963,8 +232,8 @@ const struct adapter adapter_amp = {
     .reply_permission = NULL,
     .reply_question = NULL,
     .reject_question = NULL,
-    .terminate = amp_terminate,
-    .free_state = amp_free_state,
-    .shutdown = amp_shutdown,
+    .terminate = cli_driver_terminate,
+    .free_state = cli_driver_free_state,
+    .shutdown = cli_driver_shutdown,
     .server_status_json = NULL,
 };

@@ -1,14 +1,18 @@
 /* The built-in mock agent.  It answers each user message with a scripted
  * list of conversions chosen by the message's first word (or by one of a few
- * fixed prompts), and the session layer journals them paced by
- * --mock-delay-ms.  Its only state is the turn counter that names each
- * turn's native ids ("mock_<n>_..."), persisted as {"turns":N}. */
+ * fixed prompts), journaled one by one, --mock-delay-ms apart, by a timer of
+ * the session's on the supervisor loop (see "pacing" below).  Its persisted
+ * state is the turn counter that names each turn's native ids
+ * ("mock_<n>_..."), saved as {"turns":N}. */
 #include "adapters/mock.h"
 
 #include "agents/adapter.h"
+#include "agents/supervisor.h"
 #include "base/err.h"
 #include "events/event.h"
 
+#include <assert.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -614,13 +618,146 @@ json_t *adapter_mock_user_message(const char *prefix, const char *text)
     return list_finish(&l);
 }
 
-/* ---- the adapter --------------------------------------------------------- */
+/* ---- pacing: a turn's conversions, one every delay_ms --------------------- */
 
-struct mock_state {
-    unsigned long long turns;
+/* The loop side of one session: the conversions of its turns not emitted
+ * yet, emitted one by one by a timer of its own through host->emit_async(),
+ * so an SSE client sees a turn unfold as with a real agent. */
+struct mock_pacer {
+    struct adapter_ctx *ctx;   /* for host->emit_async (the host locks) */
+    const char *session_id;    /* borrowed from ctx: lives as long as the session */
+    unsigned delay_ms;         /* immutable */
+    /* Loop only. */
+    uv_loop_t *uv;             /* set by the first job */
+    supervisor_timer_t *timer; /* NULL until the first turn and after the stop */
+    json_t *pending;           /* the conversions not emitted yet, or NULL */
+    size_t next;               /* the index in pending of the next one */
+    /* Terminated, shut down or ended by its own session.ended: nothing more
+     * is emitted, and turns that still arrive are dropped. */
+    int done;
 };
 
-/* The state, created on first use from saved_state ({"turns":N}) if any. */
+struct mock_state {
+    unsigned long long turns; /* session locked; persisted as {"turns":N} */
+    struct mock_pacer pacer;
+};
+
+static void mock_log(const struct mock_pacer *p, const char *what, const char *detail)
+{
+    fprintf(stderr, "sandbox-journal: session %s: mock: %s%s%s\n", p->session_id, what,
+            detail ? ": " : "", detail ? detail : "");
+}
+
+/* Loop: nothing more is emitted, and the timer goes. */
+static void mock_pacer_stop(struct mock_pacer *p)
+{
+    assert(!p->uv || supervisor_on_loop(p->uv));
+    p->done = 1;
+    json_decref(p->pending);
+    p->pending = NULL;
+    supervisor_timer_free(p->timer);
+    p->timer = NULL;
+}
+
+static void mock_pacer_arm(struct mock_pacer *p, unsigned delay_ms)
+{
+    struct err err;
+    if (supervisor_timer_arm(p->timer, delay_ms, 0, &err) != 0)
+        mock_log(p, "events not paced out", err.msg);
+}
+
+static int mock_is_end(const json_t *conversion)
+{
+    const char *type = json_string_value(json_object_get(conversion, "type"));
+    return type && strcmp(type, "session.ended") == 0;
+}
+
+/* Loop: emits the next pending conversion and arms the timer for the one
+ * after it. */
+static void mock_pacer_tick(void *arg)
+{
+    struct mock_pacer *p = arg;
+    assert(supervisor_on_loop(p->uv));
+    if (p->done || !p->pending || p->next >= json_array_size(p->pending))
+        return;
+    const json_t *c = json_array_get(p->pending, p->next);
+    json_t *one = json_array();
+    if (!one || json_array_append(one, (json_t *)c) != 0) {
+        json_decref(one);
+        mock_pacer_arm(p, p->delay_ms); /* try again: memory may come back */
+        return;
+    }
+    p->next++;
+    struct err err;
+    int rc = p->ctx->host->emit_async(p->ctx, one, &err);
+    if (rc != 0)
+        mock_log(p, "event not journaled", err.msg);
+    json_decref(one);
+    /* The session ended, for good (the mock cannot resume): what it had
+     * left to say, and any turn still on its way, is dropped. */
+    if (rc == 0 && mock_is_end(c))
+        p->done = 1;
+    if (p->done || p->next >= json_array_size(p->pending)) {
+        json_decref(p->pending);
+        p->pending = NULL;
+        p->next = 0;
+        return;
+    }
+    mock_pacer_arm(p, p->delay_ms);
+}
+
+/* A turn (or, without one, the stop) handed to the loop. */
+struct mock_job {
+    struct mock_pacer *pacer;
+    json_t *turn; /* owned; NULL: stop */
+};
+
+/* Loop: queues the job's turn behind what is still pending. */
+static void mock_job_run(uv_loop_t *loop, void *arg)
+{
+    assert(supervisor_on_loop(loop));
+    struct mock_job *j = arg;
+    struct mock_pacer *p = j->pacer;
+    struct err err;
+    p->uv = loop;
+    if (!j->turn) {
+        mock_pacer_stop(p);
+    } else if (!p->done) {
+        if (!p->timer && supervisor_timer_new(loop, mock_pacer_tick, p, &p->timer, &err) != 0)
+            mock_log(p, "turn dropped", err.msg);
+        else if (!p->pending && !(p->pending = json_array()))
+            mock_log(p, "turn dropped", "out of memory");
+        else if (json_array_extend(p->pending, j->turn) != 0)
+            mock_log(p, "turn dropped", "out of memory");
+        else if (!supervisor_timer_armed(p->timer))
+            mock_pacer_arm(p, 0);
+    }
+    json_decref(j->turn);
+    free(j);
+}
+
+/* Hands `turn` (stolen; NULL: the stop) to the loop. */
+static int mock_post(struct adapter_ctx *ctx, struct mock_state *st, json_t *turn,
+                     struct err *err)
+{
+    struct mock_job *j = malloc(sizeof *j);
+    if (!j) {
+        json_decref(turn);
+        return err_set(err, ERR_NOMEM, "out of memory");
+    }
+    *j = (struct mock_job){ .pacer = &st->pacer, .turn = turn };
+    int rc = supervisor_post(ctx->supervisor, mock_job_run, j, err);
+    if (rc) {
+        json_decref(turn);
+        free(j);
+    }
+    return rc;
+}
+
+/* ---- the adapter --------------------------------------------------------- */
+
+/* The state, created on first use from saved_state ({"turns":N}) if any.
+ * Session locked. */
 static struct mock_state *mock_state_get(struct adapter_ctx *ctx, struct err *err)
 {
     struct mock_state *st = ctx->state;
@@ -631,6 +768,9 @@ static struct mock_state *mock_state_get(struct adapter_ctx *ctx, struct err *er
         err_set(err, ERR_NOMEM, "out of memory");
         return NULL;
     }
+    const struct mock_instance *mi = ctx->instance;
+    st->pacer = (struct mock_pacer){ .ctx = ctx, .session_id = ctx->session_id,
+                                     .delay_ms = mi->delay_ms };
     if (ctx->saved_state && ctx->saved_state[0]) {
         json_error_t jerr;
         json_t *saved = json_loads(ctx->saved_state, 0, &jerr);
@@ -662,11 +802,33 @@ static int mock_resolve_modes(const char *agent_mode, const char *permission_mod
     return 0;
 }
 
+/* The mock's native id in out[128]: "mock-<id>" when that fits, else
+ * "mock~<the id's start>~<16 hex digits>", the start cut between two
+ * characters (the id is UTF-8) and the digits a 64-bit FNV-1a hash of the
+ * whole id.  Session ids run to 255 bytes, so two ids sharing their start
+ * keep apart by the hash, and a cut id never reads as a whole one ("mock~"
+ * against "mock-"). */
+static void mock_native_id(const char *session_id, char out[128])
+{
+    size_t len = strlen(session_id);
+    if (len <= 127 - strlen("mock-")) {
+        snprintf(out, 128, "mock-%s", session_id);
+        return;
+    }
+    uint64_t hash = 14695981039346656037u;
+    for (size_t i = 0; i < len; i++)
+        hash = (hash ^ (unsigned char)session_id[i]) * 1099511628211u;
+    size_t keep = 127 - strlen("mock~") - strlen("~") - 16;
+    while (keep > 0 && ((unsigned char)session_id[keep] & 0xc0) == 0x80)
+        keep--; /* never inside a character: back to its first byte */
+    snprintf(out, 128, "mock~%.*s~%016" PRIx64, (int)keep, session_id, hash);
+}
+
 static int mock_start_session(struct adapter_ctx *ctx, char native_id_out[128], struct err *err)
 {
     if (!mock_state_get(ctx, err))
         return ERR_NOMEM;
-    snprintf(native_id_out, 128, "mock-%s", ctx->session_id);
+    mock_native_id(ctx->session_id, native_id_out);
     return 0;
 }
 
@@ -720,13 +882,37 @@ static int mock_send_message(struct adapter_ctx *ctx, const char *message, struc
         json_decref(turn);
         return 0;
     }
-    const struct mock_instance *mi = ctx->instance;
-    return ctx->host->emit_paced(ctx, turn, mi->delay_ms, err);
+    return mock_post(ctx, st, turn, err);
 }
 
+/* Session locked: the pacing stops (on the loop), and until then the host
+ * drops what it emits for a terminated session. */
+static void mock_terminate(struct adapter_ctx *ctx)
+{
+    struct mock_state *st = ctx->state;
+    struct err err;
+    if (st && mock_post(ctx, st, NULL, &err) != 0)
+        mock_log(&st->pacer, "pacing not stopped", err.msg);
+}
+
+/* Loop, at server shutdown: what is still pending is dropped. */
+static void mock_shutdown(struct adapter_ctx *ctx)
+{
+    struct mock_state *st = ctx->state;
+    if (st)
+        mock_pacer_stop(&st->pacer);
+}
+
+/* After the loop stopped (supervisor_timer_free allows that), or for a
+ * session that never had a turn. */
 static void mock_free_state(struct adapter_ctx *ctx)
 {
-    free(ctx->state);
+    struct mock_state *st = ctx->state;
+    if (!st)
+        return;
+    json_decref(st->pacer.pending);
+    supervisor_timer_free(st->pacer.timer);
+    free(st);
     ctx->state = NULL;
 }
 
@@ -781,6 +967,7 @@ const struct adapter adapter_mock = {
     .reply_permission = NULL,
     .reply_question = NULL,
     .reject_question = NULL,
-    .terminate = NULL,
+    .terminate = mock_terminate,
     .free_state = mock_free_state,
+    .shutdown = mock_shutdown,
 };

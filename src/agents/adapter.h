@@ -57,7 +57,7 @@ struct adapter_settings {
 
 /* How an adapter reports events.  Provided by the session layer.
  *
- * Threads: emit, emit_paced and save_state are for the functions the session
+ * Threads: emit and save_state are for the functions the session
  * layer calls with the session locked (HTTP workers).  Code running on the
  * supervisor loop (process output, exits, timers) uses emit_async only: it
  * takes the session lock itself, so it must never be called with it held,
@@ -73,11 +73,6 @@ struct adapter_host {
      * session was terminated through the API, or while the server is
      * shutting down. */
     int (*emit_async)(struct adapter_ctx *ctx, const json_t *conversions, struct err *err);
-    /* Queues `conversions` (stolen array) to be journaled one by one,
-     * `delay_ms` apart, on the supervisor loop.  Dropped if the session is
-     * terminated first. */
-    int (*emit_paced)(struct adapter_ctx *ctx, json_t *conversions, unsigned delay_ms,
-                      struct err *err);
     /* Records the adapter's state (JSON text, copied) to be committed in the
      * same transaction as the next emit(), and handed back as saved_state
      * after a restart. */

@@ -7,8 +7,8 @@
  * Writes: under the session lock, conversions go through the session's
  * normalizer (which assigns the sequences) and straight into the journal
  * queue, so queue order is sequence order.  HTTP handlers wait for the
- * commit (a 204 means durable); the paced mock emissions on the supervisor
- * loop do not.  If a commit fails, the normalizer has advanced past what is
+ * commit (a 204 means durable); emissions from the supervisor loop
+ * (emit_async) do not.  If a commit fails, the normalizer has advanced past what is
  * stored, so it is dropped and rebuilt from the journal on next use; the
  * journal itself refuses any batch that would leave a gap.
  *
@@ -52,13 +52,6 @@ struct session {
     int ended;                /* SESSION_* */
     int reopen_row;           /* resumed: the row's `ended` goes back to 0 with the next batch */
     char *pending_state;      /* adapter state to commit with the next batch */
-    /* Paced emission, loop thread only. */
-    json_t *paced;            /* array of conversions not yet emitted */
-    size_t paced_next;
-    unsigned paced_delay_ms;
-    uv_timer_t timer;
-    int timer_ready;
-    int timer_active;
 };
 
 struct sessions {
@@ -84,7 +77,6 @@ static void session_free(struct session *s)
     if (s->agent && s->agent->adapter && s->agent->adapter->free_state)
         s->agent->adapter->free_state(&s->ctx);
     normalize_free(s->norm);
-    json_decref(s->paced);
     pthread_mutex_destroy(&s->lock);
     free(s->id);
     free(s->model);
@@ -413,105 +405,9 @@ static int sessions_host_save_state(struct adapter_ctx *ctx, const char *state_j
     return 0;
 }
 
-struct paced_work {
-    struct session *s;
-    json_t *conversions;
-    unsigned delay_ms;
-};
-
-static void session_paced_tick(uv_timer_t *timer);
-
-static void session_paced_arm(struct session *s, uint64_t delay_ms)
-{
-    int rc = uv_timer_start(&s->timer, session_paced_tick, delay_ms, 0);
-    if (rc < 0) {
-        fprintf(stderr, "sandbox-journal: session %s: timer: %s\n", s->id, uv_strerror(rc));
-        return;
-    }
-    s->timer_active = 1;
-}
-
-static void session_paced_tick(uv_timer_t *timer)
-{
-    struct session *s = timer->data;
-    s->timer_active = 0;
-    if (!s->paced || s->paced_next >= json_array_size(s->paced))
-        return;
-    json_t *one = json_array();
-    if (!one || json_array_append(one, json_array_get(s->paced, s->paced_next)) != 0) {
-        json_decref(one);
-        session_paced_arm(s, s->paced_delay_ms); /* try again: memory may come back */
-        return;
-    }
-    s->paced_next++;
-    pthread_mutex_lock(&s->lock);
-    int dropped = s->ended != SESSION_LIVE;
-    if (!dropped) {
-        struct err err;
-        if (session_emit_async(s, one, &err) != 0)
-            fprintf(stderr, "sandbox-journal: session %s: %s\n", s->id, err.msg);
-    }
-    pthread_mutex_unlock(&s->lock);
-    json_decref(one);
-    if (dropped || s->paced_next >= json_array_size(s->paced)) {
-        json_decref(s->paced);
-        s->paced = NULL;
-        s->paced_next = 0;
-        return;
-    }
-    session_paced_arm(s, s->paced_delay_ms);
-}
-
-static void session_paced_enqueue(uv_loop_t *loop, void *arg)
-{
-    struct paced_work *w = arg;
-    struct session *s = w->s;
-    if (!s->timer_ready) {
-        if (uv_timer_init(loop, &s->timer) < 0) {
-            fprintf(stderr, "sandbox-journal: session %s: cannot start a timer\n", s->id);
-            goto done;
-        }
-        s->timer.data = s;
-        s->timer_ready = 1;
-    }
-    if (!s->paced) {
-        s->paced = json_array();
-        s->paced_next = 0;
-        if (!s->paced)
-            goto done;
-    }
-    if (json_array_extend(s->paced, w->conversions) != 0)
-        goto done;
-    s->paced_delay_ms = w->delay_ms;
-    if (!s->timer_active)
-        session_paced_arm(s, 0);
-done:
-    json_decref(w->conversions);
-    free(w);
-}
-
-static int sessions_host_emit_paced(struct adapter_ctx *ctx, json_t *conversions,
-                                    unsigned delay_ms, struct err *err)
-{
-    struct session *s = session_of(ctx);
-    struct paced_work *w = malloc(sizeof *w);
-    if (!w) {
-        json_decref(conversions);
-        return err_set(err, ERR_NOMEM, "out of memory");
-    }
-    *w = (struct paced_work){ .s = s, .conversions = conversions, .delay_ms = delay_ms };
-    int rc = supervisor_post(s->owner->supervisor, session_paced_enqueue, w, err);
-    if (rc) {
-        json_decref(conversions);
-        free(w);
-    }
-    return rc;
-}
-
 static const struct adapter_host sessions_host = {
     .emit = sessions_host_emit,
     .emit_async = sessions_host_emit_async,
-    .emit_paced = sessions_host_emit_paced,
     .save_state = sessions_host_save_state,
 };
 
@@ -600,20 +496,10 @@ int sessions_open(journal_t *journal, supervisor_t *supervisor,
     return 0;
 }
 
-static void sessions_timer_closed(uv_handle_t *h)
-{
-    struct session *s = h->data;
-    s->timer_ready = 0;
-}
-
 static void sessions_stop_one(const char *key, void *value, void *arg)
 {
     (void)key, (void)arg; /* the session carries everything */
     struct session *s = value;
-    json_decref(s->paced);
-    s->paced = NULL;
-    if (s->timer_ready && !uv_is_closing((uv_handle_t *)&s->timer))
-        uv_close((uv_handle_t *)&s->timer, sessions_timer_closed);
     /* The adapter's loop-side state is touched on this thread only. */
     if (s->agent->adapter && s->agent->adapter->shutdown)
         s->agent->adapter->shutdown(&s->ctx);

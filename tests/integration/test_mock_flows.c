@@ -736,6 +736,73 @@ static void test_terminate_drops_paced_events(void **state)
     json_decref(events);
 }
 
+/* new: `n` copies of `c` between `head` and `tail`. */
+static char *repeat(const char *head, char c, size_t n, const char *tail)
+{
+    char *mid = malloc(n + 1);
+    assert_non_null(mid);
+    memset(mid, c, n);
+    mid[n] = '\0';
+    char *s = sj_fmt("%s%s%s", head, mid, tail);
+    free(mid);
+    return s;
+}
+
+/* new: the nativeSessionId of a new mock session `path_id` (URL-encoded). */
+static char *native_of_new(struct sj_server *s, const char *path_id)
+{
+    json_t *r = sj_create_session(s, path_id, NULL);
+    const char *native = sj_str(r, "nativeSessionId");
+    assert_non_null(native);
+    assert_true(strlen(native) <= 127);
+    assert_true(strncmp(native, "mock", 4) == 0);
+    char *copy = strdup(native);
+    json_decref(r);
+    return copy;
+}
+
+static void test_long_ids(void **state)
+{
+    /* Issue 13 bug 4: "mock-<id>" is longer than the 127 bytes of a native
+     * id for an id of more than 122 bytes.  It was cut there, inside the é
+     * of 121 × a + é + 5 × b (128 bytes; 503 "out of memory" for a valid
+     * id), and ids that share their first 122 bytes got one native id. */
+    struct sj_server *s = *state;
+    char *ids[] = {
+        repeat("", 'a', 121, "%C3%A9bbbbb"),
+        repeat("", 'a', 121, "%C3%A9ccccc"),
+        repeat("", 'a', 122, "x"),
+        repeat("", 'a', 122, "y"),
+        repeat("", 'z', 255, ""),
+        repeat("", 'z', 254, "y"),
+    };
+    enum { N = sizeof ids / sizeof ids[0] };
+    char *natives[N];
+    for (size_t i = 0; i < N; i++)
+        natives[i] = native_of_new(s, ids[i]);
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = i + 1; j < N; j++)
+            if (strcmp(natives[i], natives[j]) == 0)
+                fail_msg("sessions %zu and %zu share the native id %s", i, j, natives[i]);
+    /* An id that fits keeps the plain form. */
+    char *fits = repeat("", 'a', 122, "");
+    char *native = native_of_new(s, fits);
+    char *want = sj_fmt("mock-%s", fits);
+    assert_string_equal(native, want);
+    /* Such a session works, and its native id is the one journaled. */
+    sj_send_message(s, ids[0], "echo long");
+    json_t *events = sj_wait_events(s, ids[0], 7, WAIT_MS);
+    assert_string_equal(sj_str(json_array_get(events, 0), "native_session_id"), natives[0]);
+    json_decref(events);
+    free(want);
+    free(native);
+    free(fits);
+    for (size_t i = 0; i < N; i++) {
+        free(natives[i]);
+        free(ids[i]);
+    }
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, sj_setup_default, sj_teardown_default)
@@ -764,6 +831,7 @@ int main(void)
         T(test_turns_and_item_ids),
         T(test_demo),
         T(test_concurrent_sessions),
+        T(test_long_ids),
         cmocka_unit_test_setup_teardown(test_terminate_drops_paced_events, setup_slow,
                                         sj_teardown_default),
     };

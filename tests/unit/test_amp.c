@@ -282,6 +282,51 @@ static void test_close_turn(void **state)
     adapter_amp_parser_free(p);
 }
 
+static const char *native_of(const json_t *conversions, size_t i)
+{
+    return json_string_value(json_object_get(
+        json_object_get(json_object_get(json_array_get(conversions, i), "data"), "item"),
+        "native_item_id"));
+}
+
+/* Item ids made from a long session id or tool id are whole: cut to a
+ * buffer, one split a character (the turn's completion was lost) or two
+ * items shared one id. */
+static void test_long_ids(void **state)
+{
+    (void)state;
+    char id[161];
+    for (size_t i = 0; i < 160; i += 2)
+        memcpy(id + i, "\xc3\xa9", 2); /* é */
+    id[160] = '\0';
+    adapter_amp_parser_t *p = adapter_amp_parser_new(id);
+    struct err err;
+    json_t *out = json_array();
+    char want[200];
+    for (int turn = 1; turn <= 2; turn++) {
+        assert_int_equal(adapter_amp_turn_begin(p, &err), 0);
+        assert_int_equal(adapter_amp_close_turn(p, out, &err), 0);
+        assert_int_equal(json_array_size(out), (size_t)turn);
+        snprintf(want, sizeof want, "%s_amp_message_%d", id, turn);
+        assert_string_equal(native_of(out, (size_t)turn - 1), want);
+    }
+    json_decref(out);
+    char tool[152];
+    memset(tool, 'x', 150);
+    tool[151] = '\0';
+    for (int i = 0; i < 2; i++) {
+        tool[150] = i ? 'z' : 'y';
+        char line[256];
+        snprintf(line, sizeof line, "{\"type\":\"tool_result\",\"id\":\"%s\",\"content\":\"\"}",
+                 tool);
+        json_t *c = parse1(p, line);
+        snprintf(want, sizeof want, "%s_result", tool);
+        assert_string_equal(native_of(c, 0), want);
+        json_decref(c);
+    }
+    adapter_amp_parser_free(p);
+}
+
 static void test_cut_and_broken(void **state)
 {
     (void)state;
@@ -352,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_input_line),
         cmocka_unit_test(test_close_turn),
         cmocka_unit_test(test_cut_and_broken),
+        cmocka_unit_test(test_long_ids),
         cmocka_unit_test(test_result_error),
     };
     return fixtures_run_group("amp", test_fixture, test_fixture_prefixes, fixed,

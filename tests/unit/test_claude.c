@@ -495,6 +495,42 @@ static void test_cut_line(void **state)
     adapter_claude_parser_free(p);
 }
 
+/* Item ids named after the session are whole, however long its id (up to
+ * 255 bytes): cut to a buffer, two messages shared one id. */
+static void test_long_session_id(void **state)
+{
+    (void)state;
+    char id[256];
+    memset(id, 'a', 5);
+    for (size_t i = 5; i < 255; i += 2)
+        memcpy(id + i, "\xc3\xa9", 2); /* é */
+    id[255] = '\0';
+    adapter_claude_parser_t *p = adapter_claude_parser_new(id, 0);
+    assert_non_null(p);
+    static const char delta[] = "{\"type\":\"stream_event\",\"event\":{\"type\":"
+                                "\"content_block_delta\",\"delta\":{\"type\":\"text_delta\","
+                                "\"text\":\"hi\"}}}";
+    json_t *c1, *r1, *c2, *r2;
+    parse1(p, delta, &c1, &r1);
+    parse1(p, delta, &c2, &r2);
+    assert_int_equal(json_array_size(c1), 1);
+    assert_int_equal(json_array_size(c2), 1);
+    const char *n1 = json_string_value(
+        json_object_get(json_object_get(json_array_get(c1, 0), "data"), "native_item_id"));
+    const char *n2 = json_string_value(
+        json_object_get(json_object_get(json_array_get(c2, 0), "data"), "native_item_id"));
+    char want[300];
+    snprintf(want, sizeof want, "%s_message_1", id);
+    assert_string_equal(n1, want);
+    snprintf(want, sizeof want, "%s_message_2", id);
+    assert_string_equal(n2, want);
+    json_decref(c1);
+    json_decref(r1);
+    json_decref(c2);
+    json_decref(r2);
+    adapter_claude_parser_free(p);
+}
+
 /* The full flow of one turn through the normalizer: Claude's assistant
  * message lands in the session's pending assistant item. */
 static void test_turn_through_normalizer(void **state)
@@ -575,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_plan_mode),
         cmocka_unit_test(test_user_line),
         cmocka_unit_test(test_cut_line),
+        cmocka_unit_test(test_long_session_id),
         cmocka_unit_test(test_turn_through_normalizer),
     };
     return fixtures_run_group("claude", test_fixture, test_fixture_prefixes, fixed,

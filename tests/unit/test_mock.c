@@ -1,6 +1,7 @@
 /* Unit tests for the built-in mock agent (adapters/mock.c): the scripted
  * conversion lists for every command and special prompt, mode resolution,
- * and the adapter's use of its host (state, emit, paced emit). */
+ * and the adapter's use of its host (state, emit) and of the supervisor loop,
+ * where it paces a turn's conversions out through emit_async. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,14 +11,17 @@
 
 #include "adapters/registry.h"
 #include "agents/adapter.h"
+#include "agents/supervisor.h"
 #include "base/err.h"
 #include "events/event.h"
 #include "adapters/mock.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -877,24 +881,33 @@ static void test_adapter_record(void **state)
     assert_null(adapter_mock.reply_permission);
     assert_null(adapter_mock.reply_question);
     assert_null(adapter_mock.reject_question);
-    assert_null(adapter_mock.terminate);
+    /* Both stop the pacing. */
+    assert_non_null(adapter_mock.terminate);
+    assert_non_null(adapter_mock.shutdown);
     assert_non_null(adapter_mock.free_state);
 }
 
 /* ---- the adapter against a recording host -------------------------------- */
 
+/* What the host saw.  emit and save_state are called on this thread;
+ * emit_async on the supervisor loop, hence the lock. */
 struct recorder {
     char saved[64];
     int save_calls;
     json_t *emitted;      /* copy of the last emit() */
     int emit_calls;
-    json_t *paced;        /* the last emit_paced() array */
-    unsigned paced_delay;
+    char order[16];       /* 's', 'e' in call order */
+    pthread_mutex_t lock; /* guards the paced fields below */
+    pthread_cond_t paced_more;
+    json_t *paced;        /* every conversion emit_async() was given, in order */
     int paced_calls;
-    char order[16];       /* 's', 'e', 'p' in call order */
+    size_t paced_max;     /* the most conversions one call carried */
+    struct timespec first, last; /* when the first and last came */
 };
 
-static struct recorder rec;
+static struct recorder rec = { .lock = PTHREAD_MUTEX_INITIALIZER,
+                               .paced_more = PTHREAD_COND_INITIALIZER };
+static supervisor_t *sup;
 
 static void rec_mark(char c)
 {
@@ -916,16 +929,26 @@ static int rec_emit(struct adapter_ctx *ctx, const json_t *conversions, struct e
     return 0;
 }
 
-static int rec_emit_paced(struct adapter_ctx *ctx, json_t *conversions, unsigned delay_ms,
-                          struct err *err)
+static int rec_emit_async(struct adapter_ctx *ctx, const json_t *conversions, struct err *err)
 {
     (void)ctx;
     (void)err;
-    json_decref(rec.paced);
-    rec.paced = conversions;
-    rec.paced_delay = delay_ms;
-    rec.paced_calls++;
-    rec_mark('p');
+    pthread_mutex_lock(&rec.lock);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (rec.paced_calls++ == 0)
+        rec.first = now;
+    rec.last = now;
+    if (json_array_size(conversions) > rec.paced_max)
+        rec.paced_max = json_array_size(conversions);
+    if (!rec.paced)
+        rec.paced = json_array();
+    json_t *copy = json_deep_copy(conversions);
+    if (json_array_extend(rec.paced, copy) != 0)
+        abort();
+    json_decref(copy);
+    pthread_cond_broadcast(&rec.paced_more);
+    pthread_mutex_unlock(&rec.lock);
     return 0;
 }
 
@@ -948,19 +971,48 @@ static int fail_emit(struct adapter_ctx *ctx, const json_t *conversions, struct 
 }
 
 static const struct adapter_host rec_host = {
-    .emit = rec_emit, .emit_paced = rec_emit_paced, .save_state = rec_save_state};
+    .emit = rec_emit, .emit_async = rec_emit_async, .save_state = rec_save_state};
 static const struct adapter_host failing_host = {
-    .emit = fail_emit, .emit_paced = rec_emit_paced, .save_state = rec_save_state};
+    .emit = fail_emit, .emit_async = rec_emit_async, .save_state = rec_save_state};
 
 static void rec_reset(void)
 {
     json_decref(rec.emitted);
+    rec.emitted = NULL;
+    rec.emit_calls = rec.save_calls = 0;
+    rec.saved[0] = rec.order[0] = '\0';
+    pthread_mutex_lock(&rec.lock);
     json_decref(rec.paced);
-    memset(&rec, 0, sizeof rec);
+    rec.paced = NULL;
+    rec.paced_calls = 0;
+    rec.paced_max = 0;
+    pthread_mutex_unlock(&rec.lock);
 }
 
-/* The mock's instance in this test "server": its delay is what a paced
- * turn must be handed. */
+/* Waits (at most 10 s) until emit_async has been given `n` conversions in
+ * all; then they are in rec.paced. */
+static void rec_wait_paced(size_t n)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 10;
+    pthread_mutex_lock(&rec.lock);
+    while (json_array_size(rec.paced) < n)
+        if (pthread_cond_timedwait(&rec.paced_more, &rec.lock, &deadline) != 0)
+            break;
+    size_t got = json_array_size(rec.paced);
+    pthread_mutex_unlock(&rec.lock);
+    assert_int_equal(got, n);
+}
+
+static double rec_paced_span_ms(void)
+{
+    return (double)(rec.last.tv_sec - rec.first.tv_sec) * 1e3 +
+           (double)(rec.last.tv_nsec - rec.first.tv_nsec) / 1e6;
+}
+
+/* The mock's instance in this test "server": its delay is the pause
+ * between paced conversions. */
 static void *mock_instance;
 
 static int instance_setup(void **state)
@@ -968,13 +1020,17 @@ static int instance_setup(void **state)
     (void)state; /* the instance is file-wide */
     const struct adapter_settings settings = { .mock_delay_ms = 7 };
     struct err err;
+    if (supervisor_start(&sup, &err) != 0)
+        return -1;
     return adapter_mock.instance_new(&settings, &mock_instance, &err);
 }
 
 static int instance_teardown(void **state)
 {
     (void)state; /* the instance is file-wide */
+    supervisor_stop(sup);
     adapter_mock.instance_free(mock_instance);
+    rec_reset();
     return 0;
 }
 
@@ -983,11 +1039,27 @@ static void ctx_init(struct adapter_ctx *ctx, const struct adapter_host *host,
 {
     memset(ctx, 0, sizeof *ctx);
     ctx->host = host;
+    ctx->supervisor = sup;
     ctx->session_id = "s1";
     ctx->agent_mode = "build";
     ctx->permission_mode = "default";
     ctx->saved_state = saved_state;
     ctx->instance = mock_instance;
+}
+
+static void shutdown_on_loop(uv_loop_t *loop, void *arg)
+{
+    (void)loop; /* the adapter reaches its timer through the context */
+    adapter_mock.shutdown(arg);
+}
+
+/* The server's order: shutdown on the loop (the pacing stops), then free. */
+static void ctx_done(struct adapter_ctx *ctx)
+{
+    struct err e;
+    assert_int_equal(supervisor_call(sup, shutdown_on_loop, ctx, &e), 0);
+    adapter_mock.free_state(ctx);
+    assert_null(ctx->state);
 }
 
 static void test_start_session(void **state)
@@ -1015,15 +1087,19 @@ static void test_send_message_flow(void **state)
     assert_int_equal(adapter_mock.start_session(&ctx, native, &e), 0);
 
     assert_int_equal(adapter_mock.send_message(&ctx, "  echo hi  ", &e), 0);
-    assert_string_equal(rec.order, "sep");
+    assert_string_equal(rec.order, "se");
     assert_string_equal(rec.saved, "{\"turns\":1}");
     assert_int_equal(json_array_size(rec.emitted), 2);
     check_item(conv_at(rec.emitted, 0), "item.started", "mock_1_user", "message", "user",
                "in_progress");
     check_single_text(conv_at(rec.emitted, 0), "echo hi");
-    assert_int_equal(rec.paced_delay, 7);
-    assert_int_equal(json_array_size(rec.paced), 2);
+    /* The reply comes on the loop, one conversion at a time, the instance's
+     * delay (7 ms) apart. */
+    rec_wait_paced(2);
     check_assistant_pair(rec.paced, 0, "mock_1_echo", "hi");
+    assert_int_equal(rec.paced_calls, 2);
+    assert_int_equal(rec.paced_max, 1);
+    assert_true(rec_paced_span_ms() >= 7.0);
 
     /* An empty message uses up a turn number but emits nothing. */
     rec.order[0] = '\0';
@@ -1032,13 +1108,14 @@ static void test_send_message_flow(void **state)
 
     rec.order[0] = '\0';
     assert_int_equal(adapter_mock.send_message(&ctx, "status", &e), 0);
-    assert_string_equal(rec.order, "sep");
+    assert_string_equal(rec.order, "se");
     assert_string_equal(rec.saved, "{\"turns\":3}");
     check_item(conv_at(rec.emitted, 1), "item.completed", "mock_3_user", "message", "user",
                "completed");
-    check_status(rec.paced, 0, "mock_3");
+    rec_wait_paced(4);
+    check_status(rec.paced, 2, "mock_3");
 
-    adapter_mock.free_state(&ctx);
+    ctx_done(&ctx);
     rec_reset();
 }
 
@@ -1054,8 +1131,9 @@ static void test_send_message_restores_turns(void **state)
     assert_string_equal(rec.saved, "{\"turns\":42}");
     check_item(conv_at(rec.emitted, 0), "item.started", "mock_42_user", "message", "user",
                "in_progress");
+    rec_wait_paced(2);
     check_permissions(rec.paced, 0, "mock_42");
-    adapter_mock.free_state(&ctx);
+    ctx_done(&ctx);
     rec_reset();
 }
 
@@ -1070,14 +1148,78 @@ static void test_send_message_emit_error(void **state)
     assert_int_equal(adapter_mock.send_message(&ctx, "hello", &e), ERR_STORAGE);
     assert_int_equal(e.code, ERR_STORAGE);
     assert_int_equal(rec.emit_calls, 1);
-    assert_int_equal(rec.paced_calls, 0);
-    /* The failed turn's number is reused by the next message. */
+    /* The failed turn's number is reused by the next message, and nothing
+     * of the failed turn is paced out ahead of it. */
     ctx.host = &rec_host;
     assert_int_equal(adapter_mock.send_message(&ctx, "hello", &e), 0);
     assert_string_equal(rec.saved, "{\"turns\":1}");
     check_item(conv_at(rec.emitted, 0), "item.started", "mock_1_user", "message", "user",
                "in_progress");
+    rec_wait_paced(2);
     check_assistant_pair(rec.paced, 0, "mock_1_reply", "hello");
+    ctx_done(&ctx);
+    rec_reset();
+}
+
+/* A timer on the loop that shuts the session's pacing down when it fires:
+ * the loop's own clock says when the conversions of a turn that should
+ * have been dropped would have come. */
+struct probe {
+    struct adapter_ctx *ctx;
+    supervisor_timer_t *timer;
+    int fired;
+};
+
+static void probe_fire(void *arg)
+{
+    struct probe *pr = arg;
+    adapter_mock.shutdown(pr->ctx);
+    supervisor_timer_free(pr->timer);
+    pthread_mutex_lock(&rec.lock);
+    pr->fired = 1;
+    pthread_cond_broadcast(&rec.paced_more);
+    pthread_mutex_unlock(&rec.lock);
+}
+
+static void probe_arm(uv_loop_t *loop, void *arg)
+{
+    struct probe *pr = arg;
+    struct err e;
+    if (supervisor_timer_new(loop, probe_fire, pr, &pr->timer, &e) != 0 ||
+        supervisor_timer_arm(pr->timer, 5 * 7, 0, &e) != 0)
+        abort();
+}
+
+/* The mock's own session.ended ends its pacing: the turns behind it are
+ * dropped, as the session layer dropped them before the pacing moved into
+ * the mock.  Without that, the next turn's two conversions would come 7
+ * and 14 ms after the end, before the probe fires at 35 ms. */
+static void test_end_stops_pacing(void **state)
+{
+    struct adapter_ctx ctx;
+    struct err e;
+    (void)state;
+    rec_reset();
+    ctx_init(&ctx, &rec_host, NULL);
+    assert_int_equal(adapter_mock.send_message(&ctx, "echo one", &e), 0);
+    assert_int_equal(adapter_mock.send_message(&ctx, "end", &e), 0);
+    assert_int_equal(adapter_mock.send_message(&ctx, "echo two", &e), 0);
+    rec_wait_paced(3);
+    check_assistant_pair(rec.paced, 0, "mock_1_echo", "one");
+    assert_string_equal(json_string_value(json_object_get(conv_at(rec.paced, 2), "type")),
+                        "session.ended");
+    struct probe pr = { .ctx = &ctx };
+    assert_int_equal(supervisor_call(sup, probe_arm, &pr, &e), 0);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 10;
+    pthread_mutex_lock(&rec.lock);
+    while (!pr.fired)
+        if (pthread_cond_timedwait(&rec.paced_more, &rec.lock, &deadline) != 0)
+            break;
+    assert_true(pr.fired);
+    assert_int_equal(json_array_size(rec.paced), 3);
+    pthread_mutex_unlock(&rec.lock);
     adapter_mock.free_state(&ctx);
     rec_reset();
 }
@@ -1110,6 +1252,7 @@ int main(void)
         cmocka_unit_test(test_send_message_flow),
         cmocka_unit_test(test_send_message_restores_turns),
         cmocka_unit_test(test_send_message_emit_error),
+        cmocka_unit_test(test_end_stops_pacing),
     };
     return cmocka_run_group_tests(tests, instance_setup, instance_teardown);
 }
