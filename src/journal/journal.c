@@ -60,6 +60,18 @@
  * still at its path (SQLITE_FCNTL_HAS_MOVED) and refuses the group with
  * ERR_STORAGE if not; once the file is back, commits resume.
  *
+ * The WAL is the same kind of trap: deleted under a running server, its
+ * commits go on into the unlinked file, which a restart never reads, so every
+ * event acknowledged since would be gone after a crash.  journal_open() notes
+ * the device and inode of the WAL the write connection opened; before each
+ * COMMIT the writer stat()s the WAL's path and refuses the group if another
+ * file (or none) is there.  It then recovers by itself: a TRUNCATE checkpoint
+ * through the descriptors SQLite still holds copies every committed frame
+ * into journal.db, and a new write connection makes a fresh WAL at the path.
+ * Readers still hold the old file, which the checkpoint emptied, so a read
+ * through one fails (a short read, never stale rows); each thread's reader is
+ * reopened at its next journal_reader_for_thread() once `wal_gen` moved.
+ *
  * WHAT START-UP LOADS
  *
  * journal_open() reads `session_id, id, last_sequence` of every session row
@@ -84,14 +96,17 @@
 #include "base/hmap.h"
 #include "journal/migrations.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* One transaction stops taking batches past this many events, so a burst
  * cannot hold the write lock (and delay every acknowledgement) for long. */
@@ -107,6 +122,8 @@
 /* The database file was renamed or deleted under the server: a commit now
  * would land in a file nobody will open again, so the group is refused. */
 #define JOURNAL_FILE_MOVED (-3)
+/* The WAL at its path is not the file the write connection writes. */
+#define JOURNAL_WAL_MOVED (-4)
 
 /* The tail every event's json must have: readers splice raw in there. */
 #define JOURNAL_JSON_TAIL "\"raw\":null}"
@@ -180,14 +197,24 @@ struct journal_reader {
     sqlite3_stmt *export_state;
     sqlite3_stmt *data_version;
     sqlite3_stmt *read_aliases;
+    unsigned wal_gen; /* the journal's wal_gen when this connection opened */
     struct journal_reader *next;
 };
 
 struct journal {
     char *path;
     int schema_version;
+    enum journal_durability durability;
 
-    /* the write connection: used by whichever thread set q_busy */
+    /* The WAL the write connection writes (writer only), and how many times
+     * a new one replaced it: readers opened before then reopen. */
+    char *wal_path;
+    dev_t wal_dev;
+    ino_t wal_ino;
+    atomic_uint wal_gen;
+
+    /* the write connection: used by whichever thread set q_busy; NULL only
+     * after a WAL recovery could not reopen it (the next group tries again) */
     sqlite3 *db;
     sqlite3_stmt *st_begin;
     sqlite3_stmt *st_commit;
@@ -580,6 +607,40 @@ static int prepare_writer(journal_t *j, struct err *err)
     return 0;
 }
 
+/* Notes which file the write connection's WAL is, for wal_moved().  The
+ * WAL exists once journal_mode=WAL ran on a database that has been written
+ * (migrations write a new one), and SQLite keeps it open, at that inode,
+ * until the connection closes. */
+static int wal_note(journal_t *j, struct err *err)
+{
+    struct stat st;
+    if (stat(j->wal_path, &st) != 0)
+        return err_set(err, ERR_STORAGE, "journal: cannot find the WAL %s: %s", j->wal_path,
+                       strerror(errno));
+    j->wal_dev = st.st_dev;
+    j->wal_ino = st.st_ino;
+    return 0;
+}
+
+/* Finalizes the write connection's statements and closes it. */
+static void writer_conn_close(journal_t *j)
+{
+    finalize_cached(&j->st_begin);
+    finalize_cached(&j->st_commit);
+    finalize_cached(&j->st_rollback);
+    finalize_cached(&j->st_ins_session);
+    finalize_cached(&j->st_ins_event);
+    finalize_cached(&j->st_upd_session);
+    finalize_cached(&j->st_ins_alias);
+    finalize_cached(&j->st_x_session_id);
+    finalize_cached(&j->st_x_target);
+    finalize_cached(&j->st_x_target_id);
+    finalize_cached(&j->st_x_reset);
+    finalize_cached(&j->st_x_mark);
+    close_db(j->db, j->path);
+    j->db = NULL;
+}
+
 /* ---- the writer -------------------------------------------------------- */
 
 /* Steps a write statement to completion; 0 or the SQLite code. */
@@ -961,6 +1022,58 @@ static int file_moved(journal_t *j)
     return moved != 0;
 }
 
+/* 1 if the WAL at its path is not the one the write connection writes
+ * (deleted, or another file put there): a commit would go into a file no
+ * restart reads.  One stat(2) per group; a failing stat counts as moved,
+ * since then nothing says the commit would be found again. */
+static int wal_moved(journal_t *j)
+{
+    struct stat st;
+    if (stat(j->wal_path, &st) != 0)
+        return 1;
+    return st.st_dev != j->wal_dev || st.st_ino != j->wal_ino;
+}
+
+/* Opens the write connection again (after a WAL recovery closed it): the
+ * database is not created, migrated or loaded, it is the one already open. */
+static int writer_conn_reopen(journal_t *j, struct err *err)
+{
+    int rc = open_conn(j->path, SQLITE_OPEN_READWRITE, &j->db, err);
+    if (!rc)
+        rc = setup_writer_conn(j, j->durability, err);
+    if (!rc)
+        rc = prepare_writer(j, err);
+    if (!rc)
+        rc = wal_note(j, err);
+    if (rc)
+        writer_conn_close(j);
+    return rc;
+}
+
+/* The WAL at the path is not ours.  A TRUNCATE checkpoint copies every
+ * committed frame from the file SQLite still holds into journal.db (so what
+ * was acknowledged before survives a restart) and empties that file; a new
+ * write connection then creates a fresh WAL at the path, and readers reopen
+ * (wal_gen).  Fails while a reader holds a snapshot in the old WAL past the
+ * busy timeout; the next refused group tries again.  0 or the error. */
+static int wal_recover(journal_t *j, struct err *err)
+{
+    if (j->db) {
+        int64_t busy = 0;
+        int rc = query_int(j->db, "PRAGMA wal_checkpoint(TRUNCATE)", &busy, err, "checkpoint");
+        if (rc)
+            return rc;
+        if (busy)
+            return err_set(err, ERR_STORAGE, "journal: readers still use the old WAL");
+        writer_conn_close(j);
+    }
+    int rc = writer_conn_reopen(j, err);
+    if (rc)
+        return rc;
+    atomic_fetch_add(&j->wal_gen, 1);
+    return 0;
+}
+
 /* Records that the storage refused `b`, which had passed validation, so its
  * first sequence followed the session's (tentative) last one. */
 static void note_refused(journal_t *j, const struct journal_batch *b)
@@ -983,9 +1096,14 @@ static void run_group(journal_t *j, struct journal_node *group)
     err_clear(&sqlerr);
     size_t n_ok = 0;
 
-    int rc = step_write(j->st_begin);
-    if (rc != SQLITE_OK)
-        sql_fail(&sqlerr, j->db, rc, "begin");
+    int rc = SQLITE_OK;
+    if (!j->db && wal_recover(j, &sqlerr) != 0)
+        rc = JOURNAL_WAL_MOVED;
+    if (rc == SQLITE_OK) {
+        rc = step_write(j->st_begin);
+        if (rc != SQLITE_OK)
+            sql_fail(&sqlerr, j->db, rc, "begin");
+    }
     for (struct journal_node *n = group; n && rc == SQLITE_OK; n = n->next) {
         if (n->is_export) {
             rc = apply_export(j, n);
@@ -1022,13 +1140,15 @@ static void run_group(journal_t *j, struct journal_node *group)
                 "it is back", j->path);
         rc = JOURNAL_FILE_MOVED;
     }
+    if (rc == SQLITE_OK && wal_moved(j))
+        rc = JOURNAL_WAL_MOVED; /* the message follows the recovery below */
     if (rc == SQLITE_OK) {
         rc = step_write(j->st_commit);
         if (rc != SQLITE_OK)
             sql_fail(&sqlerr, j->db, rc, "commit");
     }
     if (rc != SQLITE_OK) {
-        if (!sqlite3_get_autocommit(j->db)) {
+        if (j->db && !sqlite3_get_autocommit(j->db)) {
             int r = step_write(j->st_rollback);
             if (r != SQLITE_OK) {
                 char first[sizeof sqlerr.msg];
@@ -1036,6 +1156,27 @@ static void run_group(journal_t *j, struct journal_node *group)
                 err_set(&sqlerr, ERR_STORAGE, "%s (and rollback failed: %s)", first,
                         sqlite3_errmsg(j->db));
             }
+        }
+        if (rc == JOURNAL_WAL_MOVED && j->db) {
+            struct err why;
+            err_clear(&why);
+            if (wal_recover(j, &why) == 0)
+                err_set(&sqlerr, ERR_STORAGE,
+                        "journal: the WAL %s was deleted or replaced; nothing of this write "
+                        "was stored, the journal now has a new WAL and takes writes again",
+                        j->wal_path);
+            else
+                err_set(&sqlerr, ERR_STORAGE,
+                        "journal: the WAL %s was deleted or replaced; nothing is written "
+                        "until a new one can be made (%s)",
+                        j->wal_path, why.msg);
+        } else if (rc == JOURNAL_WAL_MOVED) {
+            char why[sizeof sqlerr.msg];
+            snprintf(why, sizeof why, "%s", sqlerr.msg);
+            err_set(&sqlerr, ERR_STORAGE,
+                    "journal: the WAL %s was deleted or replaced; nothing is written until "
+                    "a new one can be made (%s)",
+                    j->wal_path, why);
         }
         j->lost_err = sqlerr;
         for (struct journal_node *n = group; n; n = n->next) {
@@ -1096,7 +1237,8 @@ static void free_mark(const char *key, void *value, void *arg)
     free(value);
 }
 
-static void reader_free(journal_reader_t *r, const char *path)
+/* Finalizes the reader's statements and closes its connection. */
+static void reader_release(journal_reader_t *r, const char *path)
 {
     finalize_cached(&r->read_events);
     finalize_cached(&r->list_sessions);
@@ -1108,6 +1250,12 @@ static void reader_free(journal_reader_t *r, const char *path)
     finalize_cached(&r->data_version);
     finalize_cached(&r->read_aliases);
     close_db(r->db, path);
+    r->db = NULL;
+}
+
+static void reader_free(journal_reader_t *r, const char *path)
+{
+    reader_release(r, path);
     free(r);
 }
 
@@ -1133,19 +1281,7 @@ static void close_readers(journal_t *j)
 static void journal_destroy(journal_t *j)
 {
     close_readers(j);
-    finalize_cached(&j->st_begin);
-    finalize_cached(&j->st_commit);
-    finalize_cached(&j->st_rollback);
-    finalize_cached(&j->st_ins_session);
-    finalize_cached(&j->st_ins_event);
-    finalize_cached(&j->st_upd_session);
-    finalize_cached(&j->st_ins_alias);
-    finalize_cached(&j->st_x_session_id);
-    finalize_cached(&j->st_x_target);
-    finalize_cached(&j->st_x_target_id);
-    finalize_cached(&j->st_x_reset);
-    finalize_cached(&j->st_x_mark);
-    close_db(j->db, j->path);
+    writer_conn_close(j);
     if (j->marks) {
         hmap_foreach(j->marks, free_mark, NULL);
         hmap_free(j->marks);
@@ -1170,6 +1306,7 @@ static void journal_destroy(journal_t *j)
     if (j->q_lock_ok)
         pthread_mutex_destroy(&j->q_lock);
     free(j->path);
+    free(j->wal_path);
     free(j);
 }
 
@@ -1205,10 +1342,15 @@ int journal_open(const char *path, enum journal_durability durability, journal_t
     if (!j)
         return err_set(err, ERR_NOMEM, "journal: out of memory");
     int rc = 0;
+    j->durability = durability;
     j->path = strdup(path);
+    size_t wal_size = strlen(path) + sizeof "-wal";
+    j->wal_path = malloc(wal_size);
+    if (j->wal_path)
+        snprintf(j->wal_path, wal_size, "%s-wal", path);
     j->marks = hmap_new();
     j->waits = hmap_new();
-    if (!j->path || !j->marks || !j->waits)
+    if (!j->path || !j->wal_path || !j->marks || !j->waits)
         rc = err_set(err, ERR_NOMEM, "journal: out of memory");
     if (!rc)
         rc = init_sync(j, err);
@@ -1222,6 +1364,8 @@ int journal_open(const char *path, enum journal_durability durability, journal_t
         rc = load_marks(j, err);
     if (!rc)
         rc = prepare_writer(j, err);
+    if (!rc)
+        rc = wal_note(j, err);
     if (!rc) {
         int prc = pthread_create(&j->writer, NULL, writer_main, j);
         if (prc != 0)
@@ -1317,7 +1461,10 @@ void journal_close(journal_t *j)
     int64_t busy = 0;
     struct err e;
     err_clear(&e);
-    if (query_int(j->db, "PRAGMA wal_checkpoint(TRUNCATE)", &busy, &e, "checkpoint") != 0)
+    if (!j->db)
+        fprintf(stderr, "journal: %s closes without its write connection (lost to a "
+                        "WAL that could not be replaced)\n", j->path);
+    else if (query_int(j->db, "PRAGMA wal_checkpoint(TRUNCATE)", &busy, &e, "checkpoint") != 0)
         fprintf(stderr, "%s\n", e.msg);
     else if (busy)
         fprintf(stderr, "journal: checkpoint of %s could not complete (busy)\n", j->path);
@@ -1842,6 +1989,7 @@ static journal_reader_t *reader_open(journal_t *j, struct err *err)
         return NULL;
     }
     r->j = j;
+    r->wal_gen = atomic_load(&j->wal_gen);
     int rc = open_conn(j->path, SQLITE_OPEN_READONLY, &r->db, err);
     if (!rc)
         rc = prepare(r->db,
@@ -1862,17 +2010,48 @@ static journal_reader_t *reader_open(journal_t *j, struct err *err)
     return r;
 }
 
+/* Reopens `r` in place if the writer replaced the WAL since it opened (see
+ * A FILE THAT MOVED): its connection still reads the old, emptied file.  Not
+ * while a statement or transaction of it is open on this thread; a reopen
+ * that fails leaves `r` as it was, to try again next time. */
+static void reader_refresh(journal_reader_t *r)
+{
+    journal_t *j = r->j;
+    if (r->wal_gen == atomic_load(&j->wal_gen) || !sqlite3_get_autocommit(r->db))
+        return;
+    for (sqlite3_stmt *st = sqlite3_next_stmt(r->db, NULL); st;
+         st = sqlite3_next_stmt(r->db, st))
+        if (sqlite3_stmt_busy(st))
+            return;
+    struct err e;
+    err_clear(&e);
+    journal_reader_t *fresh = reader_open(j, &e);
+    if (!fresh) {
+        fprintf(stderr, "journal: reopening a reader after a new WAL: %s\n", e.msg);
+        return;
+    }
+    struct journal_reader *next = r->next;
+    reader_release(r, j->path);
+    *r = *fresh;
+    r->next = next;
+    free(fresh);
+}
+
 journal_reader_t *journal_reader_for_thread(journal_t *j, struct err *err)
 {
     journal_reader_t *r = pthread_getspecific(j->reader_key);
-    if (r)
+    if (r) {
+        reader_refresh(r);
         return r;
+    }
     pthread_mutex_lock(&j->readers_lock);
     r = j->spare;
     if (r)
         j->spare = r->next;
     pthread_mutex_unlock(&j->readers_lock);
-    if (!r)
+    if (r)
+        reader_refresh(r);
+    else
         r = reader_open(j, err);
     if (!r)
         return NULL;
