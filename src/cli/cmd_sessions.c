@@ -197,6 +197,18 @@ static int cmd_sessions_open(const char *path, journal_t **j, journal_reader_t *
         fprintf(stderr, "sandbox-journal: %s\n", err.msg);
         return 1;
     }
+    if (journal_is_immutable(*j)) {
+        /* Say what is not shown: a WAL left behind by a server that did not
+         * stop cleanly, and whatever a server commits meanwhile. */
+        char wal[PATH_MAX + 8];
+        struct stat ws;
+        int has_wal = snprintf(wal, sizeof wal, "%s-wal", path) < (int)sizeof wal &&
+                      stat(wal, &ws) == 0 && ws.st_size > 0;
+        fprintf(stderr,
+                "sandbox-journal: no write access beside %s: reading the database file "
+                "alone (immutable), so a server writing it is not followed%s\n",
+                path, has_wal ? " and the commits still in its WAL are not shown" : "");
+    }
     *r = journal_reader_for_thread(*j, &err);
     if (!*r) {
         fprintf(stderr, "sandbox-journal: %s\n", err.msg);

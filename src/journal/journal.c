@@ -253,6 +253,10 @@ struct journal {
     pthread_key_t reader_key;
 
     int readonly; /* journal_open_readonly(): no writer, nothing ever written */
+    /* What reader connections open: `path`, or the immutable URI when a
+     * read-only open could not use the WAL index (journal_is_immutable()). */
+    char *read_name;
+    int read_flags;
 
     /* which of the above exist, so a failed open can undo exactly them */
     int q_lock_ok, q_cond_ok, watch_lock_ok, readers_lock_ok, reader_key_ok;
@@ -1307,6 +1311,7 @@ static void journal_destroy(journal_t *j)
         pthread_mutex_destroy(&j->q_lock);
     free(j->path);
     free(j->wal_path);
+    free(j->read_name);
     free(j);
 }
 
@@ -1388,6 +1393,76 @@ static int newest_migration(void)
     return migrations_count ? migrations_all[migrations_count - 1].version : 0;
 }
 
+/* new: "file:<path>?immutable=1", the path escaped for a URI; NULL when
+ * memory ran out. */
+static char *immutable_uri(const char *path)
+{
+    static const char tail[] = "?immutable=1";
+    size_t len = strlen(path);
+    if (len > (SIZE_MAX - sizeof "file:" - sizeof tail) / 3)
+        return NULL;
+    char *uri = malloc(sizeof "file:" - 1 + len * 3 + sizeof tail);
+    if (!uri)
+        return NULL;
+    char *p = uri;
+    memcpy(p, "file:", 5);
+    p += 5;
+    for (const char *c = path; *c; c++) {
+        if (*c == '%' || *c == '?' || *c == '#') {
+            p += sprintf(p, "%%%02X", (unsigned)(unsigned char)*c);
+        } else {
+            *p++ = *c;
+        }
+    }
+    memcpy(p, tail, sizeof tail);
+    return uri;
+}
+
+/* 1 if a read-only connection failed because it may not create or write
+ * the WAL index (-shm): a read-only mount, or another user's directory. */
+static int needs_immutable(sqlite3 *db)
+{
+    int code = sqlite3_errcode(db) & 0xff;
+    return code == SQLITE_CANTOPEN || code == SQLITE_READONLY;
+}
+
+/* Reads PRAGMA user_version on a read-only connection, falling back to an
+ * immutable open (no WAL index, no locks: the database file alone) when the
+ * WAL index cannot be used; later reader connections open the same way. */
+static int readonly_version(journal_t *j, int64_t *version, struct err *err)
+{
+    int rc = open_conn(j->path, SQLITE_OPEN_READONLY, &j->db, err);
+    if (rc)
+        return rc;
+    struct err first;
+    err_clear(&first);
+    rc = query_int(j->db, "PRAGMA user_version", version, &first, "user_version");
+    if (!rc)
+        return 0;
+    if (!needs_immutable(j->db)) {
+        if (err)
+            *err = first;
+        return rc;
+    }
+    close_db(j->db, j->path);
+    j->db = NULL;
+    j->read_name = immutable_uri(j->path);
+    if (!j->read_name)
+        return err_set(err, ERR_NOMEM, "journal: out of memory");
+    j->read_flags = SQLITE_OPEN_URI;
+    rc = open_conn(j->read_name, SQLITE_OPEN_READONLY | j->read_flags, &j->db, err);
+    if (!rc)
+        rc = query_int(j->db, "PRAGMA user_version", version, err, "user_version");
+    if (rc && err) /* the first failure says what is wrong with the file */
+        *err = first;
+    return rc;
+}
+
+int journal_is_immutable(const journal_t *j)
+{
+    return j->read_name != NULL;
+}
+
 int journal_open_readonly(const char *path, journal_t **out, struct err *err)
 {
     if (!path || !*path || !out)
@@ -1405,11 +1480,9 @@ int journal_open_readonly(const char *path, journal_t **out, struct err *err)
         rc = err_set(err, ERR_NOMEM, "journal: out of memory");
     if (!rc)
         rc = init_sync(j, err);
-    if (!rc)
-        rc = open_conn(path, SQLITE_OPEN_READONLY, &j->db, err);
     int64_t version = 0;
     if (!rc)
-        rc = query_int(j->db, "PRAGMA user_version", &version, err, "user_version");
+        rc = readonly_version(j, &version, err);
     /* Migrating is a write: a read-only open only reads what it knows. */
     if (!rc && version != newest_migration())
         rc = err_set(err, ERR_STORAGE,
@@ -1990,7 +2063,8 @@ static journal_reader_t *reader_open(journal_t *j, struct err *err)
     }
     r->j = j;
     r->wal_gen = atomic_load(&j->wal_gen);
-    int rc = open_conn(j->path, SQLITE_OPEN_READONLY, &r->db, err);
+    int rc = open_conn(j->read_name ? j->read_name : j->path,
+                       SQLITE_OPEN_READONLY | j->read_flags, &r->db, err);
     if (!rc)
         rc = prepare(r->db,
                      "SELECT sequence, json, raw, turn_end FROM events "
