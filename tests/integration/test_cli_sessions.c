@@ -217,6 +217,35 @@ static void test_list(void **state)
     sj_cli_result_free(&r);
 }
 
+/* A session id with a C1 control (U+009B, CSI: "ESC [" to many terminals)
+ * must not reach the terminal from `list`, in any output form; `show`
+ * sanitizes its header the same way. */
+static void test_list_sanitizes(void **state)
+{
+    struct sj_server *s = *state;
+    json_decref(sj_call(s, "POST", "/v1/sessions/evil%C2%9B2J", "{\"agent\":\"mock\"}", 200));
+    struct sj_cli_result r;
+    run_sessions(s, &r, "list", NULL, NULL);
+    assert_null(strstr(r.out, "\xc2\x9b"));
+    assert_non_null(strstr(r.out, "\nevil?2J "));
+    sj_cli_result_free(&r);
+    run_sessions(s, &r, "list", NULL, "--quiet");
+    assert_string_equal(r.out, "evil?2J\n");
+    sj_cli_result_free(&r);
+    run_sessions(s, &r, "list", NULL, "--json");
+    assert_null(strstr(r.out, "\xc2\x9b"));
+    json_error_t jerr;
+    json_t *row = json_loads(r.out, JSON_DISABLE_EOF_CHECK, &jerr);
+    assert_non_null(row);
+    assert_string_equal(sj_str(row, "sessionId"), "evil\xc2\x9b" "2J"); /* the id itself */
+    json_decref(row);
+    sj_cli_result_free(&r);
+    run_sessions(s, &r, "show", "evil\xc2\x9b" "2J", NULL);
+    assert_null(strstr(r.out, "\xc2\x9b"));
+    assert_non_null(strstr(r.out, "evil?2J"));
+    sj_cli_result_free(&r);
+}
+
 static struct sj_cli_proc *start_tail(struct sj_server *s, const char *id, const char *flag)
 {
     const char *args[] = { "sessions", "tail", id, "--data-dir", s->data_dir, flag, NULL };
@@ -404,6 +433,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_show, sj_setup_default, sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_list, sj_setup_default, sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_list_sanitizes, sj_setup_default,
+                                        sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_tail, sj_setup_default, sj_teardown_default),
         cmocka_unit_test(test_missing_journal),
         cmocka_unit_test_setup_teardown(test_missing_session, sj_setup_default,
