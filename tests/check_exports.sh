@@ -16,6 +16,7 @@ for obj in *.o; do
     routes_*) prefixes="routes_" ;;
     cmd_*) prefixes="cmd_" ;;
     export_*) prefixes="export_" ;;
+    journal_*) prefixes="journal_" ;; # one module in files (journal_int.h)
     sse) prefixes="sse_ routes_" ;;
     supervisor_proc) prefixes="supervisor_proc_" ;;
     mock) prefixes="adapter_mock" ;;

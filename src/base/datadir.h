@@ -15,4 +15,14 @@ int datadir_path(const char *given, const char *file, char *out, size_t size);
  * a directory.  0, or -1 with errno set. */
 int datadir_mkdirs(const char *path);
 
+/* Takes the data directory's server lock, so that two servers never share
+ * one journal: a write lock (fcntl, whole file) on <dir>/server.lock, which
+ * is created if needed and given the holder's pid for people to read.  The
+ * lock lasts until the descriptor is closed or the process ends, whichever
+ * comes first (kill -9 included); it is not inherited by children.
+ * 0 with *fd the descriptor (the caller's, close() it after the journal);
+ * -1 with errno: EAGAIN when another process holds it, *holder then being its
+ * pid (0 if unknown), anything else when the file cannot be opened. */
+int datadir_lock(const char *dir, int *fd, long *holder);
+
 #endif

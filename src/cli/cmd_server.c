@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define CMD_SERVER_MAX_LIST 32
 
@@ -263,6 +264,24 @@ int cmd_server(int argc, char **argv)
         return opts_fail("cannot ignore SIGPIPE");
     cmd_server_raise_fd_limit();
 
+    /* Two servers on one journal would each keep their own watermarks and
+     * refuse the other's sessions: the second one stops here.  The lock is
+     * released after journal_close(), or by the kernel when we die. */
+    int lock_fd = -1;
+    long holder = 0;
+    if (datadir_lock(data_dir, &lock_fd, &holder) != 0) {
+        if (errno == EAGAIN && holder)
+            fprintf(stderr, "sandbox-journal: data directory %s is in use by another server "
+                            "(pid %ld)\n", data_dir, holder);
+        else if (errno == EAGAIN)
+            fprintf(stderr, "sandbox-journal: data directory %s is in use by another server\n",
+                    data_dir);
+        else
+            fprintf(stderr, "sandbox-journal: cannot lock data directory %s: %s\n", data_dir,
+                    strerror(errno));
+        return 1;
+    }
+
     struct err err;
     err_clear(&err);
     journal_t *journal = NULL;
@@ -333,5 +352,8 @@ fail:
         export_stop(exporters[i]);
     journal_close(journal);
     sessions_free(sessions);
+    if (close(lock_fd) != 0)
+        fprintf(stderr, "sandbox-journal: closing the data directory lock: %s\n",
+                strerror(errno));
     return exit_code;
 }

@@ -197,6 +197,18 @@ static int cmd_sessions_open(const char *path, journal_t **j, journal_reader_t *
         fprintf(stderr, "sandbox-journal: %s\n", err.msg);
         return 1;
     }
+    if (journal_is_immutable(*j)) {
+        /* Say what is not shown: a WAL left behind by a server that did not
+         * stop cleanly, and whatever a server commits meanwhile. */
+        char wal[PATH_MAX + 8];
+        struct stat ws;
+        int has_wal = snprintf(wal, sizeof wal, "%s-wal", path) < (int)sizeof wal &&
+                      stat(wal, &ws) == 0 && ws.st_size > 0;
+        fprintf(stderr,
+                "sandbox-journal: no write access beside %s: reading the database file "
+                "alone (immutable), so a server writing it is not followed%s\n",
+                path, has_wal ? " and the commits still in its WAL are not shown" : "");
+    }
     *r = journal_reader_for_thread(*j, &err);
     if (!*r) {
         fprintf(stderr, "sandbox-journal: %s\n", err.msg);
@@ -265,6 +277,38 @@ static int cmd_sessions_collect(void *arg, const struct journal_session_info *s)
     return 0;
 }
 
+/* Replaces *field (owned) with its text made safe for a terminal: ids and
+ * names come from clients and agents, and a control character in them must
+ * not reach the terminal (transcript_put_safe(), as `show` does).  0 or
+ * ERR_NOMEM (*field unchanged). */
+static int cmd_sessions_safe(char **field)
+{
+    if (!*field)
+        return 0;
+    struct buf b;
+    buf_init(&b);
+    if (transcript_put_safe(&b, *field) != 0) {
+        buf_free(&b);
+        return ERR_NOMEM;
+    }
+    char *safe = b.len ? buf_steal(&b) : strdup("");
+    if (!safe)
+        return ERR_NOMEM;
+    free(*field);
+    *field = safe;
+    return 0;
+}
+
+/* The fields the table and --quiet print, made safe.  0 or ERR_NOMEM. */
+static int cmd_sessions_safe_row(struct journal_session_info *s)
+{
+    int rc;
+    if ((rc = cmd_sessions_safe(&s->session_id)) || (rc = cmd_sessions_safe(&s->agent)) ||
+        (rc = cmd_sessions_safe(&s->agent_mode)) || (rc = cmd_sessions_safe(&s->created_at)))
+        return rc;
+    return 0;
+}
+
 static const char *cmd_sessions_or(const char *s, const char *dflt)
 {
     return s ? s : dflt;
@@ -281,7 +325,9 @@ static int cmd_sessions_json_row(struct buf *out, const struct journal_session_i
                           "ended", s->ended != 0, "state", transcript_state_name(s->ended),
                           "eventCount", (json_int_t)s->last_sequence, "createdAt",
                           s->created_at);
-    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    /* ASCII only: a control character in an id stays a JSON escape. */
+    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII)
+                   : NULL;
     json_decref(o);
     int rc = text ? buf_printf(out, "%s\n", text) : ERR_NOMEM;
     free(text);
@@ -301,6 +347,9 @@ static int cmd_sessions_list(journal_reader_t *r, const struct cmd_sessions_opti
         err_set(&err, ERR_NOMEM, "out of memory");
     if (!rc && rows.n == 0 && !o->json && !o->quiet)
         fprintf(stderr, "sandbox-journal: no sessions in %s\n", path);
+    for (size_t i = 0; i < rows.n && !rc && !o->json; i++)
+        if ((rc = cmd_sessions_safe_row(&rows.v[i])))
+            err_set(&err, rc, "out of memory");
     int w_id = 7, w_agent = 5, w_mode = 4;
     for (size_t i = 0; i < rows.n; i++) {
         int a = (int)strlen(cmd_sessions_or(rows.v[i].session_id, ""));

@@ -123,6 +123,26 @@ static void transcript_blocks_free(struct transcript_blocks *b)
     b->n = 0;
 }
 
+/* Appends the character at s[*i] made harmless for a terminal, and moves *i
+ * past it: C0 controls as ^X, DEL as ^?, C1 controls (U+0080..U+009F, which
+ * some terminals obey too) as '?', anything else as it is. */
+static int transcript_put_char(struct buf *out, const char *s, size_t len, size_t *i)
+{
+    unsigned char ch = (unsigned char)s[*i];
+    if (ch < 0x20 || ch == 0x7f) {
+        char caret[2] = { '^', (char)(ch == 0x7f ? '?' : ch + '@') };
+        (*i)++;
+        return buf_append(out, caret, 2);
+    }
+    if (ch == 0xc2 && *i + 1 < len && (unsigned char)s[*i + 1] >= 0x80 &&
+        (unsigned char)s[*i + 1] <= 0x9f) {
+        *i += 2;
+        return buf_append(out, "?", 1);
+    }
+    (*i)++;
+    return buf_append(out, s + *i - 1, 1);
+}
+
 /* Writes `s` with every line after the first indented, control characters
  * made visible and trailing line breaks dropped. */
 static int transcript_put(struct buf *out, const char *s)
@@ -131,28 +151,31 @@ static int transcript_put(struct buf *out, const char *s)
     while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
         len--;
     int rc = 0;
-    for (size_t i = 0; i < len && !rc; i++) {
+    for (size_t i = 0; i < len && !rc;) {
         unsigned char ch = (unsigned char)s[i];
         if (ch == '\n') {
             rc = buf_append(out, "\n", 1);
-            if (!rc && i + 1 < len && s[i + 1] != '\n' && s[i + 1] != '\r')
+            i++;
+            if (!rc && i < len && s[i] != '\n' && s[i] != '\r')
                 rc = buf_puts(out, TRANSCRIPT_INDENT);
         } else if (ch == '\r' && i + 1 < len && s[i + 1] == '\n') {
-            continue; /* CRLF: the '\n' ends the line */
+            i++; /* CRLF: the '\n' ends the line */
         } else if (ch == '\t') {
             rc = buf_append(out, "\t", 1);
-        } else if (ch < 0x20 || ch == 0x7f) {
-            char caret[2] = { '^', (char)(ch == 0x7f ? '?' : ch + '@') };
-            rc = buf_append(out, caret, 2);
-        } else if (ch == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
-                   (unsigned char)s[i + 1] <= 0x9f) {
-            /* U+0080..U+009F: C1 controls, which some terminals obey too. */
-            rc = buf_append(out, "?", 1);
             i++;
         } else {
-            rc = buf_append(out, s + i, 1);
+            rc = transcript_put_char(out, s, len, &i);
         }
     }
+    return rc;
+}
+
+int transcript_put_safe(struct buf *out, const char *s)
+{
+    size_t len = strlen(s);
+    int rc = 0;
+    for (size_t i = 0; i < len && !rc;)
+        rc = transcript_put_char(out, s, len, &i);
     return rc;
 }
 

@@ -45,6 +45,12 @@ int transcript_finish(transcript_t *t, struct buf *out, struct err *err);
  * created, event count, state).  0 or ERR_NOMEM. */
 int transcript_header(const struct journal_session_info *s, struct buf *out, struct err *err);
 
+/* Appends `s` as one line that a terminal shows and does not obey: every
+ * control character made visible as in a transcript (line breaks and tabs
+ * too).  The one sanitizer for text the CLI prints from the journal outside
+ * a transcript (session lists).  0 or ERR_NOMEM. */
+int transcript_put_safe(struct buf *out, const char *s);
+
 /* "active", "ended" or "terminated" for a session row's `ended` value. */
 const char *transcript_state_name(int ended);
 

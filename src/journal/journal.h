@@ -46,6 +46,13 @@ int journal_open(const char *path, enum journal_durability durability, journal_t
  * with journal_close().  */
 int journal_open_readonly(const char *path, journal_t **out, struct err *err);
 
+/* 1 if journal_open_readonly() could not create or use the WAL index (the
+ * -shm file: a read-only mount, another user's directory) and reads the
+ * database file alone, as immutable: commits still in a WAL left by a
+ * server that did not stop cleanly are not seen, nor is a server writing
+ * meanwhile.  0 otherwise.  Thread: any. */
+int journal_is_immutable(const journal_t *j);
+
 /* Drains the queue, stops the writer, checkpoints the WAL into the main
  * database (TRUNCATE), closes every reader connection and frees `j`.
  * Call after every reader thread has stopped using the journal. */

@@ -15,11 +15,14 @@
 #include "server.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 
 #define WAIT_MS 10000
 
@@ -214,6 +217,35 @@ static void test_list(void **state)
     sj_cli_result_free(&r);
 }
 
+/* A session id with a C1 control (U+009B, CSI: "ESC [" to many terminals)
+ * must not reach the terminal from `list`, in any output form; `show`
+ * sanitizes its header the same way. */
+static void test_list_sanitizes(void **state)
+{
+    struct sj_server *s = *state;
+    json_decref(sj_call(s, "POST", "/v1/sessions/evil%C2%9B2J", "{\"agent\":\"mock\"}", 200));
+    struct sj_cli_result r;
+    run_sessions(s, &r, "list", NULL, NULL);
+    assert_null(strstr(r.out, "\xc2\x9b"));
+    assert_non_null(strstr(r.out, "\nevil?2J "));
+    sj_cli_result_free(&r);
+    run_sessions(s, &r, "list", NULL, "--quiet");
+    assert_string_equal(r.out, "evil?2J\n");
+    sj_cli_result_free(&r);
+    run_sessions(s, &r, "list", NULL, "--json");
+    assert_null(strstr(r.out, "\xc2\x9b"));
+    json_error_t jerr;
+    json_t *row = json_loads(r.out, JSON_DISABLE_EOF_CHECK, &jerr);
+    assert_non_null(row);
+    assert_string_equal(sj_str(row, "sessionId"), "evil\xc2\x9b" "2J"); /* the id itself */
+    json_decref(row);
+    sj_cli_result_free(&r);
+    run_sessions(s, &r, "show", "evil\xc2\x9b" "2J", NULL);
+    assert_null(strstr(r.out, "\xc2\x9b"));
+    assert_non_null(strstr(r.out, "evil?2J"));
+    sj_cli_result_free(&r);
+}
+
 static struct sj_cli_proc *start_tail(struct sj_server *s, const char *id, const char *flag)
 {
     const char *args[] = { "sessions", "tail", id, "--data-dir", s->data_dir, flag, NULL };
@@ -330,15 +362,84 @@ static void test_missing_session(void **state)
     sj_cli_result_free(&r);
 }
 
+/* The tmpfs test_readonly_journal mounted, detached by its teardown. */
+static char ro_mount_point[600];
+static struct sj_server ro_server;
+
+static int ro_teardown(void **state)
+{
+    (void)state; /* the test keeps its server in ro_server */
+    if (ro_server.pid && sj_server_stop(&ro_server) != 0)
+        fprintf(stderr, "cli: the server left running did not stop cleanly\n");
+    sj_server_release(&ro_server);
+    if (ro_mount_point[0] && umount2(ro_mount_point, MNT_DETACH) != 0)
+        fprintf(stderr, "cli: umount %s: %s\n", ro_mount_point, strerror(errno));
+    ro_mount_point[0] = '\0';
+    return 0;
+}
+
+/* A journal the reader may not write beside (a read-only mount here; tests
+ * run as root, whom file modes do not stop): SQLite cannot create the WAL
+ * index, so list and show read the database file as immutable, and say so
+ * in one line on stderr. */
+static void test_readonly_journal(void **state)
+{
+    (void)state; /* the test makes its own server */
+    char base[512], data[700];
+    sj_fresh_dir(base, sizeof base, "cli-ro");
+    snprintf(ro_mount_point, sizeof ro_mount_point, "%s/mnt", base);
+    if (mkdir(ro_mount_point, 0755) != 0)
+        fail_msg("mkdir %s: %s", ro_mount_point, strerror(errno));
+    if (mount("tmpfs", ro_mount_point, "tmpfs", MS_NOSUID | MS_NODEV, "size=8m") != 0) {
+        fprintf(stderr, "cli: cannot mount a tmpfs (%s): this test needs root; skipped\n",
+                strerror(errno));
+        ro_mount_point[0] = '\0';
+        skip();
+    }
+    snprintf(data, sizeof data, "%s/data", ro_mount_point);
+    memset(&ro_server, 0, sizeof ro_server);
+    if (sj_server_start(&ro_server, data, NULL) != 0)
+        fail_msg("the server did not start on %s", data);
+    json_decref(sj_create_session(&ro_server, "ro", NULL));
+    sj_send_message(&ro_server, "ro", "echo hi");
+    json_decref(sj_wait_events_exact(&ro_server, "ro", 7, WAIT_MS));
+    assert_int_equal(sj_server_stop(&ro_server), 0);
+    if (mount(NULL, ro_mount_point, NULL, MS_REMOUNT | MS_RDONLY, NULL) != 0)
+        fail_msg("remount read-only: %s", strerror(errno));
+
+    struct sj_cli_result r;
+    const char *list[] = { "sessions", "list", "--data-dir", data, NULL };
+    sj_cli_run(list, NULL, &r);
+    if (r.exit_code != 0)
+        sj_cli_dump("list", &r);
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(r.out, "\nro "));
+    sj_cli_assert_one_line(r.err, "reading the database file alone (immutable)");
+    sj_cli_result_free(&r);
+
+    const char *show[] = { "sessions", "show", "ro", "--data-dir", data, NULL };
+    sj_cli_run(show, NULL, &r);
+    if (r.exit_code != 0)
+        sj_cli_dump("show", &r);
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(r.out, "] user: echo hi\n"));
+    assert_non_null(strstr(r.out, "] assistant: hi\n"));
+    sj_cli_assert_one_line(r.err, "no write access beside");
+    sj_cli_result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_show, sj_setup_default, sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_list, sj_setup_default, sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_list_sanitizes, sj_setup_default,
+                                        sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_tail, sj_setup_default, sj_teardown_default),
         cmocka_unit_test(test_missing_journal),
         cmocka_unit_test_setup_teardown(test_missing_session, sj_setup_default,
                                         sj_teardown_default),
+        cmocka_unit_test_teardown(test_readonly_journal, ro_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

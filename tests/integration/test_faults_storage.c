@@ -437,6 +437,74 @@ static void test_db_vanishes(void **state)
     free(before);
 }
 
+/* ---- the WAL is deleted ------------------------------------------------------ */
+
+/* `rm journal.db-wal` under a running server: SQLite would go on committing
+ * into the unlinked file, and a kill -9 then loses everything since.  Every
+ * message must either be refused (503, nothing stored) or survive a real
+ * kill -9 and restart, as must everything acknowledged before the rm. */
+static void test_wal_deleted(void **state)
+{
+    (void)state; /* the test makes its own server */
+    char base[512], wal[600];
+    sj_fresh_dir(base, sizeof base, "faults-wal");
+    snprintf(wal, sizeof wal, "%s/journal.db-wal", base);
+    static struct sj_server s; /* static: the teardown reaches it after a failure */
+    memset(&s, 0, sizeof s);
+    faults_start(&s, base, NULL);
+    struct httpc_response resp;
+
+    json_decref(sj_create_session(&s, "w", NULL));
+    sj_send_message(&s, "w", "echo one");
+    json_decref(faults_wait_reply(&s, "w", "echo one"));
+
+    assert_int_equal(unlink(wal), 0);
+    char text[64];
+    int accepted = 0, refused = 0;
+    for (int i = 0; i < 3 && !accepted; i++) {
+        snprintf(text, sizeof text, "echo after %d", i);
+        int st = faults_message(&s, "w", text, &resp);
+        if (st == 204) {
+            accepted = 1;
+        } else {
+            faults_expect_503(&resp, "WAL");
+            refused++;
+        }
+        httpc_response_free(&resp);
+    }
+    fprintf(stderr, "faults: %d message(s) refused before the journal had a new WAL\n",
+            refused);
+    assert_true(accepted);
+    json_decref(faults_wait_reply(&s, "w", text));
+    sj_send_message(&s, "w", "echo steady");
+    json_decref(faults_wait_reply(&s, "w", "echo steady"));
+    json_decref(sj_create_session(&s, "w2", NULL));
+
+    char *before = sj_get_events_text(&s, "w", "");
+    sj_server_kill(&s);
+    sj_server_release(&s);
+    faults_integrity(base);
+    faults_start(&s, base, NULL);
+    char *after = sj_get_events_text(&s, "w", "");
+    assert_string_equal(before, after);
+    json_t *events = faults_events_checked(&s, "w");
+    assert_true(faults_has_user_text(events, "echo one"));
+    assert_true(faults_has_user_text(events, text));
+    assert_true(faults_has_user_text(events, "echo steady"));
+    for (int i = 0; i < refused; i++) {
+        char lost[64];
+        snprintf(lost, sizeof lost, "echo after %d", i);
+        assert_false(faults_has_user_text(events, lost));
+    }
+    json_decref(events);
+    json_decref(sj_get_events(&s, "w2", ""));
+    faults_stop(&s);
+    faults_integrity(base);
+    sj_server_release(&s);
+    free(before);
+    free(after);
+}
+
 /* ---- another process holds the write lock ---------------------------------- */
 
 struct faults_unlock {
@@ -564,6 +632,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_disk_full, faults_teardown),
         cmocka_unit_test_teardown(test_db_vanishes, faults_teardown),
+        cmocka_unit_test_teardown(test_wal_deleted, faults_teardown),
         cmocka_unit_test_teardown(test_db_locked, faults_teardown),
         cmocka_unit_test_teardown(test_readonly_at_start, faults_teardown),
     };

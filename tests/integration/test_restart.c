@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "cli.h"
 #include "httpc.h"
 #include "server.h"
 
@@ -418,6 +419,50 @@ static void test_stop_mid_turn(void **state)
     json_decref(events);
 }
 
+/* A second server on a data directory in use exits 1 at once, saying whose it
+ * is, and touches nothing; the read-only commands keep working beside the
+ * first; once the first is gone (even by kill -9) a server starts again. */
+static void test_second_server_refused(void **state)
+{
+    struct sj_server *s = *state;
+    json_decref(sj_create_session(s, "mine", NULL));
+    char *before = sj_get_events_text(s, "mine", "");
+
+    const char *args[] = { "server", "--no-token", "--host", "127.0.0.1", "--port", "0",
+                           "--data-dir", s->data_dir, NULL };
+    struct sj_cli_result r;
+    /* Before the lock, the second server ran until killed: a bounded wait. */
+    sj_cli_finish(sj_cli_start(args, NULL), 10000, &r);
+    if (r.exit_code != 1)
+        sj_cli_dump("second server", &r);
+    assert_int_equal(r.exit_code, 1);
+    assert_string_equal(r.out, "");
+    char *pid = sj_fmt("in use by another server (pid %ld)", (long)s->pid);
+    sj_cli_assert_one_line(r.err, pid);
+    free(pid);
+    sj_cli_result_free(&r);
+
+    const char *list[] = { "sessions", "list", "--quiet", "--data-dir", s->data_dir, NULL };
+    sj_cli_run(list, NULL, &r);
+    assert_int_equal(r.exit_code, 0);
+    assert_string_equal(r.out, "mine\n");
+    sj_cli_result_free(&r);
+    const char *show[] = { "sessions", "show", "mine", "--data-dir", s->data_dir, NULL };
+    sj_cli_run(show, NULL, &r);
+    assert_int_equal(r.exit_code, 0);
+    sj_cli_result_free(&r);
+
+    char *after = sj_get_events_text(s, "mine", "");
+    assert_same_text(before, after, "the first server's events");
+    free(after);
+    sj_server_kill(s);
+    restart(s); /* the stop is a no-op: this starts it on the same dir */
+    after = sj_get_events_text(s, "mine", "");
+    assert_same_text(before, after, "the events after kill -9");
+    free(after);
+    free(before);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, sj_setup_default, sj_teardown_default)
@@ -427,6 +472,7 @@ int main(void)
         T(test_restart_sse_resume),
         T(test_restart_empty),
         T(test_restart_session_id_still_taken),
+        T(test_second_server_refused),
         cmocka_unit_test_setup_teardown(test_kill9_loses_nothing_acknowledged, setup_slow,
                                         sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_stop_mid_turn, setup_slow, sj_teardown_default),

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1579,6 +1580,61 @@ static void test_open_readonly(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
+/* ---- the WAL deleted under a running journal ------------------------------ */
+
+/* The child's part of test_wal_deleted: 0, or the step that went wrong.  It
+ * ends with _exit() and no journal_close(), which to SQLite is a crash: no
+ * checkpoint, the WAL left as it is. */
+static int wal_deleted_child(struct fx *f)
+{
+    char wal[700];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    struct err e;
+    err_clear(&e);
+    if (journal_open(f->path, JOURNAL_DURABILITY_FULL, &f->j, &e) != 0)
+        return 10;
+    if (append_range(f->j, "w", 1, 1, 3, &e) != 0)
+        return 11;
+    struct got g = {0};
+    if (read_all(f->j, "w", 0, 0, &g, NULL) != 0 || g.n != 3) /* the reader holds the WAL */
+        return 12;
+    got_free(&g);
+    if (unlink(wal) != 0)
+        return 13;
+    /* Refused, never acknowledged into the unlinked file. */
+    if (append_range(f->j, "w", 0, 4, 2, &e) != ERR_STORAGE || !strstr(e.msg, "WAL"))
+        return 14;
+    /* The journal made a new WAL at the path and takes writes again. */
+    if (append_range(f->j, "w", 0, 4, 2, &e) != 0)
+        return 15;
+    struct stat st;
+    if (stat(wal, &st) != 0)
+        return 16;
+    /* The same reader, reopened on the new WAL, sees everything. */
+    if (read_all(f->j, "w", 0, 0, &g, NULL) != 0 || g.n != 5)
+        return 17;
+    got_free(&g);
+    return 0;
+}
+
+static void test_wal_deleted(void **state)
+{
+    struct fx *f = *state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(wal_deleted_child(f));
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) != 0)
+        fail_msg("the journal's child failed at step %d", WEXITSTATUS(status));
+    /* What a restart finds: every acknowledged event, 1..5. */
+    fx_open(f, JOURNAL_DURABILITY_FULL);
+    assert_int_equal(journal_last_sequence(f->j, "w"), 5);
+    assert_int_equal(count_events(f->j, "w"), 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1612,6 +1668,7 @@ int main(void)
         T(test_bad_paths_refused),
         T(test_append_from_writer_refused),
         T(test_open_readonly),
+        T(test_wal_deleted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -225,6 +225,18 @@ static void test_control_characters(void **state)
     free(got);
 }
 
+/* The one-line form for session lists: every control visible, line breaks
+ * and tabs included, C1 controls as '?', other UTF-8 kept. */
+static void test_put_safe(void **state)
+{
+    (void)state; /* no fixture */
+    struct buf b;
+    buf_init(&b);
+    assert_int_equal(transcript_put_safe(&b, "a\x1b[2J\n\t\x7f\xc2\x9b" "1m\xc3\xa9"), 0);
+    assert_string_equal(b.data, "a^[[2J^J^I^??1m\xc3\xa9");
+    buf_free(&b);
+}
+
 static void test_unreadable(void **state)
 {
     (void)state; /* cmocka fixture unused */
@@ -279,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_session),
         cmocka_unit_test(test_in_progress),
         cmocka_unit_test(test_control_characters),
+        cmocka_unit_test(test_put_safe),
         cmocka_unit_test(test_unreadable),
         cmocka_unit_test(test_header),
     };
