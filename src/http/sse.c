@@ -246,8 +246,10 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
     struct sse_stream *s = cls;
     struct sse_hub *hub = s->hub;
     for (;;) {
+        /* The client is gone: end quietly (an error would be logged), and
+         * libmicrohttpd then reads the end of the connection and closes it. */
         if (atomic_load(&s->hung_up))
-            return MHD_CONTENT_READER_END_WITH_ERROR; /* closes the connection */
+            return MHD_CONTENT_READER_END_OF_STREAM;
         if (s->out_pos < s->out.len) {
             size_t n = s->out.len - s->out_pos;
             if (n > max)
@@ -311,8 +313,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
         if (ready == 1)
             continue; /* committed meanwhile */
         if (ready < 0)
-            return atomic_load(&s->hung_up) ? MHD_CONTENT_READER_END_WITH_ERROR
-                                             : MHD_CONTENT_READER_END_OF_STREAM;
+            return MHD_CONTENT_READER_END_OF_STREAM; /* closing, or the client left */
         return 0; /* suspended until a commit, a heartbeat or a hang-up resumes us */
     }
 }
