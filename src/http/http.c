@@ -31,6 +31,7 @@
 
 #define HTTP_INSPECTOR_ORIGIN "https://inspect.sandboxagent.dev"
 #define HTTP_MAX_SEGMENTS 8
+#define HTTP_POOL_BYTES (6 * 1024)
 /* The route tables: the service's, the sessions', and the debug one that
  * only tests turn on (SJ_TEST_DEBUG_ROUTES, see http_start). */
 #define HTTP_MAX_TABLES 3
@@ -65,6 +66,8 @@ static void http_add_cors(struct http_request *req, struct MHD_Response *resp)
 {
     const char *name;
     json_t *value;
+    if (!req->cors_headers)
+        return;
     json_object_foreach(req->cors_headers, name, value) {
         if (MHD_add_response_header(resp, name, json_string_value(value)) != MHD_YES)
             fprintf(stderr, "sandbox-journal: could not add header %s\n", name);
@@ -369,6 +372,11 @@ static int http_cors(const struct http *h, struct http_request *req)
     if (!origin || !http_origin_allowed(h, origin))
         return preflight;
     const struct http_cors *c = &h->config.cors;
+    /* Made only for an allowed Origin: most requests carry none, and an
+     * event stream would keep it for its whole life. */
+    req->cors_headers = json_object();
+    if (!req->cors_headers)
+        return -1;
     int rc = http_cors_set(req->cors_headers, "Access-Control-Allow-Origin", origin);
     if (rc == 0)
         rc = http_cors_set(req->cors_headers, "Vary",
@@ -478,20 +486,29 @@ static const struct http_route *http_route_find(const struct http *h,
 
 /* ---- the access handler ---------------------------------------------------- */
 
+/* Frees what the request's handler needed; `p` itself stays until the
+ * request completes. */
+static void http_pending_release(struct http_pending *p)
+{
+    free(p->req.params[0]);
+    free(p->req.params[1]);
+    p->req.params[0] = p->req.params[1] = NULL;
+    buf_free(&p->req.body);
+    json_decref(p->req.cors_headers);
+    p->req.cors_headers = NULL;
+}
+
 static void http_pending_free(struct http_pending *p)
 {
     if (!p)
         return;
-    free(p->req.params[0]);
-    free(p->req.params[1]);
-    buf_free(&p->req.body);
-    json_decref(p->req.cors_headers);
+    http_pending_release(p);
     free(p);
 }
 
 static enum MHD_Result http_first_call(struct http *h, struct MHD_Connection *conn,
                                        const char *url, const char *method,
-                                       struct http_pending **out)
+                                       const char *version, struct http_pending **out)
 {
     struct http_pending *p = calloc(1, sizeof *p);
     if (!p)
@@ -500,10 +517,8 @@ static enum MHD_Result http_first_call(struct http *h, struct MHD_Connection *co
     p->req.server = &h->ctx;
     p->req.method = method;
     buf_init(&p->req.body);
-    p->req.cors_headers = json_object();
+    p->req.version = version;
     *out = p;
-    if (!p->req.cors_headers)
-        return MHD_NO;
 
     int preflight = http_cors(h, &p->req);
     if (preflight < 0)
@@ -534,11 +549,10 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
                                    const char *upload_data, size_t *upload_data_size,
                                    void **con_cls)
 {
-    (void)version; /* HTTP/1.0 and 1.1 are served alike */
     struct http *h = cls;
     struct http_pending *p = *con_cls;
     if (!p) {
-        enum MHD_Result rc = http_first_call(h, conn, url, method, &p);
+        enum MHD_Result rc = http_first_call(h, conn, url, method, version, &p);
         *con_cls = p;
         return rc;
     }
@@ -561,7 +575,11 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
                 h->config.max_body_bytes);
         return http_respond_error(&p->req, &err);
     }
-    return p->route->handler(&p->req);
+    enum MHD_Result rc = p->route->handler(&p->req);
+    /* The answer is queued: an event stream, which lives on, must not keep
+     * the request's body (a message of up to --max-body-bytes) or headers. */
+    http_pending_release(p);
+    return rc;
 }
 
 static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -661,10 +679,14 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
         MHD_OPTION_LISTEN_SOCKET, h->listen_fd,
         MHD_OPTION_THREAD_POOL_SIZE, config->threads ? config->threads : 1,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-        /* Per-connection pool (headers, read and write buffers); MHD's 32 KiB
-         * default dominated the RSS of an idle SSE subscriber.  Bodies do not
-         * live in it: they are copied out as they arrive. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
+        /* Per-connection pool (headers, read and write buffers).  An open
+         * connection's RSS is about the whole pool plus 2 KB (libmicrohttpd
+         * zeroes the unused half it read the request into), so the pool
+         * sets the cost of an idle event stream: 6 KiB keeps it under 8 KiB
+         * (docs/benchmarks.md, "Memory per connection") and still takes
+         * request headers of about 5 KiB; larger ones get 431.  Bodies do
+         * not live in it: they are copied out as they arrive. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)30000,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)0,
         MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,

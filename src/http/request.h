@@ -26,9 +26,10 @@ struct http_request {
     struct MHD_Connection *conn;
     const struct http_server_ctx *server;
     const char *method;  /* as sent; HEAD is routed as GET */
+    const char *version; /* "HTTP/1.1", "HTTP/1.0" */
     char *params[2];     /* decoded path parameters ({session_id}, {permission_id}...) */
     struct buf body;
-    json_t *cors_headers; /* {name: value} to add to the response; owned */
+    json_t *cors_headers; /* {name: value} to add to the response, or NULL; owned */
 };
 
 /* One line of a route table: a pattern's "*" segments are the path
@@ -39,6 +40,9 @@ struct http_route {
     enum MHD_Result (*handler)(struct http_request *req);
     int public_route; /* reachable without a token */
 };
+
+/* The request's params, body and CORS headers are freed once its handler
+ * returns: a handler copies what outlives it. */
 
 /* Looks up a query argument, percent-decoded.  new: free() it; NULL if absent. */
 char *http_query(struct http_request *req, const char *name);

@@ -50,12 +50,15 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The block libmicrohttpd allocates with each stream's response, and the
- * most a stream copies from its session's shared frames at a time.  The
- * block is where HTTP/1.0 streams are written (HTTP/1.1 ones are written
- * into the connection's pool): an idle subscriber pays for it in RSS
- * (docs/benchmarks.md, "Memory"). */
-#define SSE_BLOCK_SIZE (4 * 1024)
+/* The most a stream copies from its session's shared frames at a time. */
+#define SSE_COPY_BYTES (4 * 1024)
+/* The block libmicrohttpd allocates (and zeroes) with each response, which
+ * an idle subscriber pays for in RSS (docs/benchmarks.md, "Memory per
+ * connection").  Only HTTP/1.0 streams are written through it, in pieces
+ * of its size; HTTP/1.1 ones are chunked straight into the connection's
+ * pool and never touch it. */
+#define SSE_BLOCK_HTTP10 1024
+#define SSE_BLOCK_HTTP11 64
 #define SSE_EVENTS_PER_READ 64
 /* A session whose cache nobody used for this long gets it emptied. */
 #define SSE_SHARED_IDLE_MS 2000
@@ -196,7 +199,7 @@ static int sse_copy_shared(struct sse_stream *s)
     int turn_ended = 0, n = 0;
     pthread_mutex_lock(&sh->lock);
     if (sh->tail) {
-        n = sse_tail_copy(sh->tail, s->last_sent, SSE_EVENTS_PER_READ, SSE_BLOCK_SIZE,
+        n = sse_tail_copy(sh->tail, s->last_sent, SSE_EVENTS_PER_READ, SSE_COPY_BYTES,
                           s->turn_mode, &s->out, &last, &turn_ended);
         if (n > 0)
             sh->last_used_ms = sse_now_ms();
@@ -686,8 +689,10 @@ enum MHD_Result sse_respond(struct http_request *req, const char *session_id, ui
         free(s);
         return http_respond_error(req, &err);
     }
+    size_t block = strcmp(req->version, MHD_HTTP_VERSION_1_0) == 0 ? SSE_BLOCK_HTTP10
+                                                                      : SSE_BLOCK_HTTP11;
     struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SSE_BLOCK_SIZE, sse_read, s, sse_free);
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, block, sse_read, s, sse_free);
     if (!resp) {
         sse_free(s);
         return MHD_NO;
