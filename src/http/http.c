@@ -1,5 +1,6 @@
 /* The HTTP listener: request lifecycle, routing, authentication, CORS and
- * RFC 7807 error bodies.  Handlers live in routes_*.c and sse.c.
+ * RFC 7807 error bodies.  Handlers come in tables (routes.h): this file
+ * knows none by name.
  *
  * libmicrohttpd calls the access handler several times per request: once
  * with the headers, then once per body chunk, then once more.  Everything
@@ -14,7 +15,9 @@
 #include "http/http.h"
 
 #include "http/parse.h"
+#include "http/request.h"
 #include "http/routes.h"
+#include "http/sse.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,54 +31,17 @@
 
 #define HTTP_INSPECTOR_ORIGIN "https://inspect.sandboxagent.dev"
 #define HTTP_MAX_SEGMENTS 8
+#define HTTP_POOL_BYTES (6 * 1024)
+/* The route tables: the service's, the sessions', and the debug one that
+ * only tests turn on (SJ_TEST_DEBUG_ROUTES, see http_start). */
+#define HTTP_MAX_TABLES 3
 
 struct http {
     struct MHD_Daemon *daemon;
     int listen_fd;
     struct http_config config;
     struct http_server_ctx ctx;
-};
-
-enum http_route_id {
-    ROUTE_ROOT, ROUTE_HEALTH, ROUTE_OPENAPI, ROUTE_AGENTS, ROUTE_AGENT_INSTALL,
-    ROUTE_AGENT_MODES, ROUTE_SESSIONS, ROUTE_SESSION, ROUTE_MESSAGES, ROUTE_MESSAGES_STREAM,
-    ROUTE_TERMINATE, ROUTE_EVENTS, ROUTE_EVENTS_SSE, ROUTE_QUESTION_REPLY,
-    ROUTE_QUESTION_REJECT, ROUTE_PERMISSION_REPLY,
-};
-
-/* A pattern's "*" segments are the path parameters, in order. */
-struct http_route {
-    enum http_route_id id;
-    const char *method;
-    const char *pattern;
-    enum MHD_Result (*handler)(struct http_request *req);
-    int public_route; /* reachable without a token */
-    int has_body;
-};
-
-static const struct http_route http_routes[] = {
-    /* Only health is public: with a token set, even the root's description
-     * (which names the server) needs it. */
-    { ROUTE_ROOT, "GET", "/", routes_root, 0, 0 },
-    { ROUTE_HEALTH, "GET", "/v1/health", routes_health, 1, 0 },
-    { ROUTE_OPENAPI, "GET", "/v1/openapi.json", routes_openapi, 0, 0 },
-    { ROUTE_AGENTS, "GET", "/v1/agents", routes_agents, 0, 0 },
-    { ROUTE_AGENT_INSTALL, "POST", "/v1/agents/*/install", routes_agent_install, 0, 1 },
-    { ROUTE_AGENT_MODES, "GET", "/v1/agents/*/modes", routes_agent_modes, 0, 0 },
-    { ROUTE_SESSIONS, "GET", "/v1/sessions", routes_sessions_list, 0, 0 },
-    { ROUTE_SESSION, "POST", "/v1/sessions/*", routes_session_create, 0, 1 },
-    { ROUTE_MESSAGES, "POST", "/v1/sessions/*/messages", routes_session_message, 0, 1 },
-    { ROUTE_MESSAGES_STREAM, "POST", "/v1/sessions/*/messages/stream",
-      routes_session_message_stream, 0, 1 },
-    { ROUTE_TERMINATE, "POST", "/v1/sessions/*/terminate", routes_session_terminate, 0, 1 },
-    { ROUTE_EVENTS, "GET", "/v1/sessions/*/events", routes_session_events, 0, 0 },
-    { ROUTE_EVENTS_SSE, "GET", "/v1/sessions/*/events/sse", routes_session_events_sse, 0, 0 },
-    { ROUTE_QUESTION_REPLY, "POST", "/v1/sessions/*/questions/*/reply", routes_question_reply,
-      0, 1 },
-    { ROUTE_QUESTION_REJECT, "POST", "/v1/sessions/*/questions/*/reject",
-      routes_question_reject, 0, 1 },
-    { ROUTE_PERMISSION_REPLY, "POST", "/v1/sessions/*/permissions/*/reply",
-      routes_permission_reply, 0, 1 },
+    const struct http_route *tables[HTTP_MAX_TABLES + 1]; /* searched in order; NULL ends */
 };
 
 /* Per-request state between the access handler's calls. */
@@ -100,6 +66,8 @@ static void http_add_cors(struct http_request *req, struct MHD_Response *resp)
 {
     const char *name;
     json_t *value;
+    if (!req->cors_headers)
+        return;
     json_object_foreach(req->cors_headers, name, value) {
         if (MHD_add_response_header(resp, name, json_string_value(value)) != MHD_YES)
             fprintf(stderr, "sandbox-journal: could not add header %s\n", name);
@@ -274,6 +242,11 @@ enum MHD_Result http_respond_error(struct http_request *req, const struct err *e
 
 /* ---- request helpers ----------------------------------------------------- */
 
+int http_is_head(const struct http_request *req)
+{
+    return strcmp(req->method, "HEAD") == 0;
+}
+
 const char *http_header(struct http_request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
@@ -399,6 +372,11 @@ static int http_cors(const struct http *h, struct http_request *req)
     if (!origin || !http_origin_allowed(h, origin))
         return preflight;
     const struct http_cors *c = &h->config.cors;
+    /* Made only for an allowed Origin: most requests carry none, and an
+     * event stream would keep it for its whole life. */
+    req->cors_headers = json_object();
+    if (!req->cors_headers)
+        return -1;
     int rc = http_cors_set(req->cors_headers, "Access-Control-Allow-Origin", origin);
     if (rc == 0)
         rc = http_cors_set(req->cors_headers, "Vary",
@@ -471,29 +449,32 @@ static int http_route_matches(const char *pattern, int nsegs, const char *segs[]
 
 /* Finds the route; on a path match with another method, ERR_METHOD with the
  * allowed method in err->subject. */
-static const struct http_route *http_route_find(struct http_request *req, const char *url,
+static const struct http_route *http_route_find(const struct http *h,
+                                                struct http_request *req, const char *url,
                                                 struct err *err)
 {
     const char *segs[HTTP_MAX_SEGMENTS];
     size_t lens[HTTP_MAX_SEGMENTS];
     int n = http_split(url, segs, lens);
     const struct http_route *path_match = NULL;
-    for (size_t i = 0; n >= 0 && i < sizeof http_routes / sizeof http_routes[0]; i++) {
-        int params[2], np;
-        if (!http_route_matches(http_routes[i].pattern, n, segs, lens, &np, params))
-            continue;
-        /* HEAD is GET without the body; libmicrohttpd drops the body itself. */
-        const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
-        if (strcmp(http_routes[i].method, method) != 0) {
-            path_match = &http_routes[i];
-            continue;
+    /* HEAD is GET without the body (http_is_head() tells the handler). */
+    const char *method = http_is_head(req) ? "GET" : req->method;
+    for (size_t t = 0; n >= 0 && h->tables[t]; t++) {
+        for (const struct http_route *r = h->tables[t]; r->method; r++) {
+            int params[2], np;
+            if (!http_route_matches(r->pattern, n, segs, lens, &np, params))
+                continue;
+            if (strcmp(r->method, method) != 0) {
+                path_match = r;
+                continue;
+            }
+            for (int k = 0; k < np; k++) {
+                req->params[k] = parse_percent_decode(segs[params[k]], lens[params[k]], 0, err);
+                if (!req->params[k])
+                    return NULL;
+            }
+            return r;
         }
-        for (int k = 0; k < np; k++) {
-            req->params[k] = parse_percent_decode(segs[params[k]], lens[params[k]], 0, err);
-            if (!req->params[k])
-                return NULL;
-        }
-        return &http_routes[i];
     }
     if (path_match)
         err_set_subject(err, ERR_METHOD, path_match->method, "method %s not allowed here",
@@ -505,20 +486,29 @@ static const struct http_route *http_route_find(struct http_request *req, const 
 
 /* ---- the access handler ---------------------------------------------------- */
 
+/* Frees what the request's handler needed; `p` itself stays until the
+ * request completes. */
+static void http_pending_release(struct http_pending *p)
+{
+    free(p->req.params[0]);
+    free(p->req.params[1]);
+    p->req.params[0] = p->req.params[1] = NULL;
+    buf_free(&p->req.body);
+    json_decref(p->req.cors_headers);
+    p->req.cors_headers = NULL;
+}
+
 static void http_pending_free(struct http_pending *p)
 {
     if (!p)
         return;
-    free(p->req.params[0]);
-    free(p->req.params[1]);
-    buf_free(&p->req.body);
-    json_decref(p->req.cors_headers);
+    http_pending_release(p);
     free(p);
 }
 
 static enum MHD_Result http_first_call(struct http *h, struct MHD_Connection *conn,
                                        const char *url, const char *method,
-                                       struct http_pending **out)
+                                       const char *version, struct http_pending **out)
 {
     struct http_pending *p = calloc(1, sizeof *p);
     if (!p)
@@ -527,10 +517,8 @@ static enum MHD_Result http_first_call(struct http *h, struct MHD_Connection *co
     p->req.server = &h->ctx;
     p->req.method = method;
     buf_init(&p->req.body);
-    p->req.cors_headers = json_object();
+    p->req.version = version;
     *out = p;
-    if (!p->req.cors_headers)
-        return MHD_NO;
 
     int preflight = http_cors(h, &p->req);
     if (preflight < 0)
@@ -540,7 +528,7 @@ static enum MHD_Result http_first_call(struct http *h, struct MHD_Connection *co
 
     struct err err;
     err_clear(&err);
-    p->route = http_route_find(&p->req, url, &err);
+    p->route = http_route_find(h, &p->req, url, &err);
     if (!p->route)
         return http_respond_error(&p->req, &err);
     if (!p->route->public_route && !http_authorized(h, &p->req)) {
@@ -561,11 +549,10 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
                                    const char *upload_data, size_t *upload_data_size,
                                    void **con_cls)
 {
-    (void)version; /* HTTP/1.0 and 1.1 are served alike */
     struct http *h = cls;
     struct http_pending *p = *con_cls;
     if (!p) {
-        enum MHD_Result rc = http_first_call(h, conn, url, method, &p);
+        enum MHD_Result rc = http_first_call(h, conn, url, method, version, &p);
         *con_cls = p;
         return rc;
     }
@@ -588,7 +575,11 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
                 h->config.max_body_bytes);
         return http_respond_error(&p->req, &err);
     }
-    return p->route->handler(&p->req);
+    enum MHD_Result rc = p->route->handler(&p->req);
+    /* The answer is queued: an event stream, which lives on, must not keep
+     * the request's body (a message of up to --max-body-bytes) or headers. */
+    http_pending_release(p);
+    return rc;
 }
 
 static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -663,7 +654,11 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
     h->config = *config;
     h->ctx.sessions = sessions;
     h->ctx.journal = journal;
-    h->ctx.heartbeat_ms = config->heartbeat_ms;
+    size_t nt = 0;
+    h->tables[nt++] = routes_meta_table;
+    h->tables[nt++] = routes_sessions_table;
+    if (getenv("SJ_TEST_DEBUG_ROUTES"))
+        h->tables[nt++] = sse_debug_table;
     int ipv6 = 0;
     int rc = http_listen(config->host, config->port, &h->listen_fd, port_out, &ipv6, err);
     if (rc) {
@@ -684,10 +679,14 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
         MHD_OPTION_LISTEN_SOCKET, h->listen_fd,
         MHD_OPTION_THREAD_POOL_SIZE, config->threads ? config->threads : 1,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-        /* Per-connection pool (headers, read and write buffers); MHD's 32 KiB
-         * default dominated the RSS of an idle SSE subscriber.  Bodies do not
-         * live in it: they are copied out as they arrive. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
+        /* Per-connection pool (headers, read and write buffers).  An open
+         * connection's RSS is about the whole pool plus 2 KB (libmicrohttpd
+         * zeroes the unused half it read the request into), so the pool
+         * sets the cost of an idle event stream: 6 KiB keeps it under 8 KiB
+         * (docs/benchmarks.md, "Memory per connection") and still takes
+         * request headers of about 5 KiB; larger ones get 431.  Bodies do
+         * not live in it: they are copied out as they arrive. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)30000,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)0,
         MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,

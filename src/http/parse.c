@@ -67,6 +67,23 @@ int parse_u64(const char *name, const char *text, uint64_t *out, struct err *err
     return 0;
 }
 
+int parse_header_u64(const char *name, const char *text, uint64_t *out, struct err *err)
+{
+    size_t len = strlen(text);
+    while (len && (text[len - 1] == ' ' || text[len - 1] == '\t'))
+        len--;
+    while (len && (*text == ' ' || *text == '\t')) {
+        text++;
+        len--;
+    }
+    char digits[24];
+    if (len >= sizeof digits) /* longer than any number parse_u64 takes */
+        len = sizeof digits - 1;
+    memcpy(digits, text, len);
+    digits[len] = '\0';
+    return parse_u64(name, digits, out, err);
+}
+
 int parse_bool(const char *name, const char *text, int *out, struct err *err)
 {
     if (strcmp(text, "true") == 0 || strcmp(text, "1") == 0)

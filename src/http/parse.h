@@ -20,6 +20,10 @@ char *parse_percent_decode(const char *s, size_t len, int plus_is_space, struct 
  * is used in the message. */
 int parse_u64(const char *name, const char *text, uint64_t *out, struct err *err);
 
+/* parse_u64() of a header value: the spaces and tabs around it (RFC 9110's
+ * optional whitespace) are not part of it. */
+int parse_header_u64(const char *name, const char *text, uint64_t *out, struct err *err);
+
 /* "true"/"1" or "false"/"0". */
 int parse_bool(const char *name, const char *text, int *out, struct err *err);
 

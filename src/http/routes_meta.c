@@ -1,6 +1,7 @@
 /* Service metadata and agent routes. */
 #include "adapters/registry.h"
 #include "http/parse.h"
+#include "http/request.h"
 #include "http/routes.h"
 
 #include <string.h>
@@ -13,31 +14,31 @@ static const char routes_root_text[] =
     "the sandbox-agent v1 HTTP API, with every event journaled in SQLite before it is served.\n"
     "API: /v1 (see /v1/openapi.json); health: /v1/health.\n";
 
-enum MHD_Result routes_root(struct http_request *req)
+static enum MHD_Result routes_root(struct http_request *req)
 {
     return http_respond_text(req, MHD_HTTP_OK, "text/plain; charset=utf-8", routes_root_text,
                              sizeof routes_root_text - 1, 0);
 }
 
-enum MHD_Result routes_health(struct http_request *req)
+static enum MHD_Result routes_health(struct http_request *req)
 {
     return http_respond_json(req, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
 }
 
-enum MHD_Result routes_openapi(struct http_request *req)
+static enum MHD_Result routes_openapi(struct http_request *req)
 {
     return http_respond_text(req, MHD_HTTP_OK, "application/json", embedded_openapi,
                              embedded_openapi_len, 0);
 }
 
-enum MHD_Result routes_agents(struct http_request *req)
+static enum MHD_Result routes_agents(struct http_request *req)
 {
     return http_respond_json(req, MHD_HTTP_OK,
                              registry_list_json(sessions_agents_dir(req->server->sessions),
                                                 sessions_instances(req->server->sessions)));
 }
 
-enum MHD_Result routes_agent_modes(struct http_request *req)
+static enum MHD_Result routes_agent_modes(struct http_request *req)
 {
     struct err err;
     json_t *modes = registry_modes_json(req->params[0], sessions_instances(req->server->sessions), &err);
@@ -46,7 +47,7 @@ enum MHD_Result routes_agent_modes(struct http_request *req)
     return http_respond_json(req, MHD_HTTP_OK, modes);
 }
 
-enum MHD_Result routes_agent_install(struct http_request *req)
+static enum MHD_Result routes_agent_install(struct http_request *req)
 {
     struct err err;
     const struct registry_entry *agent = registry_find(req->params[0], &err);
@@ -62,3 +63,15 @@ enum MHD_Result routes_agent_install(struct http_request *req)
         return http_respond_error(req, &err);
     return http_respond_empty(req, MHD_HTTP_NO_CONTENT);
 }
+
+const struct http_route routes_meta_table[] = {
+    /* Only health is public: with a token set, even the root's description
+     * (which names the server) needs it. */
+    { "GET", "/", routes_root, 0 },
+    { "GET", "/v1/health", routes_health, 1 },
+    { "GET", "/v1/openapi.json", routes_openapi, 0 },
+    { "GET", "/v1/agents", routes_agents, 0 },
+    { "POST", "/v1/agents/*/install", routes_agent_install, 0 },
+    { "GET", "/v1/agents/*/modes", routes_agent_modes, 0 },
+    { NULL, NULL, NULL, 0 },
+};

@@ -1,16 +1,22 @@
 /* Session routes: create, list, messages, human-in-the-loop replies,
- * terminate, and event pages read straight from the journal. */
+ * terminate, event pages read straight from the journal, and the two event
+ * streams (written by sse.c). */
+#include "http/request.h"
 #include "http/routes.h"
 
 #include "events/event.h"
 #include "http/parse.h"
+#include "http/sse.h"
 
 #include <string.h>
 
-/* A page never holds more than this many events; hasMore says there are more. */
+/* A page never holds more than this many events, nor more event bytes than
+ * this (one larger event is served alone); hasMore says there are more.
+ * The byte budget bounds what one unread response pins in the server. */
 #define ROUTES_MAX_PAGE 10000
+#define ROUTES_PAGE_BYTES (4 * 1024 * 1024)
 
-enum MHD_Result routes_sessions_list(struct http_request *req)
+static enum MHD_Result routes_sessions_list(struct http_request *req)
 {
     struct err err;
     json_t *list = sessions_list_json(req->server->sessions, &err);
@@ -19,7 +25,7 @@ enum MHD_Result routes_sessions_list(struct http_request *req)
     return http_respond_json(req, MHD_HTTP_OK, list);
 }
 
-enum MHD_Result routes_session_create(struct http_request *req)
+static enum MHD_Result routes_session_create(struct http_request *req)
 {
     struct err err;
     json_t *body = NULL;
@@ -51,8 +57,9 @@ enum MHD_Result routes_session_create(struct http_request *req)
     return http_respond_json(req, MHD_HTTP_OK, resp);
 }
 
-int routes_parse_message(struct http_request *req, json_t **body_out, const char **message,
-                         struct err *err)
+/* Parses a MessageRequest body.  new: *body_out owns the string in *message. */
+static int routes_parse_message(struct http_request *req, json_t **body_out,
+                                const char **message, struct err *err)
 {
     int rc = http_body_object(req, body_out, err);
     if (rc == 0)
@@ -60,7 +67,7 @@ int routes_parse_message(struct http_request *req, json_t **body_out, const char
     return rc;
 }
 
-enum MHD_Result routes_session_message(struct http_request *req)
+static enum MHD_Result routes_session_message(struct http_request *req)
 {
     struct err err;
     json_t *body = NULL;
@@ -74,7 +81,7 @@ enum MHD_Result routes_session_message(struct http_request *req)
     return http_respond_empty(req, MHD_HTTP_NO_CONTENT);
 }
 
-enum MHD_Result routes_session_terminate(struct http_request *req)
+static enum MHD_Result routes_session_terminate(struct http_request *req)
 {
     struct err err;
     if (sessions_terminate(req->server->sessions, req->params[0], &err) != 0)
@@ -82,7 +89,7 @@ enum MHD_Result routes_session_terminate(struct http_request *req)
     return http_respond_empty(req, MHD_HTTP_NO_CONTENT);
 }
 
-enum MHD_Result routes_permission_reply(struct http_request *req)
+static enum MHD_Result routes_permission_reply(struct http_request *req)
 {
     struct err err;
     json_t *body = NULL;
@@ -99,7 +106,7 @@ enum MHD_Result routes_permission_reply(struct http_request *req)
     return http_respond_empty(req, MHD_HTTP_NO_CONTENT);
 }
 
-enum MHD_Result routes_question_reply(struct http_request *req)
+static enum MHD_Result routes_question_reply(struct http_request *req)
 {
     struct err err;
     json_t *body = NULL;
@@ -116,7 +123,7 @@ enum MHD_Result routes_question_reply(struct http_request *req)
     return http_respond_empty(req, MHD_HTTP_NO_CONTENT);
 }
 
-enum MHD_Result routes_question_reject(struct http_request *req)
+static enum MHD_Result routes_question_reject(struct http_request *req)
 {
     struct err err;
     if (sessions_reject_question(req->server->sessions, req->params[0], req->params[1], &err))
@@ -152,7 +159,7 @@ static int routes_page_event(void *arg, uint64_t sequence, const char *json, siz
     return rc;
 }
 
-enum MHD_Result routes_session_events(struct http_request *req)
+static enum MHD_Result routes_session_events(struct http_request *req)
 {
     struct err err;
     uint64_t offset = 0, limit = 0;
@@ -180,8 +187,8 @@ enum MHD_Result routes_session_events(struct http_request *req)
         has_more = journal_last_sequence(req->server->journal, req->params[0]) > offset;
     } else if (rc == 0) {
         uint32_t n = !has_limit || limit > ROUTES_MAX_PAGE ? ROUTES_MAX_PAGE : (uint32_t)limit;
-        rc = journal_read_events(r, req->params[0], offset, n, routes_page_event, &page,
-                                 &has_more, &err);
+        rc = journal_read_events_budget(r, req->params[0], offset, n, ROUTES_PAGE_BYTES,
+                                        routes_page_event, &page, &has_more, &err);
         if (rc > 0)
             rc = err_set(&err, ERR_NOMEM, "out of memory building the page");
     }
@@ -207,3 +214,65 @@ enum MHD_Result routes_session_events(struct http_request *req)
     }
     return http_queue(req, MHD_HTTP_OK, resp);
 }
+
+/* ---- event streams (written by sse.c) ------------------------------------------ */
+
+/* Last-Event-ID (what a reconnecting EventSource sends) wins over offset. */
+static int routes_stream_after(struct http_request *req, uint64_t *after, struct err *err)
+{
+    const char *last = http_header(req, "Last-Event-ID");
+    if (!last) {
+        int present;
+        return http_query_u64(req, "offset", after, &present, err);
+    }
+    return parse_header_u64("Last-Event-ID", last, after, err);
+}
+
+static enum MHD_Result routes_session_events_sse(struct http_request *req)
+{
+    struct err err;
+    uint64_t after = 0;
+    int include_raw = 0;
+    int rc = routes_stream_after(req, &after, &err);
+    if (rc == 0)
+        rc = http_query_bool(req, "include_raw", "includeRaw", &include_raw, &err);
+    if (rc == 0 && !sessions_exists(req->server->sessions, req->params[0]))
+        rc = err_set_subject(&err, ERR_NOT_FOUND, req->params[0], "session not found: %s",
+                             req->params[0]);
+    if (rc)
+        return http_respond_error(req, &err);
+    return sse_respond(req, req->params[0], after, include_raw, 0);
+}
+
+static enum MHD_Result routes_session_message_stream(struct http_request *req)
+{
+    struct err err;
+    json_t *body = NULL;
+    const char *message = NULL;
+    int include_raw = 0;
+    uint64_t before = 0;
+    int rc = http_query_bool(req, "include_raw", "includeRaw", &include_raw, &err);
+    if (rc == 0)
+        rc = routes_parse_message(req, &body, &message, &err);
+    if (rc == 0)
+        rc = sessions_send_message(req->server->sessions, req->params[0], message, &before,
+                                   &err);
+    json_decref(body);
+    if (rc)
+        return http_respond_error(req, &err);
+    return sse_respond(req, req->params[0], before, include_raw, 1);
+}
+
+const struct http_route routes_sessions_table[] = {
+    { "GET", "/v1/sessions", routes_sessions_list, 0 },
+    { "POST", "/v1/sessions/*", routes_session_create, 0 },
+    { "POST", "/v1/sessions/*/messages", routes_session_message, 0 },
+    { "POST", "/v1/sessions/*/messages/stream", routes_session_message_stream, 0 },
+    { "POST", "/v1/sessions/*/terminate", routes_session_terminate, 0 },
+    { "GET", "/v1/sessions/*/events", routes_session_events, 0 },
+    { "GET", "/v1/sessions/*/events/sse", routes_session_events_sse, 0 },
+    { "POST", "/v1/sessions/*/questions/*/reply", routes_question_reply, 0 },
+    { "POST", "/v1/sessions/*/questions/*/reject", routes_question_reject, 0 },
+    { "POST", "/v1/sessions/*/permissions/*/reply", routes_permission_reply, 0 },
+    { NULL, NULL, NULL, 0 },
+};

@@ -4,12 +4,22 @@
  * libmicrohttpd wants bytes, the stream reads the next committed events
  * after its cursor from the journal and frames them as
  *     id: <sequence>\ndata: <event json>\n\n
- * so a slow reader simply reads further behind: nothing is buffered on its
- * behalf and nothing can be dropped.  With nothing to send, the stream parks
- * itself on the journal and suspends its connection (no CPU while idle); the
- * commit that advances its session resumes it.  A hub thread resumes parked
- * streams that have been silent for a heartbeat interval so they can send a
- * comment, which keeps proxies from closing them and reveals dead clients.
+ * so a slow reader simply reads further behind: nothing can be dropped.
+ * libmicrohttpd asks for bytes only once the previous ones are in the
+ * socket, and a stream reads at most SSE_BUDGET_BYTES of events at a time
+ * (one event of any size at least), so a client that stops reading pins
+ * that budget and no more, whatever the event size.  Drained buffers are
+ * freed: an idle stream holds no frame.  With nothing to send, the stream
+ * parks itself on the journal and suspends its connection (no CPU while
+ * idle); the commit that advances its session resumes it.
+ *
+ * The hub thread does two things for parked streams, whose sockets
+ * libmicrohttpd does not watch while they are suspended: every heartbeat
+ * interval it resumes the silent ones so they send a comment (which keeps
+ * proxies from closing them), and it watches every stream's socket for the
+ * client's hang-up (EPOLLRDHUP), ending that stream at once so its
+ * descriptor and memory go back without waiting for a heartbeat.  An event
+ * stream's client has nothing more to send, so a half-close is a goodbye.
  *
  * One commit wakes every stream of its session at once.  So that a thousand
  * subscribers do not run a thousand identical queries, the streams of a
@@ -23,27 +33,40 @@
  * lock (inside journal_park and journal_unpark), never both.  The journal
  * calls park/wake under its watch lock.
  */
-#include "http/routes.h"
+#include "http/sse.h"
 
-#include "events/event.h"
 #include "base/hmap.h"
-#include "http/parse.h"
+#include "events/event.h"
 #include "http/sse_tail.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
-/* MHD allocates a buffer of this size per open stream: an idle subscriber
- * pays for it in RSS (docs/benchmarks.md, "Memory").  A journal read of
- * SSE_EVENTS_PER_READ events is handed out over several blocks. */
-#define SSE_BLOCK_SIZE (4 * 1024)
+/* The most a stream copies from its session's shared frames at a time. */
+#define SSE_COPY_BYTES (4 * 1024)
+/* The block libmicrohttpd allocates (and zeroes) with each response, which
+ * an idle subscriber pays for in RSS (docs/benchmarks.md, "Memory per
+ * connection").  Only HTTP/1.0 streams are written through it, in pieces
+ * of its size; HTTP/1.1 ones are chunked straight into the connection's
+ * pool and never touch it. */
+#define SSE_BLOCK_HTTP10 1024
+#define SSE_BLOCK_HTTP11 64
 #define SSE_EVENTS_PER_READ 64
 /* A session whose cache nobody used for this long gets it emptied. */
 #define SSE_SHARED_IDLE_MS 2000
+/* Hang-ups the hub thread takes from epoll at a time. */
+#define SSE_EPOLL_BATCH 64
+/* The epoll key of the hub's own wake-up descriptor. */
+#define SSE_WAKE_KEY UINT64_MAX
+#define SSE_NO_SLOT UINT32_MAX
 
 /* What the streams of one session share.  refs, and the entry in the hub's
  * map, under the hub lock; the rest under `lock`. */
@@ -54,16 +77,34 @@ struct sse_shared {
     long long last_used_ms;
 };
 
+/* A stream's place in the hub's epoll set.  epoll hands back a key, not a
+ * pointer: a hang-up reported just before its stream is freed must find
+ * nothing rather than freed memory, so the key is a slot and the slot's
+ * generation, checked under the hub lock. */
+struct sse_slot {
+    struct sse_stream *s;      /* NULL: free */
+    uint32_t gen;
+    uint32_t next_free;
+};
+
 struct sse_hub {
     journal_t *journal;
     unsigned heartbeat_ms;
     pthread_mutex_t lock;
-    pthread_cond_t cond;
     struct sse_stream *streams;
     hmap_t *shared;            /* session_id -> struct sse_shared */
     atomic_int closing;
     int stop;
+    int epoll_fd;              /* the streams' sockets, for hang-ups */
+    int wake_fd;               /* an eventfd in that set: stop */
+    struct sse_slot *slots;
+    uint32_t n_slots, cap_slots, free_slot;
     pthread_t thread;
+    /* Counters for GET /v1/debug/sse (tests). */
+    size_t n_streams;          /* under the lock */
+    atomic_size_t peak_buffered;
+    atomic_ullong reads;
+    atomic_ullong hangups;
 };
 
 /* One journal read of a stream: where each frame ends in the stream's
@@ -89,8 +130,11 @@ struct sse_stream {
     int include_raw;
     int turn_mode; /* end after the first turn-ending event */
     int done;
+    int fd;        /* the connection's socket, in the hub's epoll set; -1: not */
+    uint32_t slot;
     struct buf out;
     size_t out_pos;
+    atomic_int hung_up; /* the client is gone: end now */
     atomic_int heartbeat_due;
     atomic_llong last_write_ms;
     struct sse_stream *next;
@@ -155,7 +199,7 @@ static int sse_copy_shared(struct sse_stream *s)
     int turn_ended = 0, n = 0;
     pthread_mutex_lock(&sh->lock);
     if (sh->tail) {
-        n = sse_tail_copy(sh->tail, s->last_sent, SSE_EVENTS_PER_READ, SSE_BLOCK_SIZE,
+        n = sse_tail_copy(sh->tail, s->last_sent, SSE_EVENTS_PER_READ, SSE_COPY_BYTES,
                           s->turn_mode, &s->out, &last, &turn_ended);
         if (n > 0)
             sh->last_used_ms = sse_now_ms();
@@ -191,12 +235,24 @@ static void sse_offer_read(const struct sse_reading *rd)
     pthread_mutex_unlock(&sh->lock);
 }
 
+/* Keeps the high-water mark of what one stream held for its socket. */
+static void sse_note_buffered(struct sse_hub *hub, size_t n)
+{
+    size_t peak = atomic_load(&hub->peak_buffered);
+    while (n > peak && !atomic_compare_exchange_weak(&hub->peak_buffered, &peak, n))
+        ;
+}
+
 static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 {
     (void)pos; /* the cursor is the last sequence sent, not a byte offset */
     struct sse_stream *s = cls;
     struct sse_hub *hub = s->hub;
     for (;;) {
+        /* The client is gone: end quietly (an error would be logged), and
+         * libmicrohttpd then reads the end of the connection and closes it. */
+        if (atomic_load(&s->hung_up))
+            return MHD_CONTENT_READER_END_OF_STREAM;
         if (s->out_pos < s->out.len) {
             size_t n = s->out.len - s->out_pos;
             if (n > max)
@@ -206,7 +262,8 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
             atomic_store(&s->last_write_ms, sse_now_ms());
             return (ssize_t)n;
         }
-        buf_reset(&s->out);
+        /* Drained: give the memory back, an idle stream holds none. */
+        buf_free(&s->out);
         s->out_pos = 0;
         if (s->done || atomic_load(&hub->closing))
             return MHD_CONTENT_READER_END_OF_STREAM;
@@ -215,8 +272,10 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
             int copied = sse_copy_shared(s);
             if (copied < 0)
                 return MHD_CONTENT_READER_END_WITH_ERROR;
-            if (copied)
+            if (copied) {
+                sse_note_buffered(hub, s->out.len);
                 continue;
+            }
         }
         /* The watermark moves only after a commit, so a stream at it has
          * nothing to read; journal_park() below re-checks under its lock. */
@@ -228,12 +287,15 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             }
             struct sse_reading rd = { .s = s, .n = 0 };
-            int rc = journal_read_events(r, s->session_id, s->last_sent, SSE_EVENTS_PER_READ,
-                                         sse_frame, &rd, NULL, &err);
+            int rc = journal_read_events_budget(r, s->session_id, s->last_sent,
+                                                SSE_EVENTS_PER_READ, SSE_BUDGET_BYTES,
+                                                sse_frame, &rd, NULL, &err);
             if (rc < 0) {
                 fprintf(stderr, "sandbox-journal: sse: %s\n", err.msg);
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             }
+            atomic_fetch_add(&hub->reads, 1);
+            sse_note_buffered(hub, s->out.len);
             if (rd.n && !s->include_raw)
                 sse_offer_read(&rd);
             if (s->out.len)
@@ -245,15 +307,17 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
             continue;
         }
         pthread_mutex_lock(&hub->lock);
-        int ready = atomic_load(&hub->closing)
+        /* Under the hub lock, so a hang-up cannot slip in between the
+         * check and the park: the hub thread marks and unparks under it. */
+        int ready = atomic_load(&hub->closing) || atomic_load(&s->hung_up)
                         ? -1
                         : journal_park(hub->journal, s->session_id, s->last_sent, &s->waiter);
         pthread_mutex_unlock(&hub->lock);
         if (ready == 1)
             continue; /* committed meanwhile */
         if (ready < 0)
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        return 0; /* suspended until a commit or a heartbeat resumes us */
+            return MHD_CONTENT_READER_END_OF_STREAM; /* closing, or the client left */
+        return 0; /* suspended until a commit, a heartbeat or a hang-up resumes us */
     }
 }
 
@@ -310,18 +374,81 @@ static void sse_shared_expire(const char *key, void *value, void *arg)
     pthread_mutex_unlock(&sh->lock);
 }
 
+/* ---- the epoll slots (hub locked) ---------------------------------------------- */
+
+static uint64_t sse_slot_key(const struct sse_hub *hub, uint32_t slot)
+{
+    return (uint64_t)hub->slots[slot].gen << 32 | slot;
+}
+
+/* Gives `s` a slot.  0 or ERR_NOMEM. */
+static int sse_slot_take(struct sse_hub *hub, struct sse_stream *s)
+{
+    uint32_t i = hub->free_slot;
+    if (i != SSE_NO_SLOT) {
+        hub->free_slot = hub->slots[i].next_free;
+    } else {
+        if (hub->n_slots == hub->cap_slots) {
+            uint32_t cap = hub->cap_slots ? hub->cap_slots * 2 : 64;
+            struct sse_slot *slots = realloc(hub->slots, cap * sizeof *slots);
+            if (!slots)
+                return ERR_NOMEM;
+            hub->slots = slots;
+            hub->cap_slots = cap;
+        }
+        i = hub->n_slots++;
+        hub->slots[i].gen = 0;
+    }
+    hub->slots[i].s = s;
+    hub->slots[i].gen++;
+    s->slot = i;
+    return 0;
+}
+
+static void sse_slot_put(struct sse_hub *hub, struct sse_stream *s)
+{
+    if (s->slot == SSE_NO_SLOT)
+        return;
+    hub->slots[s->slot].s = NULL;
+    hub->slots[s->slot].next_free = hub->free_slot;
+    hub->free_slot = s->slot;
+    s->slot = SSE_NO_SLOT;
+}
+
+static struct sse_stream *sse_slot_find(const struct sse_hub *hub, uint64_t key)
+{
+    uint32_t i = (uint32_t)(key & 0xffffffffu);
+    if (i >= hub->n_slots || !hub->slots[i].s || hub->slots[i].gen != (uint32_t)(key >> 32))
+        return NULL;
+    return hub->slots[i].s;
+}
+
+/* Stops watching the stream's socket.  Before libmicrohttpd closes it:
+ * sse_free runs when the response is destroyed, which comes first. */
+static void sse_unwatch(struct sse_hub *hub, struct sse_stream *s)
+{
+    if (s->fd < 0)
+        return;
+    if (epoll_ctl(hub->epoll_fd, EPOLL_CTL_DEL, s->fd, NULL) != 0)
+        fprintf(stderr, "sandbox-journal: sse: epoll_ctl(DEL): %s\n", strerror(errno));
+    s->fd = -1;
+}
+
 static void sse_free(void *cls)
 {
     struct sse_stream *s = cls;
     struct sse_hub *hub = s->hub;
     pthread_mutex_lock(&hub->lock);
     journal_unpark(hub->journal, &s->waiter);
+    sse_unwatch(hub, s);
+    sse_slot_put(hub, s);
     if (s->prev)
         s->prev->next = s->next;
     else
         hub->streams = s->next;
     if (s->next)
         s->next->prev = s->prev;
+    hub->n_streams--;
     sse_shared_release(hub, s);
     pthread_mutex_unlock(&hub->lock);
     buf_free(&s->out);
@@ -329,32 +456,78 @@ static void sse_free(void *cls)
     free(s);
 }
 
-static void *sse_heartbeat_main(void *arg)
+/* ---- the hub thread ---------------------------------------------------------------- */
+
+/* A client hung up: its stream ends at once (hub locked). */
+static void sse_hangup(struct sse_hub *hub, uint64_t key)
 {
-    struct sse_hub *hub = arg;
-    unsigned tick = hub->heartbeat_ms < 1000 ? hub->heartbeat_ms : 1000;
-    pthread_mutex_lock(&hub->lock);
-    while (!hub->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long)(tick % 1000) * 1000000L;
-        until.tv_sec += tick / 1000 + until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&hub->cond, &hub->lock, &until);
-        long long now = sse_now_ms();
-        hmap_foreach(hub->shared, sse_shared_expire, &now);
-        for (struct sse_stream *s = hub->streams; s && !hub->stop; s = s->next) {
-            if (now - atomic_load(&s->last_write_ms) < (long long)hub->heartbeat_ms)
-                continue;
-            if (journal_unpark(hub->journal, &s->waiter)) {
-                atomic_store(&s->heartbeat_due, 1);
-                atomic_store(&s->last_write_ms, now); /* one heartbeat per interval */
-                MHD_resume_connection(s->conn);
-            }
+    struct sse_stream *s = sse_slot_find(hub, key);
+    if (!s)
+        return; /* freed since epoll reported it */
+    sse_unwatch(hub, s); /* level-triggered: report it once */
+    atomic_store(&s->hung_up, 1);
+    atomic_fetch_add(&hub->hangups, 1);
+    if (journal_unpark(hub->journal, &s->waiter))
+        MHD_resume_connection(s->conn);
+    /* Otherwise the stream is writing, and sees hung_up at its next read. */
+}
+
+/* Resumes the streams silent for a heartbeat interval (hub locked). */
+static void sse_heartbeats(struct sse_hub *hub, long long now)
+{
+    hmap_foreach(hub->shared, sse_shared_expire, &now);
+    for (struct sse_stream *s = hub->streams; s; s = s->next) {
+        if (now - atomic_load(&s->last_write_ms) < (long long)hub->heartbeat_ms)
+            continue;
+        if (journal_unpark(hub->journal, &s->waiter)) {
+            atomic_store(&s->heartbeat_due, 1);
+            atomic_store(&s->last_write_ms, now); /* one heartbeat per interval */
+            MHD_resume_connection(s->conn);
         }
     }
-    pthread_mutex_unlock(&hub->lock);
-    return NULL;
+}
+
+static void *sse_hub_main(void *arg)
+{
+    struct sse_hub *hub = arg;
+    int tick = (int)(hub->heartbeat_ms < 1000 ? hub->heartbeat_ms : 1000);
+    long long last_beat = sse_now_ms();
+    for (;;) {
+        struct epoll_event ev[SSE_EPOLL_BATCH];
+        long long wait = last_beat + tick - sse_now_ms();
+        int n = epoll_wait(hub->epoll_fd, ev, SSE_EPOLL_BATCH, wait > 0 ? (int)wait : 0);
+        if (n < 0 && errno != EINTR) {
+            fprintf(stderr, "sandbox-journal: sse: epoll_wait: %s\n", strerror(errno));
+            n = 0; /* heartbeats still end dead streams, later */
+        }
+        pthread_mutex_lock(&hub->lock);
+        if (hub->stop) {
+            pthread_mutex_unlock(&hub->lock);
+            return NULL;
+        }
+        for (int i = 0; i < n; i++)
+            if (ev[i].data.u64 != SSE_WAKE_KEY)
+                sse_hangup(hub, ev[i].data.u64);
+        long long now = sse_now_ms();
+        if (now - last_beat >= tick) {
+            sse_heartbeats(hub, now);
+            last_beat = now;
+        }
+        pthread_mutex_unlock(&hub->lock);
+    }
+}
+
+static void sse_hub_free(struct sse_hub *hub)
+{
+    if (hub->wake_fd >= 0)
+        close(hub->wake_fd);
+    if (hub->epoll_fd >= 0)
+        close(hub->epoll_fd);
+    pthread_mutex_destroy(&hub->lock);
+    /* Every stream is freed by now, and with it every shared part. */
+    hmap_free(hub->shared);
+    free(hub->slots);
+    free(hub);
 }
 
 int sse_hub_start(journal_t *journal, unsigned heartbeat_ms, struct sse_hub **out,
@@ -365,27 +538,28 @@ int sse_hub_start(journal_t *journal, unsigned heartbeat_ms, struct sse_hub **ou
         return err_set(err, ERR_NOMEM, "out of memory");
     hub->journal = journal;
     hub->heartbeat_ms = heartbeat_ms ? heartbeat_ms : 15000;
-    hub->shared = hmap_new();
-    if (!hub->shared) {
-        free(hub);
-        return err_set(err, ERR_NOMEM, "out of memory");
-    }
+    hub->free_slot = SSE_NO_SLOT;
+    hub->epoll_fd = hub->wake_fd = -1;
     if (pthread_mutex_init(&hub->lock, NULL) != 0) {
-        hmap_free(hub->shared);
         free(hub);
         return err_set(err, ERR_INTERNAL, "pthread_mutex_init failed");
     }
-    if (pthread_cond_init(&hub->cond, NULL) != 0) {
-        pthread_mutex_destroy(&hub->lock);
-        hmap_free(hub->shared);
-        free(hub);
-        return err_set(err, ERR_INTERNAL, "pthread_cond_init failed");
+    hub->shared = hmap_new();
+    if (!hub->shared) {
+        sse_hub_free(hub);
+        return err_set(err, ERR_NOMEM, "out of memory");
     }
-    if (pthread_create(&hub->thread, NULL, sse_heartbeat_main, hub) != 0) {
-        pthread_cond_destroy(&hub->cond);
-        pthread_mutex_destroy(&hub->lock);
-        hmap_free(hub->shared);
-        free(hub);
+    hub->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    hub->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = SSE_WAKE_KEY };
+    if (hub->epoll_fd < 0 || hub->wake_fd < 0 ||
+        epoll_ctl(hub->epoll_fd, EPOLL_CTL_ADD, hub->wake_fd, &ev) != 0) {
+        int e = errno;
+        sse_hub_free(hub);
+        return err_set(err, ERR_INTERNAL, "sse: epoll set-up: %s", strerror(e));
+    }
+    if (pthread_create(&hub->thread, NULL, sse_hub_main, hub) != 0) {
+        sse_hub_free(hub);
         return err_set(err, ERR_INTERNAL, "could not start the heartbeat thread");
     }
     *out = hub;
@@ -408,20 +582,83 @@ void sse_hub_stop(struct sse_hub *hub)
         return;
     pthread_mutex_lock(&hub->lock);
     hub->stop = 1;
-    pthread_cond_signal(&hub->cond);
     pthread_mutex_unlock(&hub->lock);
+    uint64_t one = 1;
+    /* The eventfd cannot be full after one write, so this cannot fail short. */
+    if (write(hub->wake_fd, &one, sizeof one) != (ssize_t)sizeof one)
+        fprintf(stderr, "sandbox-journal: sse: wake: %s\n", strerror(errno));
     pthread_join(hub->thread, NULL);
-    pthread_cond_destroy(&hub->cond);
-    pthread_mutex_destroy(&hub->lock);
-    /* Every stream is freed by now, and with it every shared part. */
-    hmap_free(hub->shared);
-    free(hub);
+    sse_hub_free(hub);
 }
 
-/* Answers with an event stream of `session_id` after `after`. */
-static enum MHD_Result sse_respond(struct http_request *req, const char *session_id,
-                                   uint64_t after, int include_raw, int turn_mode)
+/* ---- responding ------------------------------------------------------------------ */
+
+/* The headers of an event stream, on the stream or on a HEAD answer. */
+static int sse_headers(struct MHD_Response *resp)
 {
+    return MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream") ==
+               MHD_YES &&
+           MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache") ==
+               MHD_YES &&
+           MHD_add_response_header(resp, "X-Accel-Buffering", "no") == MHD_YES;
+}
+
+/* HEAD: the stream's headers and no body.  libmicrohttpd 0.9.75 would end a
+ * callback response of unknown size with the chunked terminator "0\r\n\r\n"
+ * even for HEAD, so the answer is an empty buffer instead (it then says
+ * Content-Length: 0, which a HEAD answer may). */
+static enum MHD_Result sse_respond_head(struct http_request *req)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    if (!sse_headers(resp)) {
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
+    return http_queue(req, MHD_HTTP_OK, resp);
+}
+
+/* Puts `s` in the hub: its list, its session's shared part, and the epoll
+ * set watching its socket.  0 or an error code (nothing done). */
+static int sse_register(struct sse_hub *hub, struct sse_stream *s, struct err *err)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return err_set(err, ERR_INTERNAL, "sse: the connection has no socket");
+    pthread_mutex_lock(&hub->lock);
+    int rc = sse_shared_acquire(hub, s);
+    if (rc == 0 && (rc = sse_slot_take(hub, s)) != 0)
+        sse_shared_release(hub, s);
+    if (rc) {
+        pthread_mutex_unlock(&hub->lock);
+        return err_set(err, rc, "out of memory");
+    }
+    struct epoll_event ev = { .events = EPOLLRDHUP, .data.u64 = sse_slot_key(hub, s->slot) };
+    if (epoll_ctl(hub->epoll_fd, EPOLL_CTL_ADD, ci->connect_fd, &ev) != 0) {
+        int e = errno;
+        sse_slot_put(hub, s);
+        sse_shared_release(hub, s);
+        pthread_mutex_unlock(&hub->lock);
+        return err_set(err, e == ENOMEM || e == ENOSPC ? ERR_NOMEM : ERR_INTERNAL,
+                       "sse: cannot watch the connection: %s", strerror(e));
+    }
+    s->fd = ci->connect_fd;
+    s->next = hub->streams;
+    if (hub->streams)
+        hub->streams->prev = s;
+    hub->streams = s;
+    hub->n_streams++;
+    pthread_mutex_unlock(&hub->lock);
+    return 0;
+}
+
+enum MHD_Result sse_respond(struct http_request *req, const char *session_id, uint64_t after,
+                            int include_raw, int turn_mode)
+{
+    if (http_is_head(req))
+        return sse_respond_head(req);
     struct sse_hub *hub = req->server->sse;
     struct sse_stream *s = calloc(1, sizeof *s);
     if (!s || !(s->session_id = strdup(session_id))) {
@@ -435,6 +672,8 @@ static enum MHD_Result sse_respond(struct http_request *req, const char *session
     s->last_sent = after;
     s->include_raw = include_raw;
     s->turn_mode = turn_mode;
+    s->fd = -1;
+    s->slot = SSE_NO_SLOT;
     buf_init(&s->out);
     atomic_store(&s->last_write_ms, sse_now_ms());
     /* A comment first, so clients see the response before the first event. */
@@ -443,78 +682,46 @@ static enum MHD_Result sse_respond(struct http_request *req, const char *session
         free(s);
         return MHD_NO;
     }
-    pthread_mutex_lock(&hub->lock);
-    if (sse_shared_acquire(hub, s) != 0) {
-        pthread_mutex_unlock(&hub->lock);
+    struct err err;
+    if (sse_register(hub, s, &err) != 0) {
         buf_free(&s->out);
         free(s->session_id);
         free(s);
-        return MHD_NO;
+        return http_respond_error(req, &err);
     }
-    s->next = hub->streams;
-    if (hub->streams)
-        hub->streams->prev = s;
-    hub->streams = s;
-    pthread_mutex_unlock(&hub->lock);
-
+    size_t block = strcmp(req->version, MHD_HTTP_VERSION_1_0) == 0 ? SSE_BLOCK_HTTP10
+                                                                      : SSE_BLOCK_HTTP11;
     struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SSE_BLOCK_SIZE, sse_read, s, sse_free);
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, block, sse_read, s, sse_free);
     if (!resp) {
         sse_free(s);
         return MHD_NO;
     }
-    if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream") !=
-            MHD_YES ||
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache") != MHD_YES ||
-        MHD_add_response_header(resp, "X-Accel-Buffering", "no") != MHD_YES) {
+    if (!sse_headers(resp)) {
         MHD_destroy_response(resp); /* calls sse_free */
         return MHD_NO;
     }
     return http_queue(req, MHD_HTTP_OK, resp);
 }
 
-/* Last-Event-ID (what a reconnecting EventSource sends) wins over offset. */
-static int sse_start_after(struct http_request *req, uint64_t *after, struct err *err)
+/* ---- GET /v1/debug/sse ------------------------------------------------------------- */
+
+static enum MHD_Result sse_debug(struct http_request *req)
 {
-    const char *last = http_header(req, "Last-Event-ID");
-    if (!last) {
-        int present;
-        return http_query_u64(req, "offset", after, &present, err);
-    }
-    return parse_u64("Last-Event-ID", last, after, err);
+    struct sse_hub *hub = req->server->sse;
+    pthread_mutex_lock(&hub->lock);
+    json_int_t streams = (json_int_t)hub->n_streams;
+    pthread_mutex_unlock(&hub->lock);
+    return http_respond_json(
+        req, MHD_HTTP_OK,
+        json_pack("{s:I,s:I,s:I,s:I,s:I}", "streams", streams, "budgetBytes",
+                  (json_int_t)SSE_BUDGET_BYTES, "peakBufferedBytes",
+                  (json_int_t)atomic_load(&hub->peak_buffered), "reads",
+                  (json_int_t)atomic_load(&hub->reads), "hangups",
+                  (json_int_t)atomic_load(&hub->hangups)));
 }
 
-enum MHD_Result routes_session_events_sse(struct http_request *req)
-{
-    struct err err;
-    uint64_t after = 0;
-    int include_raw = 0;
-    int rc = sse_start_after(req, &after, &err);
-    if (rc == 0)
-        rc = http_query_bool(req, "include_raw", "includeRaw", &include_raw, &err);
-    if (rc == 0 && !sessions_exists(req->server->sessions, req->params[0]))
-        rc = err_set_subject(&err, ERR_NOT_FOUND, req->params[0], "session not found: %s",
-                             req->params[0]);
-    if (rc)
-        return http_respond_error(req, &err);
-    return sse_respond(req, req->params[0], after, include_raw, 0);
-}
-
-enum MHD_Result routes_session_message_stream(struct http_request *req)
-{
-    struct err err;
-    json_t *body = NULL;
-    const char *message = NULL;
-    int include_raw = 0;
-    uint64_t before = 0;
-    int rc = http_query_bool(req, "include_raw", "includeRaw", &include_raw, &err);
-    if (rc == 0)
-        rc = routes_parse_message(req, &body, &message, &err);
-    if (rc == 0)
-        rc = sessions_send_message(req->server->sessions, req->params[0], message, &before,
-                                   &err);
-    json_decref(body);
-    if (rc)
-        return http_respond_error(req, &err);
-    return sse_respond(req, req->params[0], before, include_raw, 1);
-}
+const struct http_route sse_debug_table[] = {
+    { "GET", "/v1/debug/sse", sse_debug, 0 },
+    { NULL, NULL, NULL, 0 },
+};

@@ -232,6 +232,15 @@ int journal_read_events(journal_reader_t *r, const char *session_id, uint64_t af
                         uint32_t limit, journal_event_fn fn, void *arg, int *has_more,
                         struct err *err);
 
+/* journal_read_events() that also stops before the event that would take
+ * the bytes handed to `fn` (json_len + raw_len, summed) past `max_bytes`;
+ * the first event is always handed over, so one larger than the budget is
+ * read alone.  *has_more is set when the budget stopped the read.
+ * max_bytes 0: no byte budget.  Thread: the reader's. */
+int journal_read_events_budget(journal_reader_t *r, const char *session_id, uint64_t after,
+                               uint32_t limit, size_t max_bytes, journal_event_fn fn,
+                               void *arg, int *has_more, struct err *err);
+
 /* A session row as stored.  Strings are owned by the struct. */
 struct journal_session_info {
     char *session_id;

@@ -156,6 +156,13 @@ int journal_read_events(journal_reader_t *r, const char *session_id, uint64_t af
                         uint32_t limit, journal_event_fn fn, void *arg, int *has_more,
                         struct err *err)
 {
+    return journal_read_events_budget(r, session_id, after, limit, 0, fn, arg, has_more, err);
+}
+
+int journal_read_events_budget(journal_reader_t *r, const char *session_id, uint64_t after,
+                               uint32_t limit, size_t max_bytes, journal_event_fn fn,
+                               void *arg, int *has_more, struct err *err)
+{
     if (has_more)
         *has_more = 0;
     if (!r || !session_id || !fn)
@@ -171,14 +178,21 @@ int journal_read_events(journal_reader_t *r, const char *session_id, uint64_t af
         return sql_fail(err, r->db, rc, "read events");
     }
     uint32_t seen = 0;
+    size_t bytes = 0;
     int stopped = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((limit && seen == limit) || stopped) {
+        /* Sizes before texts: an event over the budget is never fetched. */
+        size_t size = (size_t)sqlite3_column_bytes(st, 1);
+        if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+            size += (size_t)sqlite3_column_bytes(st, 2);
+        if ((limit && seen == limit) || stopped ||
+            (max_bytes && seen && size > max_bytes - bytes)) {
             if (has_more)
                 *has_more = 1;
             rc = SQLITE_DONE;
             break;
         }
+        bytes = size > max_bytes - bytes ? max_bytes : bytes + size;
         sqlite3_int64 seq = sqlite3_column_int64(st, 0);
         const char *json = (const char *)sqlite3_column_text(st, 1);
         size_t json_len = (size_t)sqlite3_column_bytes(st, 1);

@@ -442,6 +442,100 @@ static void test_events_paging(void **state)
     sj_expect_problem(s, "GET", "/v1/sessions/p/events?limit=-1", NULL, 400, "invalid_request");
 }
 
+/* Waits (bounded) until event `seq` of `sid` is journaled, asking for no
+ * events at all: pages of big events stop at their byte budget. */
+static void wait_sequence(struct sj_server *s, const char *sid, long long seq, int timeout_ms)
+{
+    char *q = sj_fmt("?offset=%lld&limit=0", seq - 1);
+    int more = 0;
+    for (int waited = 0; !more && waited <= timeout_ms; waited += 20) {
+        json_t *page = sj_get_events(s, sid, q);
+        more = json_is_true(json_object_get(page, "hasMore"));
+        json_decref(page);
+        if (!more)
+            sj_sleep_ms(20);
+    }
+    free(q);
+    if (!more)
+        fail_msg("event %lld of %s not journaled within %d ms", seq, sid, timeout_ms);
+}
+
+/* Sends a mock turn echoing `bytes` of 'x': six events of about that size. */
+static void send_big(struct sj_server *s, const char *sid, size_t bytes)
+{
+    char *body = malloc(bytes + 32);
+    assert_non_null(body);
+    int n = snprintf(body, 32, "{\"message\":\"");
+    memset(body + n, 'x', bytes);
+    strcpy(body + n + bytes, "\"}");
+    char *path = sj_fmt("/v1/sessions/%s/messages", sid);
+    json_t *r = sj_call(s, "POST", path, body, 204);
+    json_decref(r);
+    free(path);
+    free(body);
+}
+
+static int setup_big(void **state)
+{
+    static const char *const args[] = {"--max-body-bytes", "8388608", NULL};
+    return sj_setup_with(state, args);
+}
+
+#define PAGE_BUDGET (4 * 1024 * 1024)
+
+static void test_events_page_byte_budget(void **state)
+{
+    /* A page stops at 4 MiB of events with hasMore, so one unread response
+     * never pins a whole session; the pages still cover every event once. */
+    struct sj_server *s = *state;
+    json_decref(sj_create_session(s, "big", NULL));
+    send_big(s, "big", 1200 * 1024);
+    send_big(s, "big", 1200 * 1024);
+    wait_sequence(s, "big", 13, 20000);
+    long long next = 1;
+    int pages = 0, more = 1;
+    while (more) {
+        char *q = sj_fmt("?offset=%lld", next - 1);
+        char *text = sj_get_events_text(s, "big", q);
+        free(q);
+        json_t *page = json_loads(text, 0, NULL);
+        assert_non_null(page);
+        json_t *events = json_object_get(page, "events");
+        size_t n = json_array_size(events);
+        fprintf(stderr, "page %d: %zu events, %zu bytes\n", pages, n, strlen(text));
+        assert_true(n >= 1);
+        assert_true(strlen(text) <= PAGE_BUDGET + 1024);
+        for (size_t i = 0; i < n; i++)
+            assert_int_equal(sj_int(json_array_get(events, i), "sequence"), next++);
+        more = json_is_true(json_object_get(page, "hasMore"));
+        json_decref(page);
+        free(text);
+        pages++;
+        assert_true(pages < 20);
+    }
+    assert_int_equal(next, 14);
+    assert_true(pages >= 4); /* 12 events of 1.2 MiB: at most 3 a page */
+}
+
+static void test_events_page_large_event_alone(void **state)
+{
+    /* An event larger than the page budget is still served, alone. */
+    struct sj_server *s = *state;
+    json_decref(sj_create_session(s, "huge", NULL));
+    send_big(s, "huge", PAGE_BUDGET + 512 * 1024);
+    wait_sequence(s, "huge", 7, 30000);
+    for (long long seq = 2; seq <= 7; seq++) {
+        char *q = sj_fmt("?offset=%lld", seq - 1);
+        json_t *page = sj_get_events(s, "huge", q);
+        free(q);
+        json_t *events = json_object_get(page, "events");
+        assert_int_equal(json_array_size(events), 1);
+        assert_int_equal(sj_int(json_array_get(events, 0), "sequence"), seq);
+        assert_true(json_is_true(json_object_get(page, "hasMore")) == (seq < 7));
+        json_decref(page);
+    }
+}
+
 /* The anchor reports the built-in mock as version "builtin". */
 static void test_mock_agent_version(void **state)
 {
@@ -533,6 +627,10 @@ int main(void)
                                         sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_terminate, sj_setup_default, sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_events_paging, sj_setup_default,
+                                        sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_events_page_byte_budget, setup_big,
+                                        sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_events_page_large_event_alone, setup_big,
                                         sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_mock_agent_version, sj_setup_default,
                                         sj_teardown_default),

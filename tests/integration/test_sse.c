@@ -12,10 +12,17 @@
 #include "httpc.h"
 #include "server.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define SID "e"
 #define WAIT_MS 10000
@@ -644,12 +651,213 @@ static void test_heartbeats_on_idle_stream(void **state)
     httpc_sse_close(sse);
 }
 
+
+static void test_sse_last_event_id_spaces(void **state)
+{
+    /* Optional whitespace around a header value is not part of it. */
+    static const char *const headers[] = {"Last-Event-ID: 5 \t", NULL};
+    struct sj_server *s = *state;
+    struct httpc_sse *sse;
+    new_session_with(s, SID, "echo hi", 7);
+    sse = open_sse(s, "/v1/sessions/" SID "/events/sse", headers);
+    expect_frame(s, sse, SID, 6, NULL);
+    expect_frame(s, sse, SID, 7, NULL);
+    httpc_sse_close(sse);
+}
+
+/* Sends `req` on a fresh connection and reads until the server closes it
+ * (bounded by timeout_ms).  new: the bytes, NUL-terminated. */
+static char *raw_exchange(int port, const char *req, int timeout_ms)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    size_t len = strlen(req);
+    assert_int_equal(send(fd, req, len, MSG_NOSIGNAL), (ssize_t)len);
+    size_t cap = 65536, got = 0;
+    char *out = malloc(cap);
+    assert_non_null(out);
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int n = poll(&p, 1, timeout_ms);
+        if (n <= 0)
+            fail_msg("no end of response within %d ms; got: %.*s", timeout_ms, (int)got, out);
+        ssize_t r = recv(fd, out + got, cap - 1 - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        assert_true(got < cap - 1);
+    }
+    out[got] = '\0';
+    close(fd);
+    return out;
+}
+
+static void test_sse_head_has_no_body(void **state)
+{
+    /* HEAD answers with the stream's headers and nothing else: the bytes
+     * after them are the next pipelined response, not a chunk. */
+    struct sj_server *s = *state;
+    new_session_with(s, SID, NULL, 1);
+    char *got = raw_exchange(s->port,
+                             "HEAD /v1/sessions/" SID "/events/sse HTTP/1.1\r\nHost: x\r\n\r\n"
+                             "GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                             WAIT_MS);
+    char *end = strstr(got, "\r\n\r\n");
+    if (!end || strncmp(got, "HTTP/1.1 200 ", 13) != 0)
+        fail_msg("bad HEAD answer: %s", got);
+    *end = '\0';
+    if (!strstr(got, "text/event-stream"))
+        fail_msg("HEAD answer without the stream's Content-Type: %s", got);
+    if (strncmp(end + 4, "HTTP/1.1 200 ", 13) != 0)
+        fail_msg("bytes after the HEAD answer's headers: %s", end + 4);
+    assert_non_null(strstr(end + 4, "{\"status\":\"ok\"}"));
+    free(got);
+}
+
+/* The sockets process `pid` holds open. */
+static int count_sockets(pid_t pid)
+{
+    char dir[64], path[320], link[128];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        ssize_t len = readlink(path, link, sizeof link - 1);
+        if (len > 0 && strncmp(link, "socket:", 7 < len ? 7 : (size_t)len) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void test_sse_hangup_releases_descriptor(void **state)
+{
+    /* A client that leaves a parked stream gets its socket closed at once,
+     * not at the next heartbeat (15 s by default, well past this wait). */
+    struct sj_server *s = *state;
+    new_session_with(s, SID, NULL, 1);
+    struct httpc_sse *sse = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
+    expect_frame(s, sse, SID, 1, NULL);
+    int open_now = count_sockets(s->pid);
+    httpc_sse_close(sse);
+    int waited = 0;
+    while (count_sockets(s->pid) >= open_now && waited < 5000) {
+        sj_sleep_ms(20);
+        waited += 20;
+    }
+    fprintf(stderr, "sockets: %d with the stream, %d %d ms after it left\n", open_now,
+            count_sockets(s->pid), waited);
+    assert_true(count_sockets(s->pid) < open_now);
+    /* The session's other streams are unaffected. */
+    sse = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
+    expect_frame(s, sse, SID, 1, NULL);
+    httpc_sse_close(sse);
+}
+
+#define BIG_TEXT (1024 * 1024)
+
+static int setup_big(void **state)
+{
+    static const char *const args[] = {"--max-body-bytes", "2097152", NULL};
+    if (setenv("SJ_TEST_DEBUG_ROUTES", "1", 1) != 0)
+        return -1;
+    return sj_setup_with(state, args);
+}
+
+/* Waits (bounded) until event `seq` of `sid` is journaled, asking for no
+ * events at all: pages of big events stop at their byte budget. */
+static void wait_sequence(struct sj_server *s, const char *sid, long long seq, int timeout_ms)
+{
+    char *q = sj_fmt("?offset=%lld&limit=0", seq - 1);
+    int more = 0;
+    for (int waited = 0; !more && waited <= timeout_ms; waited += 20) {
+        json_t *page = sj_get_events(s, sid, q);
+        more = json_is_true(json_object_get(page, "hasMore"));
+        json_decref(page);
+        if (!more)
+            sj_sleep_ms(20);
+    }
+    free(q);
+    if (!more)
+        fail_msg("event %lld of %s not journaled within %d ms", seq, sid, timeout_ms);
+}
+
+/* Sends a mock turn echoing `bytes` of 'x': six events of about that size. */
+static void send_big(struct sj_server *s, const char *sid, size_t bytes)
+{
+    char *body = malloc(bytes + 32);
+    assert_non_null(body);
+    int n = snprintf(body, 32, "{\"message\":\"");
+    memset(body + n, 'x', bytes);
+    strcpy(body + n + bytes, "\"}");
+    char *path = sj_fmt("/v1/sessions/%s/messages", sid);
+    json_t *r = sj_call(s, "POST", path, body, 204);
+    json_decref(r);
+    free(path);
+    free(body);
+}
+
+static json_t *debug_sse(struct sj_server *s)
+{
+    return sj_call(s, "GET", "/v1/debug/sse", NULL, 200);
+}
+
+static void test_sse_slow_reader_budget(void **state)
+{
+    /* A reader that stops reading pins at most the stream's budget plus one
+     * event, whatever the event size: here 24 events of 1 MiB wait for it.
+     * When it reads again it gets them all, in order. */
+    struct sj_server *s = *state;
+    new_session_with(s, SID, NULL, 1);
+    for (int i = 0; i < 4; i++)
+        send_big(s, SID, BIG_TEXT);
+    wait_sequence(s, SID, 25, WAIT_MS);
+    struct httpc_sse *sse = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
+    /* The server has refilled the stream at least once without the client
+     * reading: it wrote a buffer's worth and came back for more. */
+    long long reads = 0;
+    for (int waited = 0; waited < WAIT_MS && reads < 2; waited += 20) {
+        json_t *d = debug_sse(s);
+        reads = sj_int(d, "reads");
+        json_decref(d);
+        if (reads < 2)
+            sj_sleep_ms(20);
+    }
+    assert_true(reads >= 2);
+    for (long long seq = 1; seq <= 25; seq++) {
+        struct httpc_sse_event ev;
+        read_frame(sse, seq, &ev);
+        httpc_sse_event_free(&ev);
+    }
+    httpc_sse_close(sse);
+    json_t *d = debug_sse(s);
+    long long peak = sj_int(d, "peakBufferedBytes"), budget = sj_int(d, "budgetBytes");
+    fprintf(stderr, "peak held for one stream: %lld bytes (budget %lld + one event)\n", peak,
+            budget);
+    /* One event is the 1 MiB text, its JSON envelope and its frame. */
+    assert_true(peak <= budget + BIG_TEXT + 4096);
+    json_decref(d);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, sj_setup_default, sj_teardown_default)
     const struct CMUnitTest tests[] = {
         T(test_sse_framing),
         T(test_sse_last_event_id),
+        T(test_sse_last_event_id_spaces),
+        T(test_sse_head_has_no_body),
+        T(test_sse_hangup_releases_descriptor),
         T(test_sse_offset),
         T(test_sse_live_tail),
         T(test_sse_two_readers),
@@ -671,6 +879,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_many_readers_share_frames, setup_slow,
                                         sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_heartbeats_on_idle_stream, setup_heartbeat,
+                                        sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_sse_slow_reader_budget, setup_big,
                                         sj_teardown_default),
     };
 #undef T

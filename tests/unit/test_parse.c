@@ -58,6 +58,24 @@ static void test_u64(void **state)
     }
 }
 
+static void test_header_u64(void **state)
+{
+    (void)state; /* no fixture */
+    struct err err;
+    uint64_t v = 0;
+    assert_int_equal(parse_header_u64("Last-Event-ID", "5 ", &v, &err), 0);
+    assert_int_equal(v, 5);
+    assert_int_equal(parse_header_u64("Last-Event-ID", " \t42\t ", &v, &err), 0);
+    assert_int_equal(v, 42);
+    assert_int_equal(parse_header_u64("Last-Event-ID", "9223372036854775807 ", &v, &err), 0);
+    assert_int_equal(v, 9223372036854775807ULL);
+    static const char *const bad[] = {"", "   ", "5 5", "x", "-1", "5\n",
+                                      "9223372036854775808", "123456789012345678901234567890"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(parse_header_u64("Last-Event-ID", bad[i], &v, &err), ERR_INVALID);
+    assert_non_null(strstr(err.msg, "Last-Event-ID"));
+}
+
 static void test_bool(void **state)
 {
     (void)state; /* cmocka fixture unused */
@@ -194,6 +212,7 @@ int main(void)
         cmocka_unit_test(test_percent_decode),
         cmocka_unit_test(test_percent_decode_rejects),
         cmocka_unit_test(test_u64),
+        cmocka_unit_test(test_header_u64),
         cmocka_unit_test(test_bool),
         cmocka_unit_test(test_session_id),
         cmocka_unit_test(test_body_object),
