@@ -10,6 +10,7 @@
 #include "journal/journal.h"
 #include "base/opts.h"
 #include "sessions/sessions.h"
+#include "agents/install.h"
 #include "agents/supervisor.h"
 
 #include <errno.h>
@@ -323,6 +324,9 @@ int cmd_server(int argc, char **argv)
 fail:
     if (exit_code)
         fprintf(stderr, "sandbox-journal: %s\n", err.msg[0] ? err.msg : "startup failed");
+    /* Installs first: their end resumes the HTTP requests waiting for them,
+     * which must happen before the listener stops. */
+    install_stop();
     http_stop(http);
     if (sessions)
         sessions_close(sessions);

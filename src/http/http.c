@@ -509,6 +509,8 @@ static void http_pending_free(struct http_pending *p)
 {
     if (!p)
         return;
+    if (p->req.wait_free)
+        p->req.wait_free(p->req.wait);
     free(p->req.params[0]);
     free(p->req.params[1]);
     buf_free(&p->req.body);

@@ -26,6 +26,8 @@ struct http_request {
     char *params[2];     /* decoded path parameters ({session_id}, {permission_id}...) */
     struct buf body;
     json_t *cors_headers; /* {name: value} to add to the response; owned */
+    void *wait;           /* a suspended handler's state until it is called again */
+    void (*wait_free)(void *wait); /* frees `wait` when the request ends */
 };
 
 /* Looks up a query argument, percent-decoded.  new: free() it; NULL if absent. */
@@ -56,6 +58,16 @@ enum MHD_Result http_queue(struct http_request *req, unsigned status, struct MHD
 /* Parses a MessageRequest body.  new: *body_out owns the string in *message. */
 int routes_parse_message(struct http_request *req, json_t **body_out, const char **message,
                          struct err *err);
+
+struct install_job;
+
+/* Waits for an agent install without holding this worker (routes_meta.c):
+ * takes `job`, suspends the connection and returns MHD_YES; the install's
+ * end resumes it and libmicrohttpd calls the handler again, which gets the
+ * result from routes_install_waited(). */
+enum MHD_Result routes_install_wait(struct http_request *req, struct install_job *job);
+/* 1 if this request waited for an install (its result in *rc and *err), else 0. */
+int routes_install_waited(struct http_request *req, int *rc, struct err *err);
 
 /* Route handlers (routes_meta.c, routes_sessions.c, sse.c). */
 enum MHD_Result routes_root(struct http_request *req);

@@ -725,9 +725,10 @@ static json_t *sessions_started_conversion(const char *agent, const char *agent_
     return event_with_native_session(c, native_id);
 }
 
-int sessions_create(sessions_t *m, const char *session_id,
-                    const struct sessions_create_request *req, char native_id_out[128],
-                    struct err *err)
+/* The agent of a create request and its resolved modes. */
+static int sessions_create_check(const struct sessions_create_request *req,
+                                 const struct registry_entry **agent_out,
+                                 char agent_mode[32], char permission_mode[32], struct err *err)
 {
     const struct registry_entry *agent = registry_find(req->agent, err);
     if (!agent)
@@ -735,15 +736,31 @@ int sessions_create(sessions_t *m, const char *session_id,
     if (!agent->adapter)
         return err_set_subject(err, ERR_NOT_INSTALLED, agent->id, "agent not installed: %s",
                                agent->id);
+    *agent_out = agent;
+    return agent->adapter->resolve_modes(req->agent_mode, req->permission_mode, agent_mode,
+                                         permission_mode, err);
+}
+
+int sessions_create_install(sessions_t *m, const struct sessions_create_request *req,
+                            struct install_job **job_out, struct err *err)
+{
+    *job_out = NULL;
+    const struct registry_entry *agent = NULL;
     char agent_mode[32], permission_mode[32];
-    int rc = agent->adapter->resolve_modes(req->agent_mode, req->permission_mode, agent_mode,
-                                           permission_mode, err);
+    int rc = sessions_create_check(req, &agent, agent_mode, permission_mode, err);
     if (rc)
         return rc;
-    /* As the reference does, a missing agent is installed on first use; npm
-     * may run for a while, so no lock is held. */
-    if (!agent->adapter->builtin_version &&
-        (rc = registry_install(m->agents_dir, agent->id, 0, 1, err)) != 0)
+    return registry_install_start(m->agents_dir, agent->id, 0, 1, job_out, err);
+}
+
+int sessions_create(sessions_t *m, const char *session_id,
+                    const struct sessions_create_request *req, char native_id_out[128],
+                    struct err *err)
+{
+    const struct registry_entry *agent = NULL;
+    char agent_mode[32], permission_mode[32];
+    int rc = sessions_create_check(req, &agent, agent_mode, permission_mode, err);
+    if (rc)
         return rc;
     char cwd[PATH_MAX];
     const char *working_dir = NULL;
