@@ -927,9 +927,23 @@ int sessions_check_can_send(sessions_t *m, const char *session_id, struct err *e
     return rc;
 }
 
+/* 1 if `message` is empty or ASCII whitespace only. */
+static int sessions_message_is_blank(const char *message)
+{
+    for (; *message; message++)
+        if (!strchr(" \t\n\r\f\v", *message))
+            return 0;
+    return 1;
+}
+
 int sessions_send_message(sessions_t *m, const char *session_id, const char *message,
                           uint64_t *before_out, struct err *err)
 {
+    /* A blank message starts no turn: accepted, it would journal nothing
+     * and leave a messages/stream waiting for a turn end that never comes. */
+    if (sessions_message_is_blank(message))
+        return err_set_subject(err, ERR_INVALID, session_id,
+                               "invalid request: message is empty or whitespace only");
     struct session *s = sessions_lock(m, session_id, err);
     if (!s)
         return ERR_NOT_FOUND;

@@ -81,7 +81,8 @@ json_t *sessions_list_json(sessions_t *s, struct err *err);
 /* 1 if the session exists. */
 int sessions_exists(sessions_t *s, const char *session_id);
 
-/* Sends a user message.  ERR_NOT_FOUND, ERR_INVALID / ERR_AGENT_EXITED for
+/* Sends a user message.  ERR_INVALID for a blank one (empty or whitespace
+ * only: it would start no turn).  ERR_NOT_FOUND, ERR_INVALID / ERR_AGENT_EXITED for
  * an ended session, ERR_STORAGE.  *before_out (if non-NULL) gets the
  * session's committed last sequence taken before the message was journaled,
  * for a turn stream to start after. */
