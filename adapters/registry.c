@@ -136,9 +136,10 @@ json_t *registry_modes_json(const char *id, void *const instances[], struct err 
     return out;
 }
 
-int registry_install(const char *agents_dir, const char *id, int reinstall, int if_missing,
-                   struct err *err)
+int registry_install_start(const char *agents_dir, const char *id, int reinstall,
+                           int if_missing, struct install_job **job_out, struct err *err)
 {
+    *job_out = NULL;
     const struct registry_entry *e = registry_find(id, err);
     if (!e)
         return ERR_UNSUPPORTED_AGENT;
@@ -149,5 +150,5 @@ int registry_install(const char *agents_dir, const char *id, int reinstall, int 
                                "install failed: %s (no package is pinned for it)", e->id);
     struct install_options o = { .reinstall = reinstall, .if_missing = if_missing,
                                  .progress_fd = -1 };
-    return install_agent(agents_dir, e->id, &o, NULL, err);
+    return install_start(agents_dir, e->id, &o, job_out, err);
 }

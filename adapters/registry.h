@@ -8,6 +8,8 @@
 
 #include <jansson.h>
 
+struct install_job;
+
 #define ADAPTER(name) extern const struct adapter adapter_##name;
 #include "adapters/adapters.def"
 #undef ADAPTER
@@ -40,13 +42,15 @@ json_t *registry_caps_json(const struct adapter_caps *caps);
  * Thread: HTTP worker. */
 json_t *registry_list_json(const char *agents_dir, void *const instances[]);
 
-/* Installs agent `id` (POST /v1/agents/{agent}/install and the lazy install
- * of session creation): a no-op for built-in agents; with `if_missing`, a
- * no-op when any binary is found; else the pinned version under agents_dir
- * (see install_agent()).  ERR_UNSUPPORTED_AGENT, ERR_INSTALL_FAILED.  Blocks
- * while npm runs.  Thread: HTTP worker or main. */
-int registry_install(const char *agents_dir, const char *id, int reinstall, int if_missing,
-                   struct err *err);
+/* Starts installing agent `id` in the background (POST
+ * /v1/agents/{agent}/install and the lazy install of session creation), see
+ * install_start(): *job_out NULL when there is nothing to do (a built-in
+ * agent; with `if_missing`, any binary found; else the pinned version under
+ * agents_dir is there), else new: the running install to wait for.
+ * ERR_UNSUPPORTED_AGENT, ERR_INSTALL_FAILED.  Never waits for npm.
+ * Thread: any. */
+int registry_install_start(const char *agents_dir, const char *id, int reinstall,
+                           int if_missing, struct install_job **job_out, struct err *err);
 
 /* new: {"modes":[AgentModeInfo...]} for the agent, or NULL with err set. */
 json_t *registry_modes_json(const char *id, void *const instances[], struct err *err);

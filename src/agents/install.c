@@ -42,7 +42,34 @@ static const struct install_package install_packages[] = {
 #undef AGENT_PACKAGE
 };
 
+/* The background installs of the server (see install_start()).  One job
+ * per agent at a time: a request for an agent being installed joins its
+ * job, whatever its options. */
+struct install_waiter {
+    void (*notify)(void *arg);
+    void *arg;
+    struct install_waiter *next;
+};
+
+struct install_job {
+    char agent[64];
+    char agents_dir[PATH_MAX];
+    struct install_options o;
+    int refs;                       /* install_lock */
+    int done;                       /* install_lock */
+    int cancelled;                  /* install_lock */
+    pid_t pgid;                     /* npm's process group while it runs, else 0; install_lock */
+    int rc;                         /* the result, once done */
+    struct err err;
+    struct install_waiter *waiters; /* install_lock */
+    struct install_job *next;       /* in install_jobs while running */
+};
+
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t install_idle = PTHREAD_COND_INITIALIZER;
+static struct install_job *install_jobs; /* running jobs; install_lock */
+static int install_threads;              /* job threads not yet finished; install_lock */
+static int install_stopping;             /* install_stop() was called; install_lock */
 
 const struct install_package *install_package_for(const char *agent)
 {
@@ -162,12 +189,27 @@ static void install_tail_add(struct buf *tail, const char *data, size_t n)
         buf_reset(tail); /* diagnostics only: losing them is not an error */
 }
 
+/* Records the running child of `job` (pid 0: none) so install_stop() can
+ * kill its process group; kills it at once if the job is already cancelled. */
+static void install_job_set_child(struct install_job *job, pid_t pid)
+{
+    pthread_mutex_lock(&install_lock);
+    job->pgid = pid;
+    if (pid && job->cancelled && kill(-pid, SIGKILL) != 0)
+        fprintf(stderr, "sandbox-journal: cannot stop npm (%d): %s\n", (int)pid,
+                strerror(errno));
+    pthread_mutex_unlock(&install_lock);
+}
+
 /* Runs argv with the process environment.  When `show_fd` is a terminal the
  * child writes to it directly; otherwise its stdout and stderr are read
- * here, kept in `tail` and copied to show_fd if >= 0.  *status gets the
- * wait status.  0, or -1 with errno (spawn failure) or ETIMEDOUT. */
+ * here, kept in `tail` and copied to show_fd if >= 0.  With a `job` (the
+ * server's background install) the child leads a process group of its own,
+ * which install_stop() and the timeout kill whole (npm runs node and
+ * scripts below it).  *status gets the wait status.  0, or -1 with errno
+ * (spawn failure) or ETIMEDOUT. */
 static int install_run(const char *const *argv, int show_fd, int timeout_ms, struct buf *tail,
-                       int *status)
+                       int *status, struct install_job *job)
 {
     int direct = show_fd >= 0 && isatty(show_fd);
     int pipefd[2] = { -1, -1 };
@@ -196,8 +238,11 @@ static int install_run(const char *const *argv, int show_fd, int timeout_ms, str
     rc = posix_spawnattr_setsigmask(&attr, &empty);
     if (!rc)
         rc = posix_spawnattr_setsigdefault(&attr, &defaults);
+    if (!rc && job)
+        rc = posix_spawnattr_setpgroup(&attr, 0);
     if (!rc)
-        rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                                 (job ? POSIX_SPAWN_SETPGROUP : 0));
     if (!rc)
         rc = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     if (!rc && direct) {
@@ -220,6 +265,8 @@ static int install_run(const char *const *argv, int show_fd, int timeout_ms, str
     posix_spawn_file_actions_destroy(&fa);
     if (rc)
         goto fail_pipe;
+    if (job)
+        install_job_set_child(job, pid);
 
     long long deadline = install_now_ms() + timeout_ms;
     int timed_out = 0;
@@ -258,22 +305,33 @@ static int install_run(const char *const *argv, int show_fd, int timeout_ms, str
         close(pipefd[0]);
         pipefd[0] = -1;
     }
+    /* Waits without reaping first (WNOWAIT): while the pid is not reaped it
+     * cannot be reused, so install_stop() never kills a stranger's group. */
+    int wait_failed = 0;
     for (;;) {
-        pid_t r = waitpid(pid, status, WNOHANG);
-        if (r == pid)
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        int r = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT);
+        if (r == 0 && si.si_pid == pid)
             break;
-        if (r < 0 && errno != EINTR)
-            return -1;
+        if (r < 0 && errno != EINTR) {
+            wait_failed = 1;
+            break;
+        }
         if (timed_out || install_now_ms() >= deadline) {
             timed_out = 1;
-            kill(pid, SIGKILL);
-            if (waitpid(pid, status, 0) < 0)
-                return -1;
+            if (kill(job ? -pid : pid, SIGKILL) != 0 && errno != ESRCH)
+                fprintf(stderr, "sandbox-journal: cannot stop %s: %s\n", argv[0],
+                        strerror(errno));
             break;
         }
         struct timespec ts = { 0, 20 * 1000000L };
         nanosleep(&ts, NULL);
     }
+    if (job)
+        install_job_set_child(job, 0);
+    if (wait_failed || waitpid(pid, status, 0) < 0)
+        return -1;
     if (timed_out) {
         errno = ETIMEDOUT;
         return -1;
@@ -297,7 +355,7 @@ static int install_version_by_running(const char *binary, char *out, size_t size
     struct buf tail;
     int status = 0, found = 0;
     buf_init(&tail);
-    if (install_run(argv, -1, INSTALL_VERSION_TIMEOUT_MS, &tail, &status) == 0 &&
+    if (install_run(argv, -1, INSTALL_VERSION_TIMEOUT_MS, &tail, &status, NULL) == 0 &&
         WIFEXITED(status) && WEXITSTATUS(status) == 0 && tail.len) {
         const char *p = tail.data;
         while (*p && *p != '\n') {
@@ -440,7 +498,8 @@ static void install_reason(const struct buf *tail, char *out, size_t size)
 
 /* Runs npm install into `staging`.  0, or ERR_INSTALL_FAILED with a reason. */
 static int install_npm(const struct install_package *pkg, const char *staging,
-                       const struct install_options *o, struct err *err)
+                       const struct install_options *o, struct install_job *job,
+                       struct err *err)
 {
     char npm[PATH_MAX];
     if (o->npm) {
@@ -468,10 +527,19 @@ static int install_npm(const struct install_package *pkg, const char *staging,
     struct buf tail;
     buf_init(&tail);
     int status = 0;
-    int rc = install_run(argv, o->progress_fd, INSTALL_TIMEOUT_MS, &tail, &status);
+    int rc = install_run(argv, o->progress_fd, INSTALL_TIMEOUT_MS, &tail, &status, job);
     char reason[200];
     install_reason(&tail, reason, sizeof reason);
-    if (rc != 0) {
+    int cancelled = 0;
+    if (job) {
+        pthread_mutex_lock(&install_lock);
+        cancelled = job->cancelled;
+        pthread_mutex_unlock(&install_lock);
+    }
+    if (cancelled) {
+        rc = err_set_subject(err, ERR_INSTALL_FAILED, pkg->agent,
+                             "install cancelled: the server is shutting down");
+    } else if (rc != 0) {
         rc = err_set_subject(err, ERR_INSTALL_FAILED, pkg->agent, "install failed: %s: %s",
                              npm, errno == ETIMEDOUT ? "timed out" : strerror(errno));
     } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -487,8 +555,10 @@ static int install_npm(const struct install_package *pkg, const char *staging,
     return rc;
 }
 
-int install_agent(const char *agents_dir, const char *agent, const struct install_options *o,
-                  struct install_info *out, struct err *err)
+/* install_agent() for the CLI (job NULL) or one background job. */
+static int install_agent_run(const char *agents_dir, const char *agent,
+                             const struct install_options *o, struct install_job *job,
+                             struct install_info *out, struct err *err)
 {
     const struct install_package *pkg = install_package_for(agent);
     if (!pkg)
@@ -502,7 +572,6 @@ int install_agent(const char *agents_dir, const char *agent, const struct instal
     if (rc)
         return rc;
 
-    pthread_mutex_lock(&install_lock);
     struct install_info info;
     rc = install_status(agents_dir, agent, &info, err);
     if (rc)
@@ -527,7 +596,7 @@ int install_agent(const char *agents_dir, const char *agent, const struct instal
                              "install failed: cannot create %s: %s", staging, strerror(errno));
         goto done;
     }
-    rc = install_npm(pkg, staging, o, err);
+    rc = install_npm(pkg, staging, o, job, err);
     if (rc) {
         if (install_rm_tree(staging) != 0)
             fprintf(stderr, "sandbox-journal: could not remove %s\n", staging);
@@ -554,8 +623,198 @@ int install_agent(const char *agents_dir, const char *agent, const struct instal
                              "install failed: npm finished but %s %s is not in %s",
                              pkg->package, pkg->version, dir);
 done:
-    pthread_mutex_unlock(&install_lock);
     if (rc == 0 && out)
         *out = info;
     return rc;
+}
+
+int install_agent(const char *agents_dir, const char *agent, const struct install_options *o,
+                  struct install_info *out, struct err *err)
+{
+    return install_agent_run(agents_dir, agent, o, NULL, out, err);
+}
+
+/* ---- background installs --------------------------------------------------- */
+
+/* Whether the options ask for npm, judged from files only (no binary runs,
+ * so a caller on an HTTP worker never waits here).  The job re-checks. */
+static int install_needed(const char *agents_dir, const struct install_package *pkg,
+                          const struct install_options *o)
+{
+    if (o->reinstall)
+        return 1;
+    char dir[PATH_MAX], bin[PATH_MAX];
+    struct install_info info;
+    memset(&info, 0, sizeof info);
+    if (snprintf(dir, sizeof dir, "%s/%s", agents_dir, pkg->agent) < (int)sizeof dir &&
+        install_pinned_status(pkg, dir, &info) && info.pinned)
+        return 0;
+    return !(o->if_missing && install_find_binary(agents_dir, pkg->agent, bin));
+}
+
+/* Drops a reference.  install_lock held. */
+static void install_job_unref_locked(struct install_job *job)
+{
+    if (--job->refs == 0)
+        free(job);
+}
+
+static void *install_job_main(void *arg)
+{
+    struct install_job *job = arg;
+    struct err err;
+    err_clear(&err);
+    int rc = install_agent_run(job->agents_dir, job->agent, &job->o, job, NULL, &err);
+
+    pthread_mutex_lock(&install_lock);
+    job->rc = rc;
+    job->err = err;
+    job->done = 1;
+    for (struct install_job **p = &install_jobs; *p; p = &(*p)->next) {
+        if (*p == job) {
+            *p = job->next;
+            break;
+        }
+    }
+    struct install_waiter *waiters = job->waiters;
+    job->waiters = NULL;
+    pthread_mutex_unlock(&install_lock);
+
+    /* Outside the lock: a notification may start another install. */
+    while (waiters) {
+        struct install_waiter *w = waiters;
+        waiters = w->next;
+        w->notify(w->arg);
+        free(w);
+    }
+
+    /* Counted down only now, so install_stop() returns after every
+     * notification ran (the HTTP layer must resume its connections
+     * before it stops). */
+    pthread_mutex_lock(&install_lock);
+    install_job_unref_locked(job);
+    install_threads--;
+    pthread_cond_broadcast(&install_idle);
+    pthread_mutex_unlock(&install_lock);
+    return NULL;
+}
+
+int install_start(const char *agents_dir, const char *agent, const struct install_options *o,
+                  struct install_job **job_out, struct err *err)
+{
+    *job_out = NULL;
+    const struct install_package *pkg = install_package_for(agent);
+    if (!pkg)
+        return err_set_subject(err, ERR_INVALID, agent, "%s is not installed with npm", agent);
+    if (strlen(agents_dir) >= PATH_MAX)
+        return err_set(err, ERR_INVALID, "path too long under the agents directory");
+
+    pthread_mutex_lock(&install_lock);
+    int rc = 0;
+    struct install_job *job = NULL;
+    if (install_stopping) {
+        rc = err_set_subject(err, ERR_INSTALL_FAILED, agent,
+                             "install cancelled: the server is shutting down");
+        goto done;
+    }
+    for (job = install_jobs; job; job = job->next)
+        if (strcmp(job->agent, pkg->agent) == 0)
+            break;
+    if (job) {
+        job->refs++;
+        goto done;
+    }
+    if (!install_needed(agents_dir, pkg, o))
+        goto done;
+    job = calloc(1, sizeof *job);
+    if (!job) {
+        rc = err_set(err, ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    snprintf(job->agent, sizeof job->agent, "%s", pkg->agent);
+    snprintf(job->agents_dir, sizeof job->agents_dir, "%s", agents_dir);
+    job->o = *o;
+    job->o.progress_fd = -1;
+    job->o.npm = NULL; /* the server's npm is the one on PATH; o->npm may not outlive us */
+    job->refs = 2; /* the caller's and the thread's */
+    pthread_attr_t attr;
+    pthread_t thread;
+    int e = pthread_attr_init(&attr);
+    if (!e)
+        e = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (!e)
+        e = pthread_create(&thread, &attr, install_job_main, job);
+    pthread_attr_destroy(&attr);
+    if (e) {
+        free(job);
+        job = NULL;
+        rc = err_set_subject(err, ERR_INSTALL_FAILED, agent,
+                             "install failed: cannot start a thread: %s", strerror(e));
+        goto done;
+    }
+    install_threads++;
+    job->next = install_jobs;
+    install_jobs = job;
+done:
+    pthread_mutex_unlock(&install_lock);
+    *job_out = job;
+    return rc;
+}
+
+int install_job_notify(struct install_job *job, void (*notify)(void *arg), void *arg)
+{
+    struct install_waiter *w = malloc(sizeof *w);
+    pthread_mutex_lock(&install_lock);
+    int rc = 0;
+    if (job->done) {
+        rc = 1;
+    } else if (!w) {
+        rc = -1;
+    } else {
+        w->notify = notify;
+        w->arg = arg;
+        w->next = job->waiters;
+        job->waiters = w;
+        w = NULL;
+    }
+    pthread_mutex_unlock(&install_lock);
+    free(w);
+    return rc;
+}
+
+int install_job_result(struct install_job *job, struct err *err)
+{
+    pthread_mutex_lock(&install_lock);
+    int rc;
+    if (!job->done)
+        rc = err_set_subject(err, ERR_INTERNAL, job->agent, "install of %s still running",
+                             job->agent);
+    else if ((rc = job->rc) != 0 && err)
+        *err = job->err;
+    pthread_mutex_unlock(&install_lock);
+    return rc;
+}
+
+void install_job_release(struct install_job *job)
+{
+    if (!job)
+        return;
+    pthread_mutex_lock(&install_lock);
+    install_job_unref_locked(job);
+    pthread_mutex_unlock(&install_lock);
+}
+
+void install_stop(void)
+{
+    pthread_mutex_lock(&install_lock);
+    install_stopping = 1;
+    for (struct install_job *job = install_jobs; job; job = job->next) {
+        job->cancelled = 1;
+        if (job->pgid && kill(-job->pgid, SIGKILL) != 0 && errno != ESRCH)
+            fprintf(stderr, "sandbox-journal: cannot stop npm for %s: %s\n", job->agent,
+                    strerror(errno));
+    }
+    while (install_threads > 0)
+        pthread_cond_wait(&install_idle, &install_lock);
+    pthread_mutex_unlock(&install_lock);
 }

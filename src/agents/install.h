@@ -14,9 +14,14 @@
  * the binary on PATH (an agent the machine already has counts as
  * installed).  Nothing is cached: every call looks at what is really there.
  *
- * Every function may block (file system, npm) and is meant for an HTTP
- * worker or the command line, never the supervisor loop.  Thread: any;
- * installs are serialized by a process-wide lock. */
+ * The server installs in the background (install_start()): each install
+ * runs on a thread of its own, one per agent at a time (a second request
+ * for an agent being installed joins the running install), different
+ * agents in parallel, so no HTTP worker waits for npm.  install_stop()
+ * kills them at shutdown.  The command line calls install_agent().
+ *
+ * install_status() and install_agent() block (file system, npm): the
+ * command line, a job's thread, never the supervisor loop. */
 #ifndef SJ_INSTALL_H
 #define SJ_INSTALL_H
 
@@ -71,8 +76,40 @@ struct install_options {
  * already there (see the options), creating directories as needed.  Fills
  * *out (may be NULL) with the result.  ERR_INSTALL_FAILED with a one-line
  * reason (npm missing, npm's last error line, a file system error),
- * ERR_INVALID for an agent without a package.  May take minutes. */
+ * ERR_INVALID for an agent without a package.  May take minutes.  Thread:
+ * one install of an agent at a time (the command line's only thread). */
 int install_agent(const char *agents_dir, const char *agent, const struct install_options *o,
                   struct install_info *out, struct err *err);
+
+/* ---- background installs (the server) ---- */
+
+struct install_job;
+
+/* Starts installing `agent` on a thread of its own, or joins the install
+ * of it already running (whatever that one's options).  *job_out NULL:
+ * nothing to do under the options, judged from the files alone (no binary
+ * runs), else new: a reference, dropped with install_job_release().
+ * o->progress_fd and o->npm are ignored (npm from PATH, output captured).
+ * ERR_INVALID (no package), ERR_INSTALL_FAILED (after install_stop(), no
+ * thread), ERR_NOMEM.  Never waits for npm.  Thread: any. */
+int install_start(const char *agents_dir, const char *agent, const struct install_options *o,
+                  struct install_job **job_out, struct err *err);
+
+/* Asks for notify(arg) once when `job` ends, called on the job's thread.
+ * 0: registered; 1: the job has ended already (notify is not called);
+ * -1: out of memory (not registered).  Thread: any. */
+int install_job_notify(struct install_job *job, void (*notify)(void *arg), void *arg);
+
+/* The result of an ended job: 0, or its error code with *err filled as
+ * install_agent() would.  ERR_INTERNAL if it is still running. */
+int install_job_result(struct install_job *job, struct err *err);
+
+void install_job_release(struct install_job *job);
+
+/* Shutdown: refuses new installs, kills the process group of every running
+ * npm and waits until each job has ended, removed its staging directory
+ * and run its notifications (so nothing calls back after this returns).
+ * Takes as long as removing a staging tree, not as long as npm. */
+void install_stop(void);
 
 #endif

@@ -8,6 +8,8 @@
  * endpoint cannot send the token elsewhere. */
 #include "cli/client.h"
 
+#include "export/export_url.h"
+
 #include <curl/curl.h>
 
 #include <stdio.h>
@@ -23,6 +25,7 @@
 
 struct client {
     char *endpoint;    /* without a trailing '/' */
+    char *shown;       /* the endpoint with any password masked, for messages */
     char *auth_header; /* "Authorization: Bearer <token>", or NULL */
 };
 
@@ -45,30 +48,56 @@ struct client_xfer {
     struct err *err; /* filled by whoever set cb_rc */
 };
 
+/* new (malloc): `endpoint` with any password masked (export's masking, so
+ * `api -e` and `export` hide the same), or NULL without memory. */
+static char *client_mask(const char *endpoint)
+{
+    size_t size = 2 * strlen(endpoint) + 16; /* "***" may outgrow a short password */
+    char *out = malloc(size);
+    if (out)
+        export_url_mask(endpoint, out, size);
+    return out;
+}
+
 int client_new(const char *endpoint, const char *token, client_t **out, struct err *err)
 {
+    char *shown = client_mask(endpoint ? endpoint : "");
+    if (!shown)
+        return err_set(err, ERR_NOMEM, "out of memory");
+    int rc = 0;
+    const char *host = endpoint ? strstr(endpoint, "://") : NULL;
     if (!endpoint || (strncasecmp(endpoint, "http://", 7) != 0 &&
                       strncasecmp(endpoint, "https://", 8) != 0))
-        return err_set(err, ERR_INVALID, "the endpoint must be an http:// or https:// URL, "
-                       "not '%s'", endpoint ? endpoint : "");
-    const char *host = strstr(endpoint, "://") + 3;
-    if (!*host || *host == '/')
-        return err_set(err, ERR_INVALID, "the endpoint '%s' names no host", endpoint);
-    if (strpbrk(endpoint, " \t\r\n"))
-        return err_set(err, ERR_INVALID, "the endpoint must not contain white space");
-    if (token && strpbrk(token, "\r\n"))
-        return err_set(err, ERR_INVALID, "the token must not contain a line break");
+        rc = err_set(err, ERR_INVALID, "the endpoint must be an http:// or https:// URL, "
+                     "not '%s'", shown);
+    else if (!host[3] || host[3] == '/')
+        rc = err_set(err, ERR_INVALID, "the endpoint '%s' names no host", shown);
+    else if (strpbrk(endpoint, " \t\r\n"))
+        rc = err_set(err, ERR_INVALID, "the endpoint must not contain white space");
+    else if (token && strpbrk(token, "\r\n"))
+        rc = err_set(err, ERR_INVALID, "the token must not contain a line break");
+    if (rc) {
+        free(shown);
+        return rc;
+    }
 
     /* curl_global_init is reference counted; client_free() drops ours. */
     CURLcode cc = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (cc != CURLE_OK)
+    if (cc != CURLE_OK) {
+        free(shown);
         return err_set(err, ERR_INTERNAL, "cannot initialize libcurl: %s",
                        curl_easy_strerror(cc));
+    }
     client_t *c = calloc(1, sizeof *c);
     if (!c) {
+        free(shown);
         curl_global_cleanup();
         return err_set(err, ERR_NOMEM, "out of memory");
     }
+    c->shown = shown;
+    /* Masked like the endpoint itself: never a trailing '/'. */
+    for (size_t k = strlen(shown); k > 0 && shown[k - 1] == '/'; k--)
+        shown[k - 1] = '\0';
     size_t n = strlen(endpoint);
     while (n > 0 && endpoint[n - 1] == '/')
         n--;
@@ -97,6 +126,7 @@ void client_free(client_t *c)
     if (!c)
         return;
     free(c->endpoint);
+    free(c->shown);
     if (c->auth_header) {
         /* The header holds the token: do not leave it in freed memory. */
         volatile char *p = c->auth_header;
@@ -366,7 +396,7 @@ static int client_configure(client_t *c, struct client_xfer *x, const char *meth
     }
     if (cc != CURLE_OK)
         return err_set(x->err, ERR_INTERNAL, "cannot set up the request to %s: %s",
-                       c->endpoint, curl_easy_strerror(cc));
+                       c->shown, curl_easy_strerror(cc));
     return 0;
 }
 
@@ -442,9 +472,9 @@ static int client_transport_error(client_t *c, CURLcode cc, const char *errbuf,
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
-        return err_set(err, ERR_INTERNAL, "cannot reach %s: %s", c->endpoint, why);
+        return err_set(err, ERR_INTERNAL, "cannot reach %s: %s", c->shown, why);
     default:
-        return err_set(err, ERR_INTERNAL, "request to %s failed: %s", c->endpoint, why);
+        return err_set(err, ERR_INTERNAL, "request to %s failed: %s", c->shown, why);
     }
 }
 
@@ -491,7 +521,7 @@ static int client_run(client_t *c, const char *method, const char *path, const c
     }
     if (curl_easy_getinfo(x.easy, CURLINFO_RESPONSE_CODE, &resp->status) != CURLE_OK ||
         curl_easy_getinfo(x.easy, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK) {
-        rc = err_set(err, ERR_INTERNAL, "cannot read the response of %s", c->endpoint);
+        rc = err_set(err, ERR_INTERNAL, "cannot read the response of %s", c->shown);
         goto done;
     }
     if (ct && !(resp->content_type = strdup(ct))) {

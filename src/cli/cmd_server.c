@@ -10,6 +10,7 @@
 #include "journal/journal.h"
 #include "base/opts.h"
 #include "sessions/sessions.h"
+#include "agents/install.h"
 #include "agents/supervisor.h"
 
 #include <errno.h>
@@ -96,7 +97,9 @@ static int cmd_server_append(const char **list, size_t *n, const char *value, co
     return 0;
 }
 
-/* The token's first line, without its line ending.  A token given on the
+/* The token's first line, without its line ending and the blanks around
+ * it (an editor's trailing space or a CRLF would make a token no client
+ * can send: HTTP drops them from a header value).  A token given on the
  * command line is readable by every local process in /proc/<pid>/cmdline,
  * agents' tool commands included; one in a file is not. */
 static int cmd_server_read_token(const char *path, char *out, size_t size)
@@ -112,8 +115,11 @@ static int cmd_server_read_token(const char *path, char *out, size_t size)
     if (len == size - 1 && out[len - 1] != '\n')
         return opts_fail("--token-file %s: the token is longer than %zu bytes", path,
                          size - 2);
-    while (len && (out[len - 1] == '\n' || out[len - 1] == '\r'))
+    while (len && strchr(" \t\r\n", out[len - 1]))
         out[--len] = '\0';
+    size_t lead = strspn(out, " \t");
+    memmove(out, out + lead, len - lead + 1);
+    len -= lead;
     if (!len)
         return opts_fail("--token-file %s: the first line is empty", path);
     return 0;
@@ -342,6 +348,9 @@ int cmd_server(int argc, char **argv)
 fail:
     if (exit_code)
         fprintf(stderr, "sandbox-journal: %s\n", err.msg[0] ? err.msg : "startup failed");
+    /* Installs first: their end resumes the HTTP requests waiting for them,
+     * which must happen before the listener stops. */
+    install_stop();
     http_stop(http);
     if (sessions)
         sessions_close(sessions);

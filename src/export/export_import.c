@@ -339,9 +339,21 @@ static int export_import_event(struct export_import *x, json_t *doc, struct err 
     const json_t *ev_seq = json_object_get(ev, "sequence");
     int fits = ev_sid && ev_type && json_is_integer(ev_seq) && strcmp(ev_sid, sid) == 0 &&
                strcmp(ev_type, type) == 0 && (uint64_t)json_integer_value(ev_seq) == seq;
+    /* What the server checks when it rebuilds the session from the journal
+     * (normalize_replay()): an event that fails it there would make every
+     * later message to the session fail. */
+    const json_t *nsid = json_object_get(ev, "native_session_id");
+    int well_formed = fits && event_data_fits(type, json_object_get(ev, "data")) &&
+                      json_is_boolean(json_object_get(ev, "synthetic")) &&
+                      (!nsid || json_is_null(nsid) || json_is_string(nsid));
     json_decref(ev);
     if (!fits)
         return export_import_bad(x, err, "event text is not session %s's event %llu of type %s",
+                                 sid, (unsigned long long)seq, type);
+    if (!well_formed)
+        return export_import_bad(x, err, "session %s event %llu: its data does not fit a %s "
+                                         "event (or synthetic / native_session_id have the "
+                                         "wrong type)",
                                  sid, (unsigned long long)seq, type);
     const char *raw_text = json_string_value(raw);
     size_t raw_len = raw_text ? json_string_length(raw) : 0;

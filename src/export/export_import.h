@@ -28,7 +28,8 @@ struct export_import_summary {
 
 /* Reads the whole file at `path` and checks it: the header, every line's
  * shape, each session's sequences contiguous from 1 and matching its
- * session lines.  With `j` (may be NULL) also checks it against what the
+ * session lines, each event well formed as the server needs it to rebuild
+ * the session (data fitting its type, as normalize_replay() checks).  With `j` (may be NULL) also checks it against what the
  * journal already holds.  Writes nothing.  ERR_INVALID with the line number
  * for a bad file, ERR_CONFLICT for a clash with the journal.
  * Thread: one that may use a journal reader. */

@@ -502,6 +502,8 @@ static void http_pending_free(struct http_pending *p)
 {
     if (!p)
         return;
+    if (p->req.wait_free)
+        p->req.wait_free(p->req.wait);
     http_pending_release(p);
     free(p);
 }
@@ -577,8 +579,10 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
     }
     enum MHD_Result rc = p->route->handler(&p->req);
     /* The answer is queued: an event stream, which lives on, must not keep
-     * the request's body (a message of up to --max-body-bytes) or headers. */
-    http_pending_release(p);
+     * the request's body (a message of up to --max-body-bytes) or headers.
+     * A handler suspended for an install runs again with them. */
+    if (!p->req.wait)
+        http_pending_release(p);
     return rc;
 }
 

@@ -30,6 +30,8 @@ struct http_request {
     char *params[2];     /* decoded path parameters ({session_id}, {permission_id}...) */
     struct buf body;
     json_t *cors_headers; /* {name: value} to add to the response, or NULL; owned */
+    void *wait;           /* a suspended handler's state until it is called again */
+    void (*wait_free)(void *wait); /* frees `wait` when the request ends */
 };
 
 /* One line of a route table: a pattern's "*" segments are the path

@@ -11,4 +11,14 @@
 extern const struct http_route routes_meta_table[];
 extern const struct http_route routes_sessions_table[];
 
+struct install_job;
+
+/* Waits for an agent install without holding this worker (routes_meta.c):
+ * takes `job`, suspends the connection and returns MHD_YES; the install's
+ * end resumes it and libmicrohttpd calls the handler again, which gets the
+ * result from routes_install_waited(). */
+enum MHD_Result routes_install_wait(struct http_request *req, struct install_job *job);
+/* 1 if this request waited for an install (its result in *rc and *err), else 0. */
+int routes_install_waited(struct http_request *req, int *rc, struct err *err);
+
 #endif

@@ -1,4 +1,5 @@
 /* Service metadata and agent routes. */
+#include "agents/install.h"
 #include "adapters/registry.h"
 #include "http/parse.h"
 #include "http/request.h"
@@ -47,19 +48,57 @@ static enum MHD_Result routes_agent_modes(struct http_request *req)
     return http_respond_json(req, MHD_HTTP_OK, modes);
 }
 
+static void routes_install_resume(void *conn)
+{
+    MHD_resume_connection(conn);
+}
+
+static void routes_install_release(void *job)
+{
+    install_job_release(job);
+}
+
+enum MHD_Result routes_install_wait(struct http_request *req, struct install_job *job)
+{
+    req->wait = job;
+    req->wait_free = routes_install_release;
+    /* Suspended before the notification is asked for, so the install's end
+     * always finds the connection suspended (or resumes it at once). */
+    MHD_suspend_connection(req->conn);
+    if (install_job_notify(job, routes_install_resume, req->conn) != 0)
+        MHD_resume_connection(req->conn); /* ended already, or no memory to wait */
+    return MHD_YES;
+}
+
+int routes_install_waited(struct http_request *req, int *rc, struct err *err)
+{
+    if (req->wait_free != routes_install_release)
+        return 0;
+    *rc = install_job_result(req->wait, err);
+    install_job_release(req->wait);
+    req->wait = NULL;
+    req->wait_free = NULL;
+    return 1;
+}
+
 static enum MHD_Result routes_agent_install(struct http_request *req)
 {
     struct err err;
-    const struct registry_entry *agent = registry_find(req->params[0], &err);
-    if (!agent)
-        return http_respond_error(req, &err);
-    int reinstall;
-    if (parse_install_request(req->body.data, req->body.len, &reinstall, &err) != 0)
-        return http_respond_error(req, &err);
-    /* Blocks this worker while npm runs (minutes at worst); the other
-     * workers keep serving. */
-    if (registry_install(sessions_agents_dir(req->server->sessions), agent->id, reinstall, 0,
-                       &err) != 0)
+    int rc;
+    if (!routes_install_waited(req, &rc, &err)) {
+        const struct registry_entry *agent = registry_find(req->params[0], &err);
+        if (!agent)
+            return http_respond_error(req, &err);
+        int reinstall;
+        if (parse_install_request(req->body.data, req->body.len, &reinstall, &err) != 0)
+            return http_respond_error(req, &err);
+        struct install_job *job = NULL;
+        rc = registry_install_start(sessions_agents_dir(req->server->sessions), agent->id,
+                                    reinstall, 0, &job, &err);
+        if (rc == 0 && job)
+            return routes_install_wait(req, job);
+    }
+    if (rc)
         return http_respond_error(req, &err);
     return http_respond_empty(req, MHD_HTTP_NO_CONTENT);
 }

@@ -45,6 +45,16 @@ static enum MHD_Result routes_session_create(struct http_request *req)
         rc = parse_opt_string(body, "variant", &create.variant, &err);
     if (rc == 0)
         rc = parse_opt_string(body, "agentVersion", &create.agent_version, &err);
+    /* An agent to install first: this worker is freed while npm runs, and
+     * the handler runs again (from the top) once the install has ended. */
+    if (rc == 0 && !routes_install_waited(req, &rc, &err)) {
+        struct install_job *job = NULL;
+        rc = sessions_create_install(req->server->sessions, &create, &job, &err);
+        if (rc == 0 && job) {
+            json_decref(body);
+            return routes_install_wait(req, job);
+        }
+    }
     char native_id[128];
     if (rc == 0)
         rc = sessions_create(req->server->sessions, req->params[0], &create, native_id, &err);

@@ -611,9 +611,10 @@ static json_t *sessions_started_conversion(const char *agent, const char *agent_
     return event_with_native_session(c, native_id);
 }
 
-int sessions_create(sessions_t *m, const char *session_id,
-                    const struct sessions_create_request *req, char native_id_out[128],
-                    struct err *err)
+/* The agent of a create request and its resolved modes. */
+static int sessions_create_check(const struct sessions_create_request *req,
+                                 const struct registry_entry **agent_out,
+                                 char agent_mode[32], char permission_mode[32], struct err *err)
 {
     const struct registry_entry *agent = registry_find(req->agent, err);
     if (!agent)
@@ -621,15 +622,31 @@ int sessions_create(sessions_t *m, const char *session_id,
     if (!agent->adapter)
         return err_set_subject(err, ERR_NOT_INSTALLED, agent->id, "agent not installed: %s",
                                agent->id);
+    *agent_out = agent;
+    return agent->adapter->resolve_modes(req->agent_mode, req->permission_mode, agent_mode,
+                                         permission_mode, err);
+}
+
+int sessions_create_install(sessions_t *m, const struct sessions_create_request *req,
+                            struct install_job **job_out, struct err *err)
+{
+    *job_out = NULL;
+    const struct registry_entry *agent = NULL;
     char agent_mode[32], permission_mode[32];
-    int rc = agent->adapter->resolve_modes(req->agent_mode, req->permission_mode, agent_mode,
-                                           permission_mode, err);
+    int rc = sessions_create_check(req, &agent, agent_mode, permission_mode, err);
     if (rc)
         return rc;
-    /* As the reference does, a missing agent is installed on first use; npm
-     * may run for a while, so no lock is held. */
-    if (!agent->adapter->builtin_version &&
-        (rc = registry_install(m->agents_dir, agent->id, 0, 1, err)) != 0)
+    return registry_install_start(m->agents_dir, agent->id, 0, 1, job_out, err);
+}
+
+int sessions_create(sessions_t *m, const char *session_id,
+                    const struct sessions_create_request *req, char native_id_out[128],
+                    struct err *err)
+{
+    const struct registry_entry *agent = NULL;
+    char agent_mode[32], permission_mode[32];
+    int rc = sessions_create_check(req, &agent, agent_mode, permission_mode, err);
+    if (rc)
         return rc;
     char cwd[PATH_MAX];
     const char *working_dir = NULL;
@@ -796,9 +813,23 @@ int sessions_check_can_send(sessions_t *m, const char *session_id, struct err *e
     return rc;
 }
 
+/* 1 if `message` is empty or ASCII whitespace only. */
+static int sessions_message_is_blank(const char *message)
+{
+    for (; *message; message++)
+        if (!strchr(" \t\n\r\f\v", *message))
+            return 0;
+    return 1;
+}
+
 int sessions_send_message(sessions_t *m, const char *session_id, const char *message,
                           uint64_t *before_out, struct err *err)
 {
+    /* A blank message starts no turn: accepted, it would journal nothing
+     * and leave a messages/stream waiting for a turn end that never comes. */
+    if (sessions_message_is_blank(message))
+        return err_set_subject(err, ERR_INVALID, session_id,
+                               "invalid request: message is empty or whitespace only");
     struct session *s = sessions_lock(m, session_id, err);
     if (!s)
         return ERR_NOT_FOUND;

@@ -55,9 +55,19 @@ void *const *sessions_instances(const sessions_t *s);
 /* borrowed: where agent CLIs are installed (for GET /v1/agents and installs). */
 const char *sessions_agents_dir(const sessions_t *s);
 
-/* Creates the session and journals its session.started.  An agent that
- * must be installed and is not is installed first (this blocks while npm
- * runs, before any lock is taken; ERR_INSTALL_FAILED).  The session's
+struct install_job;
+
+/* The first step of a create: checks the request's agent and modes and
+ * starts installing the agent if it must be and is not (as the reference,
+ * on first use).  *job_out NULL: go on with sessions_create(); else new:
+ * the install to wait for first (see install_start()).  Never waits for
+ * npm.  ERR_UNSUPPORTED_AGENT, ERR_MODE_NOT_SUPPORTED, ERR_NOT_INSTALLED,
+ * ERR_INSTALL_FAILED. */
+int sessions_create_install(sessions_t *s, const struct sessions_create_request *req,
+                            struct install_job **job_out, struct err *err);
+
+/* Creates the session and journals its session.started.  It does not
+ * install the agent (sessions_create_install() does).  The session's
  * working directory is the server's current directory, journaled with it.  Fills
  * native_id_out[128] ("" if none).  ERR_CONFLICT, ERR_UNSUPPORTED_AGENT,
  * ERR_MODE_NOT_SUPPORTED, ERR_INVALID, ERR_NOT_INSTALLED, ERR_STORAGE. */
@@ -71,7 +81,8 @@ json_t *sessions_list_json(sessions_t *s, struct err *err);
 /* 1 if the session exists. */
 int sessions_exists(sessions_t *s, const char *session_id);
 
-/* Sends a user message.  ERR_NOT_FOUND, ERR_INVALID / ERR_AGENT_EXITED for
+/* Sends a user message.  ERR_INVALID for a blank one (empty or whitespace
+ * only: it would start no turn).  ERR_NOT_FOUND, ERR_INVALID / ERR_AGENT_EXITED for
  * an ended session, ERR_STORAGE.  *before_out (if non-NULL) gets the
  * session's committed last sequence taken before the message was journaled,
  * for a turn stream to start after. */

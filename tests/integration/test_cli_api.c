@@ -394,6 +394,22 @@ static void test_connection_refused(void **state)
     sj_cli_run(stream, NULL, &r);
     assert_failed(&r, "cannot reach http://127.0.0.1:1");
     sj_cli_result_free(&r);
+
+    /* A password in the endpoint is masked as `export` masks it (issue 13:
+     * it was printed as typed). */
+    const char *secret[][7] = {
+        { "api", "-e", "http://me:hunter2@127.0.0.1:1/", "agents", "list", NULL },
+        { "api", "-e", "http://me:hunter2@127.0.0.1:1", "sessions", "events-sse", "x", NULL },
+        { "api", "-e", "ftp://me:hunter2@127.0.0.1", "agents", "list", NULL },
+    };
+    for (size_t i = 0; i < sizeof secret / sizeof secret[0]; i++) {
+        sj_cli_run(secret[i], NULL, &r);
+        assert_true(r.exit_code != 0);
+        if (strstr(r.err, "hunter2") || strstr(r.out, "hunter2"))
+            fail_msg("password shown: %s", r.err);
+        assert_non_null(strstr(r.err, "me:***@127.0.0.1"));
+        sj_cli_result_free(&r);
+    }
 }
 
 static void test_usage_errors(void **state)

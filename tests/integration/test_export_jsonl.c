@@ -274,6 +274,31 @@ static void test_reimport_and_refusals(void **state)
     /* into a directory that does not exist yet: a bad file creates nothing */
     char fresh[700];
     snprintf(fresh, sizeof fresh, "%s/never", f->a);
+
+    /* Issue 13: an event whose data does not fit its type was imported, and
+     * the server then refused every message to its session (it could not
+     * rebuild the session from it).  The whole file is refused now. */
+    char *malformed = malloc(flen + 16);
+    memcpy(malformed, text, flen);
+    malformed[flen] = '\0';
+    line = strstr(malformed, "{\"kind\":\"event\",\"session_id\":\"s-1\",\"sequence\":4,");
+    assert_non_null(line);
+    char *data = strstr(line, "\\\"data\\\":");
+    assert_non_null(data);
+    assert_true(data < strchr(line, '\n'));
+    data += strlen("\\\"data\\\":");
+    static const char splice[] = "7,\\\"was\\\":";
+    memmove(data + strlen(splice), data, strlen(data) + 1);
+    memcpy(data, splice, strlen(splice));
+    write_file(bad, malformed, strlen(malformed));
+    const char *imp_malformed[] = {"import", bad_target, "--data-dir", fresh, NULL};
+    assert_int_equal(sjx_run(imp_malformed, NULL, &out), 1);
+    if (!strstr(out, "session s-1 event 4: its data does not fit"))
+        fail_msg("import said: %s", out);
+    assert_int_equal(strchr(out, '\n') - out, (long)strlen(out) - 1);
+    free(out);
+    assert_int_equal(access(fresh, F_OK), -1);
+    free(malformed);
     write_file(bad, "{\"kind\":\"sandbox-journal-export\",\"version\":1}\n"
                     "{\"kind\":\"event\",\"session_id\":\"x\",\"sequence\":1}\n",
                strlen("{\"kind\":\"sandbox-journal-export\",\"version\":1}\n"

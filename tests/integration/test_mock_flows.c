@@ -572,17 +572,31 @@ static void test_end(void **state)
 
 static void test_empty_message(void **state)
 {
-    /* Empty messages journal nothing but still use up a turn number (as the
-     * anchor's mock does): after two of them this is turn 3. */
+    /* Issue 13, bug 5: a blank message got 204, journaled nothing and
+     * started no turn, so a turn stream for it never ended.  It is refused
+     * now, on both routes, before anything is journaled or counted: the
+     * next message is turn 1. */
     static const struct ev spec[] = {
-        USER("itm_1", "mock_3_user", "echo after"),
-        ASSIST("itm_2", "mock_3_echo", "after"),
+        USER("itm_1", "mock_1_user", "echo after"),
+        ASSIST("itm_2", "mock_1_echo", "after"),
     };
     struct sj_server *s = *state;
-    json_t *events = run(s, " \t\n ", 1);
-    json_decref(events);
-    sj_send_message(s, SID, "");
-    events = sj_wait_events_exact(s, SID, 1, WAIT_MS);
+    json_decref(sj_create_session(s, SID, NULL));
+    static const char *const bodies[] = { "{\"message\":\"   \"}", "{\"message\":\" \\t\\n \"}",
+                                          "{\"message\":\"\"}" };
+    static const char *const paths[] = { "/v1/sessions/" SID "/messages",
+                                         "/v1/sessions/" SID "/messages/stream" };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        for (size_t k = 0; k < sizeof paths / sizeof paths[0]; k++) {
+            struct httpc_response resp;
+            sj_request(s, "POST", paths[k], bodies[i], 1, &resp);
+            json_t *p = sj_assert_problem(&resp, 400, "invalid_request");
+            assert_non_null(strstr(sj_str(p, "detail"), "whitespace"));
+            json_decref(p);
+            httpc_response_free(&resp);
+        }
+    }
+    json_t *events = sj_wait_events_exact(s, SID, 1, WAIT_MS);
     json_decref(events);
     sj_send_message(s, SID, "echo after");
     events = sj_wait_events_exact(s, SID, 7, WAIT_MS);

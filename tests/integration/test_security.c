@@ -226,7 +226,9 @@ static void test_token_file(void **state)
     snprintf(path, sizeof path, "%s/token", dir);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
-    assert_true(fprintf(f, "%s\r\nsecond line ignored\n", token) > 0);
+    /* Blanks around it and a CRLF are no part of it (issue 13: a trailing
+     * space made a token no client could match). */
+    assert_true(fprintf(f, " %s \t \r\nsecond line ignored\n", token) > 0);
     assert_int_equal(fclose(f), 0);
 
     const char *const args[] = {"--token-file", path, NULL};
@@ -250,7 +252,7 @@ static void test_token_file(void **state)
     snprintf(missing, sizeof missing, "%s/none", dir);
     f = fopen(empty, "w");
     assert_non_null(f);
-    assert_true(fputs("\n", f) >= 0);
+    assert_true(fputs(" \t \r\n", f) >= 0);
     assert_int_equal(fclose(f), 0);
     const struct { const char *args[6]; const char *says; } bad[] = {
         { {"server", "--token-file", empty, NULL}, "the first line is empty" },

@@ -226,6 +226,32 @@ static void test_failed_npm_keeps_previous_install(void **state)
     assert_false(info.installed);
 }
 
+static void job_ended(void *arg)
+{
+    assert_int_equal(write(*(int *)arg, "x", 1), 1);
+}
+
+/* registry_install_start() and a wait for its job, as the server does. */
+static int registry_install_wait(const char *agents, const char *id, int reinstall,
+                                 struct err *err)
+{
+    struct install_job *job = NULL;
+    int rc = registry_install_start(agents, id, reinstall, 0, &job, err);
+    if (rc || !job)
+        return rc;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    if (install_job_notify(job, job_ended, &fds[1]) == 0) {
+        char c;
+        assert_int_equal(read(fds[0], &c, 1), 1);
+    }
+    close(fds[0]);
+    close(fds[1]);
+    rc = install_job_result(job, err);
+    install_job_release(job);
+    return rc;
+}
+
 static void test_npm_missing(void **state)
 {
     (void)state;
@@ -244,11 +270,12 @@ static void test_npm_missing(void **state)
     assert_non_null(strstr(err.msg, "npm not found"));
     /* Through the agents layer too, with the error kind the API maps. */
     assert_int_equal(setenv("PATH", dir, 1), 0);
-    rc = registry_install(agents, "codex", 0, 0, &err);
+    rc = registry_install_wait(agents, "codex", 0, &err);
     assert_int_equal(setenv("PATH", "/usr/bin:/bin", 1), 0);
     assert_int_equal(rc, ERR_INSTALL_FAILED);
-    assert_int_equal(registry_install(agents, "mock", 1, 0, &err), 0);
-    assert_int_equal(registry_install(agents, "nope", 0, 0, &err), ERR_UNSUPPORTED_AGENT);
+    assert_non_null(strstr(err.msg, "npm not found"));
+    assert_int_equal(registry_install_wait(agents, "mock", 1, &err), 0);
+    assert_int_equal(registry_install_wait(agents, "nope", 0, &err), ERR_UNSUPPORTED_AGENT);
 }
 
 /* An agent the machine already has on PATH counts as installed, with the
