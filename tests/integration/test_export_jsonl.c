@@ -49,23 +49,16 @@ static int fx_teardown(void **state)
     return 0;
 }
 
-/* Waits until the session's event count stops moving (the mock's paced
- * replies); returns it. */
-static size_t settle(struct sj_server *s, const char *id)
+/* Waits for the session's `n`th event, the last of the turn just sent (the
+ * mock's paced replies), and checks that there are exactly `n`; returns it. */
+static size_t settle(struct sj_server *s, const char *id, size_t n)
 {
-    size_t last = 0;
-    int still = 0;
-    for (int i = 0; i < 400 && still < 4; i++) {
-        json_t *page = sj_get_events(s, id, "?offset=0&limit=10000");
-        size_t n = json_array_size(json_object_get(page, "events"));
-        json_decref(page);
-        still = n == last ? still + 1 : 0;
-        last = n;
-        sj_sleep_ms(25);
-    }
-    assert_true(still >= 4);
-    return last;
+    json_decref(sj_wait_events_exact(s, id, n, 10000));
+    return n;
 }
+
+/* The events of session "talk" after make_sessions' script. */
+#define TALK_EVENTS 118
 
 static void make_sessions(struct fx *f)
 {
@@ -74,19 +67,21 @@ static void make_sessions(struct fx *f)
         fail_msg("server did not start");
     const char *script[] = {"demo", "tool", "markdown", "unparsed", "image", "status",
                             "error", "echo tab\tand \"quotes\" é", "question", NULL};
+    /* The events after each turn: the user item's three, then the reply's. */
+    static const size_t total[] = {67, 74, 87, 91, 97, 102, 107, 113, TALK_EVENTS};
     json_decref(sj_create_session(&s, "talk", NULL));
     for (size_t i = 0; script[i]; i++) {
         sj_send_message(&s, "talk", script[i]);
-        settle(&s, "talk");
+        settle(&s, "talk", total[i]);
     }
     json_decref(sj_create_session(&s, "ends", NULL));
     sj_send_message(&s, "ends", "end");
-    settle(&s, "ends");
+    settle(&s, "ends", 5);
     json_decref(sj_create_session(&s, "stopped", NULL));
     sj_send_message(&s, "stopped", "permission");
-    settle(&s, "stopped");
+    settle(&s, "stopped", 6);
     json_decref(sj_call(&s, "POST", "/v1/sessions/stopped/terminate", NULL, 204));
-    settle(&s, "stopped");
+    settle(&s, "stopped", 7);
     assert_int_equal(sj_server_stop(&s), 0);
     sj_server_release(&s);
     /* and some written straight to the journal, with raw payloads */
@@ -192,7 +187,7 @@ static void test_round_trip_byte_identical(void **state)
     free(list_b);
     /* the imported sessions are live: the next message continues them */
     sj_send_message(&sb, "talk", "echo after the move");
-    json_t *more = sj_wait_events(&sb, "talk", settle(&sa, "talk") + 1, 10000);
+    json_t *more = sj_wait_events(&sb, "talk", settle(&sa, "talk", TALK_EVENTS) + 1, 10000);
     json_decref(more);
     assert_int_equal(sj_server_stop(&sa), 0);
     assert_int_equal(sj_server_stop(&sb), 0);

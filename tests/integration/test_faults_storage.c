@@ -297,7 +297,7 @@ static void test_disk_full(void **state)
     /* A turn is being paced out (one event every 20 ms) when the disk fills:
      * its later events fail to commit on the supervisor loop. */
     sj_send_message(&s, "full", "demo");
-    sj_sleep_ms(150);
+    json_decref(sj_wait_events(&s, "full", 7 + 8, WAIT_MS)); /* the turn is under way */
     size_t filled = faults_fill(filler);
     fprintf(stderr, "faults: filled the disk with %zu bytes\n", filled);
 

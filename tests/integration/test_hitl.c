@@ -72,7 +72,7 @@ static void test_permission_once(void **state)
                    "{\"reply\":\"once\"}", 400, "invalid_request");
     /* The other one still is. */
     reply_permission(s, "mock_1_permission_denied", "once");
-    events = sj_wait_events_exact(s, SID, 8, WAIT_MS);
+    events = sj_wait_events_quiet(s, SID, 8, WAIT_MS);
     sj_assert_event_exact(events, SID, 8, "permission.resolved", 1, RESOLVED_DENY("approved"));
     json_decref(events);
 }
@@ -83,7 +83,7 @@ static void test_permission_always(void **state)
     json_t *events;
     start_permissions(s);
     reply_permission(s, "mock_1_permission", "always");
-    events = sj_wait_events_exact(s, SID, 7, WAIT_MS);
+    events = sj_wait_events_quiet(s, SID, 7, WAIT_MS);
     sj_assert_event_exact(events, SID, 7, "permission.resolved", 1, RESOLVED_ECHO("approved"));
     json_decref(events);
 }
@@ -98,7 +98,7 @@ static void test_permission_reject(void **state)
     sj_assert_event_exact(events, SID, 7, "permission.resolved", 1, RESOLVED_DENY("denied"));
     json_decref(events);
     reply_permission(s, "mock_1_permission", "reject");
-    events = sj_wait_events_exact(s, SID, 8, WAIT_MS);
+    events = sj_wait_events_quiet(s, SID, 8, WAIT_MS);
     sj_assert_event_exact(events, SID, 8, "permission.resolved", 1, RESOLVED_ECHO("denied"));
     json_decref(events);
 }
@@ -112,7 +112,7 @@ static void test_permission_prompt_reply(void **state)
     events = sj_wait_events_exact(s, SID, 5, WAIT_MS);
     json_decref(events);
     reply_permission(s, "mock_1_permission", "once");
-    events = sj_wait_events_exact(s, SID, 6, WAIT_MS);
+    events = sj_wait_events_quiet(s, SID, 6, WAIT_MS);
     sj_assert_event_exact(events, SID, 6, "permission.resolved", 1,
                 "{\"permission_id\":\"mock_1_permission\",\"action\":\"command_execution\","
                 "\"status\":\"approved\",\"metadata\":{\"codexRequestKind\":\"commandExecution\","
@@ -144,7 +144,7 @@ static void test_permission_errors(void **state)
     events = sj_wait_events_exact(s, SID, 6, WAIT_MS);
     json_decref(events);
     reply_permission(s, "mock_1_permission", "once");
-    events = sj_wait_events_exact(s, SID, 7, WAIT_MS);
+    events = sj_wait_events_quiet(s, SID, 7, WAIT_MS);
     json_decref(events);
 }
 
@@ -156,7 +156,7 @@ static void test_question_reply(void **state)
     r = sj_call(s, "POST", "/v1/sessions/" SID "/questions/mock_1_question/reply",
                 "{\"answers\":[[\"Red\",\"Blue\"],[\"ignored\"]]}", 204);
     assert_null(r);
-    events = sj_wait_events_exact(s, SID, 7, WAIT_MS);
+    events = sj_wait_events_quiet(s, SID, 7, WAIT_MS);
     sj_assert_event_exact(events, SID, 7, "question.resolved", 1,
                 "{\"question_id\":\"mock_1_question\",\"prompt\":\"Choose a color\","
                 "\"options\":[\"Red\",\"Blue\"],\"response\":\"Red\",\"status\":\"answered\"}");
@@ -176,7 +176,7 @@ static void test_question_reply_empty_answers(void **state)
     r = sj_call(s, "POST", "/v1/sessions/" SID "/questions/mock_1_question/reply",
                 "{\"answers\":[]}", 204);
     assert_null(r);
-    events = sj_wait_events_exact(s, SID, 7, WAIT_MS);
+    events = sj_wait_events_quiet(s, SID, 7, WAIT_MS);
     sj_assert_event_exact(events, SID, 7, "question.resolved", 1,
                 "{\"question_id\":\"mock_1_question\",\"prompt\":\"Choose a color\","
                 "\"options\":[\"Red\",\"Blue\"],\"response\":null,\"status\":\"answered\"}");
@@ -202,7 +202,7 @@ static void test_question_reject(void **state)
     r = sj_call(s, "POST", "/v1/sessions/" SID "/questions/mock_1_question/reply",
                 "{\"answers\":[[\"Blue\"]]}", 204);
     assert_null(r);
-    events = sj_wait_events_exact(s, SID, 8, WAIT_MS);
+    events = sj_wait_events_quiet(s, SID, 8, WAIT_MS);
     sj_assert_event_exact(events, SID, 8, "question.resolved", 1,
                 "{\"question_id\":\"mock_1_question\",\"prompt\":\"Choose a color\","
                 "\"options\":[\"Red\",\"Blue\"],\"response\":\"Blue\",\"status\":\"answered\"}");
@@ -230,7 +230,7 @@ static void test_question_errors(void **state)
                    "{\"reply\":\"once\"}", 400, "invalid_request");
     sj_expect_problem(s, "POST", "/v1/sessions/ghost/questions/mock_1_question/reject", NULL, 404,
                    "session_not_found");
-    events = sj_wait_events_exact(s, SID, 6, WAIT_MS);
+    events = sj_wait_events_quiet(s, SID, 6, WAIT_MS);
     json_decref(events);
 }
 
@@ -247,7 +247,7 @@ static void test_pending_across_turns(void **state)
                 "{\"answers\":[[\"Red\"]]}", 204);
     assert_null(r);
     reply_permission(s, "mock_1_permission_denied", "reject");
-    events = sj_wait_events_exact(s, SID, 13, WAIT_MS);
+    events = sj_wait_events_quiet(s, SID, 13, WAIT_MS);
     sj_assert_envelope(json_array_get(events, 11), 12, SID, "question.resolved", 1);
     assert_string_equal(sj_str(json_array_get(events, 11), "data.question_id"), "mock_2_question");
     sj_assert_envelope(json_array_get(events, 12), 13, SID, "permission.resolved", 1);

@@ -598,9 +598,6 @@ json_t *sj_wait_events(struct sj_server *s, const char *id, size_t n, int timeou
 json_t *sj_wait_events_exact(struct sj_server *s, const char *id, size_t n, int timeout_ms)
 {
     json_t *events = sj_wait_events(s, id, n, timeout_ms);
-    json_decref(events);
-    sj_sleep_ms(150);
-    events = sj_wait_events(s, id, n, 0);
     if (json_array_size(events) != n) {
         char *dump = json_dumps(events, JSON_COMPACT);
         fprintf(stderr, "session %s: expected exactly %zu events, got %zu: %s\n", id, n,
@@ -608,6 +605,115 @@ json_t *sj_wait_events_exact(struct sj_server *s, const char *id, size_t n, int 
         free(dump);
     }
     assert_int_equal(json_array_size(events), n);
+    return events;
+}
+
+/* The barrier turn: the mock echoes SJ_BARRIER_TEXT back as its reply. */
+#define SJ_BARRIER_TEXT "sj-barrier"
+#define SJ_BARRIER_MESSAGE "echo " SJ_BARRIER_TEXT
+/* Its events: the user item and the reply, each started, delta, completed. */
+#define SJ_BARRIER_EVENTS 6
+
+/* 1 if `ev` is the item.completed of the barrier turn's reply. */
+static int barrier_is_reply_end(const json_t *ev)
+{
+    const char *type = sj_str(ev, "type"), *role = sj_str(ev, "data.item.role");
+    const char *text = sj_str(ev, "data.item.content.0.text");
+    return type && strcmp(type, "item.completed") == 0 && role &&
+           strcmp(role, "assistant") == 0 && text && strcmp(text, SJ_BARRIER_TEXT) == 0;
+}
+
+/* Polls `id` (every 20 ms, at most timeout_ms) until the barrier turn's
+ * reply is complete at or after index `from`.  new: the events then. */
+static json_t *barrier_wait(struct sj_server *s, const char *id, size_t from, int timeout_ms)
+{
+    int64_t deadline = mono_ms() + timeout_ms;
+    for (;;) {
+        json_t *events = sj_wait_events(s, id, from, timeout_ms);
+        for (size_t i = from; i < json_array_size(events); i++)
+            if (barrier_is_reply_end(json_array_get(events, i)))
+                return events;
+        if (mono_ms() >= deadline) {
+            char *dump = json_dumps(events, JSON_COMPACT);
+            fprintf(stderr, "session %s: no barrier reply after %d ms: %s\n", id, timeout_ms,
+                    dump ? dump : "");
+            free(dump);
+            json_decref(events);
+            fail_msg("timed out waiting for the barrier turn");
+        }
+        json_decref(events);
+        sj_sleep_ms(20);
+    }
+}
+
+/* A session that takes no more messages: the barrier turn runs on a fresh
+ * session of the same server instead.  Sound because every mock session
+ * paces its events on the one supervisor loop with the server's one
+ * --mock-delay-ms, and libuv runs timers due at the same time in the order
+ * they were armed: the fresh session's second paced event (its reply's
+ * completion) is armed after, and due no earlier than, any tick `id` still
+ * had armed, so that tick has run by then.  The journal commits batches in
+ * the order they were queued, so whatever such a tick journaled is visible
+ * once the barrier reply is. */
+static void barrier_elsewhere(struct sj_server *s, int timeout_ms)
+{
+    static unsigned counter;
+    char other[64];
+    snprintf(other, sizeof other, "sj-barrier-%u", ++counter);
+    json_decref(sj_create_session(s, other, NULL));
+    sj_send_message(s, other, SJ_BARRIER_MESSAGE);
+    json_decref(barrier_wait(s, other, 1, timeout_ms));
+}
+
+json_t *sj_wait_events_quiet(struct sj_server *s, const char *id, size_t n, int timeout_ms)
+{
+    json_t *events = sj_wait_events_exact(s, id, n, timeout_ms);
+    char *path = sj_fmt("/v1/sessions/%s/messages", id);
+    struct httpc_response resp;
+    assert_non_null(path);
+    sj_request(s, "POST", path, "{\"message\":\"" SJ_BARRIER_MESSAGE "\"}", 1, &resp);
+    free(path);
+    if (resp.status == 204) {
+        /* The mock paces a session's events through one queue, first in,
+         * first out: the barrier's reply is journaled after anything still
+         * pending from before (its user item is journaled at once, so such
+         * an event would land inside the barrier turn instead).  So the
+         * barrier turn must follow event n directly, and be exactly its own
+         * SJ_BARRIER_EVENTS events. */
+        json_t *after = barrier_wait(s, id, n, timeout_ms);
+        const json_t *first = json_array_get(after, n);
+        const char *first_text = sj_str(first, "data.item.content.0.text");
+        int ok = json_array_size(after) == n + SJ_BARRIER_EVENTS &&
+                 barrier_is_reply_end(json_array_get(after, n + SJ_BARRIER_EVENTS - 1)) &&
+                 sj_str(first, "type") && strcmp(sj_str(first, "type"), "item.started") == 0 &&
+                 first_text && strcmp(first_text, SJ_BARRIER_MESSAGE) == 0;
+        if (!ok) {
+            char *dump = json_dumps(after, JSON_COMPACT);
+            fprintf(stderr, "session %s: expected %zu events, then the barrier turn: %s\n", id, n,
+                    dump ? dump : "");
+            free(dump);
+        }
+        json_decref(after);
+        assert_true(ok);
+    } else {
+        /* A session terminated by the daemon refuses messages as invalid, one
+         * the mock ended as an exited agent. */
+        json_t *p = resp.status == 400 ? sj_assert_problem(&resp, 400, "invalid_request")
+                                       : sj_assert_problem(&resp, 500, "agent_process_exited");
+        json_decref(p);
+        barrier_elsewhere(s, timeout_ms);
+        json_t *again = sj_wait_events(s, id, n, 0);
+        if (json_array_size(again) != n) {
+            char *dump = json_dumps(again, JSON_COMPACT);
+            fprintf(stderr, "session %s: expected exactly %zu events after the barrier, got %zu: "
+                            "%s\n",
+                    id, n, json_array_size(again), dump ? dump : "");
+            free(dump);
+        }
+        assert_int_equal(json_array_size(again), n);
+        json_decref(again);
+    }
+    httpc_response_free(&resp);
     return events;
 }
 

@@ -110,9 +110,24 @@ char *sj_get_events_text(struct sj_server *s, const char *id, const char *query)
  * the last poll (new). */
 json_t *sj_wait_events(struct sj_server *s, const char *id, size_t n, int timeout_ms);
 
-/* sj_wait_events for `n`, then waits 150 ms more and asserts that exactly
- * `n` events exist (nothing unexpected followed).  Returns the events (new). */
+/* sj_wait_events for `n`, and asserts that this read holds exactly `n`.
+ * The caller names in `n` the last event of what it awaits (a turn's final
+ * event, the one event a reply journals), so this is the positive signal
+ * that the turn is over; it does not wait to see whether more follow, which
+ * the session's last wait in a test proves with sj_wait_events_quiet.  An
+ * event that came late lands after `n` and so before that barrier.
+ * Returns the events (new). */
 json_t *sj_wait_events_exact(struct sj_server *s, const char *id, size_t n, int timeout_ms);
+
+/* sj_wait_events_exact, then proves that nothing more is coming for a mock
+ * session: a barrier turn ("echo sj-barrier") that the server journals
+ * after anything still pending must follow event `n` directly.  If the
+ * session is terminated, the barrier turn runs on a new session
+ * "sj-barrier-<k>" of the same server instead (it shows in session lists)
+ * and `id` must still hold exactly `n` (likewise for a session the mock
+ * ended, which refuses messages too).  The session gains the barrier
+ * turn: use it for a session's last wait.  Returns the first read (new). */
+json_t *sj_wait_events_quiet(struct sj_server *s, const char *id, size_t n, int timeout_ms);
 
 /* Sleeps `ms` milliseconds. */
 void sj_sleep_ms(int ms);
