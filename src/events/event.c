@@ -485,6 +485,24 @@ char *event_dump(const json_t *value, size_t *len_out)
     return s;
 }
 
+int event_json_load_nomem(const json_error_t *jerr, const char *text, size_t len)
+{
+    /* Every error jansson finds in the text has a message; its allocation
+     * failures mostly leave none, and the code is only set with one. */
+    if (!jerr->text[0] || json_error_code(jerr) == json_error_out_of_memory)
+        return 1;
+    /* A string token whose copy failed comes back invalid, so jansson
+     * complains where a string is welcome: as a value ("invalid token") or
+     * as a key.  Text cannot cause either right after a whole string (a
+     * broken string reports its own fault first, and jansson keeps the
+     * first). */
+    return json_error_code(jerr) == json_error_invalid_syntax &&
+           (strncmp(jerr->text, "invalid token", 13) == 0 ||
+            strncmp(jerr->text, "string or '}' expected", 22) == 0) &&
+           jerr->position > 0 && (size_t)jerr->position <= len &&
+           text[jerr->position - 1] == '"';
+}
+
 /* ---- canonical data --------------------------------------------------------
  *
  * Each data type is a table of fields in the schema's declaration order.  One

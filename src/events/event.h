@@ -94,6 +94,13 @@ int event_data_fits(const char *type, const json_t *data);
  * non-NULL) gets its length.  NULL on allocation failure. */
 char *event_dump(const json_t *value, size_t *len_out);
 
+/* 1 if json_loadb(text, len, ...) returned NULL with `jerr` because memory
+ * ran out rather than because of the text.  jansson leaves no error message
+ * when most of its allocations fail, and reports a string token it could not
+ * copy as a syntax error right after that string, where the text itself
+ * cannot cause one.  Only meaningful after a failed load. */
+int event_json_load_nomem(const json_error_t *jerr, const char *text, size_t len);
+
 /* 1 if the event ends a turn as messages/stream sees it: session.ended,
  * error, agent.unparsed, permission.requested, question.requested, a status
  * item completed with label "turn.completed" or "session.idle", or a

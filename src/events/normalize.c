@@ -866,6 +866,8 @@ int normalize_replay(normalize_t *n, const char *json, size_t len, struct err *e
     json_error_t jerr;
     int rc = ERR_INVALID;
     json_t *ev = json_loadb(json, len, JSON_ALLOW_NUL, &jerr);
+    if (!ev && event_json_load_nomem(&jerr, json, len))
+        return err_set(err, ERR_NOMEM, "replaying event: out of memory");
     if (!ev)
         return err_set(err, ERR_INVALID, "stored event is not JSON: %s", jerr.text);
 

@@ -75,10 +75,13 @@ int export_row_init(struct export_row *row, const char *session_id, uint64_t seq
     const char *key = strstr(row->json, data_key);
     const char *data_end = row->json + json_len - tail_len;
     json_error_t jerr;
+    char *prefix = NULL;
+    const char *parsed = row->json; /* what was given to jansson */
+    size_t parsed_len = json_len;
     if (key && json_len > tail_len && memcmp(data_end, tail, tail_len) == 0 &&
         key + key_len < data_end && key[key_len] == '{') {
         size_t prefix_len = (size_t)(key - row->json);
-        char *prefix = malloc(prefix_len + 2);
+        prefix = malloc(prefix_len + 2);
         row->data_len = (size_t)(data_end - (key + key_len));
         row->data = malloc(row->data_len + 1);
         if (!prefix || !row->data) {
@@ -90,10 +93,15 @@ int export_row_init(struct export_row *row, const char *session_id, uint64_t seq
         memcpy(prefix + prefix_len, "}", 2);
         memcpy(row->data, key + key_len, row->data_len);
         row->data[row->data_len] = '\0';
-        row->doc = json_loadb(prefix, prefix_len + 1, JSON_ALLOW_NUL, &jerr);
-        free(prefix);
-    } else {
-        row->doc = json_loadb(row->json, json_len, JSON_ALLOW_NUL, &jerr);
+        parsed = prefix;
+        parsed_len = prefix_len + 1;
+    }
+    row->doc = json_loadb(parsed, parsed_len, JSON_ALLOW_NUL, &jerr);
+    int nomem = !row->doc && event_json_load_nomem(&jerr, parsed, parsed_len);
+    free(prefix);
+    if (nomem) {
+        export_row_clear(row);
+        return err_set_subject(err, ERR_NOMEM, session_id, "out of memory");
     }
     if (!json_is_object(row->doc))
         return export_row_bad(row, err, session_id, sequence, "stored text is not an object");

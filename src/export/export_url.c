@@ -178,6 +178,13 @@ static int export_url_fail(struct export_url *u, const char *text, struct err *e
     return err_set(err, ERR_INVALID, "bad target URL '%s': %s", shown, why);
 }
 
+/* Fails the parse for want of memory: not the URL's fault. */
+static int export_url_nomem(struct export_url *u, struct err *err)
+{
+    export_url_clear(u);
+    return err_set(err, ERR_NOMEM, "out of memory parsing the target URL");
+}
+
 static int export_url_jsonl(struct export_url *u, const char *text, const char *path,
                             struct err *err)
 {
@@ -200,17 +207,17 @@ static int export_url_jsonl(struct export_url *u, const char *text, const char *
         u->path = buf_steal(&b);
     buf_free(&b);
     if (!u->path)
-        return export_url_fail(u, text, err, "out of memory");
+        return export_url_nomem(u, err);
     u->key = malloc(strlen(u->path) + sizeof "jsonl:");
     if (!u->key)
-        return export_url_fail(u, text, err, "out of memory");
+        return export_url_nomem(u, err);
     snprintf(u->key, strlen(u->path) + sizeof "jsonl:", "jsonl:%s", u->path);
     u->kind = EXPORT_URL_JSONL;
     return 0;
 }
 
 /* Splits "host[:port]" or "[v6][:port]" (a libpq host list with commas is
- * kept whole, port 0). */
+ * kept whole, port 0).  0, -1 with *why for a bad one, or ERR_NOMEM. */
 static int export_url_hostport(struct export_url *u, const char *hp, size_t n,
                                const char **why)
 {
@@ -265,10 +272,8 @@ static int export_url_hostport(struct export_url *u, const char *hp, size_t n,
         u->port = (unsigned)v;
     }
     u->host = malloc(host_len + 1);
-    if (!u->host) {
-        *why = "out of memory";
-        return -1;
-    }
+    if (!u->host)
+        return ERR_NOMEM;
     memcpy(u->host, host, host_len);
     u->host[host_len] = '\0';
     return 0;
@@ -318,7 +323,7 @@ int export_url_parse(const char *text, struct export_url *u, struct err *err)
     export_url_mask(text, masked, sizeof masked);
     u->masked = strdup(masked);
     if (!u->text || !u->masked)
-        return export_url_fail(u, text, err, "out of memory");
+        return export_url_nomem(u, err);
 
     static const struct {
         const char *prefix;
@@ -367,7 +372,7 @@ int export_url_parse(const char *text, struct export_url *u, struct err *err)
         if (bad)
             return export_url_fail(u, text, err, "bad %-escape in the user or password");
         if (!u->user || (colon && !u->password))
-            return export_url_fail(u, text, err, "out of memory");
+            return export_url_nomem(u, err);
         if (!*u->user) {
             free(u->user);
             u->user = NULL;
@@ -375,7 +380,10 @@ int export_url_parse(const char *text, struct export_url *u, struct err *err)
         hp = at + 1;
     }
     const char *why = NULL;
-    if (export_url_hostport(u, hp, (size_t)(rest + auth_len - hp), &why) != 0)
+    int rc = export_url_hostport(u, hp, (size_t)(rest + auth_len - hp), &why);
+    if (rc == ERR_NOMEM)
+        return export_url_nomem(u, err);
+    if (rc != 0)
         return export_url_fail(u, text, err, why);
 
     const char *after = rest + auth_len;
@@ -388,14 +396,14 @@ int export_url_parse(const char *text, struct export_url *u, struct err *err)
             if (bad)
                 return export_url_fail(u, text, err, "bad %-escape in the database name");
             if (!u->database)
-                return export_url_fail(u, text, err, "out of memory");
+                return export_url_nomem(u, err);
         }
         after += 1 + db_len;
     }
     if (*after == '?') {
         u->params = strdup(after + 1);
         if (!u->params)
-            return export_url_fail(u, text, err, "out of memory");
+            return export_url_nomem(u, err);
     }
 
     if (u->kind == EXPORT_URL_CLICKHOUSE) {
@@ -408,7 +416,7 @@ int export_url_parse(const char *text, struct export_url *u, struct err *err)
         if (!u->database) {
             u->database = strdup("default");
             if (!u->database)
-                return export_url_fail(u, text, err, "out of memory");
+                return export_url_nomem(u, err);
         }
         for (const char *c = u->database; *c; c++)
             if (!isalnum((unsigned char)*c) && *c != '_')
@@ -417,6 +425,6 @@ int export_url_parse(const char *text, struct export_url *u, struct err *err)
                                        "digits and _");
     }
     if (export_url_make_key(u, u->kind == EXPORT_URL_POSTGRES ? "postgres" : "clickhouse"))
-        return export_url_fail(u, text, err, "out of memory");
+        return export_url_nomem(u, err);
     return 0;
 }

@@ -39,8 +39,9 @@ struct export_url {
     int tls;        /* clickhouse+https */
 };
 
-/* Parses `text`.  On failure *u is left cleared and err says what is wrong
- * without repeating the password.  new: *u's strings, released with
+/* Parses `text`: 0, ERR_INVALID for a bad URL, or ERR_NOMEM.  On failure
+ * *u is left cleared and err says what is wrong without repeating the
+ * password.  new: *u's strings, released with
  * export_url_clear(). */
 int export_url_parse(const char *text, struct export_url *u /* OUT */, struct err *err);
 

@@ -1,5 +1,7 @@
 #include "http/parse.h"
 
+#include "events/event.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,6 +153,8 @@ int parse_body_object(const char *body, size_t len, json_t **out, struct err *er
 {
     json_error_t jerr;
     json_t *v = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!v && event_json_load_nomem(&jerr, body ? body : "", len))
+        return err_set(err, ERR_NOMEM, "out of memory reading the request body");
     if (!v)
         return err_set(err, ERR_INVALID,
                        "invalid request: body is not valid JSON: %s (at byte %d)", jerr.text,
