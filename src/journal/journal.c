@@ -84,6 +84,8 @@
 #include "base/hmap.h"
 #include "journal/migrations.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdalign.h>
@@ -209,6 +211,8 @@ struct journal {
     struct journal_node *q_head, *q_tail;
     int q_closing;
     int q_busy;    /* a thread (the writer or an appender) is running a group */
+    pthread_t group_runner; /* the thread that last set q_busy: the only one that
+                             * may use `db` and the "writer only" fields */
     pthread_t writer;
     int writer_started;
 
@@ -232,6 +236,27 @@ struct journal {
 };
 
 /* ---- small helpers ---------------------------------------------------- */
+
+#ifndef NDEBUG
+/* For assert()s.  "Writer only" means the thread running the current group:
+ * the writer thread, or an appender committing alone (run_alone()). */
+static int runs_group(const journal_t *j)
+{
+    return pthread_equal(pthread_self(), j->group_runner);
+}
+
+/* watch_lock is held (a mutex cannot say by whom; the callers are few). */
+static int watch_held(journal_t *j)
+{
+    return pthread_mutex_trylock(&j->watch_lock) == EBUSY;
+}
+
+/* `r` is the calling thread's reader, as journal_reader_for_thread() gave it. */
+static int reader_is_mine(journal_reader_t *r)
+{
+    return pthread_getspecific(r->j->reader_key) == r;
+}
+#endif
 
 static int sql_code(int rc)
 {
@@ -637,6 +662,7 @@ static int refuse_as_lost(journal_t *j, struct journal_node *n, struct journal_m
  * which this batch alone fails (nothing of it has touched SQL). */
 static int validate(journal_t *j, struct journal_node *n, struct journal_mark **out)
 {
+    assert(runs_group(j));
     const struct journal_batch *b = &n->b;
     struct journal_mark *m = hmap_get(j->marks, b->session_id);
     int exists = 0;
@@ -819,6 +845,7 @@ static int apply_export(journal_t *j, struct journal_node *n)
 static void wait_list_unlink(journal_t *j, struct journal_wait_list *l,
                              struct journal_waiter *w)
 {
+    assert(watch_held(j));
     if (w->prev)
         w->prev->next = w->next;
     else
@@ -851,6 +878,7 @@ static struct journal_wait_list *wait_list_of(struct journal_waiter *w)
 /* Unlinks a journal_park_any() waiter (session_id NULL).  Under watch_lock. */
 static void any_unlink(journal_t *j, struct journal_waiter *w)
 {
+    assert(watch_held(j));
     if (w->prev)
         w->prev->next = w->next;
     else
@@ -867,6 +895,7 @@ static void any_unlink(journal_t *j, struct journal_waiter *w)
  * passed.  Under watch_lock; each is unlinked before its wake runs. */
 static void wake_any(journal_t *j, int all)
 {
+    assert(watch_held(j));
     for (struct journal_waiter *w = j->any_head, *next; w; w = next) {
         next = w->next;
         if (all || w->after < j->stats.transactions) {
@@ -882,6 +911,7 @@ static void wake_any(journal_t *j, int all)
  * soon as wake returns. */
 static void wake_passed(journal_t *j, struct journal_wait_list *l, uint64_t last)
 {
+    assert(watch_held(j));
     /* Unlinking the last waiter frees l, but then `next` is already NULL. */
     for (struct journal_waiter *w = l->head, *next; w; w = next) {
         next = w->next;
@@ -896,6 +926,7 @@ static void wake_passed(journal_t *j, struct journal_wait_list *l, uint64_t last
 static void finish_group(journal_t *j, struct journal_node *group, size_t n_ok,
                          struct journal_mark *touched, int committed)
 {
+    assert(runs_group(j));
     size_t n_events = 0;
     for (struct journal_node *n = group; n; n = n->next)
         if (n->rc == 0)
@@ -975,6 +1006,7 @@ static void note_refused(journal_t *j, const struct journal_batch *b)
  * SQL failure anywhere fails every other batch of the group with it. */
 static void run_group(journal_t *j, struct journal_node *group)
 {
+    assert(runs_group(j));
     j->gen++;
     if (j->gen == 0)
         j->gen = 1; /* 0 means "untouched" in tent_gen */
@@ -1068,6 +1100,7 @@ static void *writer_main(void *arg)
             break; /* closing and drained */
         }
         j->q_busy = 1;
+        j->group_runner = pthread_self();
         struct journal_node *group = j->q_head, *tail = group;
         size_t events = group->b.n_events;
         while (tail->next && events + tail->next->b.n_events <= JOURNAL_GROUP_EVENTS) {
@@ -1547,8 +1580,10 @@ static int run_alone(journal_t *j, struct journal_node *n)
         return 0;
     pthread_mutex_lock(&j->q_lock);
     int mine = !j->q_busy && !j->q_head && !j->q_closing && j->writer_started;
-    if (mine)
+    if (mine) {
         j->q_busy = 1;
+        j->group_runner = pthread_self();
+    }
     pthread_mutex_unlock(&j->q_lock);
     if (!mine)
         return 0;
@@ -1908,6 +1943,7 @@ int journal_read_events(journal_reader_t *r, const char *session_id, uint64_t af
                         uint32_t limit, journal_event_fn fn, void *arg, int *has_more,
                         struct err *err)
 {
+    assert(reader_is_mine(r));
     if (has_more)
         *has_more = 0;
     if (!r || !session_id || !fn)
@@ -1998,6 +2034,7 @@ void journal_session_info_clear(struct journal_session_info *s)
 int journal_list_sessions(journal_reader_t *r, journal_session_fn fn, void *arg,
                           struct err *err)
 {
+    assert(reader_is_mine(r));
     if (!r || !fn)
         return err_set(err, ERR_INVALID, "journal: list_sessions without reader or callback");
     sqlite3_stmt *st = r->list_sessions;
@@ -2021,6 +2058,7 @@ int journal_list_sessions(journal_reader_t *r, journal_session_fn fn, void *arg,
 int journal_get_session(journal_reader_t *r, const char *session_id,
                         struct journal_session_info *out, struct err *err)
 {
+    assert(reader_is_mine(r));
     if (!r || !session_id || !out)
         return err_set(err, ERR_INVALID, "journal: get_session without reader or session");
     memset(out, 0, sizeof *out);
@@ -2072,6 +2110,7 @@ int journal_get_session(journal_reader_t *r, const char *session_id,
 
 int journal_integrity_check(journal_reader_t *r, struct err *err)
 {
+    assert(reader_is_mine(r));
     if (!r)
         return err_set(err, ERR_INVALID, "journal: integrity_check without reader");
     sqlite3_stmt *st = NULL;
@@ -2110,6 +2149,7 @@ static int reader_stmt(journal_reader_t *r, sqlite3_stmt **st, const char *sql,
 int journal_read_aliases(journal_reader_t *r, const char *session_id, journal_alias_fn fn,
                          void *arg, struct err *err)
 {
+    assert(reader_is_mine(r));
     if (!r || !session_id || !fn)
         return err_set(err, ERR_INVALID, "journal: read_aliases without reader, session or "
                                          "callback");
@@ -2144,6 +2184,7 @@ int journal_read_aliases(journal_reader_t *r, const char *session_id, journal_al
 
 int journal_data_version(journal_reader_t *r, uint64_t *out, struct err *err)
 {
+    assert(reader_is_mine(r));
     if (!r || !out)
         return err_set(err, ERR_INVALID, "journal: data_version without reader");
     int rc = reader_stmt(r, &r->data_version, "PRAGMA data_version", err);
@@ -2167,6 +2208,7 @@ int journal_data_version(journal_reader_t *r, uint64_t *out, struct err *err)
 int journal_export_scan(journal_reader_t *r, const char *target, int64_t *cursor,
                         journal_export_fn fn, void *arg, struct err *err)
 {
+    assert(reader_is_mine(r));
     if (!r || !target || !cursor || !fn || *cursor < 0)
         return err_set(err, ERR_INVALID, "journal: export scan without reader, target, "
                                          "cursor or callback");
@@ -2240,6 +2282,7 @@ int journal_export_scan(journal_reader_t *r, const char *target, int64_t *cursor
 int journal_export_state(journal_reader_t *r, const char *target, char **state,
                          struct err *err)
 {
+    assert(reader_is_mine(r));
     if (!r || !target || !state)
         return err_set(err, ERR_INVALID, "journal: export state without reader or target");
     int rc = reader_stmt(r, &r->export_state,

@@ -22,10 +22,12 @@
 #include "agents/install.h"
 #include "events/normalize.h"
 
+#include <assert.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +48,8 @@ struct session {
     char *saved_state;
     char *working_dir;        /* NULL for rows from before working dirs were kept */
     char binary[PATH_MAX];    /* "" until found */
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;     /* through session_lock() and session_unlock() only */
+    atomic_uintptr_t lock_owner; /* the holder's session_thread_tag address, or 0 */
     normalize_t *norm;        /* NULL until first write after load */
     atomic_int needs_reload;  /* a queued batch failed: rebuild norm */
     int ended;                /* SESSION_* */
@@ -76,6 +79,33 @@ struct sessions {
 };
 
 static const struct adapter_host sessions_host;
+
+/* The session lock records its holder, so that "Session locked." is an
+ * assert and not only a comment: the address of a thread-local is unique
+ * among live threads, and an atomic keeps the check itself race-free. */
+static _Thread_local char session_thread_tag;
+
+static void session_lock(struct session *s)
+{
+    pthread_mutex_lock(&s->lock);
+    atomic_store_explicit(&s->lock_owner, (uintptr_t)&session_thread_tag,
+                          memory_order_relaxed);
+}
+
+static void session_unlock(struct session *s)
+{
+    atomic_store_explicit(&s->lock_owner, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&s->lock);
+}
+
+#ifndef NDEBUG
+/* 1 if the calling thread holds the session's lock. */
+static int session_is_locked(struct session *s)
+{
+    return atomic_load_explicit(&s->lock_owner, memory_order_relaxed) ==
+           (uintptr_t)&session_thread_tag;
+}
+#endif
 
 static void session_free(struct session *s)
 {
@@ -178,15 +208,16 @@ static int session_replay_event(void *arg, uint64_t sequence, const char *json, 
     return normalize_replay(((void **)arg)[0], json, json_len, err);
 }
 
-/* Makes s->norm match the journal.  Session locked. */
 /* journal_read_aliases() callback: 0, or the (positive) error that stops. */
 static int session_replay_alias(void *arg, const char *native_id, const char *item_id)
 {
     return -normalize_add_alias(arg, native_id, item_id);
 }
 
+/* Makes s->norm match the journal.  Session locked. */
 static int session_ensure_norm(struct session *s, struct err *err)
 {
+    assert(session_is_locked(s));
     if (s->norm && !atomic_exchange(&s->needs_reload, 0))
         return 0;
     normalize_free(s->norm);
@@ -249,6 +280,7 @@ static void session_batch_clear(struct session_batch *b)
 static int session_prepare(struct session *s, const json_t *conversions, int ended_value,
                            struct session_batch *b, struct err *err)
 {
+    assert(session_is_locked(s));
     memset(b, 0, sizeof *b);
     normalize_output_init(&b->out);
     int rc = session_ensure_norm(s, err);
@@ -309,6 +341,7 @@ static int session_prepare(struct session *s, const json_t *conversions, int end
 /* After a commit: mirror what the batch changed.  Session locked. */
 static void session_committed(struct session *s, const struct session_batch *b)
 {
+    assert(session_is_locked(s));
     if (b->out.ended && s->ended == SESSION_LIVE)
         s->ended = b->batch.mark_ended;
     if (b->batch.mark_ended == JOURNAL_REOPEN)
@@ -330,6 +363,7 @@ static void session_committed(struct session *s, const struct session_batch *b)
 static int session_emit_sync(struct session *s, const json_t *conversions, int ended_value,
                              struct err *err)
 {
+    assert(session_is_locked(s));
     struct session_batch b;
     int rc = session_prepare(s, conversions, ended_value, &b, err);
     /* A batch whose events were all dropped (a repeated session.started)
@@ -366,6 +400,7 @@ static void session_async_done(void *arg, int rc, const struct err *err)
 /* Normalizes and queues without waiting.  Session locked. */
 static int session_emit_async(struct session *s, const json_t *conversions, struct err *err)
 {
+    assert(session_is_locked(s));
     struct session_batch b;
     int rc = session_prepare(s, conversions, SESSION_ENDED_BY_AGENT, &b, err);
     if (rc == 0 && (b.batch.n_events || b.batch.native_session_id)) {
@@ -393,11 +428,11 @@ static int sessions_host_emit_async(struct adapter_ctx *ctx, const json_t *conve
     struct session *s = session_of(ctx);
     if (atomic_load(&s->owner->stopping))
         return 0;
-    pthread_mutex_lock(&s->lock);
+    session_lock(s);
     int rc = 0;
     if (s->ended != SESSION_TERMINATED)
         rc = session_emit_async(s, conversions, err);
-    pthread_mutex_unlock(&s->lock);
+    session_unlock(s);
     return rc;
 }
 
@@ -405,6 +440,7 @@ static int sessions_host_save_state(struct adapter_ctx *ctx, const char *state_j
                                     struct err *err)
 {
     struct session *s = session_of(ctx);
+    assert(session_is_locked(s)); /* adapter.h: called from the session's own hooks */
     char *copy = strdup(state_json);
     if (!copy)
         return err_set(err, ERR_NOMEM, "out of memory");
@@ -423,6 +459,7 @@ static void session_paced_tick(uv_timer_t *timer);
 
 static void session_paced_arm(struct session *s, uint64_t delay_ms)
 {
+    assert(supervisor_on_loop(s->timer.loop));
     int rc = uv_timer_start(&s->timer, session_paced_tick, delay_ms, 0);
     if (rc < 0) {
         fprintf(stderr, "sandbox-journal: session %s: timer: %s\n", s->id, uv_strerror(rc));
@@ -444,14 +481,14 @@ static void session_paced_tick(uv_timer_t *timer)
         return;
     }
     s->paced_next++;
-    pthread_mutex_lock(&s->lock);
+    session_lock(s);
     int dropped = s->ended != SESSION_LIVE;
     if (!dropped) {
         struct err err;
         if (session_emit_async(s, one, &err) != 0)
             fprintf(stderr, "sandbox-journal: session %s: %s\n", s->id, err.msg);
     }
-    pthread_mutex_unlock(&s->lock);
+    session_unlock(s);
     json_decref(one);
     if (dropped || s->paced_next >= json_array_size(s->paced)) {
         json_decref(s->paced);
@@ -466,6 +503,7 @@ static void session_paced_enqueue(uv_loop_t *loop, void *arg)
 {
     struct paced_work *w = arg;
     struct session *s = w->s;
+    assert(supervisor_on_loop(loop));
     if (!s->timer_ready) {
         if (uv_timer_init(loop, &s->timer) < 0) {
             fprintf(stderr, "sandbox-journal: session %s: cannot start a timer\n", s->id);
@@ -610,6 +648,7 @@ static void sessions_stop_one(const char *key, void *value, void *arg)
 {
     (void)key, (void)arg; /* the session carries everything */
     struct session *s = value;
+    assert(!s->timer_ready || supervisor_on_loop(s->timer.loop));
     json_decref(s->paced);
     s->paced = NULL;
     if (s->timer_ready && !uv_is_closing((uv_handle_t *)&s->timer))
@@ -701,6 +740,7 @@ int sessions_exists(sessions_t *m, const char *id)
 /* The anchor's rule for what an ended session still accepts.  Session locked. */
 static int session_check_open(struct session *s, int for_new_message, struct err *err)
 {
+    assert(session_is_locked(s));
     if (s->ended == SESSION_LIVE)
         return 0;
     if (s->ended == SESSION_TERMINATED)
@@ -811,7 +851,7 @@ int sessions_create(sessions_t *m, const char *session_id,
         goto done;
     }
     struct session_batch b;
-    pthread_mutex_lock(&s->lock);
+    session_lock(s);
     rc = session_prepare(s, conversions, SESSION_ENDED_BY_AGENT, &b, err);
     if (rc == 0) {
         struct journal_session_row row = {
@@ -826,7 +866,7 @@ int sessions_create(sessions_t *m, const char *session_id,
             session_committed(s, &b);
     }
     session_batch_clear(&b);
-    pthread_mutex_unlock(&s->lock);
+    session_unlock(s);
     if (rc)
         goto done;
     if (hmap_put(m->by_id, s->id, s) != 0) {
@@ -896,18 +936,8 @@ static struct session *sessions_lock(sessions_t *m, const char *id, struct err *
     struct session *s = sessions_get(m, id, err);
     if (!s)
         return NULL;
-    pthread_mutex_lock(&s->lock);
+    session_lock(s);
     return s;
-}
-
-int sessions_check_can_send(sessions_t *m, const char *session_id, struct err *err)
-{
-    struct session *s = sessions_lock(m, session_id, err);
-    if (!s)
-        return ERR_NOT_FOUND;
-    int rc = session_check_open(s, 1, err);
-    pthread_mutex_unlock(&s->lock);
-    return rc;
 }
 
 int sessions_send_message(sessions_t *m, const char *session_id, const char *message,
@@ -950,13 +980,14 @@ int sessions_send_message(sessions_t *m, const char *session_id, const char *mes
         }
         json_decref(conversions);
     }
-    pthread_mutex_unlock(&s->lock);
+    session_unlock(s);
     return rc;
 }
 
 /* Journals the resolution of a pending permission or question.  Locked. */
 static int session_resolve(struct session *s, const char *type, json_t *data, struct err *err)
 {
+    assert(session_is_locked(s));
     json_t *c = event_with_native_session(event_synthetic(event_conversion(type, data)),
                                           s->native_session_id);
     json_t *conversions = json_array();
@@ -1006,7 +1037,7 @@ int sessions_reply_permission(sessions_t *m, const char *session_id, const char 
                                              metadata ? json_incref(metadata) : NULL);
         rc = session_resolve(s, "permission.resolved", data, err);
     }
-    pthread_mutex_unlock(&s->lock);
+    session_unlock(s);
     return rc;
 }
 
@@ -1042,7 +1073,7 @@ static int sessions_question(sessions_t *m, const char *session_id, const char *
                                            response, answers ? "answered" : "rejected");
         rc = session_resolve(s, "question.resolved", data, err);
     }
-    pthread_mutex_unlock(&s->lock);
+    session_unlock(s);
     return rc;
 }
 
@@ -1081,6 +1112,6 @@ int sessions_terminate(sessions_t *m, const char *session_id, struct err *err)
         }
         json_decref(conversions);
     }
-    pthread_mutex_unlock(&s->lock);
+    session_unlock(s);
     return rc;
 }
