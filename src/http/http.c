@@ -42,29 +42,27 @@ struct http_route {
     const char *pattern;
     enum MHD_Result (*handler)(struct http_request *req);
     int public_route; /* reachable without a token */
-    int has_body;
 };
 
 static const struct http_route http_routes[] = {
     /* Only health is public: with a token set, even the root's description
      * (which names the server) needs it. */
-    { "GET", "/", routes_root, 0, 0 },
-    { "GET", "/v1/health", routes_health, 1, 0 },
-    { "GET", "/v1/openapi.json", routes_openapi, 0, 0 },
-    { "GET", "/v1/agents", routes_agents, 0, 0 },
-    { "POST", "/v1/agents/*/install", routes_agent_install, 0, 1 },
-    { "GET", "/v1/agents/*/modes", routes_agent_modes, 0, 0 },
-    { "GET", "/v1/sessions", routes_sessions_list, 0, 0 },
-    { "POST", "/v1/sessions/*", routes_session_create, 0, 1 },
-    { "POST", "/v1/sessions/*/messages", routes_session_message, 0, 1 },
-    { "POST", "/v1/sessions/*/messages/stream", routes_session_message_stream, 0, 1 },
-    { "POST", "/v1/sessions/*/terminate", routes_session_terminate, 0, 1 },
-    { "GET", "/v1/sessions/*/events", routes_session_events, 0, 0 },
-    { "GET", "/v1/sessions/*/events/sse", routes_session_events_sse, 0, 0 },
-    { "POST", "/v1/sessions/*/questions/*/reply", routes_question_reply, 0, 1 },
-    { "POST", "/v1/sessions/*/questions/*/reject", routes_question_reject, 0, 1 },
-    { "POST", "/v1/sessions/*/permissions/*/reply",
-      routes_permission_reply, 0, 1 },
+    { "GET", "/", routes_root, 0 },
+    { "GET", "/v1/health", routes_health, 1 },
+    { "GET", "/v1/openapi.json", routes_openapi, 0 },
+    { "GET", "/v1/agents", routes_agents, 0 },
+    { "POST", "/v1/agents/*/install", routes_agent_install, 0 },
+    { "GET", "/v1/agents/*/modes", routes_agent_modes, 0 },
+    { "GET", "/v1/sessions", routes_sessions_list, 0 },
+    { "POST", "/v1/sessions/*", routes_session_create, 0 },
+    { "POST", "/v1/sessions/*/messages", routes_session_message, 0 },
+    { "POST", "/v1/sessions/*/messages/stream", routes_session_message_stream, 0 },
+    { "POST", "/v1/sessions/*/terminate", routes_session_terminate, 0 },
+    { "GET", "/v1/sessions/*/events", routes_session_events, 0 },
+    { "GET", "/v1/sessions/*/events/sse", routes_session_events_sse, 0 },
+    { "POST", "/v1/sessions/*/questions/*/reply", routes_question_reply, 0 },
+    { "POST", "/v1/sessions/*/questions/*/reject", routes_question_reject, 0 },
+    { "POST", "/v1/sessions/*/permissions/*/reply", routes_permission_reply, 0 },
 };
 
 /* Per-request state between the access handler's calls. */
