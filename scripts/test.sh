@@ -11,9 +11,10 @@
 #   4. built with ThreadSanitizer (build-tsan): the unit and integration
 #      tests, the server under each, halting at the first report
 #      (suppressions: tests/tsan.supp, third-party false positives only).
-#      Not the crash harness, the e2e tests with real agent CLIs or the
-#      PostgreSQL/ClickHouse export tests: too slow under TSan for what they
-#      add to stage 1's coverage of the same threads.
+#      Not the crash harness, the e2e tests with real agent CLIs,
+#      test_agent_faults (its 200 MiB floods alone outlast the test's
+#      timeout under TSan) or the PostgreSQL/ClickHouse export tests: too
+#      slow under TSan for what they add; the same threads run in the rest.
 # Extra arguments go to every ctest run (e.g. -R journal).  SJ_SKIP_VALGRIND=1
 # skips the second stage, SJ_SKIP_FUZZ=1 the third, SJ_SKIP_TSAN=1 the fourth.
 set -euo pipefail
@@ -72,5 +73,6 @@ if [ "${SJ_SKIP_TSAN:-0}" != 1 ]; then
   echo "== stage 4: TSan"
   export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp}
   run_suite "$root/build-tsan" -DCMAKE_BUILD_TYPE=Tsan -DSJ_WERROR=ON \
-    -- --timeout 900 -E '^(crash/|e2e/|exports$|integration/test_e2e_|integration/test_export_(pg|ch)$)' "$@"
+    -- --timeout 900 \
+    -E '^(crash/|e2e/|exports$|integration/test_(e2e_|agent_faults$|export_(pg|ch)$))' "$@"
 fi
