@@ -7,9 +7,16 @@
 #      server a hundred times) run in stage 1 only;
 #   3. the libFuzzer harnesses, built with clang into build-fuzz: their seed
 #      corpora replayed, then each fuzzed for SJ_FUZZ_SECONDS (default 20)
-#      (tests/fuzz/run.sh).
-# Extra arguments go to both ctest runs (e.g. -R journal).  SJ_SKIP_VALGRIND=1
-# skips the second stage, SJ_SKIP_FUZZ=1 the third.
+#      (tests/fuzz/run.sh);
+#   4. built with ThreadSanitizer (build-tsan): the unit and integration
+#      tests, the server under each, halting at the first report
+#      (suppressions: tests/tsan.supp, third-party false positives only).
+#      Not the crash harness, the e2e tests with real agent CLIs,
+#      test_agent_faults (its 200 MiB floods alone outlast the test's
+#      timeout under TSan) or the PostgreSQL/ClickHouse export tests: too
+#      slow under TSan for what they add; the same threads run in the rest.
+# Extra arguments go to every ctest run (e.g. -R journal).  SJ_SKIP_VALGRIND=1
+# skips the second stage, SJ_SKIP_FUZZ=1 the third, SJ_SKIP_TSAN=1 the fourth.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 SJ_DEPS_EXTRA="valgrind clang libclang-rt-dev" bash "$root/scripts/deps.sh"
@@ -60,4 +67,12 @@ fi
 if [ "${SJ_SKIP_FUZZ:-0}" != 1 ]; then
   echo "== stage 3: fuzz"
   bash "$root/tests/fuzz/run.sh" "$root/build-fuzz"
+fi
+
+if [ "${SJ_SKIP_TSAN:-0}" != 1 ]; then
+  echo "== stage 4: TSan"
+  export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp}
+  run_suite "$root/build-tsan" -DCMAKE_BUILD_TYPE=Tsan -DSJ_WERROR=ON \
+    -- --timeout 900 \
+    -E '^(crash/|e2e/|exports$|integration/test_(e2e_|agent_faults$|export_(pg|ch)$))' "$@"
 fi

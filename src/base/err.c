@@ -59,21 +59,9 @@ const char *err_name(int code)
 {
     switch (code) {
     case ERR_OK: return "ERR_OK";
-    case ERR_INVALID: return "ERR_INVALID";
-    case ERR_UNSUPPORTED_AGENT: return "ERR_UNSUPPORTED_AGENT";
-    case ERR_MODE_NOT_SUPPORTED: return "ERR_MODE_NOT_SUPPORTED";
-    case ERR_AUTH: return "ERR_AUTH";
-    case ERR_NOT_FOUND: return "ERR_NOT_FOUND";
-    case ERR_NOT_INSTALLED: return "ERR_NOT_INSTALLED";
-    case ERR_CONFLICT: return "ERR_CONFLICT";
-    case ERR_TOO_LARGE: return "ERR_TOO_LARGE";
-    case ERR_INSTALL_FAILED: return "ERR_INSTALL_FAILED";
-    case ERR_AGENT_EXITED: return "ERR_AGENT_EXITED";
-    case ERR_INTERNAL: return "ERR_INTERNAL";
-    case ERR_NOMEM: return "ERR_NOMEM";
-    case ERR_STORAGE: return "ERR_STORAGE";
-    case ERR_ROUTE_NOT_FOUND: return "ERR_ROUTE_NOT_FOUND";
-    case ERR_METHOD: return "ERR_METHOD";
+#define ERR(name, value, status, type, title, subject_key) \
+    case ERR_##name: return "ERR_" #name;
+#include "base/errors.def"
     default: return "ERR_UNKNOWN";
     }
 }

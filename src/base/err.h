@@ -3,28 +3,16 @@
  * negative ERR_* codes and, when given a non-NULL `struct err *`, fills it.
  * The record has no heap memory so it can be filled when allocation failed.
  *
- * The codes map one-to-one onto the v1 API's ErrorType values so the HTTP
- * layer can turn any error into RFC 7807 ProblemDetails without guessing. */
+ * The codes, their names and their v1 ErrorType, HTTP status and title are
+ * one table, base/errors.def, so the HTTP layer turns any error into RFC 7807
+ * ProblemDetails without a list of its own. */
 #ifndef SJ_ERR_H
 #define SJ_ERR_H
 
 enum err_code {
     ERR_OK = 0,
-    ERR_INVALID = -1,          /* 400 invalid_request */
-    ERR_UNSUPPORTED_AGENT = -2,/* 400 unsupported_agent */
-    ERR_MODE_NOT_SUPPORTED = -3, /* 400 mode_not_supported */
-    ERR_AUTH = -4,             /* 401 token_invalid */
-    ERR_NOT_FOUND = -5,        /* 404 session_not_found */
-    ERR_NOT_INSTALLED = -6,    /* 404 agent_not_installed */
-    ERR_CONFLICT = -7,         /* 409 session_already_exists */
-    ERR_TOO_LARGE = -8,        /* 413 invalid_request */
-    ERR_INSTALL_FAILED = -9,   /* 500 install_failed */
-    ERR_AGENT_EXITED = -10,    /* 500 agent_process_exited */
-    ERR_INTERNAL = -11,        /* 500 stream_error */
-    ERR_NOMEM = -12,           /* 503 stream_error */
-    ERR_STORAGE = -13,         /* 503 stream_error: the journal refused a write */
-    ERR_ROUTE_NOT_FOUND = -14, /* 404 about:blank: no such path */
-    ERR_METHOD = -15,          /* 405 about:blank; subject = the allowed method */
+#define ERR(name, value, status, type, title, subject_key) ERR_##name = value,
+#include "base/errors.def"
 };
 
 struct err {

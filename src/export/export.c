@@ -45,6 +45,7 @@
 #include "base/hmap.h"
 #include "journal/journal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -235,7 +236,8 @@ static void export_sleep(export_t *e, int64_t ms)
     export_block(e, ms, 0);
 }
 
-/* The journal's wake-up: on the writer thread, under its watch lock. */
+/* The journal's wake-up: on whichever thread committed (journal.h), under the
+ * journal's watch lock, so it only signals. */
 static void export_on_commit(struct journal_waiter *w)
 {
     export_t *e = (export_t *)(void *)((char *)w - offsetof(struct export, waiter));
@@ -924,6 +926,8 @@ void export_stop(export_t *e)
 {
     if (!e)
         return;
+    /* From its own thread the join below would wait for itself. */
+    assert(!e->thread_started || !pthread_equal(pthread_self(), e->thread));
     atomic_store(&e->stopping, 1);
     pthread_mutex_lock(&e->lock);
     pthread_cond_signal(&e->cond);

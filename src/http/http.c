@@ -133,8 +133,9 @@ enum MHD_Result http_respond_empty(struct http_request *req, unsigned status)
     return http_respond_text(req, status, NULL, "", 0, 0);
 }
 
+/* The RFC 7807 answer to each error code, from the one error table and
+ * indexed by -code; slot 0 (ERR_OK) is empty. */
 struct http_problem {
-    int code;
     unsigned status;
     const char *type;  /* the v1 ErrorType, or NULL for a plain HTTP problem */
     const char *title;
@@ -142,22 +143,19 @@ struct http_problem {
 };
 
 static const struct http_problem http_problems[] = {
-    { ERR_INVALID, 400, "invalid_request", "Invalid Request", NULL },
-    { ERR_UNSUPPORTED_AGENT, 400, "unsupported_agent", "Unsupported Agent", "agent" },
-    { ERR_MODE_NOT_SUPPORTED, 400, "mode_not_supported", "Mode Not Supported", "agent" },
-    { ERR_AUTH, 401, "token_invalid", "Token Invalid", NULL },
-    { ERR_NOT_FOUND, 404, "session_not_found", "Session Not Found", "sessionId" },
-    { ERR_NOT_INSTALLED, 404, "agent_not_installed", "Agent Not Installed", "agent" },
-    { ERR_CONFLICT, 409, "session_already_exists", "Session Already Exists", "sessionId" },
-    { ERR_TOO_LARGE, 413, "invalid_request", "Payload Too Large", NULL },
-    { ERR_INSTALL_FAILED, 500, "install_failed", "Install Failed", "agent" },
-    { ERR_AGENT_EXITED, 500, "agent_process_exited", "Agent Process Exited", "agent" },
-    { ERR_INTERNAL, 500, "stream_error", "Stream Error", NULL },
-    { ERR_NOMEM, 503, "stream_error", "Service Unavailable", NULL },
-    { ERR_STORAGE, 503, "stream_error", "Service Unavailable", NULL },
-    { ERR_ROUTE_NOT_FOUND, 404, NULL, "Not Found", NULL },
-    { ERR_METHOD, 405, NULL, "Method Not Allowed", NULL },
+#define ERR(name, value, status, type, title, subject_key) \
+    [-(value)] = { status, type, title, subject_key },
+#include "base/errors.def"
 };
+
+/* A code missing from the table is a bug of ours: answered as ERR_INTERNAL. */
+static const struct http_problem *http_problem_of(int code)
+{
+    const int n = (int)(sizeof http_problems / sizeof http_problems[0]);
+    if (code < 0 && code > -n && http_problems[-code].title)
+        return &http_problems[-code];
+    return &http_problems[-ERR_INTERNAL];
+}
 
 /* Copies `s` into out[size] as well-formed UTF-8, each byte that starts no
  * character becoming '?'.  Error texts carry what clients sent (ids, agent
@@ -190,10 +188,7 @@ enum MHD_Result http_respond_error(struct http_request *req, const struct err *e
     http_utf8_clean(err->msg, msg, sizeof msg);
     http_utf8_clean(err->subject, subject, sizeof subject);
     http_utf8_clean(err->mode, mode, sizeof mode);
-    const struct http_problem *p = &http_problems[10]; /* ERR_INTERNAL */
-    for (size_t i = 0; i < sizeof http_problems / sizeof http_problems[0]; i++)
-        if (http_problems[i].code == err->code)
-            p = &http_problems[i];
+    const struct http_problem *p = http_problem_of(err->code);
     char type[96];
     if (p->type)
         snprintf(type, sizeof type, "urn:sandbox-agent:error:%s", p->type);

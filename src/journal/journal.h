@@ -1,8 +1,10 @@
 /* The journal: the only SQL in the server.
  *
- * One SQLite database in WAL mode holds every session and every event.  A
- * single writer thread owns the one write connection and commits whatever
- * batches are queued in one transaction (group commit); an event becomes
+ * One SQLite database in WAL mode holds every session and every event.  One
+ * write connection commits whatever batches are queued in one transaction
+ * (group commit), on the writer thread, or on the thread of a
+ * journal_append() that finds the queue empty and commits its batch itself
+ * (never two groups at once, always in queue order); an event becomes
  * visible to readers only once that transaction has committed, and the
  * commit is what "acknowledged" means.  Readers use their own read-only
  * connections, one per thread, and never block the writer.
@@ -13,8 +15,18 @@
  *     refused with ERR_CONFLICT, so a failed commit can never leave a gap;
  *   - a session row is created once: a second create is ERR_CONFLICT.
  *
- * After each commit the writer advances the per-session committed sequence
- * ("watermark") and wakes the parked waiters of those sessions.
+ * After each commit the committing thread advances the per-session committed
+ * sequence ("watermark") and wakes the parked waiters of those sessions.
+ *
+ * Which threads run the callbacks:
+ *   done (journal_submit()): the writer thread, always; submitted batches are
+ *       never committed on another thread.
+ *   wake (journal_park(), journal_park_any()): the thread that committed,
+ *       that is the writer thread or the thread inside a journal_append(),
+ *       journal_export_advance() or journal_export_reset() call that committed
+ *       its own batch; or the thread calling journal_wake_all().  Always under
+ *       the journal's watch lock.
+ *   park: the thread calling journal_park() or journal_park_any().
  */
 #ifndef SJ_JOURNAL_H
 #define SJ_JOURNAL_H
@@ -114,9 +126,10 @@ struct journal_batch {
     size_t n_aliases;
 };
 
-/* Called on the writer thread once the batch is committed (rc == 0) or has
- * failed (rc < 0, `err` says why; nothing of the batch is stored).  Must not
- * block and must not call back into the journal's writing functions. */
+/* Called on the writer thread (see the top of this file) once the batch is
+ * committed (rc == 0) or has failed (rc < 0, `err` says why; nothing of the
+ * batch is stored).  Must not block and must not call back into the
+ * journal's writing functions. */
 typedef void (*journal_done_fn)(void *arg, int rc, const struct err *err);
 
 /* Queues a copy of `b` for the writer and returns at once; `done` (may be
@@ -152,9 +165,10 @@ uint64_t journal_last_sequence(journal_t *j, const char *session_id);
 /* A reader that wants to sleep until a session advances embeds one of these.
  * `park` runs under the journal's watch lock when the waiter is parked (the
  * place to suspend a connection, so a commit cannot slip in between the check
- * and the suspend); `wake` runs under the same lock on the writer thread when
- * the session's watermark passes `after`, or from journal_wake_all().  Both
- * must be short and must not call the journal. */
+ * and the suspend); `wake` runs under the same lock when the session's
+ * watermark passes `after`, on the thread that committed (the writer thread or
+ * an appender's: see the top of this file), or from journal_wake_all() on its
+ * caller's thread.  Both must be short and must not call the journal. */
 struct journal_waiter {
     void (*park)(struct journal_waiter *w);
     void (*wake)(struct journal_waiter *w);

@@ -107,6 +107,8 @@
 #include "base/err.h"
 #include "base/hmap.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -245,6 +247,8 @@ struct journal {
     struct journal_node *q_head, *q_tail;
     int q_closing;
     int q_busy;    /* a thread (the writer or an appender) is running a group */
+    pthread_t group_runner; /* the thread that last set q_busy: the only one that
+                             * may use `db` and the "writer only" fields */
     pthread_t writer;
     int writer_started;
 
@@ -275,6 +279,27 @@ struct journal {
 
 /* Used by several of the files; static inline, so that they stay out of the
  * library's symbols as when they were one file's statics. */
+
+#ifndef NDEBUG
+/* For assert()s.  "Writer only" means the thread running the current group:
+ * the writer thread, or an appender committing alone. */
+static inline int runs_group(const journal_t *j)
+{
+    return pthread_equal(pthread_self(), j->group_runner);
+}
+
+/* watch_lock is held (a mutex cannot say by whom; the callers are few). */
+static inline int watch_held(journal_t *j)
+{
+    return pthread_mutex_trylock(&j->watch_lock) == EBUSY;
+}
+
+/* `r` is the calling thread's reader, as journal_reader_for_thread() gave it. */
+static inline int reader_is_mine(journal_reader_t *r)
+{
+    return pthread_getspecific(r->j->reader_key) == r;
+}
+#endif
 
 static inline int sql_code(int rc)
 {

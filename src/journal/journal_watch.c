@@ -5,6 +5,7 @@
 static void wait_list_unlink(journal_t *j, struct journal_wait_list *l,
                              struct journal_waiter *w)
 {
+    assert(watch_held(j));
     if (w->prev)
         w->prev->next = w->next;
     else
@@ -37,6 +38,7 @@ static struct journal_wait_list *wait_list_of(struct journal_waiter *w)
 /* Unlinks a journal_park_any() waiter (session_id NULL).  Under watch_lock. */
 static void any_unlink(journal_t *j, struct journal_waiter *w)
 {
+    assert(watch_held(j));
     if (w->prev)
         w->prev->next = w->next;
     else
@@ -53,6 +55,7 @@ static void any_unlink(journal_t *j, struct journal_waiter *w)
  * passed.  Under watch_lock; each is unlinked before its wake runs. */
 void journal__wake_any(journal_t *j, int all)
 {
+    assert(watch_held(j));
     for (struct journal_waiter *w = j->any_head, *next; w; w = next) {
         next = w->next;
         if (all || w->after < j->stats.transactions) {
@@ -68,6 +71,7 @@ void journal__wake_any(journal_t *j, int all)
  * soon as wake returns. */
 void journal__wake_passed(journal_t *j, struct journal_wait_list *l, uint64_t last)
 {
+    assert(watch_held(j));
     /* Unlinking the last waiter frees l, but then `next` is already NULL. */
     for (struct journal_waiter *w = l->head, *next; w; w = next) {
         next = w->next;

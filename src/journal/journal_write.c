@@ -55,6 +55,7 @@ static int refuse_as_lost(journal_t *j, struct journal_node *n, struct journal_m
  * which this batch alone fails (nothing of it has touched SQL). */
 static int validate(journal_t *j, struct journal_node *n, struct journal_mark **out)
 {
+    assert(runs_group(j));
     const struct journal_batch *b = &n->b;
     struct journal_mark *m = hmap_get(j->marks, b->session_id);
     int exists = 0;
@@ -172,6 +173,7 @@ static int apply_batch(journal_t *j, const struct journal_batch *b, struct journ
 static void finish_group(journal_t *j, struct journal_node *group, size_t n_ok,
                          struct journal_mark *touched, int committed)
 {
+    assert(runs_group(j));
     size_t n_events = 0;
     for (struct journal_node *n = group; n; n = n->next)
         if (n->rc == 0)
@@ -303,6 +305,7 @@ static void note_refused(journal_t *j, const struct journal_batch *b)
  * SQL failure anywhere fails every other batch of the group with it. */
 static void run_group(journal_t *j, struct journal_node *group)
 {
+    assert(runs_group(j));
     j->gen++;
     if (j->gen == 0)
         j->gen = 1; /* 0 means "untouched" in tent_gen */
@@ -424,6 +427,7 @@ void *journal__writer_main(void *arg)
             break; /* closing and drained */
         }
         j->q_busy = 1;
+        j->group_runner = pthread_self();
         struct journal_node *group = j->q_head, *tail = group;
         size_t events = group->b.n_events;
         while (tail->next && events + tail->next->b.n_events <= JOURNAL_GROUP_EVENTS) {
@@ -645,8 +649,10 @@ static int run_alone(journal_t *j, struct journal_node *n)
         return 0;
     pthread_mutex_lock(&j->q_lock);
     int mine = !j->q_busy && !j->q_head && !j->q_closing && j->writer_started;
-    if (mine)
+    if (mine) {
         j->q_busy = 1;
+        j->group_runner = pthread_self();
+    }
     pthread_mutex_unlock(&j->q_lock);
     if (!mine)
         return 0;

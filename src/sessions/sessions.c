@@ -22,10 +22,12 @@
 #include "agents/install.h"
 #include "events/normalize.h"
 
+#include <assert.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +48,8 @@ struct session {
     char *saved_state;
     char *working_dir;        /* NULL for rows from before working dirs were kept */
     char binary[PATH_MAX];    /* "" until found */
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;     /* through session_lock() and session_unlock() only */
+    atomic_uintptr_t lock_owner; /* the holder's session_thread_tag address, or 0 */
     normalize_t *norm;        /* NULL until first write after load */
     atomic_int needs_reload;  /* a queued batch failed: rebuild norm */
     int ended;                /* SESSION_* */
@@ -69,6 +72,33 @@ struct sessions {
 };
 
 static const struct adapter_host sessions_host;
+
+/* The session lock records its holder, so that "Session locked." is an
+ * assert and not only a comment: the address of a thread-local is unique
+ * among live threads, and an atomic keeps the check itself race-free. */
+static _Thread_local char session_thread_tag;
+
+static void session_lock(struct session *s)
+{
+    pthread_mutex_lock(&s->lock);
+    atomic_store_explicit(&s->lock_owner, (uintptr_t)&session_thread_tag,
+                          memory_order_relaxed);
+}
+
+static void session_unlock(struct session *s)
+{
+    atomic_store_explicit(&s->lock_owner, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&s->lock);
+}
+
+#ifndef NDEBUG
+/* 1 if the calling thread holds the session's lock. */
+static int session_is_locked(struct session *s)
+{
+    return atomic_load_explicit(&s->lock_owner, memory_order_relaxed) ==
+           (uintptr_t)&session_thread_tag;
+}
+#endif
 
 static void session_free(struct session *s)
 {
@@ -170,15 +200,16 @@ static int session_replay_event(void *arg, uint64_t sequence, const char *json, 
     return normalize_replay(((void **)arg)[0], json, json_len, err);
 }
 
-/* Makes s->norm match the journal.  Session locked. */
 /* journal_read_aliases() callback: 0, or the (positive) error that stops. */
 static int session_replay_alias(void *arg, const char *native_id, const char *item_id)
 {
     return -normalize_add_alias(arg, native_id, item_id);
 }
 
+/* Makes s->norm match the journal.  Session locked. */
 static int session_ensure_norm(struct session *s, struct err *err)
 {
+    assert(session_is_locked(s));
     if (s->norm && !atomic_exchange(&s->needs_reload, 0))
         return 0;
     normalize_free(s->norm);
@@ -241,6 +272,7 @@ static void session_batch_clear(struct session_batch *b)
 static int session_prepare(struct session *s, const json_t *conversions, int ended_value,
                            struct session_batch *b, struct err *err)
 {
+    assert(session_is_locked(s));
     memset(b, 0, sizeof *b);
     normalize_output_init(&b->out);
     int rc = session_ensure_norm(s, err);
@@ -301,6 +333,7 @@ static int session_prepare(struct session *s, const json_t *conversions, int end
 /* After a commit: mirror what the batch changed.  Session locked. */
 static void session_committed(struct session *s, const struct session_batch *b)
 {
+    assert(session_is_locked(s));
     if (b->out.ended && s->ended == SESSION_LIVE)
         s->ended = b->batch.mark_ended;
     if (b->batch.mark_ended == JOURNAL_REOPEN)
@@ -322,6 +355,7 @@ static void session_committed(struct session *s, const struct session_batch *b)
 static int session_emit_sync(struct session *s, const json_t *conversions, int ended_value,
                              struct err *err)
 {
+    assert(session_is_locked(s));
     struct session_batch b;
     int rc = session_prepare(s, conversions, ended_value, &b, err);
     /* A batch whose events were all dropped (a repeated session.started)
@@ -358,6 +392,7 @@ static void session_async_done(void *arg, int rc, const struct err *err)
 /* Normalizes and queues without waiting.  Session locked. */
 static int session_emit_async(struct session *s, const json_t *conversions, struct err *err)
 {
+    assert(session_is_locked(s));
     struct session_batch b;
     int rc = session_prepare(s, conversions, SESSION_ENDED_BY_AGENT, &b, err);
     if (rc == 0 && (b.batch.n_events || b.batch.native_session_id)) {
@@ -385,11 +420,11 @@ static int sessions_host_emit_async(struct adapter_ctx *ctx, const json_t *conve
     struct session *s = session_of(ctx);
     if (atomic_load(&s->owner->stopping))
         return 0;
-    pthread_mutex_lock(&s->lock);
+    session_lock(s);
     int rc = 0;
     if (s->ended != SESSION_TERMINATED)
         rc = session_emit_async(s, conversions, err);
-    pthread_mutex_unlock(&s->lock);
+    session_unlock(s);
     return rc;
 }
 
@@ -397,6 +432,7 @@ static int sessions_host_save_state(struct adapter_ctx *ctx, const char *state_j
                                     struct err *err)
 {
     struct session *s = session_of(ctx);
+    assert(session_is_locked(s)); /* adapter.h: called from the session's own hooks */
     char *copy = strdup(state_json);
     if (!copy)
         return err_set(err, ERR_NOMEM, "out of memory");
@@ -587,6 +623,7 @@ int sessions_exists(sessions_t *m, const char *id)
 /* The anchor's rule for what an ended session still accepts.  Session locked. */
 static int session_check_open(struct session *s, int for_new_message, struct err *err)
 {
+    assert(session_is_locked(s));
     if (s->ended == SESSION_LIVE)
         return 0;
     if (s->ended == SESSION_TERMINATED)
@@ -714,7 +751,7 @@ int sessions_create(sessions_t *m, const char *session_id,
         goto done;
     }
     struct session_batch b;
-    pthread_mutex_lock(&s->lock);
+    session_lock(s);
     rc = session_prepare(s, conversions, SESSION_ENDED_BY_AGENT, &b, err);
     if (rc == 0) {
         struct journal_session_row row = {
@@ -729,7 +766,7 @@ int sessions_create(sessions_t *m, const char *session_id,
             session_committed(s, &b);
     }
     session_batch_clear(&b);
-    pthread_mutex_unlock(&s->lock);
+    session_unlock(s);
     if (rc)
         goto done;
     if (hmap_put(m->by_id, s->id, s) != 0) {
@@ -799,18 +836,8 @@ static struct session *sessions_lock(sessions_t *m, const char *id, struct err *
     struct session *s = sessions_get(m, id, err);
     if (!s)
         return NULL;
-    pthread_mutex_lock(&s->lock);
+    session_lock(s);
     return s;
-}
-
-int sessions_check_can_send(sessions_t *m, const char *session_id, struct err *err)
-{
-    struct session *s = sessions_lock(m, session_id, err);
-    if (!s)
-        return ERR_NOT_FOUND;
-    int rc = session_check_open(s, 1, err);
-    pthread_mutex_unlock(&s->lock);
-    return rc;
 }
 
 /* 1 if `message` is empty or ASCII whitespace only. */
@@ -867,13 +894,14 @@ int sessions_send_message(sessions_t *m, const char *session_id, const char *mes
         }
         json_decref(conversions);
     }
-    pthread_mutex_unlock(&s->lock);
+    session_unlock(s);
     return rc;
 }
 
 /* Journals the resolution of a pending permission or question.  Locked. */
 static int session_resolve(struct session *s, const char *type, json_t *data, struct err *err)
 {
+    assert(session_is_locked(s));
     json_t *c = event_with_native_session(event_synthetic(event_conversion(type, data)),
                                           s->native_session_id);
     json_t *conversions = json_array();
@@ -923,7 +951,7 @@ int sessions_reply_permission(sessions_t *m, const char *session_id, const char 
                                              metadata ? json_incref(metadata) : NULL);
         rc = session_resolve(s, "permission.resolved", data, err);
     }
-    pthread_mutex_unlock(&s->lock);
+    session_unlock(s);
     return rc;
 }
 
@@ -959,7 +987,7 @@ static int sessions_question(sessions_t *m, const char *session_id, const char *
                                            response, answers ? "answered" : "rejected");
         rc = session_resolve(s, "question.resolved", data, err);
     }
-    pthread_mutex_unlock(&s->lock);
+    session_unlock(s);
     return rc;
 }
 
@@ -998,6 +1026,6 @@ int sessions_terminate(sessions_t *m, const char *session_id, struct err *err)
         }
         json_decref(conversions);
     }
-    pthread_mutex_unlock(&s->lock);
+    session_unlock(s);
     return rc;
 }

@@ -89,9 +89,6 @@ int sessions_exists(sessions_t *s, const char *session_id);
 int sessions_send_message(sessions_t *s, const char *session_id, const char *message,
                           uint64_t *before_out, struct err *err);
 
-/* Turn streams need to know an ended session before sending. */
-int sessions_check_can_send(sessions_t *s, const char *session_id, struct err *err);
-
 /* reply: "once", "always" or "reject".  ERR_NOT_FOUND for the session,
  * ERR_INVALID for an unknown permission id. */
 int sessions_reply_permission(sessions_t *s, const char *session_id, const char *permission_id,
