@@ -19,10 +19,10 @@ for obj in *.o; do
     sse) prefixes="sse_ routes_" ;;
     supervisor_proc) prefixes="supervisor_proc_" ;;
     mock) prefixes="adapter_mock" ;;
-    claude) prefixes="adapter_claude" ;;
+    claude|claude_parse) prefixes="adapter_claude" ;;
     codex) prefixes="adapter_codex" ;;
     opencode|opencode_parse) prefixes="adapter_opencode" ;;
-    amp) prefixes="adapter_amp" ;;
+    amp|amp_parse) prefixes="adapter_amp" ;;
     migrations_data) prefixes="migrations_" ;;
     openapi_data) prefixes="embedded_openapi" ;;
     *) prefixes="${base}_" ;;
