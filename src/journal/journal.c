@@ -197,6 +197,38 @@ int journal__wal_note(journal_t *j, struct err *err)
     return 0;
 }
 
+/* Reads the first `n` bytes of `path`; 1 if there were that many. */
+static int read_prefix(const char *path, unsigned char *out, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t got = fread(out, 1, n, f);
+    if (fclose(f) != 0)
+        return 0;
+    return got == n;
+}
+
+int journal__wal_taken_over(const journal_t *j)
+{
+    /* The salts: bytes 16..23 of a WAL header, copied as they are to bytes
+     * 32..39 of the WAL-index header (sqlite.org/fileformat2.html#walformat,
+     * sqlite.org/walformat.html). */
+    struct stat st;
+    if (stat(j->wal_path, &st) == 0 && st.st_dev == j->wal_dev && st.st_ino == j->wal_ino)
+        return 0; /* ours */
+    size_t len = strlen(j->path);
+    char *shm_path = malloc(len + sizeof "-shm");
+    if (!shm_path)
+        return 0;
+    snprintf(shm_path, len + sizeof "-shm", "%s-shm", j->path);
+    unsigned char wal[24], shm[40];
+    int taken = read_prefix(j->wal_path, wal, sizeof wal) &&
+                read_prefix(shm_path, shm, sizeof shm) && memcmp(wal + 16, shm + 32, 8) == 0;
+    free(shm_path);
+    return taken;
+}
+
 /* Finalizes the write connection's statements and closes it. */
 void journal__writer_conn_close(journal_t *j)
 {
@@ -478,10 +510,18 @@ void journal_close(journal_t *j)
     int64_t busy = 0;
     struct err e;
     err_clear(&e);
-    if (!j->db)
+    if (!j->db) {
         fprintf(stderr, "journal: %s closes without its write connection (lost to a "
                         "WAL that could not be replaced)\n", j->path);
-    else if (query_int(j->db, "PRAGMA wal_checkpoint(TRUNCATE)", &busy, &e, "checkpoint") != 0)
+    } else if (journal__wal_taken_over(j)) {
+        /* Another process made the file at the WAL's path its WAL: the WAL
+         * index describes that file, so neither a checkpoint through ours
+         * nor the one sqlite3_close() may run would copy the right pages. */
+        fprintf(stderr, "journal: the WAL of %s was replaced by another process's; closing "
+                        "without a checkpoint\n", j->path);
+        if (sqlite3_db_config(j->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL) != SQLITE_OK)
+            fprintf(stderr, "journal: %s\n", sqlite3_errmsg(j->db));
+    } else if (query_int(j->db, "PRAGMA wal_checkpoint(TRUNCATE)", &busy, &e, "checkpoint") != 0)
         fprintf(stderr, "%s\n", e.msg);
     else if (busy)
         fprintf(stderr, "journal: checkpoint of %s could not complete (busy)\n", j->path);

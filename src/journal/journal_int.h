@@ -80,6 +80,10 @@
  * Readers still hold the old file, which the checkpoint emptied, so a read
  * through one fails (a short read, never stale rows); each thread's reader is
  * reopened at its next journal_reader_for_thread() once `wal_gen` moved.
+ * Another process writing the same journal (an exporter) meets the same
+ * deleted WAL and recovers the same way; whoever comes second finds the WAL
+ * index describing the other's new WAL (journal__wal_taken_over()) and only
+ * reopens, since a checkpoint through its stale file would copy wrong pages.
  *
  * WHAT START-UP LOADS
  *
@@ -506,6 +510,13 @@ int journal__setup_writer_conn(journal_t *j, enum journal_durability durability,
 int journal__prepare_writer(journal_t *j, struct err *err);
 int journal__wal_note(journal_t *j, struct err *err);
 void journal__writer_conn_close(journal_t *j);
+/* 1 if the file at the WAL's path, not the write connection's WAL, is the
+ * one the WAL index (-shm, shared by every process) now describes: another
+ * process, itself finding the WAL deleted, made a new one there and wrote to
+ * it.  Its recovery checkpointed what was committed before.  A checkpoint
+ * through our connection, whose WAL the index no longer describes, would
+ * copy the wrong pages into the database: skip it then. */
+int journal__wal_taken_over(const journal_t *j);
 
 /* journal_write.c */
 void *journal__writer_main(void *arg);

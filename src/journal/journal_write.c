@@ -270,12 +270,18 @@ static int writer_conn_reopen(journal_t *j, struct err *err)
 /* The WAL at the path is not ours.  A TRUNCATE checkpoint copies every
  * committed frame from the file SQLite still holds into journal.db (so what
  * was acknowledged before survives a restart) and empties that file; a new
- * write connection then creates a fresh WAL at the path, and readers reopen
- * (wal_gen).  Fails while a reader holds a snapshot in the old WAL past the
- * busy timeout; the next refused group tries again.  0 or the error. */
+ * write connection then creates a fresh WAL at the path (or takes the one
+ * there), and readers reopen (wal_gen).  When another process already did
+ * all this (journal__wal_taken_over()), only the reopen is left to do.
+ * Fails while a reader holds a snapshot in the old WAL past the busy
+ * timeout; the next refused group tries again.  0 or the error. */
 static int wal_recover(journal_t *j, struct err *err)
 {
-    if (j->db) {
+    if (j->db && journal__wal_taken_over(j)) {
+        if (sqlite3_db_config(j->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL) != SQLITE_OK)
+            return sql_fail(err, j->db, SQLITE_ERROR, "no checkpoint on close");
+        journal__writer_conn_close(j);
+    } else if (j->db) {
         int64_t busy = 0;
         int rc = query_int(j->db, "PRAGMA wal_checkpoint(TRUNCATE)", &busy, err, "checkpoint");
         if (rc)
@@ -365,6 +371,12 @@ static void run_group(journal_t *j, struct journal_node *group)
         if (rc != SQLITE_OK)
             sql_fail(&sqlerr, j->db, rc, "commit");
     }
+    /* A statement that failed reading through a WAL the WAL index no longer
+     * describes (another process recovered from the deletion first) fails
+     * because of the WAL: recover from that, not report an I/O error. */
+    if (rc != SQLITE_OK && rc != JOURNAL_WAL_MOVED && rc != JOURNAL_FILE_MOVED && j->db &&
+        wal_moved(j))
+        rc = JOURNAL_WAL_MOVED;
     if (rc != SQLITE_OK) {
         if (j->db && !sqlite3_get_autocommit(j->db)) {
             int r = step_write(j->st_rollback);

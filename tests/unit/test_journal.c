@@ -1617,6 +1617,91 @@ static int wal_deleted_child(struct fx *f)
     return 0;
 }
 
+/* Runs `child` in a forked process, which must return 0. */
+static void run_child(struct fx *f, int (*child)(struct fx *))
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(child(f));
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) != 0)
+        fail_msg("the journal's child failed at step %d", WEXITSTATUS(status));
+}
+
+/* As wal_deleted_child, with an empty file put at the WAL's path (what
+ * `sqlite3 journal.db` does then): not the WAL SQLite writes either. */
+static int wal_replaced_child(struct fx *f)
+{
+    char wal[700];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    struct err e;
+    err_clear(&e);
+    if (journal_open(f->path, JOURNAL_DURABILITY_FULL, &f->j, &e) != 0 ||
+        append_range(f->j, "w", 1, 1, 3, &e) != 0)
+        return 10;
+    FILE *other = NULL;
+    if (unlink(wal) != 0 || !(other = fopen(wal, "w")) || fclose(other) != 0)
+        return 11;
+    if (append_range(f->j, "w", 0, 4, 2, &e) != ERR_STORAGE || !strstr(e.msg, "WAL"))
+        return 12;
+    if (append_range(f->j, "w", 0, 4, 2, &e) != 0)
+        return 13;
+    return 0;
+}
+
+static void test_wal_replaced(void **state)
+{
+    struct fx *f = *state;
+    run_child(f, wal_replaced_child);
+    fx_open(f, JOURNAL_DURABILITY_FULL);
+    assert_int_equal(count_events(f->j, "w"), 5);
+}
+
+/* Two writers on one journal (here two journal_t, as the server and an
+ * exporter would be two processes), both with the WAL open when it is
+ * deleted.  The first to commit recovers (checkpoint, new WAL); the second
+ * finds the WAL index about that new WAL and must not checkpoint through
+ * its stale one, only reopen. */
+static int wal_taken_over_child(struct fx *f)
+{
+    char wal[700];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    struct err e;
+    err_clear(&e);
+    journal_t *b = NULL;
+    if (journal_open(f->path, JOURNAL_DURABILITY_FULL, &f->j, &e) != 0 ||
+        append_range(f->j, "a", 1, 1, 3, &e) != 0 ||
+        journal_open(f->path, JOURNAL_DURABILITY_FULL, &b, &e) != 0 ||
+        append_range(b, "b", 1, 1, 3, &e) != 0)
+        return 10;
+    if (unlink(wal) != 0)
+        return 11;
+    if (append_range(b, "b", 0, 4, 1, &e) != ERR_STORAGE || append_range(b, "b", 0, 4, 2, &e))
+        return 12; /* b recovered: checkpoint, a new WAL, written */
+    if (append_range(f->j, "a", 0, 4, 1, &e) != ERR_STORAGE || !strstr(e.msg, "WAL"))
+        return 13;
+    if (append_range(f->j, "a", 0, 4, 2, &e) != 0 || append_range(b, "b", 0, 6, 1, &e) != 0)
+        return 14; /* a took b's WAL without a checkpoint of its own */
+    return 0;
+}
+
+static void test_wal_taken_over(void **state)
+{
+    struct fx *f = *state;
+    run_child(f, wal_taken_over_child);
+    fx_open(f, JOURNAL_DURABILITY_FULL);
+    assert_int_equal(count_events(f->j, "a"), 5);
+    assert_int_equal(count_events(f->j, "b"), 6);
+    struct err e;
+    err_clear(&e);
+    journal_reader_t *r = journal_reader_for_thread(f->j, &e);
+    assert_non_null(r);
+    assert_int_equal(journal_integrity_check(r, &e), 0);
+}
+
 static void test_wal_deleted(void **state)
 {
     struct fx *f = *state;
@@ -1669,6 +1754,8 @@ int main(void)
         T(test_append_from_writer_refused),
         T(test_open_readonly),
         T(test_wal_deleted),
+        T(test_wal_replaced),
+        T(test_wal_taken_over),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
