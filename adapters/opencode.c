@@ -106,7 +106,7 @@ struct oc_instance {
     /* Set by instance_new, read-only after. */
     supervisor_t *supervisor;
     uv_loop_t *loop;
-    char *data_dir;
+    const char *data_dir;    /* borrowed from the settings */
     /* Any thread: serverStatus and the back-off (its own lock, taken after
      * `lock`). */
     supervisor_restart_t *restart;
@@ -1081,35 +1081,31 @@ static void oc_shutdown_shared(void *instance)
 static int oc_instance_new(const struct adapter_settings *settings, void **out, struct err *err)
 {
     struct oc_instance *inst = calloc(1, sizeof *inst);
-    if (!inst || !(inst->data_dir = strdup(settings->data_dir))) {
-        free(inst);
+    if (!inst)
         return err_set(err, ERR_NOMEM, "out of memory");
-    }
     int rc = supervisor_restart_new(NULL, &inst->restart, err);
-    if (rc) {
-        free(inst->data_dir);
-        free(inst);
-        return rc;
-    }
+    if (rc)
+        goto fail;
     if (pthread_mutex_init(&inst->lock, NULL) != 0) {
-        supervisor_restart_free(inst->restart);
-        free(inst->data_dir);
-        free(inst);
-        return err_set(err, ERR_INTERNAL, "pthread_mutex_init failed");
+        rc = err_set(err, ERR_INTERNAL, "pthread_mutex_init failed");
+        goto fail;
     }
     if (pthread_cond_init(&inst->cond, NULL) != 0) {
         pthread_mutex_destroy(&inst->lock);
-        supervisor_restart_free(inst->restart);
-        free(inst->data_dir);
-        free(inst);
-        return err_set(err, ERR_INTERNAL, "pthread_cond_init failed");
+        rc = err_set(err, ERR_INTERNAL, "pthread_cond_init failed");
+        goto fail;
     }
+    inst->data_dir = settings->data_dir;
     inst->supervisor = settings->supervisor;
     inst->loop = supervisor_loop(settings->supervisor);
     inst->jobs_tail = &inst->jobs;
     atomic_init(&inst->down, 0);
     *out = inst;
     return 0;
+fail:
+    supervisor_restart_free(inst->restart);
+    free(inst);
+    return rc;
 }
 
 /* After the loop stopped and shutdown_shared joined our threads. */
@@ -1120,7 +1116,6 @@ static void oc_instance_free(void *instance)
     json_decref(inst->modes);
     free(inst->binary);
     free(inst->cwd);
-    free(inst->data_dir);
     if (inst->curl_ready)
         curl_global_cleanup();
     supervisor_restart_free(inst->restart);

@@ -4,8 +4,6 @@
  * line by line and compared with expected.jsonl (kind, id, thread and the
  * conversions), every conversion vetted by a normalizer set up as for Codex;
  * approval decision lines; permission ids; broken input of every kind.
- * And one of the process side: two instances of the adapter in one process
- * never meet, and shutting one down leaves the other usable.
  *
  * SJ_UPDATE_FIXTURES=1 rewrites expected.jsonl (read the diff). */
 #include <setjmp.h>
@@ -16,12 +14,9 @@
 #include <cmocka.h>
 
 #include "adapters/codex.h"
-#include "adapters/registry.h"
-#include "agents/supervisor.h"
 #include "base/err.h"
 #include "fixtures.h"
 #include "events/normalize.h"
-#include "server.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -201,57 +196,9 @@ static void test_cut_and_invalid(void **state)
     adapter_codex_line_clear(&l);
 }
 
-static void shutdown_on_loop(uv_loop_t *loop, void *arg)
-{
-    (void)loop; /* the instance knows its loop */
-    adapter_codex.shutdown_shared(arg);
-}
-
-/* Two servers in one process (the tests' case) each have their own
- * app-server state: the first one's shutdown must not refuse the second
- * one's sessions, which go on to start their own app-server (here a
- * missing binary, so the start fails for that reason). */
-static void test_instances_do_not_meet(void **state)
-{
-    (void)state; /* cmocka fixture unused */
-    char dir[4096];
-    sj_fresh_dir(dir, sizeof dir, "codex-instances");
-    supervisor_t *sup = NULL;
-    struct err err;
-    assert_int_equal(supervisor_start(&sup, &err), 0);
-    const struct adapter_settings settings = { .supervisor = sup, .data_dir = dir,
-                                               .agents_dir = dir };
-    void *first = NULL, *second = NULL;
-    assert_int_equal(adapter_codex.instance_new(&settings, &first, &err), 0);
-    assert_int_equal(adapter_codex.instance_new(&settings, &second, &err), 0);
-    assert_ptr_not_equal(first, second);
-    assert_int_equal(supervisor_call(sup, shutdown_on_loop, first, &err), 0);
-
-    struct adapter_ctx ctx = { .supervisor = sup, .data_dir = dir, .agents_dir = dir,
-                               .working_dir = dir, .binary_path = "/nonexistent/codex",
-                               .session_id = "c1", .agent_mode = "build",
-                               .permission_mode = "default", .instance = first };
-    char native[128] = "";
-    assert_int_equal(adapter_codex.start_session(&ctx, native, &err), ERR_INVALID);
-    assert_non_null(strstr(err.msg, "shutting down"));
-    ctx.instance = second;
-    assert_int_equal(adapter_codex.start_session(&ctx, native, &err), ERR_NOT_INSTALLED);
-    assert_non_null(strstr(err.msg, "/nonexistent/codex"));
-    assert_null(strstr(err.msg, "shutting down"));
-
-    assert_int_equal(supervisor_call(sup, shutdown_on_loop, second, &err), 0);
-    supervisor_stop(sup);
-    json_t *status = adapter_codex.server_status_json(second);
-    assert_string_equal(json_string_value(json_object_get(status, "status")), "stopped");
-    json_decref(status);
-    adapter_codex.instance_free(first);
-    adapter_codex.instance_free(second);
-}
-
 int main(void)
 {
     const struct CMUnitTest fixed[] = {
-        cmocka_unit_test(test_instances_do_not_meet),
         cmocka_unit_test(test_decisions),
         cmocka_unit_test(test_permission_ids),
         cmocka_unit_test(test_cut_and_invalid),

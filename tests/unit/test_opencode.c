@@ -5,9 +5,7 @@
  * expected.jsonl (each event's type, session and flags, then its
  * conversions), every conversion vetted by a normalizer per session set up
  * as for OpenCode; the same stream fed in pieces of every size; request
- * bodies, modes and the config; broken input.  And one of the process side:
- * two instances of the adapter in one process never meet, and shutting one
- * down leaves the other usable.
+ * bodies, modes and the config; broken input.
  *
  * SJ_UPDATE_FIXTURES=1 rewrites expected.jsonl (read the diff). */
 #include <setjmp.h>
@@ -19,12 +17,10 @@
 
 #include "adapters/registry.h"
 #include "agents/adapter.h"
-#include "agents/supervisor.h"
 #include "base/err.h"
 #include "fixtures.h"
 #include "events/normalize.h"
 #include "adapters/opencode.h"
-#include "server.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -344,73 +340,9 @@ static void test_resolve_modes(void **state)
     assert_int_equal(adapter_opencode.resolve_modes(NULL, "nonsense", am, pm, &err), ERR_INVALID);
 }
 
-static void shutdown_on_loop(uv_loop_t *loop, void *arg)
-{
-    (void)loop; /* the instance knows its loop */
-    adapter_opencode.shutdown_shared(arg);
-}
-
-static json_t *status_of(void *instance, const char *key)
-{
-    json_t *s = adapter_opencode.server_status_json(instance);
-    json_t *v = json_incref(json_object_get(s, key));
-    json_decref(s);
-    return v;
-}
-
-/* Two servers in one process (the tests' case) each have their own
- * `opencode serve`, threads and status: the first one's shutdown must not
- * refuse the second one's sessions, which go on to start their own server
- * (here a missing binary, so the start fails for that reason and only the
- * second one's status says so). */
-static void test_instances_do_not_meet(void **state)
-{
-    (void)state; /* cmocka fixture unused */
-    char dir[4096];
-    sj_fresh_dir(dir, sizeof dir, "opencode-instances");
-    assert_int_equal(unsetenv("OPENAI_BASE_URL"), 0); /* no model listing to fetch */
-    supervisor_t *sup = NULL;
-    struct err err;
-    assert_int_equal(supervisor_start(&sup, &err), 0);
-    const struct adapter_settings settings = { .supervisor = sup, .data_dir = dir,
-                                               .agents_dir = dir };
-    void *first = NULL, *second = NULL;
-    assert_int_equal(adapter_opencode.instance_new(&settings, &first, &err), 0);
-    assert_int_equal(adapter_opencode.instance_new(&settings, &second, &err), 0);
-    assert_int_equal(supervisor_call(sup, shutdown_on_loop, first, &err), 0);
-
-    struct adapter_ctx ctx = { .supervisor = sup, .data_dir = dir, .agents_dir = dir,
-                               .working_dir = dir, .binary_path = "/nonexistent/opencode",
-                               .session_id = "o1", .agent_mode = "build",
-                               .permission_mode = "default", .instance = first };
-    char native[128] = "";
-    assert_int_equal(adapter_opencode.start_session(&ctx, native, &err), ERR_INVALID);
-    assert_non_null(strstr(err.msg, "shutting down"));
-    ctx.instance = second;
-    assert_int_equal(adapter_opencode.start_session(&ctx, native, &err), ERR_AGENT_EXITED);
-    assert_non_null(strstr(err.msg, "cannot start opencode"));
-
-    json_t *v = status_of(second, "status");
-    assert_string_equal(json_string_value(v), "error");
-    json_decref(v);
-    v = status_of(second, "lastError");
-    assert_non_null(strstr(json_string_value(v), "/nonexistent/opencode"));
-    json_decref(v);
-    v = status_of(first, "status");
-    assert_string_equal(json_string_value(v), "stopped");
-    json_decref(v);
-    assert_null(status_of(first, "lastError"));
-
-    assert_int_equal(supervisor_call(sup, shutdown_on_loop, second, &err), 0);
-    supervisor_stop(sup);
-    adapter_opencode.instance_free(first);
-    adapter_opencode.instance_free(second);
-}
-
 int main(void)
 {
     const struct CMUnitTest fixed[] = {
-        cmocka_unit_test(test_instances_do_not_meet),
         cmocka_unit_test(test_broken_input),  cmocka_unit_test(test_stream_limits),
         cmocka_unit_test(test_prompt_body),   cmocka_unit_test(test_modes),
         cmocka_unit_test(test_config),        cmocka_unit_test(test_resolve_modes),
