@@ -111,11 +111,10 @@ struct oc_instance {
      * `lock`). */
     supervisor_restart_t *restart;
     /* Taken and released with oc_lock() / oc_unlock(), which record the
-     * holder for oc_locked(). */
+     * holder for oc_locked(): atomic, as threads without the lock read it. */
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    pthread_t lock_owner;
-    int lock_held;
+    _Atomic(const char *) lock_owner; /* &oc_thread of the holder, or NULL */
     /* Under lock. */
     char *binary;
     char *cwd;
@@ -157,24 +156,26 @@ static void oc_log(const char *what, const char *detail)
 
 /* ---- the lock, with its holder recorded for assert(oc_locked(inst)) ---------- */
 
+/* Its address names the calling thread (no value is ever stored). */
+static _Thread_local char oc_thread;
+
 static void oc_lock(struct oc_instance *inst)
 {
     pthread_mutex_lock(&inst->lock);
-    inst->lock_owner = pthread_self();
-    inst->lock_held = 1;
+    atomic_store(&inst->lock_owner, &oc_thread);
 }
 
 /* 1 when the calling thread holds inst->lock.  Inline: unused once NDEBUG
  * compiles the asserts out. */
-static inline int oc_locked(const struct oc_instance *inst)
+static inline int oc_locked(struct oc_instance *inst)
 {
-    return inst->lock_held && pthread_equal(inst->lock_owner, pthread_self());
+    return atomic_load(&inst->lock_owner) == &oc_thread;
 }
 
 static void oc_unlock(struct oc_instance *inst)
 {
     assert(oc_locked(inst));
-    inst->lock_held = 0;
+    atomic_store(&inst->lock_owner, NULL);
     pthread_mutex_unlock(&inst->lock);
 }
 
@@ -183,11 +184,10 @@ static void oc_unlock(struct oc_instance *inst)
 static int oc_wait(struct oc_instance *inst, const struct timespec *deadline)
 {
     assert(oc_locked(inst));
-    inst->lock_held = 0;
+    atomic_store(&inst->lock_owner, NULL);
     int rc = deadline ? pthread_cond_timedwait(&inst->cond, &inst->lock, deadline)
                       : pthread_cond_wait(&inst->cond, &inst->lock);
-    inst->lock_owner = pthread_self();
-    inst->lock_held = 1;
+    atomic_store(&inst->lock_owner, &oc_thread);
     return rc;
 }
 
@@ -1100,6 +1100,7 @@ static int oc_instance_new(const struct adapter_settings *settings, void **out, 
     inst->loop = supervisor_loop(settings->supervisor);
     inst->jobs_tail = &inst->jobs;
     atomic_init(&inst->down, 0);
+    atomic_init(&inst->lock_owner, NULL);
     *out = inst;
     return 0;
 fail:
