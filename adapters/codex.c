@@ -133,7 +133,7 @@ struct codex_waiter {
 struct codex_instance {
     /* Set by instance_new, read-only after. */
     uv_loop_t *loop;
-    char *data_dir;
+    const char *data_dir;       /* borrowed from the settings */
     long long answer_timeout_ms;
     /* Any thread: serverStatus and the back-off (its own lock). */
     supervisor_restart_t *restart;
@@ -972,16 +972,14 @@ static int codex_instance_new(const struct adapter_settings *settings, void **ou
                               struct err *err)
 {
     struct codex_instance *inst = calloc(1, sizeof *inst);
-    if (!inst || !(inst->data_dir = strdup(settings->data_dir))) {
-        free(inst);
+    if (!inst)
         return err_set(err, ERR_NOMEM, "out of memory");
-    }
     int rc = supervisor_restart_new(NULL, &inst->restart, err);
     if (rc) {
-        free(inst->data_dir);
         free(inst);
         return rc;
     }
+    inst->data_dir = settings->data_dir;
     inst->loop = supervisor_loop(settings->supervisor);
     const char *env = getenv("SJ_CODEX_ANSWER_TIMEOUT_MS");
     long long ms = env ? atoll(env) : 0;
@@ -1000,7 +998,6 @@ static void codex_instance_free(void *instance)
     supervisor_timer_free(inst->answer_timer);
     supervisor_restart_free(inst->restart);
     free(inst->binary);
-    free(inst->data_dir);
     free(inst);
 }
 

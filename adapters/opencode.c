@@ -106,16 +106,15 @@ struct oc_instance {
     /* Set by instance_new, read-only after. */
     supervisor_t *supervisor;
     uv_loop_t *loop;
-    char *data_dir;
+    const char *data_dir;    /* borrowed from the settings */
     /* Any thread: serverStatus and the back-off (its own lock, taken after
      * `lock`). */
     supervisor_restart_t *restart;
     /* Taken and released with oc_lock() / oc_unlock(), which record the
-     * holder for oc_locked(). */
+     * holder for oc_locked(): atomic, as threads without the lock read it. */
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    pthread_t lock_owner;
-    int lock_held;
+    _Atomic(const char *) lock_owner; /* &oc_thread of the holder, or NULL */
     /* Under lock. */
     char *binary;
     char *cwd;
@@ -157,24 +156,26 @@ static void oc_log(const char *what, const char *detail)
 
 /* ---- the lock, with its holder recorded for assert(oc_locked(inst)) ---------- */
 
+/* Its address names the calling thread (no value is ever stored). */
+static _Thread_local char oc_thread;
+
 static void oc_lock(struct oc_instance *inst)
 {
     pthread_mutex_lock(&inst->lock);
-    inst->lock_owner = pthread_self();
-    inst->lock_held = 1;
+    atomic_store(&inst->lock_owner, &oc_thread);
 }
 
 /* 1 when the calling thread holds inst->lock.  Inline: unused once NDEBUG
  * compiles the asserts out. */
-static inline int oc_locked(const struct oc_instance *inst)
+static inline int oc_locked(struct oc_instance *inst)
 {
-    return inst->lock_held && pthread_equal(inst->lock_owner, pthread_self());
+    return atomic_load(&inst->lock_owner) == &oc_thread;
 }
 
 static void oc_unlock(struct oc_instance *inst)
 {
     assert(oc_locked(inst));
-    inst->lock_held = 0;
+    atomic_store(&inst->lock_owner, NULL);
     pthread_mutex_unlock(&inst->lock);
 }
 
@@ -183,11 +184,10 @@ static void oc_unlock(struct oc_instance *inst)
 static int oc_wait(struct oc_instance *inst, const struct timespec *deadline)
 {
     assert(oc_locked(inst));
-    inst->lock_held = 0;
+    atomic_store(&inst->lock_owner, NULL);
     int rc = deadline ? pthread_cond_timedwait(&inst->cond, &inst->lock, deadline)
                       : pthread_cond_wait(&inst->cond, &inst->lock);
-    inst->lock_owner = pthread_self();
-    inst->lock_held = 1;
+    atomic_store(&inst->lock_owner, &oc_thread);
     return rc;
 }
 
@@ -1081,35 +1081,32 @@ static void oc_shutdown_shared(void *instance)
 static int oc_instance_new(const struct adapter_settings *settings, void **out, struct err *err)
 {
     struct oc_instance *inst = calloc(1, sizeof *inst);
-    if (!inst || !(inst->data_dir = strdup(settings->data_dir))) {
-        free(inst);
+    if (!inst)
         return err_set(err, ERR_NOMEM, "out of memory");
-    }
     int rc = supervisor_restart_new(NULL, &inst->restart, err);
-    if (rc) {
-        free(inst->data_dir);
-        free(inst);
-        return rc;
-    }
+    if (rc)
+        goto fail;
     if (pthread_mutex_init(&inst->lock, NULL) != 0) {
-        supervisor_restart_free(inst->restart);
-        free(inst->data_dir);
-        free(inst);
-        return err_set(err, ERR_INTERNAL, "pthread_mutex_init failed");
+        rc = err_set(err, ERR_INTERNAL, "pthread_mutex_init failed");
+        goto fail;
     }
     if (pthread_cond_init(&inst->cond, NULL) != 0) {
         pthread_mutex_destroy(&inst->lock);
-        supervisor_restart_free(inst->restart);
-        free(inst->data_dir);
-        free(inst);
-        return err_set(err, ERR_INTERNAL, "pthread_cond_init failed");
+        rc = err_set(err, ERR_INTERNAL, "pthread_cond_init failed");
+        goto fail;
     }
+    inst->data_dir = settings->data_dir;
     inst->supervisor = settings->supervisor;
     inst->loop = supervisor_loop(settings->supervisor);
     inst->jobs_tail = &inst->jobs;
     atomic_init(&inst->down, 0);
+    atomic_init(&inst->lock_owner, NULL);
     *out = inst;
     return 0;
+fail:
+    supervisor_restart_free(inst->restart);
+    free(inst);
+    return rc;
 }
 
 /* After the loop stopped and shutdown_shared joined our threads. */
@@ -1120,7 +1117,6 @@ static void oc_instance_free(void *instance)
     json_decref(inst->modes);
     free(inst->binary);
     free(inst->cwd);
-    free(inst->data_dir);
     if (inst->curl_ready)
         curl_global_cleanup();
     supervisor_restart_free(inst->restart);

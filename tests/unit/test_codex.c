@@ -1,4 +1,4 @@
-/* Unit tests for the Codex adapter's pure part (adapters/codex.c): the
+/* Unit tests for the Codex adapter's pure part (adapters/codex_parse.c): the
  * recorded stdout of the real `codex app-server` (tests/fixtures/codex/
  * <case>/input.jsonl, the "< " lines of agent-notes' wire captures) parsed
  * line by line and compared with expected.jsonl (kind, id, thread and the
