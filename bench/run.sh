@@ -7,7 +7,7 @@
 # PID and writes docs/benchmarks.md and docs/bench/*.svg
 # (bench/report.py).
 #
-# usage: bench/run.sh [--quick]
+# usage: bench/run.sh [--quick]   (ends with bench/conn_mem/run.sh)
 #   --quick  small journals, 1 run, short windows: a few minutes, to check
 #            that everything works.  Without it: 3 runs of everything, the
 #            10k/1M/10M journals; about half an hour on 2 cores.
@@ -457,3 +457,9 @@ log "writing docs/benchmarks.md and docs/bench/*.svg"
 cp "$results" "$root/docs/bench/results-$([ $quick = 1 ] && echo quick || echo full).tsv" 2>/dev/null ||
   { mkdir -p "$root/docs/bench" && cp "$results" "$root/docs/bench/results-$([ $quick = 1 ] && echo quick || echo full).tsv"; }
 python3 "$root/bench/report.py" "$results" "$meta" "$root/docs/benchmarks.md" "$root/docs/bench"
+
+# ---- 7. memory per connection (idle, slow readers, unread pages) -------------------
+# Its own script, printed here; the figures go into docs/benchmarks.md
+# ("Memory per connection") by hand, with a before/after when it matters.
+log "memory per connection"
+bash "$root/bench/conn_mem/run.sh" $([ $quick = 1 ] && echo --quick)

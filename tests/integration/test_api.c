@@ -491,7 +491,7 @@ static void test_events_page_byte_budget(void **state)
     json_decref(sj_create_session(s, "big", NULL));
     send_big(s, "big", 1200 * 1024);
     send_big(s, "big", 1200 * 1024);
-    wait_sequence(s, "big", 13, 20000);
+    wait_sequence(s, "big", 13, 60000);
     long long next = 1;
     int pages = 0, more = 1;
     while (more) {
@@ -523,7 +523,7 @@ static void test_events_page_large_event_alone(void **state)
     struct sj_server *s = *state;
     json_decref(sj_create_session(s, "huge", NULL));
     send_big(s, "huge", PAGE_BUDGET + 512 * 1024);
-    wait_sequence(s, "huge", 7, 30000);
+    wait_sequence(s, "huge", 7, 60000);
     for (long long seq = 2; seq <= 7; seq++) {
         char *q = sj_fmt("?offset=%lld", seq - 1);
         json_t *page = sj_get_events(s, "huge", q);

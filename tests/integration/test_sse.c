@@ -766,6 +766,8 @@ static void test_sse_hangup_releases_descriptor(void **state)
 }
 
 #define BIG_TEXT (1024 * 1024)
+/* Journaling megabyte events takes a while under valgrind. */
+#define BIG_WAIT_MS 60000
 
 static int setup_big(void **state)
 {
@@ -822,7 +824,7 @@ static void test_sse_slow_reader_budget(void **state)
     new_session_with(s, SID, NULL, 1);
     for (int i = 0; i < 4; i++)
         send_big(s, SID, BIG_TEXT);
-    wait_sequence(s, SID, 25, WAIT_MS);
+    wait_sequence(s, SID, 25, BIG_WAIT_MS);
     struct httpc_sse *sse = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
     /* The server has refilled the stream at least once without the client
      * reading: it wrote a buffer's worth and came back for more. */
