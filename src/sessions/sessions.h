@@ -31,7 +31,7 @@ struct sessions_config {
 int sessions_open(journal_t *journal, supervisor_t *supervisor,
                   const struct sessions_config *config, sessions_t **out, struct err *err);
 
-/* Stops paced emissions and asks every adapter to stop its agent processes
+/* Asks every adapter to stop its agent processes and its pacing
  * (on the supervisor loop), journaling nothing more: a session whose agent
  * is stopped this way is not ended, it resumes after a restart.  Call
  * before supervisor_stop(), which then waits for those processes to exit. */
