@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char cmd_import_usage[] =
     "usage: sandbox-journal import jsonl:PATH [options]\n"
@@ -79,6 +80,7 @@ int cmd_import(int argc, char **argv)
     snprintf(db_path, sizeof db_path, "%s/journal.db", data_dir);
 
     int code = 1;
+    int lock_fd = -1;
     journal_t *j = NULL;
     struct export_import_summary sum;
     memset(&sum, 0, sizeof sum);
@@ -88,6 +90,21 @@ int cmd_import(int argc, char **argv)
     if (datadir_mkdirs(data_dir) != 0) {
         err_set(&err, ERR_STORAGE, "cannot create data directory %s: %s", data_dir,
                 strerror(errno));
+        goto done;
+    }
+    /* A running server would not know the sessions an import creates behind
+     * its back (it loads the session rows at start), and it would refuse
+     * their next message: import into a journal no server holds. */
+    long holder = 0;
+    if (datadir_lock(data_dir, &lock_fd, &holder) != 0) {
+        if (errno == EAGAIN)
+            err_set(&err, ERR_CONFLICT,
+                    "data directory %s is in use by a running server%s%.0ld%s: stop it "
+                    "before importing", data_dir, holder ? " (pid " : "", holder,
+                    holder ? ")" : "");
+        else
+            err_set(&err, ERR_STORAGE, "cannot lock data directory %s: %s", data_dir,
+                    strerror(errno));
         goto done;
     }
     /* An import is repeatable (what the journal has is skipped), so the
@@ -108,6 +125,9 @@ done:
     if (code)
         fprintf(stderr, "sandbox-journal: %s\n", err.msg[0] ? err.msg : "import failed");
     journal_close(j);
+    if (lock_fd >= 0 && close(lock_fd) != 0)
+        fprintf(stderr, "sandbox-journal: closing the data directory lock: %s\n",
+                strerror(errno));
     export_url_clear(&url);
     return code;
 }

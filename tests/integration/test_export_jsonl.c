@@ -312,6 +312,34 @@ static void test_reimport_and_refusals(void **state)
     free(text);
 }
 
+/* An import beside a running server created sessions that server did not
+ * know (it loads session rows at start), so their next message failed: the
+ * import is refused while a server holds the data directory, and nothing of
+ * the file reaches the journal. */
+static void test_import_refused_beside_a_server(void **state)
+{
+    struct fx *f = *state;
+    sjx_fill(f->a, "s", 2, 5);
+    const char *exp[] = {"export", "--to", f->target, "--data-dir", f->a, NULL};
+    assert_int_equal(sjx_run(exp, NULL, NULL), 0);
+    struct sj_server sb;
+    if (sj_server_start(&sb, f->b, NULL) != 0)
+        fail_msg("server did not start");
+    char *out = NULL;
+    const char *imp[] = {"import", f->target, "--data-dir", f->b, NULL};
+    assert_int_not_equal(sjx_run(imp, NULL, &out), 0);
+    if (!strstr(out, "in use by a running server"))
+        fail_msg("import said: %s", out);
+    free(out);
+    char *list = get_text(&sb, "/v1/sessions");
+    assert_non_null(strstr(list, "\"sessions\":[]"));
+    free(list);
+    assert_int_equal(sj_server_stop(&sb), 0);
+    sj_server_release(&sb);
+    /* With the server gone the same import goes through. */
+    assert_int_equal(sjx_run(imp, NULL, NULL), 0);
+}
+
 /* Asserts that the import in f->b holds exactly the events of f->a. */
 static void assert_same_journals(const char *a_dir, const char *b_dir)
 {
@@ -406,6 +434,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip_byte_identical, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_reimport_and_refusals, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_import_refused_beside_a_server, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_incremental_resume_and_reset, fx_setup,
                                         fx_teardown),
     };
