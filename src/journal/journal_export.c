@@ -147,7 +147,7 @@ int journal_export_reset(journal_t *j, const char *target, struct err *err)
 int journal_export_scan(journal_reader_t *r, const char *target, int64_t *cursor,
                         journal_export_fn fn, void *arg, struct err *err)
 {
-    assert(reader_is_mine(r));
+    assert(!r || reader_is_mine(r));
     if (!r || !target || !cursor || !fn || *cursor < 0)
         return err_set(err, ERR_INVALID, "journal: export scan without reader, target, "
                                          "cursor or callback");
@@ -221,7 +221,7 @@ int journal_export_scan(journal_reader_t *r, const char *target, int64_t *cursor
 int journal_export_state(journal_reader_t *r, const char *target, char **state,
                          struct err *err)
 {
-    assert(reader_is_mine(r));
+    assert(!r || reader_is_mine(r));
     if (!r || !target || !state)
         return err_set(err, ERR_INVALID, "journal: export state without reader or target");
     int rc = journal__reader_stmt(r, &r->export_state,

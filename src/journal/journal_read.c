@@ -163,7 +163,7 @@ int journal_read_events_budget(journal_reader_t *r, const char *session_id, uint
                                uint32_t limit, size_t max_bytes, journal_event_fn fn,
                                void *arg, int *has_more, struct err *err)
 {
-    assert(reader_is_mine(r));
+    assert(!r || reader_is_mine(r));
     if (has_more)
         *has_more = 0;
     if (!r || !session_id || !fn)
@@ -261,7 +261,7 @@ void journal_session_info_clear(struct journal_session_info *s)
 int journal_list_sessions(journal_reader_t *r, journal_session_fn fn, void *arg,
                           struct err *err)
 {
-    assert(reader_is_mine(r));
+    assert(!r || reader_is_mine(r));
     if (!r || !fn)
         return err_set(err, ERR_INVALID, "journal: list_sessions without reader or callback");
     sqlite3_stmt *st = r->list_sessions;
@@ -285,7 +285,7 @@ int journal_list_sessions(journal_reader_t *r, journal_session_fn fn, void *arg,
 int journal_get_session(journal_reader_t *r, const char *session_id,
                         struct journal_session_info *out, struct err *err)
 {
-    assert(reader_is_mine(r));
+    assert(!r || reader_is_mine(r));
     if (!r || !session_id || !out)
         return err_set(err, ERR_INVALID, "journal: get_session without reader or session");
     memset(out, 0, sizeof *out);
@@ -337,7 +337,7 @@ int journal_get_session(journal_reader_t *r, const char *session_id,
 
 int journal_integrity_check(journal_reader_t *r, struct err *err)
 {
-    assert(reader_is_mine(r));
+    assert(!r || reader_is_mine(r));
     if (!r)
         return err_set(err, ERR_INVALID, "journal: integrity_check without reader");
     sqlite3_stmt *st = NULL;
@@ -376,7 +376,7 @@ int journal__reader_stmt(journal_reader_t *r, sqlite3_stmt **st, const char *sql
 int journal_read_aliases(journal_reader_t *r, const char *session_id, journal_alias_fn fn,
                          void *arg, struct err *err)
 {
-    assert(reader_is_mine(r));
+    assert(!r || reader_is_mine(r));
     if (!r || !session_id || !fn)
         return err_set(err, ERR_INVALID, "journal: read_aliases without reader, session or "
                                          "callback");
@@ -411,7 +411,7 @@ int journal_read_aliases(journal_reader_t *r, const char *session_id, journal_al
 
 int journal_data_version(journal_reader_t *r, uint64_t *out, struct err *err)
 {
-    assert(reader_is_mine(r));
+    assert(!r || reader_is_mine(r));
     if (!r || !out)
         return err_set(err, ERR_INVALID, "journal: data_version without reader");
     int rc = journal__reader_stmt(r, &r->data_version, "PRAGMA data_version", err);
