@@ -37,7 +37,8 @@ const struct registry_entry *registry_find(const char *id, struct err *err)
     return NULL;
 }
 
-json_t *registry_caps_json(const struct adapter_caps *c)
+/* new: the AgentCapabilities object for `c`. */
+static json_t *registry_caps_json(const struct adapter_caps *c)
 {
     return json_pack("{s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b}",
                      "planMode", c->plan_mode, "permissions", c->permissions,

@@ -28,8 +28,6 @@ const struct registry_entry *registry_all(size_t *count);
 /* The position of `e` (an entry of registry_all()) in that array. */
 size_t registry_index(const struct registry_entry *e);
 
-/* new: the AgentCapabilities object for `caps`. */
-json_t *registry_caps_json(const struct adapter_caps *caps);
 
 /* `instances` below is indexed like registry_all(): each adapter's
  * instance (adapter.h instance_new), NULL where it has none. */

@@ -50,10 +50,6 @@ struct install_info {
     char version[64];       /* its version ("" if unknown) */
 };
 
-/* Writes <agents_dir>/<agent> into out[size].  ERR_INVALID if too long. */
-int install_agent_dir(const char *agents_dir, const char *agent, char *out, size_t size,
-                      struct err *err);
-
 /* Looks for the agent's binary: the pinned install under agents_dir, then
  * PATH.  Fills *out (zeroed first).  0 whether or not it was found;
  * ERR_INVALID for an agent without a package. */
