@@ -97,7 +97,7 @@ static int install_fmt(char *out, size_t size, struct err *err, const char *fmt,
 
 /* Writes <agents_dir>/<agent> into out[size].  ERR_INVALID if too long. */
 static int install_agent_dir(const char *agents_dir, const char *agent, char *out, size_t size,
-                      struct err *err)
+                             struct err *err)
 {
     return install_fmt(out, size, err, "%s/%s", agents_dir, agent);
 }
