@@ -61,3 +61,14 @@ if [ "${SJ_SKIP_FUZZ:-0}" != 1 ]; then
   echo "== stage 3: fuzz"
   bash "$root/tests/fuzz/run.sh" "$root/build-fuzz"
 fi
+
+# The Debian package (scripts/debian/check-package.sh): built with cpack from
+# a Release build in build-deb, installed with apt-get, its files, man page
+# and systemd unit checked, the installed binary started on a loopback port
+# and asked for /v1/health with the token postinst made, then purged.
+# SJ_SKIP_DEB=1 skips it.
+if [ "${SJ_SKIP_DEB:-0}" != 1 ]; then
+  echo "== stage: Debian package"
+  SJ_DEPS_EXTRA="man-db" bash "$root/scripts/deps.sh"
+  bash "$root/scripts/debian/check-package.sh" "$root/build-deb"
+fi

@@ -58,8 +58,10 @@ done
 man --warnings -P cat sandbox-journal 2>"$tmp/man.err" | grep -q "api sessions create"
 if [ -s "$tmp/man.err" ]; then cat "$tmp/man.err" >&2; exit 1; fi
 
+# verify exits 0 on a misspelt key (it only warns): fail on those too.
 if command -v systemd-analyze >/dev/null 2>&1; then
-  systemd-analyze verify "$unit"
+  systemd-analyze verify "$unit" 2>&1 | tee "$tmp/verify.out"
+  if grep -qiE "unknown|invalid|failed|ignoring" "$tmp/verify.out"; then exit 1; fi
 fi
 
 # postinst made a token only root reads; the server takes it as the unit does.
