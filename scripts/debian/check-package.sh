@@ -11,6 +11,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build-deb}
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
+# Waits for another package manager's lock instead of failing on it.
+apt_get() { DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 -y -qq "$@" >/dev/null; }
 
 if dpkg-query -W -f='${Status}' sandbox-journal 2>/dev/null | grep -q "ok installed"; then
   echo "deb: sandbox-journal is already installed here; not touching it" >&2
@@ -34,7 +36,7 @@ server_pid=""
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" || true; fi
   if dpkg-query -W -f='${Status}' sandbox-journal 2>/dev/null | grep -q "installed"; then
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get purge -y -qq sandbox-journal >/dev/null
+    apt_get purge sandbox-journal
   fi
   rm -rf "$tmp"
 }
@@ -42,7 +44,7 @@ trap cleanup EXIT
 
 # Copied where apt's unprivileged download user can read it.
 cp "$deb" "$tmp/" && chmod 0755 "$tmp" && chmod 0644 "$tmp/${deb##*/}"
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$tmp/${deb##*/}" >/dev/null
+apt_get install "$tmp/${deb##*/}"
 
 unit=/usr/lib/systemd/system/sandbox-journal.service
 for f in /usr/bin/sandbox-journal /usr/share/man/man1/sandbox-journal.1.gz \
@@ -93,10 +95,11 @@ req = urllib.request.Request(base + '/v1/agents', headers={'Authorization': 'Bea
 with urllib.request.urlopen(req, timeout=10) as r:
     assert r.status == 200, r.status
 PY
-kill "$server_pid" && wait "$server_pid" || true
+kill "$server_pid"
+wait "$server_pid" || true
 server_pid=""
 
-DEBIAN_FRONTEND=noninteractive $sudo apt-get purge -y -qq sandbox-journal >/dev/null
+apt_get purge sandbox-journal
 for f in /usr/bin/sandbox-journal "$unit" /etc/sandbox-journal \
          /etc/systemd/system/multi-user.target.wants/sandbox-journal.service \
          /etc/systemd/system/sandbox-journal.service; do
