@@ -63,8 +63,8 @@ def subcommands(text):
         e = ENTRY.match(line)
         if e:
             out.append((group, e.group(1)))
-        elif line.strip() == '' or not line.startswith(' '):
-            group = None if line.strip() else group
+        elif line and not line.startswith(' '):
+            group = None  # the next heading ends the list
     return out
 
 
