@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(gcc make cmake pkg-config libsqlite3-dev libmicrohttpd-dev libjansson-dev
-          libuv1-dev libcmocka-dev libpq-dev libcurl4-openssl-dev python3)
+          libuv1-dev libcmocka-dev libpq-dev libcurl4-openssl-dev python3
+          dpkg-dev file)  # dpkg-shlibdeps and file: cpack -G DEB computes Depends
 if [ "${SJ_DEPS_EXTRA:-}" ]; then
   read -r -a extra <<<"$SJ_DEPS_EXTRA"
   packages+=("${extra[@]}")

@@ -14,9 +14,11 @@
 #      Not the crash harness, the e2e tests with real agent CLIs,
 #      test_agent_faults (its 200 MiB floods alone outlast the test's
 #      timeout under TSan) or the PostgreSQL/ClickHouse export tests: too
-#      slow under TSan for what they add; the same threads run in the rest.
+#      slow under TSan for what they add; the same threads run in the rest;
+#   5. the Debian package: built, installed, checked, served from, purged.
 # Extra arguments go to every ctest run (e.g. -R journal).  SJ_SKIP_VALGRIND=1
-# skips the second stage, SJ_SKIP_FUZZ=1 the third, SJ_SKIP_TSAN=1 the fourth.
+# skips the second stage, SJ_SKIP_FUZZ=1 the third, SJ_SKIP_TSAN=1 the fourth,
+# SJ_SKIP_DEB=1 the fifth.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 SJ_DEPS_EXTRA="valgrind clang libclang-rt-dev" bash "$root/scripts/deps.sh"
@@ -75,4 +77,15 @@ if [ "${SJ_SKIP_TSAN:-0}" != 1 ]; then
   run_suite "$root/build-tsan" -DCMAKE_BUILD_TYPE=Tsan -DSJ_WERROR=ON \
     -- --timeout 900 \
     -E '^(crash/|e2e/|exports$|integration/test_(e2e_|agent_faults$|export_(pg|ch)$))' "$@"
+fi
+
+# The Debian package (scripts/debian/check-package.sh): built with cpack from
+# a Release build in build-deb, installed with apt-get, its files, man page
+# and systemd unit checked, the installed binary started on a loopback port
+# and asked for /v1/health with the token postinst made, then purged.
+# SJ_SKIP_DEB=1 skips it.
+if [ "${SJ_SKIP_DEB:-0}" != 1 ]; then
+  echo "== stage 5: Debian package"
+  SJ_DEPS_EXTRA="man-db" bash "$root/scripts/deps.sh"
+  bash "$root/scripts/debian/check-package.sh" "$root/build-deb"
 fi

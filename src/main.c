@@ -40,8 +40,8 @@ static void main_help(FILE *out)
                 *p = '-';
         fprintf(out, "  %-16s %s\n", name, main_commands[i].summary);
     }
-    fputs("  help             show this text\n"
-          "  version          print the version\n"
+    fputs("  help             show this text (also -h, --help)\n"
+          "  version          print the version (also --version)\n"
           "\n'sandbox-journal <command> --help' describes a command's options.\n",
           out);
 }
