@@ -180,25 +180,15 @@ static const struct cli_driver_protocol amp_protocol = {
 
 /* ---- the adapter ------------------------------------------------------------ */
 
-static int amp_resolve_modes(const char *agent_mode, const char *permission_mode,
-                             char agent_mode_out[32], char permission_mode_out[32],
-                             struct err *err)
-{
-    const char *am = agent_mode ? agent_mode : "build";
-    const char *pm = permission_mode ? permission_mode : "default";
-    if (strcmp(am, "build") != 0)
-        return err_set_mode(err, "amp", am);
-    if (strcmp(pm, "default") != 0 && strcmp(pm, "plan") != 0 && strcmp(pm, "bypass") != 0 &&
-        strcmp(pm, "acceptEdits") != 0)
-        return err_set(err, ERR_INVALID, "invalid request: invalid permission mode: %s", pm);
-    /* Amp asks for nothing over stream-json: it either runs a tool or, with
-     * --dangerously-allow-all, runs every tool; there is no plan mode. */
-    if (strcmp(pm, "default") != 0 && strcmp(pm, "bypass") != 0)
-        return err_set_mode(err, "amp", pm);
-    snprintf(agent_mode_out, 32, "%s", am);
-    snprintf(permission_mode_out, 32, "%s", pm);
-    return 0;
-}
+static const char *const amp_agent_modes[] = { "build", NULL };
+static const char *const amp_permission_modes[] = { "default", "bypass", NULL };
+/* Amp asks for nothing over stream-json: it either runs a tool or, with
+ * --dangerously-allow-all, runs every tool; there is no plan mode. */
+static const struct adapter_mode_rule amp_mode_rule = {
+    .agent = "amp",
+    .agent_modes = amp_agent_modes,
+    .permission_modes = amp_permission_modes,
+};
 
 static int amp_send_message(struct adapter_ctx *ctx, const char *message, struct err *err)
 {
@@ -226,7 +216,7 @@ const struct adapter adapter_amp = {
     .n_modes = sizeof amp_modes / sizeof amp_modes[0],
     .can_resume = 1,
     .builtin_version = NULL,
-    .resolve_modes = amp_resolve_modes,
+    .mode_rule = &amp_mode_rule,
     .start_session = NULL,
     .send_message = amp_send_message,
     .reply_permission = NULL,

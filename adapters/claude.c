@@ -277,21 +277,14 @@ static int claude_post_reply(struct adapter_ctx *ctx, const char *request_id, co
 
 /* ---- the adapter --------------------------------------------------------------- */
 
-static int claude_resolve_modes(const char *agent_mode, const char *permission_mode,
-                                char agent_mode_out[32], char permission_mode_out[32],
-                                struct err *err)
-{
-    const char *am = agent_mode ? agent_mode : "build";
-    const char *pm = permission_mode ? permission_mode : "default";
-    if (strcmp(am, "build") != 0 && strcmp(am, "plan") != 0)
-        return err_set_mode(err, "claude", am);
-    if (strcmp(pm, "default") != 0 && strcmp(pm, "plan") != 0 && strcmp(pm, "bypass") != 0 &&
-        strcmp(pm, "acceptEdits") != 0)
-        return err_set(err, ERR_INVALID, "invalid request: invalid permission mode: %s", pm);
-    snprintf(agent_mode_out, 32, "%s", am);
-    snprintf(permission_mode_out, 32, "%s", pm);
-    return 0;
-}
+static const char *const claude_agent_modes[] = { "build", "plan", NULL };
+static const char *const claude_permission_modes[] = { "default", "plan", "bypass",
+                                                        "acceptEdits", NULL };
+static const struct adapter_mode_rule claude_mode_rule = {
+    .agent = "claude",
+    .agent_modes = claude_agent_modes,
+    .permission_modes = claude_permission_modes,
+};
 
 /* A random (version 4) UUID: Claude Code's session ids are UUIDs. */
 static int claude_uuid(char out[37], struct err *err)
@@ -379,7 +372,7 @@ const struct adapter adapter_claude = {
     .n_modes = sizeof claude_modes / sizeof claude_modes[0],
     .can_resume = 1,
     .builtin_version = NULL,
-    .resolve_modes = claude_resolve_modes,
+    .mode_rule = &claude_mode_rule,
     .start_session = claude_start_session,
     .send_message = claude_send_message,
     .reply_permission = claude_reply_permission,

@@ -1003,23 +1003,13 @@ static void codex_instance_free(void *instance)
 
 /* ---- the adapter ------------------------------------------------------------------ */
 
-static int codex_resolve_modes(const char *agent_mode, const char *permission_mode,
-                               char agent_mode_out[32], char permission_mode_out[32],
-                               struct err *err)
-{
-    const char *am = agent_mode ? agent_mode : "build";
-    const char *pm = permission_mode ? permission_mode : "default";
-    if (strcmp(am, "build") != 0 && strcmp(am, "plan") != 0)
-        return err_set_mode(err, "codex", am);
-    if (strcmp(pm, "default") != 0 && strcmp(pm, "plan") != 0 && strcmp(pm, "bypass") != 0) {
-        if (strcmp(pm, "acceptEdits") == 0)
-            return err_set_mode(err, "codex", pm);
-        return err_set(err, ERR_INVALID, "invalid request: invalid permission mode: %s", pm);
-    }
-    snprintf(agent_mode_out, 32, "%s", am);
-    snprintf(permission_mode_out, 32, "%s", pm);
-    return 0;
-}
+static const char *const codex_agent_modes[] = { "build", "plan", NULL };
+static const char *const codex_permission_modes[] = { "default", "plan", "bypass", NULL };
+static const struct adapter_mode_rule codex_mode_rule = {
+    .agent = "codex",
+    .agent_modes = codex_agent_modes,
+    .permission_modes = codex_permission_modes,
+};
 
 /* new: thread/start or thread/resume params for the session. */
 static json_t *codex_thread_params(const struct adapter_ctx *ctx, const char *thread_id)
@@ -1221,7 +1211,7 @@ const struct adapter adapter_codex = {
     .n_modes = sizeof codex_modes / sizeof codex_modes[0],
     .can_resume = 1,
     .builtin_version = NULL,
-    .resolve_modes = codex_resolve_modes,
+    .mode_rule = &codex_mode_rule,
     .start_session = codex_start_session,
     .send_message = codex_send_message,
     .reply_permission = codex_reply_permission,

@@ -783,24 +783,13 @@ static struct mock_state *mock_state_get(struct adapter_ctx *ctx, struct err *er
     return st;
 }
 
-static int mock_resolve_modes(const char *agent_mode, const char *permission_mode,
-                              char agent_mode_out[32], char permission_mode_out[32],
-                              struct err *err)
-{
-    const char *am = agent_mode ? agent_mode : "build";
-    const char *pm = permission_mode ? permission_mode : "default";
-
-    if (strcmp(am, "build") != 0 && strcmp(am, "plan") != 0)
-        return err_set_mode(err, "mock", am);
-    if (strcmp(pm, "default") != 0 && strcmp(pm, "plan") != 0 && strcmp(pm, "bypass") != 0) {
-        if (strcmp(pm, "acceptEdits") == 0)
-            return err_set_mode(err, "mock", pm);
-        return err_set(err, ERR_INVALID, "invalid request: invalid permission mode: %s", pm);
-    }
-    snprintf(agent_mode_out, 32, "%s", am);
-    snprintf(permission_mode_out, 32, "%s", pm);
-    return 0;
-}
+static const char *const mock_agent_modes[] = { "build", "plan", NULL };
+static const char *const mock_permission_modes[] = { "default", "plan", "bypass", NULL };
+static const struct adapter_mode_rule mock_mode_rule = {
+    .agent = "mock",
+    .agent_modes = mock_agent_modes,
+    .permission_modes = mock_permission_modes,
+};
 
 /* The mock's native id in out[128]: "mock-<id>" when that fits, else
  * "mock~<the id's start>~<16 hex digits>", the start cut between two
@@ -961,7 +950,7 @@ const struct adapter adapter_mock = {
     .n_modes = sizeof mock_modes / sizeof mock_modes[0],
     .can_resume = 0,
     .builtin_version = "builtin",
-    .resolve_modes = mock_resolve_modes,
+    .mode_rule = &mock_mode_rule,
     .start_session = mock_start_session,
     .send_message = mock_send_message,
     .reply_permission = NULL,

@@ -1190,30 +1190,14 @@ static void oc_queue_locked(struct oc_instance *inst, struct oc_job *j)
     pthread_cond_broadcast(&inst->cond);
 }
 
-static int oc_resolve_modes(const char *agent_mode, const char *permission_mode,
-                            char agent_mode_out[32], char permission_mode_out[32],
-                            struct err *err)
-{
-    /* Modes are OpenCode agents, which users define themselves: any name
-     * OpenCode could know is passed on, and OpenCode judges it. */
-    const char *am = agent_mode ? agent_mode : "build";
-    const char *pm = permission_mode ? permission_mode : "default";
-    size_t n = strlen(am);
-    int ok = n > 0 && n < 32;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = (am[i] >= 'a' && am[i] <= 'z') || (am[i] >= 'A' && am[i] <= 'Z') ||
-             (am[i] >= '0' && am[i] <= '9') || am[i] == '-' || am[i] == '_' || am[i] == '.';
-    if (!ok)
-        return err_set_mode(err, "opencode", am);
-    if (strcmp(pm, "default") != 0 && strcmp(pm, "bypass") != 0) {
-        if (strcmp(pm, "plan") == 0 || strcmp(pm, "acceptEdits") == 0)
-            return err_set_mode(err, "opencode", pm);
-        return err_set(err, ERR_INVALID, "invalid request: invalid permission mode: %s", pm);
-    }
-    snprintf(agent_mode_out, 32, "%s", am);
-    snprintf(permission_mode_out, 32, "%s", pm);
-    return 0;
-}
+static const char *const oc_permission_modes[] = { "default", "bypass", NULL };
+/* Modes are OpenCode agents, which users define themselves: any name
+ * OpenCode could know is passed on, and OpenCode judges it. */
+static const struct adapter_mode_rule oc_mode_rule = {
+    .agent = "opencode",
+    .agent_modes = NULL,
+    .permission_modes = oc_permission_modes,
+};
 
 static int oc_start_session(struct adapter_ctx *ctx, char native_id_out[128], struct err *err)
 {
@@ -1452,7 +1436,7 @@ const struct adapter adapter_opencode = {
     .n_modes = sizeof oc_modes / sizeof oc_modes[0],
     .can_resume = 1,
     .builtin_version = NULL,
-    .resolve_modes = oc_resolve_modes,
+    .mode_rule = &oc_mode_rule,
     .start_session = oc_start_session,
     .send_message = oc_send_message,
     .reply_permission = oc_reply_permission,

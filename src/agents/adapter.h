@@ -11,6 +11,7 @@
 #define SJ_ADAPTER_H
 
 #include "base/err.h"
+#include "agents/adapter_modes.h"
 #include "agents/supervisor.h"
 
 #include <jansson.h>
@@ -120,12 +121,8 @@ struct adapter {
      * the version of the binary they find. */
     const char *builtin_version;
 
-    /* Validates the requested modes (NULL: default) and writes the effective
-     * ones into agent_mode[32] / permission_mode[32].  ERR_MODE_NOT_SUPPORTED
-     * or ERR_INVALID with a message. */
-    int (*resolve_modes)(const char *agent_mode, const char *permission_mode,
-                         char agent_mode_out[32], char permission_mode_out[32],
-                         struct err *err);
+    /* Which modes the agent takes (adapter_modes.h). */
+    const struct adapter_mode_rule *mode_rule;
     /* Prepares a new session; may set ctx->state.  Fills native_id_out[128]
      * with the agent's own session id when it is known at once ("" if not).
      * Thread: HTTP worker, no lock held: the one adapter function that may

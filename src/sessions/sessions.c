@@ -660,8 +660,8 @@ static int sessions_create_check(const struct sessions_create_request *req,
         return err_set_subject(err, ERR_NOT_INSTALLED, agent->id, "agent not installed: %s",
                                agent->id);
     *agent_out = agent;
-    return agent->adapter->resolve_modes(req->agent_mode, req->permission_mode, agent_mode,
-                                         permission_mode, err);
+    return adapter_modes_resolve(agent->adapter->mode_rule, req->agent_mode,
+                                 req->permission_mode, agent_mode, permission_mode, err);
 }
 
 int sessions_create_install(sessions_t *m, const struct sessions_create_request *req,

@@ -813,38 +813,40 @@ static void test_resolve_modes(void **state)
     struct err e;
     (void)state;
 
-    assert_int_equal(adapter_mock.resolve_modes(NULL, NULL, am, pm, &e), 0);
+    assert_int_equal(adapter_modes_resolve(adapter_mock.mode_rule, NULL, NULL, am, pm, &e), 0);
     assert_string_equal(am, "build");
     assert_string_equal(pm, "default");
 
-    assert_int_equal(adapter_mock.resolve_modes("plan", "bypass", am, pm, &e), 0);
+    assert_int_equal(adapter_modes_resolve(adapter_mock.mode_rule,
+                                           "plan", "bypass", am, pm, &e), 0);
     assert_string_equal(am, "plan");
     assert_string_equal(pm, "bypass");
 
-    assert_int_equal(adapter_mock.resolve_modes("build", "plan", am, pm, &e), 0);
+    assert_int_equal(adapter_modes_resolve(adapter_mock.mode_rule, "build", "plan", am, pm, &e), 0);
     assert_string_equal(am, "build");
     assert_string_equal(pm, "plan");
 
     err_clear(&e);
-    assert_int_equal(adapter_mock.resolve_modes("custom", NULL, am, pm, &e),
+    assert_int_equal(adapter_modes_resolve(adapter_mock.mode_rule, "custom", NULL, am, pm, &e),
                      ERR_MODE_NOT_SUPPORTED);
     assert_int_equal(e.code, ERR_MODE_NOT_SUPPORTED);
     assert_string_equal(e.msg, "mode not supported: mock custom");
     assert_string_equal(e.subject, "mock");
 
     err_clear(&e);
-    assert_int_equal(adapter_mock.resolve_modes("Build", NULL, am, pm, &e),
+    assert_int_equal(adapter_modes_resolve(adapter_mock.mode_rule, "Build", NULL, am, pm, &e),
                      ERR_MODE_NOT_SUPPORTED);
     assert_string_equal(e.msg, "mode not supported: mock Build");
 
     err_clear(&e);
-    assert_int_equal(adapter_mock.resolve_modes(NULL, "acceptEdits", am, pm, &e),
+    assert_int_equal(adapter_modes_resolve(adapter_mock.mode_rule, NULL, "acceptEdits", am, pm, &e),
                      ERR_MODE_NOT_SUPPORTED);
     assert_string_equal(e.msg, "mode not supported: mock acceptEdits");
     assert_string_equal(e.subject, "mock");
 
     err_clear(&e);
-    assert_int_equal(adapter_mock.resolve_modes(NULL, "yolo", am, pm, &e), ERR_INVALID);
+    assert_int_equal(adapter_modes_resolve(adapter_mock.mode_rule,
+                                           NULL, "yolo", am, pm, &e), ERR_INVALID);
     assert_int_equal(e.code, ERR_INVALID);
     /* Like every ERR_INVALID message in the server, it reads as the anchor's
      * "invalid request: <message>" detail. */
@@ -852,7 +854,7 @@ static void test_resolve_modes(void **state)
 
     /* The agent mode is checked first. */
     err_clear(&e);
-    assert_int_equal(adapter_mock.resolve_modes("x", "yolo", am, pm, &e),
+    assert_int_equal(adapter_modes_resolve(adapter_mock.mode_rule, "x", "yolo", am, pm, &e),
                      ERR_MODE_NOT_SUPPORTED);
 }
 

@@ -325,19 +325,23 @@ static void test_resolve_modes(void **state)
     (void)state;
     char am[32], pm[32];
     struct err err;
-    assert_int_equal(adapter_opencode.resolve_modes(NULL, NULL, am, pm, &err), 0);
+    assert_int_equal(adapter_modes_resolve(adapter_opencode.mode_rule,
+                                           NULL, NULL, am, pm, &err), 0);
     assert_string_equal(am, "build");
     assert_string_equal(pm, "default");
-    assert_int_equal(adapter_opencode.resolve_modes("my-agent_2", "bypass", am, pm, &err), 0);
+    assert_int_equal(adapter_modes_resolve(adapter_opencode.mode_rule,
+                                           "my-agent_2", "bypass", am, pm, &err), 0);
     assert_string_equal(am, "my-agent_2");
     assert_string_equal(pm, "bypass");
-    assert_int_equal(adapter_opencode.resolve_modes("bad mode", NULL, am, pm, &err),
+    assert_int_equal(adapter_modes_resolve(adapter_opencode.mode_rule,
+                                           "bad mode", NULL, am, pm, &err),
                      ERR_MODE_NOT_SUPPORTED);
-    assert_int_equal(adapter_opencode.resolve_modes("", NULL, am, pm, &err),
+    assert_int_equal(adapter_modes_resolve(adapter_opencode.mode_rule, "", NULL, am, pm, &err),
                      ERR_MODE_NOT_SUPPORTED);
-    assert_int_equal(adapter_opencode.resolve_modes(NULL, "plan", am, pm, &err),
+    assert_int_equal(adapter_modes_resolve(adapter_opencode.mode_rule, NULL, "plan", am, pm, &err),
                      ERR_MODE_NOT_SUPPORTED);
-    assert_int_equal(adapter_opencode.resolve_modes(NULL, "nonsense", am, pm, &err), ERR_INVALID);
+    assert_int_equal(adapter_modes_resolve(adapter_opencode.mode_rule,
+                                           NULL, "nonsense", am, pm, &err), ERR_INVALID);
 }
 
 int main(void)
