@@ -442,39 +442,6 @@ static void test_events_paging(void **state)
     sj_expect_problem(s, "GET", "/v1/sessions/p/events?limit=-1", NULL, 400, "invalid_request");
 }
 
-/* Waits (bounded) until event `seq` of `sid` is journaled, asking for no
- * events at all: pages of big events stop at their byte budget. */
-static void wait_sequence(struct sj_server *s, const char *sid, long long seq, int timeout_ms)
-{
-    char *q = sj_fmt("?offset=%lld&limit=0", seq - 1);
-    int more = 0;
-    for (int waited = 0; !more && waited <= timeout_ms; waited += 20) {
-        json_t *page = sj_get_events(s, sid, q);
-        more = json_is_true(json_object_get(page, "hasMore"));
-        json_decref(page);
-        if (!more)
-            sj_sleep_ms(20);
-    }
-    free(q);
-    if (!more)
-        fail_msg("event %lld of %s not journaled within %d ms", seq, sid, timeout_ms);
-}
-
-/* Sends a mock turn echoing `bytes` of 'x': six events of about that size. */
-static void send_big(struct sj_server *s, const char *sid, size_t bytes)
-{
-    char *body = malloc(bytes + 32);
-    assert_non_null(body);
-    int n = snprintf(body, 32, "{\"message\":\"");
-    memset(body + n, 'x', bytes);
-    strcpy(body + n + bytes, "\"}");
-    char *path = sj_fmt("/v1/sessions/%s/messages", sid);
-    json_t *r = sj_call(s, "POST", path, body, 204);
-    json_decref(r);
-    free(path);
-    free(body);
-}
-
 static int setup_big(void **state)
 {
     static const char *const args[] = {"--max-body-bytes", "8388608", NULL};
@@ -489,9 +456,9 @@ static void test_events_page_byte_budget(void **state)
      * never pins a whole session; the pages still cover every event once. */
     struct sj_server *s = *state;
     json_decref(sj_create_session(s, "big", NULL));
-    send_big(s, "big", 1200 * 1024);
-    send_big(s, "big", 1200 * 1024);
-    wait_sequence(s, "big", 13, 60000);
+    sj_send_big(s, "big", 1200 * 1024);
+    sj_send_big(s, "big", 1200 * 1024);
+    sj_wait_sequence(s, "big", 13, 60000);
     long long next = 1;
     int pages = 0, more = 1;
     while (more) {
@@ -522,8 +489,8 @@ static void test_events_page_large_event_alone(void **state)
     /* An event larger than the page budget is still served, alone. */
     struct sj_server *s = *state;
     json_decref(sj_create_session(s, "huge", NULL));
-    send_big(s, "huge", PAGE_BUDGET + 512 * 1024);
-    wait_sequence(s, "huge", 7, 60000);
+    sj_send_big(s, "huge", PAGE_BUDGET + 512 * 1024);
+    sj_wait_sequence(s, "huge", 7, 60000);
     for (long long seq = 2; seq <= 7; seq++) {
         char *q = sj_fmt("?offset=%lld", seq - 1);
         json_t *page = sj_get_events(s, "huge", q);

@@ -777,39 +777,6 @@ static int setup_big(void **state)
     return sj_setup_with(state, args);
 }
 
-/* Waits (bounded) until event `seq` of `sid` is journaled, asking for no
- * events at all: pages of big events stop at their byte budget. */
-static void wait_sequence(struct sj_server *s, const char *sid, long long seq, int timeout_ms)
-{
-    char *q = sj_fmt("?offset=%lld&limit=0", seq - 1);
-    int more = 0;
-    for (int waited = 0; !more && waited <= timeout_ms; waited += 20) {
-        json_t *page = sj_get_events(s, sid, q);
-        more = json_is_true(json_object_get(page, "hasMore"));
-        json_decref(page);
-        if (!more)
-            sj_sleep_ms(20);
-    }
-    free(q);
-    if (!more)
-        fail_msg("event %lld of %s not journaled within %d ms", seq, sid, timeout_ms);
-}
-
-/* Sends a mock turn echoing `bytes` of 'x': six events of about that size. */
-static void send_big(struct sj_server *s, const char *sid, size_t bytes)
-{
-    char *body = malloc(bytes + 32);
-    assert_non_null(body);
-    int n = snprintf(body, 32, "{\"message\":\"");
-    memset(body + n, 'x', bytes);
-    strcpy(body + n + bytes, "\"}");
-    char *path = sj_fmt("/v1/sessions/%s/messages", sid);
-    json_t *r = sj_call(s, "POST", path, body, 204);
-    json_decref(r);
-    free(path);
-    free(body);
-}
-
 static json_t *debug_sse(struct sj_server *s)
 {
     return sj_call(s, "GET", "/v1/debug/sse", NULL, 200);
@@ -823,8 +790,8 @@ static void test_sse_slow_reader_budget(void **state)
     struct sj_server *s = *state;
     new_session_with(s, SID, NULL, 1);
     for (int i = 0; i < 4; i++)
-        send_big(s, SID, BIG_TEXT);
-    wait_sequence(s, SID, 25, BIG_WAIT_MS);
+        sj_send_big(s, SID, BIG_TEXT);
+    sj_wait_sequence(s, SID, 25, BIG_WAIT_MS);
     struct httpc_sse *sse = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
     /* The server has refilled the stream at least once without the client
      * reading: it wrote a buffer's worth and came back for more. */

@@ -867,3 +867,36 @@ journal_t *sj_journal_open_checked(const char *db_path, journal_reader_t **reade
         fail_msg("%s: integrity check: %s", db_path, err.msg);
     return j;
 }
+
+/* Waits (bounded) until event `seq` of `sid` is journaled, asking for no
+ * events at all: pages of big events stop at their byte budget. */
+void sj_wait_sequence(struct sj_server *s, const char *sid, long long seq, int timeout_ms)
+{
+    char *q = sj_fmt("?offset=%lld&limit=0", seq - 1);
+    int more = 0;
+    for (int waited = 0; !more && waited <= timeout_ms; waited += 20) {
+        json_t *page = sj_get_events(s, sid, q);
+        more = json_is_true(json_object_get(page, "hasMore"));
+        json_decref(page);
+        if (!more)
+            sj_sleep_ms(20);
+    }
+    free(q);
+    if (!more)
+        fail_msg("event %lld of %s not journaled within %d ms", seq, sid, timeout_ms);
+}
+
+/* Sends a mock turn echoing `bytes` of 'x': six events of about that size. */
+void sj_send_big(struct sj_server *s, const char *sid, size_t bytes)
+{
+    char *body = malloc(bytes + 32);
+    assert_non_null(body);
+    int n = snprintf(body, 32, "{\"message\":\"");
+    memset(body + n, 'x', bytes);
+    strcpy(body + n + bytes, "\"}");
+    char *path = sj_fmt("/v1/sessions/%s/messages", sid);
+    json_t *r = sj_call(s, "POST", path, body, 204);
+    json_decref(r);
+    free(path);
+    free(body);
+}

@@ -132,6 +132,14 @@ json_t *sj_wait_events_quiet(struct sj_server *s, const char *id, size_t n, int 
 /* Sleeps `ms` milliseconds. */
 void sj_sleep_ms(int ms);
 
+/* Waits (bounded; fails the test) until event `seq` of `sid` is journaled,
+ * reading no event: pages of big events stop at their byte budget. */
+void sj_wait_sequence(struct sj_server *s, const char *sid, long long seq, int timeout_ms);
+
+/* Sends the mock a message of `bytes` 'x's: its echo turn journals about
+ * six events of that size. */
+void sj_send_big(struct sj_server *s, const char *sid, size_t bytes);
+
 /* Asserts the envelope of one event: event_id "evt_<seq>", sequence,
  * session_id, native_session_id "mock-<session_id>", type, synthetic, and
  * source "daemon" for synthetic events, "agent" otherwise; time is an
