@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 __all__ = ["EventStream", "TurnStream"]
 
+# What a read raises when the connection goes: reset or timed out (OSError),
+# cut mid-chunk (HTTPException), bytes cut mid-character (ValueError).
+_DROPPED = (OSError, ValueError, http.client.HTTPException)
+
 
 class _SseReader:
     """Frames of one response: (id, data) per event; heartbeat comments
@@ -172,12 +176,16 @@ class EventStream(Iterator[UniversalEvent]):
                     continue
             try:
                 frame = self._reader.next_frame()  # type: ignore[union-attr]
-            except (OSError, ValueError, http.client.HTTPException) as e:
-                # Reset, cut mid-chunk, silent past stream_idle_timeout, or
-                # closed by close() from another thread (ValueError).
+            except Exception as e:
                 self._drop()
-                if not self._closed.is_set():
-                    self._wait_before_retry(TransportError(f"stream dropped: {e}", e))
+                if self._closed.is_set():
+                    # close() from another thread pulled the connection from
+                    # under the read: whatever that raised, the stream is over.
+                    continue
+                if not isinstance(e, _DROPPED):
+                    raise
+                # Reset, cut mid-chunk, or silent past stream_idle_timeout.
+                self._wait_before_retry(TransportError(f"stream dropped: {e}", e))
                 continue
             if frame is None:
                 # The server ended the response (it is stopping) or the
@@ -228,10 +236,12 @@ class TurnStream(Iterator[UniversalEvent]):
             raise StopIteration
         try:
             frame = self._reader.next_frame()
-        except (OSError, ValueError, http.client.HTTPException) as e:
+        except Exception as e:
             if self._done:  # close() from another thread
                 raise StopIteration from None
             self.close()
+            if not isinstance(e, _DROPPED):
+                raise
             raise TransportError(f"turn stream cut off after sequence {self.last_sequence}: {e}",
                                  e) from e
         if frame is None:
