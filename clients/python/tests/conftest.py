@@ -93,7 +93,10 @@ class Server:
 @pytest.fixture
 def make_server():
     servers = []
-    tmp = tempfile.TemporaryDirectory(prefix="sj-py-")
+    base = os.environ.get("SJ_TEST_TMPDIR") or None
+    if base:
+        os.makedirs(base, exist_ok=True)
+    tmp = tempfile.TemporaryDirectory(prefix="sj-py-", dir=base)
 
     def make(*extra):
         s = Server(os.path.join(tmp.name, f"d{len(servers)}"), extra)
