@@ -11,6 +11,7 @@ cancelling a stream closes its connection, which frees its thread.
 import asyncio
 import concurrent.futures
 import functools
+import weakref
 from typing import Any, Callable, Optional, Sequence, TypeVar
 
 from .client import DEFAULT_BASE_URL, Client
@@ -77,6 +78,7 @@ class AsyncClient:
         self.sync = Client(base_url, token, timeout, **options)
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_workers, thread_name_prefix="sandbox-journal")
+        self._streams: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
     def __repr__(self) -> str:
         return f"AsyncClient({self.sync.base_url!r})"
@@ -88,7 +90,10 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Shuts the thread pool down (after the calls under way finish)."""
+        """Closes the streams still open (which frees the threads waiting on
+        them), then shuts the thread pool down once the calls under way end."""
+        for stream in list(self._streams):
+            stream.close()
         await asyncio.get_running_loop().run_in_executor(None, self._pool.shutdown)
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -123,6 +128,7 @@ class AsyncClient:
     async def stream_turn(self, session_id: str, text: str, **kw: Any) -> AsyncEventStream:
         """``async for event in await client.stream_turn(id, text)``."""
         stream: TurnStream = await self._run(self.sync.stream_turn, session_id, text, **kw)
+        self._streams.add(stream)
         return AsyncEventStream(self, stream)
 
     async def get_events(self, session_id: str, offset: int = 0, limit: Optional[int] = None,
@@ -133,6 +139,7 @@ class AsyncClient:
         """``async for event in client.stream_events(id)``: resumes by itself
         as Client.stream_events does (it connects on the first iteration)."""
         stream: EventStream = self.sync.stream_events(session_id, offset, **kw)
+        self._streams.add(stream)
         return AsyncEventStream(self, stream)
 
     async def reply_permission(self, session_id: str, permission_id: str,

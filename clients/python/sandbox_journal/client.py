@@ -37,12 +37,19 @@ class Client:
     ``stream_idle_timeout`` seconds (the server sends a heartbeat every 15 s
     by default) as dropped.
 
+    ``server_dedups=True`` says the server de-duplicates ``Idempotency-Key``
+    (sandbox-journal since its Idempotency-Key support; a repeat gets the
+    first answer and acts no further): then a POST that carries a key is
+    retried after any transport failure too, with the same key.  Off by
+    default, because a server without that support would act twice.
+
     One connection per call: a Client may be shared between threads.
     """
 
     def __init__(self, base_url: str = DEFAULT_BASE_URL, token: Optional[str] = None,
                  timeout: float = 30.0, *, retries: int = 4, backoff_initial: float = 0.1,
-                 backoff_max: float = 5.0, stream_idle_timeout: float = 60.0) -> None:
+                 backoff_max: float = 5.0, stream_idle_timeout: float = 60.0,
+                 server_dedups: bool = False) -> None:
         self._transport = Transport(base_url, token, timeout)
         self.base_url = base_url
         self.timeout = timeout
@@ -50,6 +57,7 @@ class Client:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.stream_idle_timeout = stream_idle_timeout
+        self.server_dedups = server_dedups
         self._sleeper = threading.Event()  # never set: an interruptible sleep
 
     def __repr__(self) -> str:
@@ -67,7 +75,7 @@ class Client:
 
     # ---- plumbing ------------------------------------------------------------
 
-    def _retrying(self, method: str, attempt: Callable[[], T]) -> T:
+    def _retrying(self, method: str, attempt: Callable[[], T], keyed: bool = False) -> T:
         backoff = Backoff(self.backoff_initial, self.backoff_max)
         tries = 0
         while True:
@@ -75,17 +83,20 @@ class Client:
                 return attempt()
             except TransportError as e:
                 tries += 1
-                # A POST that may have reached the server is never re-sent:
-                # without the server's Idempotency-Key support it could act twice.
-                if tries > self.retries or (method != "GET" and e.sent):
+                # A POST that may have reached the server is re-sent only
+                # where the server de-duplicates its key: else it could act twice.
+                repeatable = method == "GET" or not e.sent or (keyed and self.server_dedups)
+                if tries > self.retries or not repeatable:
                     raise
                 self._sleeper.wait(backoff.next_delay())
 
     def _call(self, method: str, path: str, query: Optional[Mapping[str, Any]] = None,
               body: Any = None, headers: Optional[Mapping[str, str]] = None,
               timeout: Optional[float] = None) -> Any:
+        keyed = bool(headers and headers.get("Idempotency-Key"))
         return self._retrying(
-            method, lambda: self._transport.call(method, path, query, body, headers, timeout)[1])
+            method, lambda: self._transport.call(method, path, query, body, headers, timeout)[1],
+            keyed)
 
     @staticmethod
     def _session(session_id: str) -> str:
@@ -149,8 +160,9 @@ class Client:
         committed to the journal.  Sends ``Idempotency-Key`` (a new uuid4 if
         none is given) and returns the key, so a caller that got a
         TransportError can send again with the same key where the server
-        de-duplicates.  Retried by itself only when the connection was
-        refused (the message provably never arrived)."""
+        de-duplicates.  Retried by itself when the connection was refused
+        (the message provably never arrived), and after any transport
+        failure with ``server_dedups=True``."""
         key = idempotency_key or str(uuid.uuid4())
         self._call("POST", self._session(session_id) + "/messages", body={"message": text},
                    headers=_key_header(key))
@@ -167,7 +179,8 @@ class Client:
             headers["Idempotency-Key"] = idempotency_key
         query = {"include_raw": True if include_raw else None}
         response = self._retrying("POST", lambda: self._transport.open(
-            "POST", path, query, {"message": text}, headers, self.stream_idle_timeout))
+            "POST", path, query, {"message": text}, headers, self.stream_idle_timeout),
+            bool(idempotency_key))
         return TurnStream(response)
 
     def get_events(self, session_id: str, offset: int = 0, limit: Optional[int] = None,

@@ -78,3 +78,22 @@ def test_async_stream_resumes_and_cancels(server):
             assert stream.stream.closed
 
     run(main())
+
+
+def test_aclose_ends_a_stream_still_waiting(server):
+    """A task left waiting on a stream does not hold aclose() up."""
+    async def main():
+        c = AsyncClient(server.url)
+        await c.create_session("w", agent="mock")
+        stream = c.stream_events("w")
+        assert (await stream.__anext__())["type"] == "session.started"
+        for _ in range(100):  # to a wait past the last event
+            waiting = asyncio.ensure_future(stream.__anext__())
+            await asyncio.sleep(0.1)
+            if not waiting.done():
+                break
+        await c.aclose()
+        with pytest.raises(StopAsyncIteration):
+            await waiting
+
+    run(main())

@@ -132,11 +132,21 @@ def test_get_session_and_search(client):
         return
     row = client.get_session("found")
     assert row["sessionId"] == "found" and row["agent"] == "mock"
+    assert row["status"] in ("running", "waiting", "idle", "ended")
+    assert row["lastSequence"] == row["eventCount"] >= 1
+    assert row["title"] == "echo needle"
     with pytest.raises(ApiError) as info:
         client.get_session("no-such-session")
     assert info.value.status == 404 and info.value.error_type == "session_not_found"
-    hits = client.search("needle")["hits"]
-    assert any(h["sessionId"] == "found" for h in hits)
+    found = client.search("needle")
+    hit = [h for h in found["hits"] if h["sessionId"] == "found"][0]
+    assert "<mark>needle</mark>" in hit["snippet"] and hit["sequence"] >= 1
+    assert client.search("needle", session="found", limit=1)["hits"][0]["sessionId"] == "found"
+    with pytest.raises(ApiError) as info:
+        client.search("")
+    assert info.value.status == 400
+    page = client.list_sessions(limit=1)
+    assert len(page["sessions"]) == 1 and "nextCursor" in page
 
 
 def test_connection_refused_raises_transport_error():

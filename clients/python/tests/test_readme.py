@@ -12,11 +12,17 @@ from sandbox_journal import Client
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def readme_example():
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+def readme_example(path=os.path.join(ROOT, "README.md"),
+                   heading="## Follow a session across a server restart"):
+    with open(path, encoding="utf-8") as f:
         text = f.read()
-    section = text.split("## Follow a session across a server restart", 1)[1]
+    section = text.split(heading, 1)[1]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_project_readme_shows_the_same_lines():
+    project = os.path.join(ROOT, "..", "..", "README.md")
+    assert readme_example(project, "## Python client") == readme_example()
 
 
 def test_readme_example_survives_a_restart(server):

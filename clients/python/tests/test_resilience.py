@@ -175,6 +175,30 @@ def test_post_not_resent_after_it_may_have_arrived():
         fake.close()
 
 
+def test_post_resent_with_its_key_where_the_server_dedups():
+    """With server_dedups=True, the same request goes again, same key."""
+    def hang_up_once(h):
+        if len(fake.requests) == 1:
+            h.close_connection = True
+            h.connection.shutdown(socket.SHUT_RDWR)
+        else:
+            answer_204(h)
+
+    fake = Fake(hang_up_once)
+    try:
+        c = Client(fake.url, backoff_initial=0.01, server_dedups=True)
+        key = c.post_message("s", "twice, once")
+        posted = list(fake.requests)
+        fake.requests.clear()
+        with pytest.raises(TransportError):
+            c.terminate("s")  # no key: nothing would tell a repeat apart, so no repeat
+        assert len(fake.requests) == 1
+    finally:
+        fake.close()
+    assert len(posted) == 2
+    assert all(r[2]["Idempotency-Key"] == key for r in posted)
+
+
 def test_non_problem_error_body():
     def proxy_error(h):
         body = b"<html>bad gateway</html>"
