@@ -32,6 +32,9 @@ __all__ = ["EventStream", "TurnStream"]
 # What a read raises when the connection goes: reset or timed out (OSError),
 # cut mid-chunk (HTTPException), bytes cut mid-character (ValueError).
 _DROPPED = (OSError, ValueError, http.client.HTTPException)
+# A stream connection that stayed up this long (seconds) was a good one: the
+# reconnect after it starts the back-off from its first step again.
+_LASTED = 10.0
 
 
 class _SseReader:
@@ -104,6 +107,7 @@ class EventStream(Iterator[UniversalEvent]):
         self._closed = threading.Event()
         self._connects = 0
         self._failing_since: Optional[float] = None
+        self._opened_at = 0.0
         self._path = f"/v1/sessions/{path_part(session_id)}/events/sse"
 
     def __iter__(self) -> "EventStream":
@@ -136,6 +140,11 @@ class EventStream(Iterator[UniversalEvent]):
         if self._connects > 0:
             self.reconnects += 1
         self._connects += 1
+        # A server that answers is there: give_up_after counts from the next
+        # failure.  The back-off is reset only by an event or a connection
+        # that lasted (_drop), so one that hangs up at once is not hammered.
+        self._failing_since = None
+        self._opened_at = time.monotonic()
         self._response = response
         self._reader = _SseReader(response)
         if self._closed.is_set():  # close() raced with the connect
@@ -145,6 +154,8 @@ class EventStream(Iterator[UniversalEvent]):
         response, self._response, self._reader = self._response, None, None
         if response is not None:
             response.close()
+            if time.monotonic() - self._opened_at > _LASTED:
+                self._backoff.reset()  # e.g. a proxy that cuts idle streams
 
     def _wait_before_retry(self, error: Exception) -> None:
         now = time.monotonic()
