@@ -162,3 +162,17 @@ def test_connection_refused_raises_transport_error():
     assert isinstance(info.value, ConnectionError)
     with pytest.raises(TransportError):
         c.post_message("x", "y")
+
+
+def test_idempotency_key_reaches_the_server(client):
+    """The key post_message sends is one the server can de-duplicate on:
+    a repeat with it journals no second message (servers with
+    Idempotency-Key support; others journal it twice, and the test skips)."""
+    client.create_session("idem", agent="mock")
+    key = client.post_message("idem", "echo once")
+    assert client.post_message("idem", "echo once", idempotency_key=key) == key
+    users = [e for e in client.get_events("idem")["events"]
+             if e["type"] == "item.completed" and e["data"]["item"].get("role") == "user"]
+    if len(users) == 2:
+        pytest.skip("this server does not de-duplicate Idempotency-Key")
+    assert len(users) == 1
