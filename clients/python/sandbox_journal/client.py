@@ -1,6 +1,6 @@
 """The blocking client: one method per route of the v1 API."""
 
-import threading
+import time
 import uuid
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, TypeVar
 
@@ -58,7 +58,6 @@ class Client:
         self.backoff_max = backoff_max
         self.stream_idle_timeout = stream_idle_timeout
         self.server_dedups = server_dedups
-        self._sleeper = threading.Event()  # never set: an interruptible sleep
 
     def __repr__(self) -> str:
         return f"Client({self.base_url!r})"
@@ -88,7 +87,7 @@ class Client:
                 repeatable = method == "GET" or not e.sent or (keyed and self.server_dedups)
                 if tries > self.retries or not repeatable:
                     raise
-                self._sleeper.wait(backoff.next_delay())
+                time.sleep(backoff.next_delay())
 
     def _call(self, method: str, path: str, query: Optional[Mapping[str, Any]] = None,
               body: Any = None, headers: Optional[Mapping[str, str]] = None,
