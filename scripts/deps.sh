@@ -3,8 +3,11 @@
 # Sourced or run by serve.sh and test.sh; safe to run again.
 set -euo pipefail
 
+# python3-pytest and the rest of python3-*: the Python client's tests
+# (clients/python) and its offline install into a venv.
 packages=(gcc make cmake pkg-config libsqlite3-dev libmicrohttpd-dev libjansson-dev
           libuv1-dev libcmocka-dev libpq-dev libcurl4-openssl-dev python3
+          python3-pytest python3-venv python3-pip python3-setuptools python3-wheel
           dpkg-dev file)  # dpkg-shlibdeps and file: cpack -G DEB computes Depends
 if [ "${SJ_DEPS_EXTRA:-}" ]; then
   read -r -a extra <<<"$SJ_DEPS_EXTRA"
