@@ -111,7 +111,7 @@ void sha256_final(struct sha256 *s, unsigned char out[SHA256_DIGEST_LEN])
     memset(s, 0, sizeof *s); /* the state may derive from a key */
 }
 
-void sha256(const void *data, size_t len, unsigned char out[SHA256_DIGEST_LEN])
+void sha256_digest(const void *data, size_t len, unsigned char out[SHA256_DIGEST_LEN])
 {
     struct sha256 s;
     sha256_init(&s);
@@ -123,7 +123,7 @@ void sha256_hmac_init(struct sha256_hmac *m, const void *key, size_t key_len)
 {
     unsigned char k[SHA256_BLOCK_LEN] = {0};
     if (key_len > SHA256_BLOCK_LEN)
-        sha256(key, key_len, k); /* RFC 2104: a long key is hashed first */
+        sha256_digest(key, key_len, k); /* RFC 2104: a long key is hashed first */
     else if (key_len)
         memcpy(k, key, key_len);
     unsigned char ikey[SHA256_BLOCK_LEN];

@@ -23,7 +23,7 @@ void sha256_update(struct sha256 *s, const void *data, size_t len);
 void sha256_final(struct sha256 *s, unsigned char out[SHA256_DIGEST_LEN]);
 
 /* One call: out = SHA-256(data). */
-void sha256(const void *data, size_t len, unsigned char out[SHA256_DIGEST_LEN]);
+void sha256_digest(const void *data, size_t len, unsigned char out[SHA256_DIGEST_LEN]);
 
 /* HMAC-SHA256 in steps, so a message in several parts ("{id}.{ts}.{body}")
  * needs no copy.  The key may have any length. */

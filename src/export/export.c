@@ -532,7 +532,9 @@ static int export_session_failed(export_t *e, const struct export_batch *b, int 
         snprintf(why, sizeof why, "%s", err->msg);
         return err_set(err, rc, "%s (gave up after %u attempts)", why, e->failures);
     }
-    if (!e->reported) {
+    /* A receiver may fail a delivery now and then and take the next: say
+     * so only when several in a row failed (the status has every error). */
+    if (!e->reported && e->failures >= 3) {
         export_log(e, "%s; retrying", err->msg);
         e->reported = 1;
     }
