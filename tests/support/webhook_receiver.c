@@ -207,6 +207,8 @@ static int wr_judge(wr_t *w, const char *head, const char *body, size_t len)
     if (status == 200 && d) {
         if (!d->accepted)
             w->stats.events += d->last - d->first + 1;
+        else
+            w->stats.reaccepted++;
         d->accepted = 1;
         w->stats.accepted++;
     }

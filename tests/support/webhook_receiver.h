@@ -36,6 +36,8 @@ struct wr_stats {
     unsigned bad_signatures;
     unsigned id_body_mismatches;
     unsigned redelivered;   /* requests with an id seen before */
+    unsigned reaccepted;    /* 2xx answers to an id answered 2xx before: the sender
+                             * lost our answer or its checkpoint (kill -9) */
     uint64_t events;        /* events in accepted deliveries (each id once) */
 };
 
