@@ -256,7 +256,7 @@ static void export_publish(export_t *e, int force)
         qsort(top, e->n, sizeof *top, export_by_lag);
     }
     json_t *sessions = json_array();
-    int64_t next = e->retrying ? 0 : e->next_retry_ms;
+    int64_t next = e->next_retry_ms; /* the whole target's retry, or the earliest session's */
     for (size_t i = 0; sessions && i < n; i++) {
         const struct export_pending *p = top[i];
         json_t *one = json_pack("{s:s, s:I, s:I, s:I, s:o}", "session_id", p->session_id,
