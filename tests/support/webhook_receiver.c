@@ -134,7 +134,8 @@ static int wr_signature_ok(const wr_t *w, const char *id, const char *ts, const 
     return 0;
 }
 
-/* Records the request; returns the status to answer (0: hang). */
+/* Records the request; returns the status to answer (0: hang, -1: cut the
+ * connection without an answer). */
 static int wr_judge(wr_t *w, const char *head, const char *body, size_t len)
 {
     char id[128] = "", ts[32] = "", sig[512] = "";
@@ -204,6 +205,7 @@ static int wr_judge(wr_t *w, const char *head, const char *body, size_t len)
         status = 0;
         w->stats.hung++;
     }
+    int lose = status == 200 && w->faults && nth % 7 == 5;
     if (status == 200 && d) {
         if (!d->accepted)
             w->stats.events += d->last - d->first + 1;
@@ -211,6 +213,10 @@ static int wr_judge(wr_t *w, const char *head, const char *body, size_t len)
             w->stats.reaccepted++;
         d->accepted = 1;
         w->stats.accepted++;
+        if (lose) {
+            w->stats.lost++;
+            status = -1;
+        }
     }
     pthread_mutex_unlock(&w->lock);
     return status;
@@ -255,6 +261,8 @@ static void wr_serve(wr_t *w, int fd)
             }
         int status = wr_judge(w, head, buf + head_len, body_len);
         free(head);
+        if (status < 0)
+            goto done;
         if (status == 0) {
             for (unsigned slept = 0; slept < w->hang_ms && !atomic_load(&w->stopping);
                  slept += 20)

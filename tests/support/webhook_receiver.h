@@ -3,9 +3,11 @@
  * signature with its own key and keeps what it accepted.
  *
  * Faults on purpose, by a fixed pattern over the requests it gets (so a
- * run is repeatable): with `faults`, every third request is answered 503
- * and every tenth (offset 4) is held unanswered for hang_ms and then cut,
- * so the sender's timeout fires.  It can be stopped and started again on
+ * run is repeatable): with `faults`, every third request is answered 503,
+ * every tenth (offset 4) is held unanswered for hang_ms and then cut, so
+ * the sender's timeout fires, and every seventh (offset 5) is taken but
+ * its answer lost (the connection is cut), so the sender must deliver it
+ * again.  It can be stopped and started again on
  * the same port, and told to answer 410 Gone.
  *
  * What it checks for every request: a valid v1 signature over
@@ -33,6 +35,7 @@ struct wr_stats {
     unsigned accepted;      /* 2xx answers */
     unsigned failed;        /* 503s on purpose */
     unsigned hung;          /* held until the sender gave up */
+    unsigned lost;          /* taken, but the answer was never sent */
     unsigned bad_signatures;
     unsigned id_body_mismatches;
     unsigned redelivered;   /* requests with an id seen before */
