@@ -38,6 +38,14 @@
  * waits for the earliest retry or a commit.  A target that says stop (410
  * Gone) ends the export for good.
  *
+ * Such a batch is the session's events done+1 .. min(last, done+batch).  A
+ * full one is the same whenever it is formed again; a short one (the tail
+ * of what was committed) would grow if formed again after a restart, under
+ * another webhook-id.  So before a short batch is first sent its end is
+ * pinned in the journal too (the target's state: {"session": end, ...}, one
+ * commit), and a restarted exporter sends exactly that batch again.  The
+ * checkpoint commit that confirms it drops the pin.
+ *
  * WAITING
  *
  * Following, the exporter parks on the journal (journal_park_any): a commit
@@ -146,6 +154,9 @@ struct export {
     char last_error[256];   /* scrubbed, or "" */
     int64_t last_error_wall_ms;
     int retrying;           /* the whole target is backing off */
+    json_t *pins;           /* per-session targets: {session_id: end} of short batches
+                             * in flight, as stored in the journal; NULL: not loaded */
+    int pins_dirty;         /* pins has an entry the journal lacks */
     int gone;               /* the target said stop: the exporter has ended */
 };
 
@@ -432,6 +443,9 @@ static int export_scan_one(void *arg, const char *session_id, uint64_t last, uin
         p->last = last;
     if (checkpoint > p->done)
         p->done = checkpoint; /* another exporter of the same target got further */
+    json_t *pin = e->pins ? json_object_get(e->pins, session_id) : NULL;
+    if (pin && (uint64_t)json_integer_value(pin) > p->done && !p->pin)
+        p->pin = (uint64_t)json_integer_value(pin); /* a restart sends that batch again */
     if (ctx->first && e->t->ops->probe)
         p->probe = 1;
     return 0;
@@ -760,6 +774,16 @@ static int export_build(export_t *e, journal_reader_t *r, struct export_batch *b
          * and body, however much was committed since. */
         if (per_session && p->pin > p->done && p->pin <= last)
             want = p->pin - p->done;
+        else if (per_session && want < cap && e->pins) {
+            /* A short batch: pin its end before it is first sent. */
+            p->pin = p->done + want;
+            if (json_object_set_new(e->pins, p->session_id,
+                                    json_integer((json_int_t)p->pin)) != 0) {
+                rc = err_set(err, ERR_NOMEM, "out of memory");
+                break;
+            }
+            e->pins_dirty = 1;
+        }
         chosen = k;
         if (!want) {
             /* Nothing committed past the checkpoint after all: let prune
@@ -839,6 +863,19 @@ static int export_drain(export_t *e, journal_t *j, journal_reader_t *r, struct e
             }
             continue;
         }
+        if (e->pins_dirty) {
+            char *pins = json_dumps(e->pins, JSON_COMPACT);
+            rc = pins ? journal_export_advance(j, e->url.key, pins, NULL, 0, err)
+                      : err_set(err, ERR_NOMEM, "out of memory");
+            free(pins);
+            if (rc) {
+                export_batch_free(&b);
+                if ((rc = export_journal_failed(e, rc, err)))
+                    return rc;
+                continue;
+            }
+            e->pins_dirty = 0;
+        }
         rc = e->t->ops->send(e->t, &b, err);
         if (rc && e->t->ops->per_session && e->t->transient && !e->t->stop) {
             rc = export_session_failed(e, &b, rc, err);
@@ -877,7 +914,22 @@ static int export_drain(export_t *e, journal_t *j, journal_reader_t *r, struct e
             marks[i] = (struct journal_export_mark){b.sessions[i].info.session_id,
                                                     b.sessions[i].event_count};
         const char *state = e->t->ops->state ? e->t->ops->state(e->t) : NULL;
+        char *pins = NULL;
+        if (e->pins) {
+            /* The batch is confirmed: its pin goes with its checkpoint. */
+            for (size_t i = 0; i < b.n_sessions; i++)
+                if (json_object_del(e->pins, b.sessions[i].info.session_id) == 0)
+                    e->pins_dirty = 1;
+            if (e->pins_dirty && !(state = pins = json_dumps(e->pins, JSON_COMPACT))) {
+                free(marks);
+                export_batch_free(&b);
+                return err_set(err, ERR_NOMEM, "out of memory");
+            }
+        }
         rc = journal_export_advance(j, e->url.key, state, marks, b.n_sessions, err);
+        free(pins);
+        if (!rc)
+            e->pins_dirty = 0;
         free(marks);
         if (rc) {
             /* The target has the batch; the checkpoint lags, which only
@@ -941,6 +993,27 @@ static void export_wait_change(export_t *e, journal_t *j, journal_reader_t *r, u
 
 /* ---- the run ------------------------------------------------------------------ */
 
+/* Reads the pinned short batches of a per-session target (the state stored
+ * with its checkpoints); a state that is not such an object counts as none:
+ * losing a pin only means a longer batch under a new id. */
+static int export_load_pins(export_t *e, journal_reader_t *r, struct err *err)
+{
+    char *state = NULL;
+    int rc = journal_export_state(r, e->url.key, &state, err);
+    if (rc)
+        return rc;
+    json_t *pins = state ? json_loads(state, 0, NULL) : NULL;
+    free(state);
+    if (!json_is_object(pins)) {
+        json_decref(pins);
+        pins = json_object();
+    }
+    if (!pins)
+        return err_set(err, ERR_NOMEM, "out of memory");
+    e->pins = pins;
+    return 0;
+}
+
 int export_run(export_t *e, journal_t *j, struct err *err)
 {
     journal_reader_t *r = journal_reader_for_thread(j, err);
@@ -954,7 +1027,11 @@ int export_run(export_t *e, journal_t *j, struct err *err)
             return rc;
         e->resumed = 0;
         e->o.reset = 0; /* once, not at every restart of the server's exporter */
+        json_decref(e->pins);
+        e->pins = NULL;
     }
+    if (e->t->ops->per_session && !e->pins && (rc = export_load_pins(e, r, err)))
+        return rc;
     for (size_t i = 0; i < e->o.n_sessions; i++) {
         struct journal_session_info info;
         if ((rc = journal_get_session(r, e->o.sessions[i], &info, err)))
@@ -1037,6 +1114,7 @@ void export_free(export_t *e)
     hmap_free(e->by_id);
     export_url_clear(&e->url);
     json_decref(e->status);
+    json_decref(e->pins);
     if (e->status_lock_ok)
         pthread_mutex_destroy(&e->status_lock);
     if (e->cond_ok)

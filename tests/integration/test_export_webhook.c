@@ -14,6 +14,8 @@
  *   - a wrong secret: every delivery is refused by the receiver (401), the
  *     command gives up and says so, and no password from the URL shows;
  *     the right secret then delivers every journal event exactly;
+ *   - a short batch confirmed just before a kill -9 is sent again as it
+ *     was, even when more events were committed meanwhile;
  *   - 410 Gone stops the target for good, and GET /v1/exports says so. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -88,6 +90,14 @@ static uint64_t collect(const struct wr_delivery *d, size_t n, const char *sid, 
         free(lens);
         if (d[i].last > covered)
             covered = d[i].last;
+        /* Each batch is sent under one id only: no other accepted
+         * delivery of the session overlaps it. */
+        for (size_t o = 0; o < i; o++)
+            if (d[o].accepted && strcmp(d[o].session_id, sid) == 0 &&
+                d[o].first <= d[i].last && d[i].first <= d[o].last)
+                fail_msg("session %s: deliveries %llu..%llu and %llu..%llu overlap", sid,
+                         (unsigned long long)d[o].first, (unsigned long long)d[o].last,
+                         (unsigned long long)d[i].first, (unsigned long long)d[i].last);
     }
     return covered;
 }
@@ -311,6 +321,51 @@ static void test_wrong_secret_is_refused_then_right_one_delivers(void **state)
     wr_free(w);
 }
 
+/* A short batch (the tail of a session) confirmed by the receiver, then
+ * the exporter killed before its checkpoint, then more events committed:
+ * the next run sends that same batch again (its end was pinned in the
+ * journal), same id and body, not a longer one under another id. */
+static void test_short_batch_pinned_across_kill(void **state)
+{
+    (void)state; /* cmocka fixture unused */
+    char dir[512], secret[700], url[128], log[700];
+    sj_fresh_dir(dir, sizeof dir, "export-webhook-pin");
+    write_secret(dir, "wh.key", wh_key, sizeof wh_key, secret, sizeof secret);
+    sjx_append(dir, "p", 3);
+    wr_t *w = wr_start(0, wh_key, sizeof wh_key, 0, 0);
+    assert_non_null(w);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/", wr_port(w));
+    snprintf(log, sizeof log, "%s/export.log", dir);
+    const char *const args[] = {"export", "--to", url, "--webhook-secret-file", secret,
+                                "--data-dir", dir, "--batch", "5", "--quiet", NULL};
+    /* Sleeps 20 s between the receiver's 2xx and the checkpoint. */
+    const char *const env[] = {"SJ_TEST_EXPORT_PAUSE_MS=20000", NULL};
+    pid_t pid = sjx_spawn(args, env, log);
+    wait_accepted(w, 1, 20000);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    assert_int_equal(sjx_wait(pid, 10000), -SIGKILL);
+    sjx_append(dir, "p", 4);
+    char *out = NULL;
+    assert_int_equal(sjx_run(args, NULL, &out), 0);
+    free(out);
+    struct wr_stats st;
+    wr_stats(w, &st);
+    assert_int_equal(st.reaccepted, 1); /* 1..3 again, same id and body */
+    assert_int_equal(st.id_body_mismatches, 0);
+    assert_int_equal(st.events, 7);
+    struct wr_delivery *d = NULL;
+    size_t n = wr_deliveries(w, &d);
+    char *text[16] = {NULL};
+    assert_int_equal(collect(d, n, "p", text, 16), 7);
+    assert_int_equal(n, 2);
+    assert_int_equal(d[0].last, 3);
+    assert_int_equal(d[1].first, 4);
+    for (int q = 0; q < 16; q++)
+        free(text[q]);
+    wr_deliveries_free(d, n);
+    wr_free(w);
+}
+
 static void test_gone_stops_the_target(void **state)
 {
     (void)state; /* cmocka fixture unused */
@@ -377,6 +432,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_secret_required),
         cmocka_unit_test(test_wrong_secret_is_refused_then_right_one_delivers),
+        cmocka_unit_test(test_short_batch_pinned_across_kill),
         cmocka_unit_test(test_gone_stops_the_target),
         cmocka_unit_test(test_every_event_through_faults_and_kills),
     };
