@@ -15,7 +15,8 @@ _sandbox_journal_takes_value()
                 -H|--host|-p|--port|-t|--token|--data-dir|--durability|\
                 -O|--cors-allow-origin|-M|--cors-allow-method|\
                 -A|--cors-allow-header|--mock-delay-ms|--http-threads|\
-                --max-body-bytes|--sse-heartbeat-ms|--agents-dir) return 0 ;;
+                --max-body-bytes|--sse-heartbeat-ms|--agents-dir|--export-to|\
+                --webhook-secret-file|--export-batch) return 0 ;;
             esac ;;
         api*)
             case "$2" in
@@ -43,7 +44,9 @@ _sandbox_journal_takes_value()
         sessions*)
             case "$2" in -d|--data-dir) return 0 ;; esac ;;
         export*)
-            case "$2" in --to|--session|--batch|--data-dir) return 0 ;; esac ;;
+            case "$2" in
+                --to|--session|--batch|--data-dir|--webhook-secret-file) return 0 ;;
+            esac ;;
         import*)
             case "$2" in --data-dir) return 0 ;; esac ;;
         install-agent*)
@@ -77,9 +80,11 @@ _sandbox_journal()
                 COMPREPLY=($(compgen -d -- "$cur")) ;;
             install-agent*:--npm)
                 COMPREPLY=($(compgen -f -- "$cur")) ;;
-            export*:--to)
+            export*:--to|server*:--export-to)
                 COMPREPLY=($(compgen -W "postgres:// clickhouse+http:// clickhouse+https://
-                                         jsonl:" -- "$cur")) ;;
+                                         jsonl: http:// https://" -- "$cur")) ;;
+            *:--webhook-secret-file)
+                COMPREPLY=($(compgen -f -- "$cur")) ;;
             export*:--session)
                 COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" sessions list --quiet \
                                            2>/dev/null)" -- "$cur")) ;;
@@ -111,7 +116,8 @@ _sandbox_journal()
                   --cors-allow-origin --cors-allow-method --cors-allow-header
                   --cors-allow-credentials
                   --no-inspector-cors --no-telemetry --mock-delay-ms --http-threads
-                  --max-body-bytes --sse-heartbeat-ms --agents-dir --export-to --help" ;;
+                  --max-body-bytes --sse-heartbeat-ms --agents-dir --export-to
+                  --webhook-secret-file --export-batch --help" ;;
         api)
             words="agents sessions"
             opts=$api_opts ;;
@@ -163,7 +169,8 @@ _sandbox_journal()
         help)
             words="server api credentials sessions completion export import install-agent" ;;
         export*)
-            opts="--to --session --follow --batch --data-dir --reset --quiet --help" ;;
+            opts="--to --session --follow --batch --data-dir --reset --quiet
+                  --webhook-secret-file --help" ;;
         import)
             words="jsonl:"
             opts="--data-dir --quiet --help" ;;

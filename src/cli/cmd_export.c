@@ -1,5 +1,6 @@
 /* `sandbox-journal export`: ships the journal's sessions to PostgreSQL,
- * ClickHouse or a JSONL file, exactly once and resumably (export.h).
+ * ClickHouse, a JSONL file or a webhook, exactly once and resumably
+ * (export.h).
  *
  * Everything that can be wrong with the request (the options, the URL, the
  * data directory, the target being unreachable) is found before the journal
@@ -33,13 +34,18 @@ static const char cmd_export_usage[] =
     "  postgres://[user[:password]@]host[:port]/database[?params]\n"
     "  clickhouse+http://[user[:password]@]host[:port][/database]   (or +https)\n"
     "  jsonl:PATH          a file that 'sandbox-journal import' replays\n"
+    "  http(s)://host[:port][/path]   a webhook: signed POSTs of each session's\n"
+    "                      events (Standard Webhooks), needs --webhook-secret-file\n"
     "\n"
     "options:\n"
     "      --to URL           the target (required)\n"
     "      --session ID       only this session (repeatable)\n"
     "  -f, --follow           keep exporting new events until SIGINT/SIGTERM;\n"
     "                         survives the target going away\n"
-    "      --batch N          events per batch (default 5000)\n"
+    "      --batch N          events per batch (default 5000); for a webhook, per\n"
+    "                         delivery (one session's events)\n"
+    "      --webhook-secret-file PATH\n"
+    "                         the webhook's signing secret: whsec_<base64 key>\n"
     "      --data-dir DIR     where journal.db lives (default as for 'server')\n"
     "      --reset            forget this target's checkpoints and send everything\n"
     "                         again (harmless for databases: copies are ignored;\n"
@@ -52,7 +58,9 @@ static const char cmd_export_usage[] =
     "examples:\n"
     "  sandbox-journal export --to postgres://sj:secret@db.internal/analytics\n"
     "  sandbox-journal export --to clickhouse+http://127.0.0.1:8123/agents --follow\n"
-    "  sandbox-journal export --to jsonl:transcript.jsonl --session demo\n";
+    "  sandbox-journal export --to jsonl:transcript.jsonl --session demo\n"
+    "  sandbox-journal export --to https://hooks.example/sj --webhook-secret-file wh.key "
+    "--follow\n";
 
 /* Set by SIGINT/SIGTERM; the exporter looks at it every 200 ms. */
 static volatile sig_atomic_t cmd_export_stop;
@@ -94,6 +102,8 @@ static int cmd_export_parse(int argc, char **argv, struct cmd_export_options *o)
                 return opts_fail("--batch must be a number from 1 to %u, not '%s'",
                                  EXPORT_MAX_BATCH, v);
             o->x.batch = (unsigned)n;
+        } else if (opts_match(argc, argv, &i, "--webhook-secret-file", NULL, 1, &v, &missing)) {
+            o->x.webhook_secret_file = v;
         } else if (opts_match(argc, argv, &i, "--data-dir", NULL, 1, &v, &missing)) {
             o->data_dir = v;
         } else if (opts_match(argc, argv, &i, "--reset", NULL, 0, &v, &missing)) {

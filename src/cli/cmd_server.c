@@ -49,6 +49,8 @@ struct cmd_server_options {
     int no_inspector_cors;
     const char *exports[CMD_SERVER_MAX_LIST];
     size_t n_exports;
+    const char *webhook_secret_file;
+    unsigned export_batch;
 };
 
 static const char cmd_server_usage[] =
@@ -80,14 +82,36 @@ static const char cmd_server_usage[] =
     "      --http-threads N         HTTP worker threads (default 4)\n"
     "      --max-body-bytes N       largest request body accepted (default 1048576)\n"
     "      --sse-heartbeat-ms N     comment sent on idle event streams (default 15000)\n"
-    "      --export-to URL          ship every event to postgres://..., clickhouse+http://...\n"
-    "                               or jsonl:PATH as it commits (repeatable; see 'export')\n"
+    "      --export-to URL          ship every event to postgres://..., clickhouse+http://...,\n"
+    "                               jsonl:PATH or an http(s):// webhook as it commits\n"
+    "                               (repeatable; see 'export'; GET /v1/exports shows them)\n"
+    "      --webhook-secret-file PATH  the webhooks' signing secret, whsec_<base64 key>\n"
+    "      --export-batch N         events per batch or webhook delivery (default 5000)\n"
     "\n"
     "\n"
     "examples:\n"
     "  sandbox-journal server --no-token\n"
     "  sandbox-journal server --token s3cret --host 0.0.0.0 --data-dir /var/lib/sj\n"
     "  sandbox-journal server --token-file /run/secrets/sj-token\n";
+
+/* GET /v1/exports: `arg` is the exporters array (CMD_SERVER_MAX_LIST
+ * entries, NULL after the last), which outlives the listener. */
+static int cmd_server_exports_status(void *arg, json_t **out)
+{
+    export_t *const *exporters = arg;
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < CMD_SERVER_MAX_LIST && exporters[i]; i++) {
+        json_t *one = NULL;
+        if (export_status(exporters[i], &one) != 0 || json_array_append_new(list, one) != 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+    if (!list)
+        return ERR_NOMEM;
+    *out = list;
+    return 0;
+}
 
 static int cmd_server_append(const char **list, size_t *n, const char *value, const char *what)
 {
@@ -179,6 +203,13 @@ static int cmd_server_parse(int argc, char **argv, struct cmd_server_options *o)
             o->no_inspector_cors = 1;
         } else if (opts_match(argc, argv, &i, "--export-to", NULL, 1, &v, &missing)) {
             rc = missing ? 0 : cmd_server_append(o->exports, &o->n_exports, v, "--export-to");
+        } else if (opts_match(argc, argv, &i, "--webhook-secret-file", NULL, 1, &v, &missing)) {
+            o->webhook_secret_file = v;
+        } else if (opts_match(argc, argv, &i, "--export-batch", NULL, 1, &v, &missing)) {
+            if (!missing && (opts_uint(v, EXPORT_MAX_BATCH, &n) != 0 || n == 0))
+                return opts_fail("--export-batch must be a number from 1 to %u, not '%s'",
+                                 EXPORT_MAX_BATCH, v);
+            o->export_batch = (unsigned)n;
         } else if (opts_match(argc, argv, &i, "--no-telemetry", NULL, 0, &v, &missing)) {
             /* Accepted for drop-in compatibility: this server sends no telemetry. */
         } else if (opts_match(argc, argv, &i, "--mock-delay-ms", NULL, 1, &v, &missing)) {
@@ -319,17 +350,20 @@ int cmd_server(int argc, char **argv)
                   .no_inspector = o.no_inspector_cors },
         .threads = o.threads, .max_body_bytes = o.max_body_bytes,
         .heartbeat_ms = o.heartbeat_ms,
+        .exports_status = cmd_server_exports_status, .exports_arg = exporters,
     };
-    uint16_t port = 0;
-    if (http_start(&hconfig, sessions, journal, &http, &port, &err) != 0)
-        goto fail;
     /* One following exporter thread per target; an unreachable target is
-     * retried in the background, only a bad URL stops the start. */
+     * retried in the background, only a bad URL (or webhook secret) stops
+     * the start.  Before the listener, so GET /v1/exports finds them all. */
     for (size_t i = 0; i < o.n_exports; i++) {
-        struct export_options eo = { .url = o.exports[i] };
+        struct export_options eo = { .url = o.exports[i], .batch = o.export_batch,
+                                     .webhook_secret_file = o.webhook_secret_file };
         if (export_start(journal, &eo, &exporters[i], &err) != 0)
             goto fail;
     }
+    uint16_t port = 0;
+    if (http_start(&hconfig, sessions, journal, &http, &port, &err) != 0)
+        goto fail;
 
     fprintf(stderr, "sandbox-journal: journal %s (durability %s, schema v%d), auth %s\n",
             db_path, o.durability == JOURNAL_DURABILITY_FULL ? "full" : "normal",

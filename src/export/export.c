@@ -29,6 +29,23 @@
  * ends a command; the server's exporter logs it and tries again slowly,
  * since it must not take the server down with it.
  *
+ * A per-session target (webhooks, export_target.h) gets batches of one
+ * session each, round-robin.  A failed delivery pins that session's batch
+ * (the same events go again, so the same webhook-id and body) and gives
+ * the session its own back-off, exponential with jitter, from 100 ms up to
+ * 30 s; the other sessions go on meanwhile, and a session's events still
+ * go in order.  When every pending session is backing off, the exporter
+ * waits for the earliest retry or a commit.  A target that says stop (410
+ * Gone) ends the export for good.
+ *
+ * Such a batch is the session's events done+1 .. min(last, done+batch).  A
+ * full one is the same whenever it is formed again; a short one (the tail
+ * of what was committed) would grow if formed again after a restart, under
+ * another webhook-id.  So before a short batch is first sent its end is
+ * pinned in the journal too (the target's state: {"session": end, ...}, one
+ * commit), and a restarted exporter sends exactly that batch again.  The
+ * checkpoint commit that confirms it drops the pin.
+ *
  * WAITING
  *
  * Following, the exporter parks on the journal (journal_park_any): a commit
@@ -47,6 +64,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -66,6 +84,9 @@
 #define EXPORT_RETRIES 5        /* without --follow: transient failures in a row */
 #define EXPORT_PROBE_CHUNK 500  /* sessions per probe request */
 #define EXPORT_PROGRESS_MS 250
+#define EXPORT_SESSION_BACKOFF_MAX_MS 30000 /* a per-session target's cap */
+#define EXPORT_STATUS_MS 200    /* the status snapshot is rebuilt at most this often */
+#define EXPORT_STATUS_SESSIONS 100 /* sessions listed in it, the most behind first */
 
 /* What a run did, for the summary line. */
 struct export_summary {
@@ -83,6 +104,10 @@ struct export_pending {
     uint64_t done; /* confirmed by the target: the checkpoint */
     uint64_t last; /* committed in the journal, as far as we know */
     int probe;     /* the target may hold more than `done`: ask before sending */
+    /* per-session targets only: */
+    uint64_t pin;      /* a failed batch ended here: the retry sends done+1..pin again */
+    unsigned failures; /* failed deliveries in a row */
+    int64_t retry_at;  /* monotonic ms before which it is not tried again; 0: now */
 };
 
 struct export {
@@ -119,6 +144,21 @@ struct export {
     int progress_shown;
     unsigned failures;      /* failed attempts in a row */
     int reported;           /* the current outage has been logged */
+    int64_t next_retry_ms;  /* per-session targets: the earliest back-off's end, or 0 */
+    unsigned seed;          /* the back-off's jitter */
+
+    /* GET /v1/exports: a snapshot the exporter rebuilds, read by any thread. */
+    pthread_mutex_t status_lock;
+    int status_lock_ok;
+    json_t *status;         /* owned; under status_lock */
+    int64_t status_ms;      /* when it was last rebuilt */
+    char last_error[256];   /* scrubbed, or "" */
+    int64_t last_error_wall_ms;
+    int retrying;           /* the whole target is backing off */
+    json_t *pins;           /* per-session targets: {session_id: end} of short batches
+                             * in flight, as stored in the journal; NULL: not loaded */
+    int pins_dirty;         /* pins has an entry the journal lacks */
+    int gone;               /* the target said stop: the exporter has ended */
 };
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -167,6 +207,109 @@ static uint64_t export_lag(const export_t *e)
         if (e->list[i]->last > e->list[i]->done)
             lag += e->list[i]->last - e->list[i]->done;
     return lag;
+}
+
+static int64_t export_wall_ms(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* new: wall-clock ms as RFC 3339 UTC with milliseconds, or JSON null. */
+static json_t *export_json_time(int64_t wall_ms)
+{
+    if (wall_ms <= 0)
+        return json_null();
+    time_t secs = (time_t)(wall_ms / 1000);
+    struct tm tm;
+    char text[40];
+    if (!gmtime_r(&secs, &tm))
+        return json_null();
+    size_t n = strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(text + n, sizeof text - n, ".%03dZ", (int)(wall_ms % 1000));
+    return json_string(text);
+}
+
+/* A monotonic deadline as wall-clock time, for the status. */
+static json_t *export_json_deadline(int64_t mono_ms, int64_t now_mono, int64_t now_wall)
+{
+    if (!mono_ms)
+        return json_null();
+    return export_json_time(now_wall + (mono_ms > now_mono ? mono_ms - now_mono : 0));
+}
+
+static int export_by_lag(const void *a, const void *b)
+{
+    const struct export_pending *p = *(struct export_pending *const *)a;
+    const struct export_pending *q = *(struct export_pending *const *)b;
+    uint64_t lp = p->last > p->done ? p->last - p->done : 0;
+    uint64_t lq = q->last > q->done ? q->last - q->done : 0;
+    return lp < lq ? 1 : lp > lq ? -1 : strcmp(p->session_id, q->session_id);
+}
+
+/* Rebuilds the status snapshot (at most every EXPORT_STATUS_MS unless
+ * `force`).  Exporter thread only; memory trouble keeps the old snapshot. */
+static void export_publish(export_t *e, int force)
+{
+    int64_t now = export_now_ms();
+    if (!e->status_lock_ok || (!force && now - e->status_ms < EXPORT_STATUS_MS))
+        return;
+    e->status_ms = now;
+    int64_t wall = export_wall_ms();
+    size_t n = e->n < EXPORT_STATUS_SESSIONS ? e->n : EXPORT_STATUS_SESSIONS;
+    struct export_pending **top = NULL;
+    if (e->n) {
+        top = malloc(e->n * sizeof *top);
+        if (!top)
+            return;
+        memcpy(top, e->list, e->n * sizeof *top);
+        qsort(top, e->n, sizeof *top, export_by_lag);
+    }
+    json_t *sessions = json_array();
+    int64_t next = e->next_retry_ms; /* the whole target's retry, or the earliest session's */
+    for (size_t i = 0; sessions && i < n; i++) {
+        const struct export_pending *p = top[i];
+        json_t *one = json_pack("{s:s, s:I, s:I, s:I, s:o}", "session_id", p->session_id,
+                                "confirmed", (json_int_t)p->done, "lag",
+                                (json_int_t)(p->last > p->done ? p->last - p->done : 0),
+                                "failures", (json_int_t)p->failures, "next_retry_at",
+                                export_json_deadline(p->retry_at, now, wall));
+        if (!one || json_array_append_new(sessions, one) != 0) {
+            json_decref(sessions);
+            sessions = NULL;
+        }
+    }
+    free(top);
+    const char *state = e->gone ? "stopped" : e->retrying ? "retrying"
+                        : e->next_retry_ms && e->n ? "retrying_sessions"
+                        : e->n ? "sending" : "up_to_date";
+    json_t *st = sessions ? json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
+                                      "kind", e->t->ops->kind, "target", e->url.masked,
+                                      "state", state, "events_sent", (json_int_t)e->sum.events,
+                                      "lag_events", (json_int_t)export_lag(e),
+                                      "sessions_behind", (json_int_t)e->n, "sessions", sessions,
+                                      "last_error",
+                                      e->last_error[0] ? json_string(e->last_error) : json_null(),
+                                      "last_error_at", export_json_time(e->last_error_wall_ms),
+                                      "next_retry_at",
+                                      export_json_deadline(next, now, wall))
+                          : NULL;
+    if (!st)
+        return;
+    pthread_mutex_lock(&e->status_lock);
+    json_decref(e->status);
+    e->status = st;
+    pthread_mutex_unlock(&e->status_lock);
+}
+
+/* Remembers the failure for the status (err->msg is already scrubbed). */
+static void export_note_error(export_t *e, const struct err *err)
+{
+    snprintf(e->last_error, sizeof e->last_error, "%s", err ? err->msg : "failed");
+    export_url_scrub(&e->url, e->last_error, sizeof e->last_error);
+    e->last_error_wall_ms = export_wall_ms();
 }
 
 /* The progress line: only on a terminal, only for the command. */
@@ -302,6 +445,9 @@ static int export_scan_one(void *arg, const char *session_id, uint64_t last, uin
         p->last = last;
     if (checkpoint > p->done)
         p->done = checkpoint; /* another exporter of the same target got further */
+    json_t *pin = e->pins ? json_object_get(e->pins, session_id) : NULL;
+    if (pin && (uint64_t)json_integer_value(pin) > p->done && !p->pin)
+        p->pin = (uint64_t)json_integer_value(pin); /* a restart sends that batch again */
     if (ctx->first && e->t->ops->probe)
         p->probe = 1;
     return 0;
@@ -337,6 +483,13 @@ static int export_target_failed(export_t *e, int rc, struct err *err)
     e->connected = 0;
     e->resumed = 0;
     e->failures++;
+    export_note_error(e, err);
+    if (e->t->stop) {
+        e->gone = 1;
+        export_log(e, "%s; stopping this export for good", err->msg);
+        export_publish(e, 1);
+        return rc;
+    }
     int transient = e->t->transient;
     if (!e->o.background) {
         if (!transient)
@@ -356,7 +509,52 @@ static int export_target_failed(export_t *e, int rc, struct err *err)
     int64_t backoff = (int64_t)EXPORT_BACKOFF_MIN_MS << shift;
     if (backoff > EXPORT_BACKOFF_MAX_MS || !transient)
         backoff = EXPORT_BACKOFF_MAX_MS;
+    e->retrying = 1;
+    e->next_retry_ms = export_now_ms() + backoff;
+    export_publish(e, 1);
     export_sleep(e, backoff);
+    e->retrying = 0;
+    e->next_retry_ms = 0;
+    return 0;
+}
+
+/* A per-session target failed one session's delivery (transiently): that
+ * session waits out its own back-off, from 100 ms doubling to 30 s, each
+ * drawn between half and all of it (jitter, so sessions that failed
+ * together do not retry together); its batch is pinned so the retry is the
+ * same delivery.  0 to go on, or (a command without --follow, after
+ * EXPORT_RETRIES failures in a row) the code to stop with. */
+static int export_session_failed(export_t *e, const struct export_batch *b, int rc,
+                                 struct err *err)
+{
+    e->failures++;
+    e->sum.retries++;
+    export_note_error(e, err);
+    for (size_t i = 0; i < b->n_sessions; i++) {
+        struct export_pending *p = hmap_get(e->by_id, b->sessions[i].info.session_id);
+        if (!p)
+            continue;
+        p->pin = b->sessions[i].event_count;
+        unsigned shift = p->failures < 18 ? p->failures : 18;
+        p->failures++;
+        int64_t backoff = (int64_t)EXPORT_BACKOFF_MIN_MS << shift;
+        if (backoff > EXPORT_SESSION_BACKOFF_MAX_MS)
+            backoff = EXPORT_SESSION_BACKOFF_MAX_MS;
+        backoff = backoff / 2 + (int64_t)(rand_r(&e->seed) % (unsigned)(backoff / 2 + 1));
+        p->retry_at = export_now_ms() + backoff;
+    }
+    if (!e->o.background && !e->o.follow && e->failures > EXPORT_RETRIES) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        return err_set(err, rc, "%s (gave up after %u attempts)", why, e->failures);
+    }
+    /* A receiver may fail a delivery now and then and take the next: say
+     * so only when several in a row failed (the status has every error). */
+    if (!e->reported && e->failures >= 3) {
+        export_log(e, "%s; retrying", err->msg);
+        e->reported = 1;
+    }
+    export_publish(e, 1);
     return 0;
 }
 
@@ -538,6 +736,12 @@ static int export_build(export_t *e, journal_reader_t *r, struct export_batch *b
     memset(b, 0, sizeof *b);
     size_t cap = e->o.batch;
     size_t cap_sessions = e->n < cap ? e->n : cap;
+    int per_session = e->t->ops->per_session;
+    int64_t now = per_session ? export_now_ms() : 0;
+    size_t chosen = 0;
+    if (per_session && cap_sessions > 1)
+        cap_sessions = 1;
+    e->next_retry_ms = 0;
     b->rows = calloc(cap, sizeof *b->rows);
     b->sessions = calloc(cap_sessions ? cap_sessions : 1, sizeof *b->sessions);
     if (!b->rows || !b->sessions) {
@@ -549,6 +753,11 @@ static int export_build(export_t *e, journal_reader_t *r, struct export_batch *b
         struct export_pending *p = e->list[(e->rr + k) % e->n];
         if (p->done >= p->last && e->o.follow == 0)
             continue;
+        if (per_session && p->retry_at > now) {
+            if (!e->next_retry_ms || p->retry_at < e->next_retry_ms)
+                e->next_retry_ms = p->retry_at;
+            continue;
+        }
         struct export_session *s = &b->sessions[b->n_sessions];
         rc = journal_get_session(r, p->session_id, &s->info, err);
         if (rc)
@@ -563,6 +772,21 @@ static int export_build(export_t *e, journal_reader_t *r, struct export_batch *b
         uint64_t want = last > p->done ? last - p->done : 0;
         if (want > cap - b->n_rows)
             want = cap - b->n_rows;
+        /* A retry re-sends exactly the failed batch: the same webhook-id
+         * and body, however much was committed since. */
+        if (per_session && p->pin > p->done && p->pin <= last)
+            want = p->pin - p->done;
+        else if (per_session && want < cap && e->pins) {
+            /* A short batch: pin its end before it is first sent. */
+            p->pin = p->done + want;
+            if (json_object_set_new(e->pins, p->session_id,
+                                    json_integer((json_int_t)p->pin)) != 0) {
+                rc = err_set(err, ERR_NOMEM, "out of memory");
+                break;
+            }
+            e->pins_dirty = 1;
+        }
+        chosen = k;
         if (!want) {
             /* Nothing committed past the checkpoint after all: let prune
              * drop it rather than look again forever. */
@@ -591,7 +815,9 @@ static int export_build(export_t *e, journal_reader_t *r, struct export_batch *b
     /* Following, the next batch starts one session later, so a busy
      * session cannot starve the rest.  A one-off export keeps the journal's
      * order, so an import creates the sessions in their original order. */
-    if (e->o.follow)
+    if (per_session)
+        e->rr = e->n ? (e->rr + chosen + 1) % e->n : 0;
+    else if (e->o.follow)
         e->rr = e->n ? (e->rr + 1) % e->n : 0;
     if (rc)
         export_batch_free(b);
@@ -629,9 +855,37 @@ static int export_drain(export_t *e, journal_t *j, journal_reader_t *r, struct e
         if (!b.n_rows) {
             export_batch_free(&b);
             export_prune(e);
+            if (e->n && e->next_retry_ms) {
+                /* Every pending session is backing off.  Following, the
+                 * run waits for the earliest retry or a commit. */
+                export_publish(e, 1);
+                if (e->o.follow)
+                    return 0;
+                export_sleep(e, e->next_retry_ms - export_now_ms());
+            }
             continue;
         }
+        if (e->pins_dirty) {
+            char *pins = json_dumps(e->pins, JSON_COMPACT);
+            rc = pins ? journal_export_advance(j, e->url.key, pins, NULL, 0, err)
+                      : err_set(err, ERR_NOMEM, "out of memory");
+            free(pins);
+            if (rc) {
+                export_batch_free(&b);
+                if ((rc = export_journal_failed(e, rc, err)))
+                    return rc;
+                continue;
+            }
+            e->pins_dirty = 0;
+        }
         rc = e->t->ops->send(e->t, &b, err);
+        if (rc && e->t->ops->per_session && e->t->transient && !e->t->stop) {
+            rc = export_session_failed(e, &b, rc, err);
+            export_batch_free(&b);
+            if (rc)
+                return rc;
+            continue;
+        }
         if (rc) {
             /* The target may have kept some or all of it: ask before the
              * next attempt rather than send copies. */
@@ -662,7 +916,22 @@ static int export_drain(export_t *e, journal_t *j, journal_reader_t *r, struct e
             marks[i] = (struct journal_export_mark){b.sessions[i].info.session_id,
                                                     b.sessions[i].event_count};
         const char *state = e->t->ops->state ? e->t->ops->state(e->t) : NULL;
+        char *pins = NULL;
+        if (e->pins) {
+            /* The batch is confirmed: its pin goes with its checkpoint. */
+            for (size_t i = 0; i < b.n_sessions; i++)
+                if (json_object_del(e->pins, b.sessions[i].info.session_id) == 0)
+                    e->pins_dirty = 1;
+            if (e->pins_dirty && !(state = pins = json_dumps(e->pins, JSON_COMPACT))) {
+                free(marks);
+                export_batch_free(&b);
+                return err_set(err, ERR_NOMEM, "out of memory");
+            }
+        }
         rc = journal_export_advance(j, e->url.key, state, marks, b.n_sessions, err);
+        free(pins);
+        if (!rc)
+            e->pins_dirty = 0;
         free(marks);
         if (rc) {
             /* The target has the batch; the checkpoint lags, which only
@@ -678,12 +947,18 @@ static int export_drain(export_t *e, journal_t *j, journal_reader_t *r, struct e
             struct export_pending *p = hmap_get(e->by_id, b.sessions[i].info.session_id);
             if (p && b.sessions[i].event_count > p->done)
                 p->done = b.sessions[i].event_count;
+            if (p) {
+                p->pin = 0;
+                p->failures = 0;
+                p->retry_at = 0;
+            }
         }
         e->sum.events += b.n_rows;
         e->sum.batches++;
         export_batch_free(&b);
         export_prune(e);
         export_progress(e, 0);
+        export_publish(e, 0);
     }
     return 0;
 }
@@ -691,14 +966,17 @@ static int export_drain(export_t *e, journal_t *j, journal_reader_t *r, struct e
 /* Returns once something may have been committed since `seen`/`dv`, or when
  * stopped. */
 static void export_wait_change(export_t *e, journal_t *j, journal_reader_t *r, uint64_t seen,
-                               uint64_t dv)
+                               uint64_t dv, int64_t until)
 {
     int64_t period = e->o.background ? EXPORT_PARK_MS : EXPORT_POLL_MS;
     while (!export_stopped(e)) {
+        int64_t left = until ? until - export_now_ms() : period;
+        if (left <= 0)
+            return; /* a session's back-off is over */
         int parked = journal_park_any(j, seen, &e->waiter);
         if (parked == 1)
             return; /* committed since `seen` */
-        export_block(e, period, 1);
+        export_block(e, left < period ? left : period, 1);
         /* Unpark finding it gone means its wake ran (under the journal's
          * lock, so it has finished), perhaps after the block above timed
          * out; the flag it set is cleared after, not before, the unpark. */
@@ -717,6 +995,27 @@ static void export_wait_change(export_t *e, journal_t *j, journal_reader_t *r, u
 
 /* ---- the run ------------------------------------------------------------------ */
 
+/* Reads the pinned short batches of a per-session target (the state stored
+ * with its checkpoints); a state that is not such an object counts as none:
+ * losing a pin only means a longer batch under a new id. */
+static int export_load_pins(export_t *e, journal_reader_t *r, struct err *err)
+{
+    char *state = NULL;
+    int rc = journal_export_state(r, e->url.key, &state, err);
+    if (rc)
+        return rc;
+    json_t *pins = state ? json_loads(state, 0, NULL) : NULL;
+    free(state);
+    if (!json_is_object(pins)) {
+        json_decref(pins);
+        pins = json_object();
+    }
+    if (!pins)
+        return err_set(err, ERR_NOMEM, "out of memory");
+    e->pins = pins;
+    return 0;
+}
+
 int export_run(export_t *e, journal_t *j, struct err *err)
 {
     journal_reader_t *r = journal_reader_for_thread(j, err);
@@ -730,7 +1029,11 @@ int export_run(export_t *e, journal_t *j, struct err *err)
             return rc;
         e->resumed = 0;
         e->o.reset = 0; /* once, not at every restart of the server's exporter */
+        json_decref(e->pins);
+        e->pins = NULL;
     }
+    if (e->t->ops->per_session && !e->pins && (rc = export_load_pins(e, r, err)))
+        return rc;
     for (size_t i = 0; i < e->o.n_sessions; i++) {
         struct journal_session_info info;
         if ((rc = journal_get_session(r, e->o.sessions[i], &info, err)))
@@ -762,10 +1065,13 @@ int export_run(export_t *e, journal_t *j, struct err *err)
         if (!e->o.follow)
             break;
         export_progress(e, 1);
-        if (e->t->ops->idle)
+        export_publish(e, 1);
+        int64_t until = e->n && e->t->ops->per_session ? e->next_retry_ms : 0;
+        if (e->t->ops->idle && !until)
             e->t->ops->idle(e->t);
-        export_wait_change(e, j, r, seen, dv);
+        export_wait_change(e, j, r, seen, dv, until);
     }
+    export_publish(e, 1);
     e->interrupted = export_stopped(e) && e->n > 0;
     e->sum.seconds = (double)(export_now_ms() - e->t0_ms) / 1000.0;
     if (e->progress_shown) {
@@ -809,11 +1115,40 @@ void export_free(export_t *e)
     free(e->list);
     hmap_free(e->by_id);
     export_url_clear(&e->url);
+    json_decref(e->status);
+    json_decref(e->pins);
+    if (e->status_lock_ok)
+        pthread_mutex_destroy(&e->status_lock);
     if (e->cond_ok)
         pthread_cond_destroy(&e->cond);
     if (e->lock_ok)
         pthread_mutex_destroy(&e->lock);
     free(e);
+}
+
+/* Reads the secret file (whsec_<base64 key>) and makes the target.  The
+ * file's text is wiped from memory once decoded, and never quoted. */
+static int export_new_webhook(export_t *e, struct err *err)
+{
+    const char *path = e->o.webhook_secret_file;
+    if (!path || !*path)
+        return err_set(err, ERR_INVALID, "export: the webhook target %s needs "
+                                         "--webhook-secret-file PATH", e->url.masked);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return err_set(err, ERR_INVALID, "export: cannot read --webhook-secret-file %s: %s",
+                       path, strerror(errno));
+    char text[1024];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    int bad = ferror(f) || !feof(f);
+    if (fclose(f) != 0)
+        bad = 1;
+    text[n] = '\0';
+    int rc = bad ? err_set(err, ERR_INVALID, "export: --webhook-secret-file %s: unreadable or "
+                                             "over 1 KiB", path)
+                 : export_webhook_new(&e->url, text, &e->t, err);
+    memset(text, 0, sizeof text);
+    return rc;
 }
 
 int export_new(const struct export_options *o, export_t **out, struct err *err)
@@ -848,7 +1183,9 @@ int export_new(const struct export_options *o, export_t **out, struct err *err)
     if (ca_ok)
         pthread_condattr_destroy(&ca);
     e->by_id = hmap_new();
-    if (!e->lock_ok || !e->cond_ok || !e->by_id) {
+    e->status_lock_ok = pthread_mutex_init(&e->status_lock, NULL) == 0;
+    e->seed = (unsigned)export_wall_ms() ^ (unsigned)(uintptr_t)e;
+    if (!e->lock_ok || !e->cond_ok || !e->by_id || !e->status_lock_ok) {
         export_free(e);
         return err_set(err, ERR_NOMEM, "export: cannot create a lock");
     }
@@ -856,6 +1193,7 @@ int export_new(const struct export_options *o, export_t **out, struct err *err)
     case EXPORT_URL_POSTGRES: rc = export_pg_new(&e->url, &e->t, err); break;
     case EXPORT_URL_CLICKHOUSE: rc = export_ch_new(&e->url, &e->t, err); break;
     case EXPORT_URL_JSONL: rc = export_jsonl_new(&e->url, &e->t, err); break;
+    case EXPORT_URL_WEBHOOK: rc = export_new_webhook(e, err); break;
     default: rc = err_set(err, ERR_INVALID, "export: unknown target kind"); break;
     }
     if (rc) {
@@ -882,6 +1220,20 @@ const char *export_target_name(const export_t *e)
     return e->url.masked;
 }
 
+int export_status(export_t *e, json_t **out)
+{
+    pthread_mutex_lock(&e->status_lock);
+    json_t *st = e->status ? json_deep_copy(e->status) : NULL;
+    pthread_mutex_unlock(&e->status_lock);
+    if (!st)
+        st = json_pack("{s:s, s:s, s:s}", "kind", e->t->ops->kind, "target", e->url.masked,
+                       "state", "starting");
+    if (!st)
+        return ERR_NOMEM;
+    *out = st;
+    return 0;
+}
+
 static void *export_main(void *arg)
 {
     export_t *e = arg;
@@ -889,7 +1241,7 @@ static void *export_main(void *arg)
         struct err err;
         err_clear(&err);
         int rc = export_run(e, e->j, &err);
-        if (rc == 0 || export_stopped(e))
+        if (rc == 0 || export_stopped(e) || e->gone)
             break;
         /* Only what it cannot wait out itself ends a run (memory, a session
          * filter naming nothing): say so, and start over later. */

@@ -1,5 +1,6 @@
 /* The exporter: ships the journal's sessions to one target (PostgreSQL,
- * ClickHouse or a JSONL file), exactly once and resumably.
+ * ClickHouse, a JSONL file or a webhook receiver), exactly once and
+ * resumably.
  *
  * Exactly once: for each session the journal keeps the last sequence the
  * target has confirmed (journal_export_advance()).  The exporter reads the
@@ -23,6 +24,7 @@
 #include "base/err.h"
 #include "journal/journal.h"
 
+#include <jansson.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +41,7 @@ struct export_options {
     int reset;                       /* forget the target's checkpoints first */
     int quiet;                       /* no progress line, no summary */
     int background;                  /* inside the server: never give up, log failures */
+    const char *webhook_secret_file; /* an http(s):// target's secret (borrowed), else unused */
     const volatile sig_atomic_t *stop_flag; /* may be NULL: set by a signal handler to stop
                                              * (seen within 200 ms) */
 };
@@ -76,5 +79,12 @@ int export_start(journal_t *j, const struct export_options *o, export_t **out,
 /* Stops the thread (its batch in flight finishes first), joins and frees.
  * Call before journal_close().  NULL is a no-op. */
 void export_stop(export_t *e);
+
+/* The exporter's state for GET /v1/exports: {kind, target (password
+ * masked), state, events_sent, lag_events, sessions_behind, sessions: [the
+ * most behind, with lag, failures, next_retry_at], last_error,
+ * last_error_at, next_retry_at}, as of its last update (at most 200 ms
+ * old while it works).  new: *out.  0 or ERR_NOMEM.  Thread: any. */
+int export_status(export_t *e, json_t **out);
 
 #endif

@@ -1,6 +1,7 @@
 /* The export targets behind one interface (as redis's ae.h fronts
  * ae_epoll.c and ae_kqueue.c): export_pg.c (PostgreSQL, libpq),
- * export_ch.c (ClickHouse over HTTP, libcurl), export_jsonl.c (a file).
+ * export_ch.c (ClickHouse over HTTP, libcurl), export_jsonl.c (a file),
+ * export_webhook.c (signed POSTs to a receiver, libcurl).
  *
  * The contract every target keeps, on which exactly-once rests:
  *   - send() returns 0 only once the target has durably committed the whole
@@ -9,7 +10,8 @@
  *     (session_id, sequence) and a second copy changes nothing a reader sees
  *     (PostgreSQL: ON CONFLICT DO NOTHING; ClickHouse: ReplacingMergeTree
  *     read with FINAL; JSONL: the file is cut back to the last confirmed
- *     length before anything is written again).
+ *     length before anything is written again; webhooks: a re-delivery
+ *     carries the same webhook-id and body, which the receiver drops).
  * The exporter (export.c) advances the journal's checkpoint only after a
  * successful send(), so a crash anywhere re-sends at most the unconfirmed
  * batch.
@@ -38,7 +40,12 @@ struct export_batch {
 struct export_target;
 
 struct export_target_ops {
-    const char *kind; /* "postgres", "clickhouse", "jsonl" */
+    const char *kind; /* "postgres", "clickhouse", "jsonl", "webhook" */
+    /* 1: batches of one session each, and a failed session waits out its
+     * own back-off while the others go on (webhooks: a receiver may fail
+     * one delivery and take the next).  0: batches span sessions and a
+     * failure stops them all until the target is back. */
+    int per_session;
     /* Connects and brings the target's schema up to date (creating it on
      * first use).  Safe to call again after disconnect(). */
     int (*connect)(struct export_target *t, struct err *err);
@@ -74,6 +81,8 @@ struct export_target {
     int transient; /* set by each failing call: 1 when trying again later may succeed
                     * (connection refused or lost, target overloaded), 0 when the
                     * target refused the request itself */
+    int stop;      /* set by a failing call when the target asked never to be sent to
+                    * again (a webhook's 410 Gone): the exporter ends for good */
 };
 
 /* Constructors: nothing is connected yet.  new: *out, freed with
@@ -81,6 +90,10 @@ struct export_target {
 int export_pg_new(const struct export_url *u, struct export_target **out, struct err *err);
 int export_ch_new(const struct export_url *u, struct export_target **out, struct err *err);
 int export_jsonl_new(const struct export_url *u, struct export_target **out, struct err *err);
+/* `secret`: the secret file's text, "whsec_<base64 key>" (borrowed; the
+ * decoded key is copied). */
+int export_webhook_new(const struct export_url *u, const char *secret,
+                       struct export_target **out, struct err *err);
 
 /* The targets' schemas, migrations/postgres/ and migrations/clickhouse/,
  * compiled into the generated migrations_data.c by cmake/embed.cmake. */

@@ -313,6 +313,59 @@ static int export_url_make_key(struct export_url *u, const char *scheme)
     return u->key ? 0 : ERR_NOMEM;
 }
 
+/* http(s)://[user[:password]@]host[:port][/path][?query]: the URL goes to
+ * libcurl as given; only the authority is taken apart, to check it and to
+ * keep the password out of the key. */
+static int export_url_webhook(struct export_url *u, const char *text, const char *rest,
+                              struct err *err)
+{
+    size_t auth_len = strcspn(rest, "/?");
+    const char *at = NULL;
+    for (size_t k = 0; k < auth_len; k++)
+        if (rest[k] == '@')
+            at = rest + k;
+    const char *hp = at ? at + 1 : rest;
+    int bad = 0;
+    if (at) {
+        size_t ui_len = (size_t)(at - rest);
+        const char *colon = memchr(rest, ':', ui_len);
+        size_t user_len = colon ? (size_t)(colon - rest) : ui_len;
+        u->user = export_url_decode(rest, user_len, &bad);
+        if (!bad && u->user && colon)
+            u->password = export_url_decode(colon + 1, ui_len - user_len - 1, &bad);
+        if (bad)
+            return export_url_fail(u, text, err, "bad %-escape in the user or password");
+        if (!u->user || (colon && !u->password))
+            return export_url_nomem(u, err);
+    }
+    const char *why = NULL;
+    int rc = export_url_hostport(u, hp, (size_t)(rest + auth_len - hp), &why);
+    if (rc == ERR_NOMEM)
+        return export_url_nomem(u, err);
+    if (rc != 0)
+        return export_url_fail(u, text, err, why);
+    if (!*u->host || strchr(u->host, ','))
+        return export_url_fail(u, text, err, "a webhook needs one host");
+    for (const char *c = rest; *c; c++)
+        if ((unsigned char)*c <= ' ' || *c == 0x7f)
+            return export_url_fail(u, text, err, "blanks and control characters must be "
+                                                 "%-escaped");
+    const char *after = rest + auth_len;
+    u->path = *after == '/' ? strndup(after, strcspn(after, "?")) : strdup("/");
+    if (!u->path)
+        return export_url_nomem(u, err);
+    if (*after == '/')
+        after += strcspn(after, "?");
+    if (*after == '?' && !(u->params = strdup(after + 1)))
+        return export_url_nomem(u, err);
+    size_t size = strlen(u->masked) + sizeof "webhook:";
+    u->key = malloc(size);
+    if (!u->key)
+        return export_url_nomem(u, err);
+    snprintf(u->key, size, "webhook:%s", u->masked);
+    return 0;
+}
+
 int export_url_parse(const char *text, struct export_url *u, struct err *err)
 {
     memset(u, 0, sizeof *u);
@@ -335,6 +388,8 @@ int export_url_parse(const char *text, struct export_url *u, struct err *err)
         {"clickhouse+http://", EXPORT_URL_CLICKHOUSE, 0},
         {"clickhouse+https://", EXPORT_URL_CLICKHOUSE, 1},
         {"clickhouse://", EXPORT_URL_CLICKHOUSE, 0},
+        {"http://", EXPORT_URL_WEBHOOK, 0},
+        {"https://", EXPORT_URL_WEBHOOK, 1},
     };
     if (strncasecmp(text, "jsonl:", 6) == 0)
         return export_url_jsonl(u, text, text + 6, err);
@@ -351,10 +406,13 @@ int export_url_parse(const char *text, struct export_url *u, struct err *err)
     if (!rest)
         return export_url_fail(u, text, err,
                                "expected postgres://, clickhouse+http://, "
-                               "clickhouse+https:// or jsonl:PATH");
+                               "clickhouse+https://, jsonl:PATH or an http(s):// "
+                               "webhook");
     if (strchr(rest, '#'))
         return export_url_fail(u, text, err, "a #fragment means nothing here");
 
+    if (u->kind == EXPORT_URL_WEBHOOK)
+        return export_url_webhook(u, text, rest, err);
     size_t auth_len = strcspn(rest, "/?");
     const char *at = NULL;
     for (size_t k = 0; k < auth_len; k++)

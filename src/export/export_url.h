@@ -6,6 +6,10 @@
  *   clickhouse+http://[user[:password]@]host[:port][/database]
  *   clickhouse+https://...                 (TLS), clickhouse://... = +http
  *   jsonl:PATH                             (a file; relative to the cwd)
+ *   http://[user[:password]@]host[:port][/path][?query]   a webhook
+ *   https://...                            (TLS): plain HTTP(S) is always a
+ *                                          webhook; ClickHouse has its own
+ *                                          clickhouse[+http[s]]:// schemes
  *
  * Pure string work: no I/O but getcwd() for a relative JSONL path. */
 #ifndef SJ_EXPORT_URL_H
@@ -19,6 +23,7 @@ enum export_url_kind {
     EXPORT_URL_POSTGRES,
     EXPORT_URL_CLICKHOUSE,
     EXPORT_URL_JSONL,
+    EXPORT_URL_WEBHOOK,
 };
 
 /* A parsed URL.  Every string is owned by the struct (export_url_clear());
@@ -28,15 +33,17 @@ struct export_url {
     char *text;     /* the URL as given, credentials included: for connecting only */
     char *masked;   /* the URL with its password replaced by "***": safe to print */
     char *key;      /* what checkpoints are kept under: scheme://user@host:port/db[?params]
-                     * for servers (passwords masked), jsonl:/absolute/path */
+                     * for servers (passwords masked), jsonl:/absolute/path,
+                     * webhook:<the URL with its password masked> */
     char *user;     /* percent-decoded, or NULL */
     char *password; /* percent-decoded, or NULL */
     char *host;     /* without [] for IPv6; "" for PostgreSQL's unix socket */
     unsigned port;  /* 0 when not given (PostgreSQL: libpq's default) */
     char *database; /* percent-decoded, or NULL */
     char *params;   /* the text after '?', or NULL */
-    char *path;     /* JSONL: the absolute file path; else NULL */
-    int tls;        /* clickhouse+https */
+    char *path;     /* JSONL: the absolute file path; webhook: the path ("/" when
+                     * none); else NULL */
+    int tls;        /* clickhouse+https, https */
 };
 
 /* Parses `text`: 0, ERR_INVALID for a bad URL, or ERR_NOMEM.  On failure

@@ -653,6 +653,8 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
     h->config = *config;
     h->ctx.sessions = sessions;
     h->ctx.journal = journal;
+    h->ctx.exports_status = config->exports_status;
+    h->ctx.exports_arg = config->exports_arg;
     size_t nt = 0;
     h->tables[nt++] = routes_meta_table;
     h->tables[nt++] = routes_sessions_table;

@@ -7,6 +7,7 @@
 #include "journal/journal.h"
 #include "sessions/sessions.h"
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,11 @@ struct http_config {
     unsigned threads;          /* worker threads */
     size_t max_body_bytes;     /* larger request bodies get 413 */
     unsigned heartbeat_ms;     /* SSE comment interval */
+    /* GET /v1/exports: sets *out to a new array of the export targets'
+     * states (the caller, a higher layer, owns the exporters); 0 or an
+     * ERR_* code.  NULL: no exports, an empty array.  Any thread. */
+    int (*exports_status)(void *arg, json_t **out);
+    void *exports_arg;
 };
 
 typedef struct http http_t;

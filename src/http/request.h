@@ -20,6 +20,8 @@ struct http_server_ctx {
     sessions_t *sessions;
     journal_t *journal;
     struct sse_hub *sse;
+    int (*exports_status)(void *arg, json_t **out); /* http_config's, or NULL */
+    void *exports_arg;
 };
 
 struct http_request {

@@ -81,6 +81,23 @@ int routes_install_waited(struct http_request *req, int *rc, struct err *err)
     return 1;
 }
 
+/* The export targets' states (server --export-to), as their exporters
+ * last published them. */
+static enum MHD_Result routes_exports(struct http_request *req)
+{
+    json_t *list = NULL;
+    int rc = req->server->exports_status
+                 ? req->server->exports_status(req->server->exports_arg, &list)
+                 : ((list = json_array()) ? 0 : ERR_NOMEM);
+    json_t *body = rc ? NULL : json_pack("{s:o}", "exports", list);
+    if (!body) {
+        struct err err;
+        err_set(&err, rc ? rc : ERR_NOMEM, "cannot report the exports");
+        return http_respond_error(req, &err);
+    }
+    return http_respond_json(req, MHD_HTTP_OK, body);
+}
+
 static enum MHD_Result routes_agent_install(struct http_request *req)
 {
     struct err err;
@@ -112,5 +129,6 @@ const struct http_route routes_meta_table[] = {
     { "GET", "/v1/agents", routes_agents, 0 },
     { "POST", "/v1/agents/*/install", routes_agent_install, 0 },
     { "GET", "/v1/agents/*/modes", routes_agent_modes, 0 },
+    { "GET", "/v1/exports", routes_exports, 0 },
     { NULL, NULL, NULL, 0 },
 };

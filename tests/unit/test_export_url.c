@@ -156,6 +156,35 @@ static void test_jsonl_paths(void **state)
     export_url_clear(&u);
 }
 
+static void test_webhooks(void **state)
+{
+    (void)state; /* cmocka fixture unused */
+    struct export_url u = parse_ok("https://hook:s3cret@example.com:8443/in/sj?tenant=a");
+    assert_int_equal(u.kind, EXPORT_URL_WEBHOOK);
+    assert_int_equal(u.tls, 1);
+    assert_string_equal(u.host, "example.com");
+    assert_int_equal(u.port, 8443);
+    assert_string_equal(u.path, "/in/sj");
+    assert_string_equal(u.params, "tenant=a");
+    assert_string_equal(u.password, "s3cret");
+    assert_string_equal(u.masked, "https://hook:***@example.com:8443/in/sj?tenant=a");
+    assert_string_equal(u.key, "webhook:https://hook:***@example.com:8443/in/sj?tenant=a");
+    export_url_clear(&u);
+    u = parse_ok("http://[::1]:9000");
+    assert_int_equal(u.kind, EXPORT_URL_WEBHOOK);
+    assert_int_equal(u.tls, 0);
+    assert_string_equal(u.host, "::1");
+    assert_string_equal(u.path, "/");
+    export_url_clear(&u);
+    /* ClickHouse keeps its own schemes: plain http is never ClickHouse. */
+    u = parse_ok("clickhouse+http://127.0.0.1:8123/db");
+    assert_int_equal(u.kind, EXPORT_URL_CLICKHOUSE);
+    export_url_clear(&u);
+    parse_bad("http://:pw@/x", "one host", "pw");
+    parse_bad("http://h/a b", "blanks", NULL);
+    parse_bad("https://u:s3cret@h:99999/", "port", "s3cret");
+}
+
 static void test_refusals(void **state)
 {
     (void)state; /* no fixture */
@@ -230,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_ipv6_and_params_in_key),
         cmocka_unit_test(test_clickhouse_defaults),
         cmocka_unit_test(test_jsonl_paths),
+        cmocka_unit_test(test_webhooks),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_mask_text),
         cmocka_unit_test(test_scrub_messages),
