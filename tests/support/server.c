@@ -895,8 +895,20 @@ void sj_send_big(struct sj_server *s, const char *sid, size_t bytes)
     memset(body + n, 'x', bytes);
     strcpy(body + n + bytes, "\"}");
     char *path = sj_fmt("/v1/sessions/%s/messages", sid);
-    json_t *r = sj_call(s, "POST", path, body, 204);
-    json_decref(r);
+    /* The message is journaled before the answer: megabytes parsed, stored
+     * and fsynced take seconds under valgrind, more than a plain request's
+     * bound. */
+    char auth_line[192];
+    snprintf(auth_line, sizeof auth_line, "Authorization: Bearer %s", s->token);
+    const char *headers[] = { "Content-Type: application/json", s->token[0] ? auth_line : NULL,
+                              NULL };
+    struct httpc_response resp;
+    int rc = httpc_request(s->port, "POST", path, headers, body, strlen(body), 120000, &resp);
+    if (rc != 0)
+        fail_msg("POST %s: %s", path, httpc_strerror(rc));
+    if (resp.status != 204)
+        fail_msg("POST %s: %d", path, resp.status);
+    httpc_response_free(&resp);
     free(path);
     free(body);
 }
