@@ -342,10 +342,12 @@ int user_config_codex_write(const char *agent_home, struct user_config_codex *ou
 
 /* ---- JSON ---- */
 
+/* The adapter passes ANTHROPIC_BASE_URL from the server's environment;
+ * Claude Code would let the settings' "env" override it. */
 static int env_set_in_server(const char *name)
 {
     const char *v = getenv(name);
-    return v && *v;
+    return strcmp(name, "ANTHROPIC_BASE_URL") == 0 && v && *v;
 }
 
 json_t *user_config_claude_filter(const json_t *settings, int (*skip_env)(const char *name))
@@ -411,7 +413,7 @@ int user_config_claude_write(const char *agent_home, struct err *err)
     snprintf(dst, sizeof dst, "%s/settings.json", dir);
     json_t *user = read_json(src, err);
     if (!user)
-        return ERR_INTERNAL;
+        return err ? err->code : ERR_INTERNAL;
     json_t *kept = user_config_claude_filter(user, env_set_in_server);
     json_decref(user);
     if (!kept)

@@ -3,11 +3,11 @@
  * settings, never whole files, history or credentials files.
  *
  *   Codex     $CODEX_HOME/config.toml, else ~/.codex/config.toml:
- *             top-level keys USER_CONFIG_CODEX_KEYS and whole
+ *             the top-level model keys (user_config.c) and whole
  *             [model_providers.*] tables (plus the variables their env_key
  *             names, which the adapter passes on).
- *   Claude    ~/.claude/settings.json: "model" and the "env" entries whose
- *             names are in USER_CONFIG_CLAUDE_ENV.
+ *   Claude    ~/.claude/settings.json: "model" and the "env" entries that
+ *             say where the model is and which (names in user_config.c).
  *   OpenCode  $XDG_CONFIG_HOME/opencode/opencode.json, else
  *             ~/.config/opencode/opencode.json: "provider", "model",
  *             "small_model", "enabled_providers", "disabled_providers".
@@ -59,8 +59,9 @@ int user_config_codex_write(const char *agent_home, struct user_config_codex *ou
 json_t *user_config_claude_filter(const json_t *settings, int (*skip_env)(const char *name));
 
 /* Reads ~/.claude/settings.json and writes the filtered copy to
- * <agent_home>/.claude/settings.json (0600), dropping "env" entries the
- * server's environment sets. */
+ * <agent_home>/.claude/settings.json (0600; removed when nothing is
+ * carried), without ANTHROPIC_BASE_URL when the server's environment sets
+ * it (the adapter passes that one). */
 int user_config_claude_write(const char *agent_home, struct err *err);
 
 /* new: the allow-listed subset of an opencode.json object. */

@@ -311,12 +311,23 @@ static void test_files(void **state)
     assert_string_equal(slurp(agent, ".claude/settings.json"),
                         "{\n  \"model\": \"opus\",\n  \"env\": {\n    \"ANTHROPIC_BASE_URL\": "
                         "\"http://gw\"\n  }\n}");
+    /* The adapter passes the server's ANTHROPIC_BASE_URL: that one wins;
+     * other variables of the server's are not passed, the user's stay. */
+    put(sub, "settings.json",
+        "{\"model\":\"opus\",\"env\":{\"ANTHROPIC_BASE_URL\":\"http://gw\",\"AWS_REGION\":\"eu\"}}");
     assert_int_equal(setenv("ANTHROPIC_BASE_URL", "http://env", 1), 0);
+    assert_int_equal(setenv("AWS_REGION", "us", 1), 0);
     assert_int_equal(user_config_claude_write(agent, &err), 0);
-    assert_string_equal(slurp(agent, ".claude/settings.json"), "{\n  \"model\": \"opus\"\n}");
+    assert_string_equal(slurp(agent, ".claude/settings.json"),
+                        "{\n  \"model\": \"opus\",\n  \"env\": {\n    \"AWS_REGION\": \"eu\"\n  }\n}");
     assert_int_equal(unsetenv("ANTHROPIC_BASE_URL"), 0);
+    assert_int_equal(unsetenv("AWS_REGION"), 0);
+    /* Nothing to carry: the earlier copy goes. */
+    put(sub, "settings.json", "{\"theme\":\"dark\"}");
+    assert_int_equal(user_config_claude_write(agent, &err), 0);
+    assert_null(slurp(agent, ".claude/settings.json"));
     put(sub, "settings.json", "{not json");
-    assert_int_not_equal(user_config_claude_write(agent, &err), 0);
+    assert_int_equal(user_config_claude_write(agent, &err), ERR_INVALID);
 
     snprintf(sub, sizeof sub, "%s/xdg/opencode", user);
     assert_int_equal(datadir_mkdirs(sub), 0);
