@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The first line of our copy (so that a config of Codex's own is not removed). */
+#define CODEX_HEADER "# Carried from the server user's Codex config by sandbox-journal.\n"
+
 /* Top-level Codex keys that choose and tune the model, nothing else
  * (approval, sandbox, MCP servers and projects stay ours). */
 static const char *const codex_keys[] = {
@@ -189,7 +192,7 @@ int user_config_codex_filter(const char *src, size_t len, struct user_config_cod
     memset(out, 0, sizeof *out);
     struct buf b;
     buf_init(&b);
-    int nomem = buf_puts(&b, "# Carried from the server user's Codex config by sandbox-journal.\n");
+    int nomem = buf_puts(&b, CODEX_HEADER);
     int rc = 0, in_table = 0, keep_table = 0;
     size_t i = 0;
     while (!rc && !nomem && i < len) {
@@ -327,8 +330,17 @@ int user_config_codex_write(const char *agent_home, struct user_config_codex *ou
     char *text;
     size_t len;
     rc = read_text(src, &text, &len, err);
-    if (rc == 1)
-        return remove_copy(dst, err);
+    if (rc == 1) {
+        /* Only a copy of ours: Codex may have written a config of its own. */
+        FILE *f = fopen(dst, "r");
+        char first[sizeof CODEX_HEADER] = "";
+        if (f) {
+            size_t n = fread(first, 1, sizeof first - 1, f);
+            first[n] = '\0';
+            fclose(f);
+        }
+        return strcmp(first, CODEX_HEADER) == 0 ? remove_copy(dst, err) : 0;
+    }
     if (rc)
         return rc;
     rc = user_config_codex_filter(text, len, out, err);

@@ -48,8 +48,8 @@ int user_config_codex_filter(const char *src, size_t len, struct user_config_cod
                              struct err *err);
 
 /* Reads the user's Codex config (see top) and writes the filtered copy to
- * <agent_home>/config.toml (0600, replacing an earlier copy; removed when
- * the user has none).  *out gets what was carried (zeroed when nothing). */
+ * <agent_home>/config.toml (0600, replacing what is there; an earlier copy
+ * of ours, told by its first line, is removed when the user has none).  *out gets what was carried (zeroed when nothing). */
 int user_config_codex_write(const char *agent_home, struct user_config_codex *out,
                             struct err *err);
 

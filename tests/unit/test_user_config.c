@@ -298,6 +298,11 @@ static void test_files(void **state)
     assert_int_equal(user_config_codex_write(agent, &c, &err), 0);
     assert_null(slurp(agent, "config.toml"));
     assert_null(c.toml);
+    /* A config Codex wrote itself in its home stays. */
+    put(agent, "config.toml", "[notice]\nseen = true\n");
+    assert_int_equal(user_config_codex_write(agent, &c, &err), 0);
+    assert_string_equal(slurp(agent, "config.toml"), "[notice]\nseen = true\n");
+    assert_int_equal(unlink(path), 0);
     /* A malformed file is reported, nothing is carried. */
     put(other, "config.toml", "model = \"m\n");
     assert_int_equal(user_config_codex_write(agent, &c, &err), ERR_INVALID);
