@@ -141,7 +141,7 @@ static int claude_command(void *state, const char *binary, const char *home,
     args[n++] = native_id;
     args[n] = NULL;
 
-    /* The user's model settings, minus what the environment below sets. */
+    /* The user's model settings; the ANTHROPIC_BASE_URL passed below wins. */
     struct err uerr;
     if (user_config_claude_write(home, &uerr) != 0)
         fprintf(stderr, "sandbox-journal: the user's claude settings are not carried over: %s\n",
