@@ -27,6 +27,7 @@
 
 #include "agents/adapter.h"
 #include "agents/agent_env.h"
+#include "agents/user_config.h"
 #include "agents/cli_driver.h"
 #include "base/err.h"
 #include "events/event.h"
@@ -140,6 +141,11 @@ static int claude_command(void *state, const char *binary, const char *home,
     args[n++] = native_id;
     args[n] = NULL;
 
+    /* The user's model settings; the ANTHROPIC_BASE_URL passed below wins. */
+    struct err uerr;
+    if (user_config_claude_write(home, &uerr) != 0)
+        fprintf(stderr, "sandbox-journal: the user's claude settings are not carried over: %s\n",
+                uerr.msg);
     agent_env_pass(env, "ANTHROPIC_BASE_URL");
     agent_env_pass(env, "ANTHROPIC_AUTH_TOKEN");
     agent_env_pass(env, "ANTHROPIC_CUSTOM_HEADERS");

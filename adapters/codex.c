@@ -30,6 +30,7 @@
 #include "agents/adapter.h"
 #include "agents/agent_proc.h"
 #include "agents/agent_env.h"
+#include "agents/user_config.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "events/event.h"
@@ -675,6 +676,12 @@ static int codex_spawn_binary(struct codex_instance *inst, struct err *err)
         return rc;
     if (!inst->binary)
         return err_set(err, ERR_NOT_INSTALLED, "agent not installed: codex");
+    /* The user's providers and model go into CODEX_HOME's config.toml; the
+     * -c options below (OPENAI_BASE_URL) override them. */
+    struct user_config_codex user;
+    struct err uerr;
+    if (user_config_codex_write(home, &user, &uerr) != 0)
+        codex_log("the user's config.toml is not carried over", uerr.msg);
     const char *args[32];
     char *owned[8];
     size_t n = 0, n_owned = 0;
@@ -706,6 +713,9 @@ static int codex_spawn_binary(struct codex_instance *inst, struct err *err)
     struct agent_env env;
     agent_env_init(&env);
     agent_env_pass_common(&env);
+    for (size_t i = 0; i < user.n_env_keys; i++)
+        agent_env_pass(&env, user.env_keys[i]);
+    user_config_codex_free(&user);
     agent_env_set(&env, "HOME", home);
     agent_env_set(&env, "CODEX_HOME", home);
     agent_env_credential(&env, "openai", "OPENAI_API_KEY", NULL);

@@ -38,6 +38,7 @@
 #include "agents/adapter.h"
 #include "agents/agent_proc.h"
 #include "agents/agent_env.h"
+#include "agents/user_config.h"
 #include "base/buf.h"
 #include "agents/credentials.h"
 #include "base/datadir.h"
@@ -669,6 +670,11 @@ static int oc_prepare(struct oc_instance *inst, const char *binary, const char *
         oc_endpoint_models(inst, base_url, models);
     }
     char *config = rc ? NULL : adapter_opencode_config(OC_PROVIDER, base_url, api_key, models);
+    if (config) { /* the user's providers and model, ours first */
+        char *merged = user_config_opencode_apply(config);
+        free(config);
+        config = merged;
+    }
     json_decref(models);
     free(api_key);
     if (!rc && !config)

@@ -4,7 +4,8 @@
  * streamed text, a command approval allowed and declined (the fake's request
  * log shows what reached the model), a server restart that resumes the
  * thread, and the shared app-server crashing under a turn (error event,
- * restart with back-off, serverStatus). */
+ * restart with back-off, serverStatus), and a provider of the user's own
+ * config.toml reached without OPENAI_BASE_URL. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -213,6 +214,95 @@ static void test_app_server_crash_restarts(void **state)
     json_decref(done);
 }
 
+/* Writes a user's config.toml naming provider "gateway" at `base_url`
+ * (key in $SJ_GATEWAY_KEY) into a fresh dir and points CODEX_HOME at it. */
+static void user_config_toml(const char *base_url)
+{
+    char user_home[512];
+    sj_fresh_dir(user_home, sizeof user_home, "e2e-codex-user");
+    char *path = sj_fmt("%s/config.toml", user_home);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "model_provider = \"gateway\" # the user's own\n"
+            "approval_policy = \"never\"\n"
+            "notify = [\n  \"not-carried\",\n]\n"
+            "\n"
+            "[model_providers.gateway]\n"
+            "name = \"\"\"My\ngateway\"\"\"\n"
+            "base_url = \"%s\"\n"
+            "env_key = \"SJ_GATEWAY_KEY\"\n"
+            "wire_api = \"responses\"\n"
+            "\n"
+            "[history]\n"
+            "persistence = \"none\"\n",
+            base_url);
+    assert_int_equal(fclose(f), 0);
+    free(path);
+    assert_int_equal(setenv("SJ_GATEWAY_KEY", "sk-gateway-e2e", 1), 0);
+    assert_int_equal(setenv("CODEX_HOME", user_home, 1), 0);
+}
+
+static void user_config_done(void)
+{
+    assert_int_equal(unsetenv("CODEX_HOME"), 0);
+    assert_int_equal(unsetenv("SJ_GATEWAY_KEY"), 0);
+}
+
+/* One turn; returns the Authorization header of the model request. */
+static char *one_turn(struct e2e_rig *t, const char *text)
+{
+    create(t, "u1");
+    sj_send_message(&t->srv, "u1", "hello gateway");
+    json_decref(wait_turn_done(t, "u1", 0));
+    json_t *reqs = e2e_fake_requests(&t->fake, "/v1/responses");
+    assert_true(json_array_size(reqs) >= 1);
+    const json_t *headers = json_object_get(json_array_get(reqs, 0), "headers");
+    char *auth = strdup(json_string_value(json_object_get(headers, "authorization")));
+    json_decref(reqs);
+    json_t *events = e2e_events(&t->srv, "u1");
+    assert_true(e2e_json_contains(events, text));
+    json_decref(events);
+    return auth;
+}
+
+/* A Codex user whose ~/.codex/config.toml (here $CODEX_HOME's) names a
+ * provider of their own, and no OPENAI_BASE_URL: the turn reaches the model
+ * through that provider, with the key from the variable its env_key names. */
+static void test_user_provider(void **state)
+{
+    struct e2e_rig *t = *state;
+    if (!e2e_ready("codex"))
+        skip();
+    sj_fresh_dir(t->work, sizeof t->work, "e2e-codex-work");
+    sj_fresh_dir(t->fake_dir, sizeof t->fake_dir, "e2e-codex-fake");
+    e2e_fake_start(&t->fake, t->fake_dir,
+                   "{\"count\":\"all\",\"steps\":[{\"text\":\"Via your gateway.\"}]}");
+    char *url = sj_fmt("%s/v1", t->fake.url);
+    user_config_toml(url);
+    free(url);
+    assert_int_equal(unsetenv("OPENAI_BASE_URL"), 0);
+    assert_int_equal(unsetenv("OPENAI_API_KEY"), 0);
+    e2e_server_start(&t->srv, t->work, NULL);
+    t->started = 1;
+    char *auth = one_turn(t, "Via your gateway.");
+    assert_string_equal(auth, "Bearer sk-gateway-e2e");
+    free(auth);
+    user_config_done();
+}
+
+/* OPENAI_BASE_URL still wins over the user's provider (here a dead port). */
+static void test_env_overrides_user_provider(void **state)
+{
+    struct e2e_rig *t = *state;
+    user_config_toml("http://127.0.0.1:9/v1");
+    start(t, "{\"count\":\"all\",\"steps\":[{\"text\":\"Via the environment.\"}]}");
+    char *auth = one_turn(t, "Via the environment.");
+    assert_string_equal(auth, "Bearer sk-test-e2e");
+    free(auth);
+    user_config_done();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +311,8 @@ int main(void)
         E2E_TEST(test_approval_reject),
         E2E_TEST(test_restart_resumes_thread),
         E2E_TEST(test_app_server_crash_restarts),
+        E2E_TEST(test_user_provider),
+        E2E_TEST(test_env_overrides_user_provider),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
