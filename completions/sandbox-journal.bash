@@ -15,7 +15,7 @@ _sandbox_journal_takes_value()
                 -H|--host|-p|--port|-t|--token|--data-dir|--durability|\
                 -O|--cors-allow-origin|-M|--cors-allow-method|\
                 -A|--cors-allow-header|--mock-delay-ms|--http-threads|\
-                --max-body-bytes|--sse-heartbeat-ms|--agents-dir) return 0 ;;
+                --max-body-bytes|--sse-heartbeat-ms|--idempotency-ttl-s|--agents-dir) return 0 ;;
             esac ;;
         api*)
             case "$2" in
@@ -111,7 +111,7 @@ _sandbox_journal()
                   --cors-allow-origin --cors-allow-method --cors-allow-header
                   --cors-allow-credentials
                   --no-inspector-cors --no-telemetry --mock-delay-ms --http-threads
-                  --max-body-bytes --sse-heartbeat-ms --agents-dir --export-to --help" ;;
+                  --max-body-bytes --sse-heartbeat-ms --idempotency-ttl-s --agents-dir --export-to --help" ;;
         api)
             words="agents sessions"
             opts=$api_opts ;;
