@@ -396,6 +396,18 @@ int http_idem_begin(struct http_request *req, unsigned status,
         return 1;
     }
     if (replay) {
+        /* The handler's own response carries the mark too (through the
+         * headers every response of this request gets). */
+        if (!req->cors_headers)
+            req->cors_headers = json_object();
+        if (!req->cors_headers ||
+            json_object_set_new(req->cors_headers, "Idempotent-Replayed",
+                                json_string("true")) != 0) {
+            journal_idem_info_clear(&info);
+            err_set(&err, ERR_NOMEM, "out of memory");
+            *result = http_respond_error(req, &err);
+            return 1;
+        }
         *replay = info;
         return 2;
     }

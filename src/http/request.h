@@ -32,7 +32,8 @@ struct http_request {
     const char *version; /* "HTTP/1.1", "HTTP/1.0" */
     char *params[2];     /* decoded path parameters ({session_id}, {permission_id}...) */
     struct buf body;
-    json_t *cors_headers; /* {name: value} to add to the response, or NULL; owned */
+    json_t *cors_headers; /* {name: value} to add to the response (CORS, and
+                           * Idempotent-Replayed), or NULL; owned */
     void *wait;           /* a suspended handler's state until it is called again */
     void (*wait_free)(void *wait); /* frees `wait` when the request ends */
     const struct http_route *route; /* the route matched */
