@@ -326,7 +326,7 @@ static void test_every_route(void **state)
 
 static int setup_short_ttl(void **state)
 {
-    static const char *const args[] = { "--idempotency-ttl-s", "1", NULL };
+    static const char *const args[] = { "--idempotency-ttl-s", "2", NULL };
     return sj_setup_with(state, args);
 }
 
@@ -337,6 +337,7 @@ static void test_expiry(void **state)
     json_decref(sj_create_session(s, "x", NULL));
     const char *path = "/v1/sessions/x/messages", *body = "{\"message\":\"echo t\"}";
     expect(s, path, body, "ttl-1", 204, "", 0);
+    expect(s, path, body, "ttl-1", 204, "", 1); /* within its 2 s: remembered */
     json_decref(sj_wait_events_exact(s, "x", 7, WAIT_MS));
     int acted = 0;
     for (int i = 0; i < 50 && !acted; i++) { /* at most 10 s */
