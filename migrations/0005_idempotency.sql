@@ -10,7 +10,9 @@
 -- `request_hash` is FNV-1a 64 of the method, path and body (see
 -- src/http/http.c), so a repeat that is not the same request is told apart.
 -- Rows older than the server's --idempotency-ttl-s are ignored by lookups
--- and deleted by the writer, through the index on `created`.
+-- and deleted by the writer, through the index on `created`.  WITHOUT ROWID:
+-- the key is the only lookup, so the row lives in the key's B-tree (one
+-- B-tree fewer to write per commit than a rowid table with a unique index).
 CREATE TABLE idempotency_keys (
     key          TEXT    PRIMARY KEY,
     route        TEXT    NOT NULL,        -- e.g. "POST /v1/sessions/*/messages"
@@ -20,5 +22,5 @@ CREATE TABLE idempotency_keys (
     body         BLOB,                    -- NULL: an empty body
     after        INTEGER NOT NULL DEFAULT 0,
     created      INTEGER NOT NULL         -- Unix seconds
-);
+) WITHOUT ROWID;
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created);

@@ -72,5 +72,5 @@ CREATE TABLE idempotency_keys (
     body         BLOB,                    -- NULL: an empty body
     after        INTEGER NOT NULL DEFAULT 0, -- the session's last sequence before
     created      INTEGER NOT NULL         -- Unix seconds; pruned after the TTL
-);
+) WITHOUT ROWID;
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created);

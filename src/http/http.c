@@ -352,7 +352,7 @@ int http_idem_begin(struct http_request *req, unsigned status,
         .route = held->route,
         .session_id = strncmp(req->route->pattern, "/v1/sessions/", 13) == 0
                           ? req->params[0] : NULL,
-        .request_hash = http_request_hash(req->method, req->path, req->body.data,
+        .request_hash = http_request_hash(req->route->method, req->path, req->body.data,
                                           req->body.len),
         .status = status,
     };
@@ -381,12 +381,14 @@ int http_idem_begin(struct http_request *req, unsigned status,
     rc = r ? journal_idem_get(r, held->key, &info, &err) : err.code;
     if (rc == ERR_NOT_FOUND)
         return 0; /* the first request with this key */
-    http_idem_release(req);
+    int same = rc == 0 && info.request_hash == held->rec.request_hash &&
+               strcmp(info.route, held->route) == 0;
+    http_idem_release(req); /* frees `held` */
     if (rc) {
         *result = http_respond_error(req, &err);
         return 1;
     }
-    if (info.request_hash != held->rec.request_hash || strcmp(info.route, held->route) != 0) {
+    if (!same) {
         err_set(&err, ERR_IDEM_MISMATCH,
                 "Idempotency-Key already used for another request (%s, another path or "
                 "body); use a new key",
@@ -764,6 +766,9 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
                 h->config.max_body_bytes);
         return http_respond_error(&p->req, &err);
     }
+    /* This call's pointers: the first call's may not last. */
+    p->req.path = url;
+    p->req.method = method;
     enum MHD_Result rc = p->route->handler(&p->req);
     /* The answer is queued: an event stream, which lives on, must not keep
      * the request's body (a message of up to --max-body-bytes) or headers.
