@@ -19,7 +19,7 @@ _sandbox_journal_takes_value()
             esac ;;
         api*)
             case "$2" in
-                -e|--endpoint|-t|--token) return 0 ;;
+                -e|--endpoint|-t|--token|--idempotency-key) return 0 ;;
             esac
             case "$1" in
                 "api sessions create"*)
@@ -100,7 +100,7 @@ _sandbox_journal()
     fi
 
     local words= opts="--help"
-    local api_opts="--endpoint --token --no-token --help"
+    local api_opts="--endpoint --token --no-token --idempotency-key --help"
     local agents="claude codex opencode amp mock"
     case $path in
         "")

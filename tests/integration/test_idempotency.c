@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "cli.h"
 #include "httpc.h"
 #include "server.h"
 
@@ -353,6 +354,33 @@ static void test_expiry(void **state)
     json_decref(sj_wait_events_quiet(s, "x", 13, WAIT_MS));
 }
 
+/* `sandbox-journal api ... --idempotency-key K`: run twice, the message is
+ * taken once; a key the server would refuse is refused before sending. */
+static void test_cli_option(void **state)
+{
+    struct sj_server *s = *state;
+    json_decref(sj_create_session(s, "cli", NULL));
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", s->port);
+    const char *args[] = { "api", "-e", endpoint, "sessions", "send-message", "cli", "-m",
+                           "echo by cli", "--idempotency-key", "cli-1", NULL };
+    struct sj_cli_result r;
+    for (int i = 0; i < 2; i++) {
+        sj_cli_run(args, NULL, &r);
+        if (r.exit_code != 0)
+            sj_cli_dump("send-message", &r);
+        assert_int_equal(r.exit_code, 0);
+        sj_cli_result_free(&r);
+    }
+    json_decref(sj_wait_events_quiet(s, "cli", 7, WAIT_MS));
+    const char *bad[] = { "api", "-e", endpoint, "sessions", "send-message", "cli", "-m",
+                          "echo no", "--idempotency-key", "a\nb", NULL };
+    sj_cli_run(bad, NULL, &r);
+    assert_int_equal(r.exit_code, 2);
+    assert_non_null(strstr(r.err, "printable ASCII"));
+    sj_cli_result_free(&r);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, sj_setup_default, sj_teardown_default)
@@ -365,6 +393,7 @@ int main(void)
         T(test_refusal_not_remembered),
         T(test_invalid_keys),
         T(test_every_route),
+        T(test_cli_option),
         cmocka_unit_test_setup_teardown(test_expiry, setup_short_ttl, sj_teardown_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
