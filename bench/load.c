@@ -18,6 +18,8 @@
  * or stream index; random in `get`), {o} an offset (random in `get`), {o1}
  * that offset + 1, {ds} that offset as a Durable Streams offset of
  * --frame-byte frames, {body} the payload and {s} a per-connection counter.
+ * --header adds one header line (a template too) to every HTTP request, e.g.
+ * "Idempotency-Key: k{k}-{s}" for a key unique per request.
  *
  * Results go to stdout as one line of key=value pairs for run.sh to parse.
  * Plain C11 + POSIX, no project code (common/net.h). */
@@ -50,6 +52,7 @@ struct load_opts {
     const char *sse;      /* tail: subscription path template */
     const char *ctype;
     const char *body_tpl; /* the request body around {body}; default: {body} */
+    const char *header;   /* an extra HTTP header line template, or NULL */
     int body_size;
     int keys;             /* get: keys to pick from; tail: streams */
     long long off_base;   /* get: offsets are base + random [0, span] */
@@ -160,10 +163,17 @@ static long load_build(const char *tpl, const struct load_vars *v, char *out, si
             b = body;
         }
         size_t blen = b && strcmp(line, "GET") != 0 ? strlen(b) : 0;
+        char header[600] = "";
+        if (load_o.header) {
+            long hn = load_expand(load_o.header, v, header, sizeof header - 2);
+            if (hn < 0)
+                return -1;
+            memcpy(header + hn, "\r\n", 3);
+        }
         n = snprintf(out, cap,
-                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: %s\r\n"
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: %s\r\n%s"
                      "Content-Length: %zu\r\n\r\n%s",
-                     line, sp + 1, load_o.ctype, blen, blen ? b : "");
+                     line, sp + 1, load_o.ctype, header, blen, blen ? b : "");
     }
     return n > 0 && (size_t)n < cap ? n : -1;
 }
@@ -660,7 +670,8 @@ static int load_usage(void)
     fprintf(stderr,
             "usage: load post|get|tail|restart|fill --port P [--pid SERVER_PID] [--proto http|resp]\n"
             "         [--conns C] [--seconds S] [--req TEMPLATE] [--sse TEMPLATE]\n"
-            "         [--content-type T] [--body TEMPLATE] [--body-size N] [--keys K] [--offset BASE SPAN]\n"
+            "         [--content-type T] [--header TEMPLATE] [--body TEMPLATE] [--body-size N]\n"
+            "         [--keys K] [--offset BASE SPAN]\n"
             "         [--frame-bytes N] [--expect STATUS] [--min-body N] [--subs M]\n"
             "         [--rate PER_S] [--count N] [-- SERVER ARGV...]\n");
     return 2;
@@ -696,6 +707,8 @@ int main(int argc, char **argv)
             load_o.sse = v;
         else if (strcmp(a, "--content-type") == 0)
             load_o.ctype = v;
+        else if (strcmp(a, "--header") == 0)
+            load_o.header = v;
         else if (strcmp(a, "--body") == 0)
             load_o.body_tpl = v;
         else if (strcmp(a, "--body-size") == 0)

@@ -269,6 +269,11 @@ for r in $(seq "$runs"); do
     record append sandbox-journal "HTTP POST message (mock), 64 connections, $d" "$r" \
       "$("$load" post --port "$SJ_PORT" --pid "$SJ_PID" --conns 64 --seconds "$secs" --expect 204 \
           --req 'POST /v1/sessions/m{k}/messages' --body '{"message":"{body}"}' --body-size 64)"
+    # The same with an Idempotency-Key unique per request (issue 15: goal <= 5 % cost).
+    record append sandbox-journal "HTTP POST message (mock) with Idempotency-Key, 64 connections, $d" "$r" \
+      "$("$load" post --port "$SJ_PORT" --pid "$SJ_PID" --conns 64 --seconds "$secs" --expect 204 \
+          --req 'POST /v1/sessions/m{k}/messages' --body '{"message":"{body}"}' --body-size 64 \
+          --header 'Idempotency-Key: bench-{k}-{s}')"
     stop_pid "$SJ_PID"
   done
   record append durable-streams "file store, POST, 64 connections" "$r" \

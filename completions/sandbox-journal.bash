@@ -15,12 +15,12 @@ _sandbox_journal_takes_value()
                 -H|--host|-p|--port|-t|--token|--data-dir|--durability|\
                 -O|--cors-allow-origin|-M|--cors-allow-method|\
                 -A|--cors-allow-header|--mock-delay-ms|--http-threads|\
-                --max-body-bytes|--sse-heartbeat-ms|--agents-dir|--export-to|\
+                --max-body-bytes|--sse-heartbeat-ms|--idempotency-ttl-s|--agents-dir|--export-to|\
                 --webhook-secret-file|--export-batch) return 0 ;;
             esac ;;
         api*)
             case "$2" in
-                -e|--endpoint|-t|--token) return 0 ;;
+                -e|--endpoint|-t|--token|--idempotency-key) return 0 ;;
             esac
             case "$1" in
                 "api sessions create"*)
@@ -105,7 +105,7 @@ _sandbox_journal()
     fi
 
     local words= opts="--help"
-    local api_opts="--endpoint --token --no-token --help"
+    local api_opts="--endpoint --token --no-token --idempotency-key --help"
     local agents="claude codex opencode amp mock"
     case $path in
         "")
@@ -116,7 +116,7 @@ _sandbox_journal()
                   --cors-allow-origin --cors-allow-method --cors-allow-header
                   --cors-allow-credentials
                   --no-inspector-cors --no-telemetry --mock-delay-ms --http-threads
-                  --max-body-bytes --sse-heartbeat-ms --agents-dir --export-to
+                  --max-body-bytes --sse-heartbeat-ms --idempotency-ttl-s --agents-dir --export-to
                   --webhook-secret-file --export-batch --help" ;;
         api)
             words="agents sessions"

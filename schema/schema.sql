@@ -1,5 +1,6 @@
 -- The journal's full current schema, for human readers: the result of
--- applying every file of migrations/ in order (PRAGMA user_version = 3).
+-- applying every file of migrations/ in order (PRAGMA user_version = 5; 0004 is the
+-- sessions/search API's).
 -- journal_open() never reads this file; the migrations are the source of
 -- truth and this copy must be kept identical to their sum.
 --
@@ -59,3 +60,17 @@ CREATE TABLE item_aliases (
     item_id   TEXT    NOT NULL,           -- "itm_N"
     PRIMARY KEY (session, native_id)
 ) WITHOUT ROWID;
+
+-- Idempotency keys (0005_idempotency.sql): the first answer to a request
+-- sent with an Idempotency-Key, committed with what the request committed.
+CREATE TABLE idempotency_keys (
+    key          TEXT    PRIMARY KEY,
+    route        TEXT    NOT NULL,        -- e.g. "POST /v1/sessions/*/messages"
+    session_id   TEXT,                    -- the session the request named, if any
+    request_hash INTEGER NOT NULL,        -- FNV-1a 64 of method, path and body
+    status       INTEGER NOT NULL,
+    body         BLOB,                    -- NULL: an empty body
+    after        INTEGER NOT NULL DEFAULT 0, -- the session's last sequence before
+    created      INTEGER NOT NULL         -- Unix seconds; pruned after the TTL
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created);

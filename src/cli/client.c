@@ -27,6 +27,7 @@ struct client {
     char *endpoint;    /* without a trailing '/' */
     char *shown;       /* the endpoint with any password masked, for messages */
     char *auth_header; /* "Authorization: Bearer <token>", or NULL */
+    char *idem_header; /* "Idempotency-Key: <key>", or NULL */
 };
 
 enum client_mode {
@@ -127,6 +128,7 @@ void client_free(client_t *c)
         return;
     free(c->endpoint);
     free(c->shown);
+    free(c->idem_header);
     if (c->auth_header) {
         /* The header holds the token: do not leave it in freed memory. */
         volatile char *p = c->auth_header;
@@ -136,6 +138,25 @@ void client_free(client_t *c)
     }
     free(c);
     curl_global_cleanup();
+}
+
+int client_set_idempotency_key(client_t *c, const char *key, struct err *err)
+{
+    size_t n = strlen(key);
+    if (n == 0 || n > 255)
+        return err_set(err, ERR_INVALID, "--idempotency-key must be 1 to 255 characters");
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)key[i] < 0x20 || (unsigned char)key[i] > 0x7e)
+            return err_set(err, ERR_INVALID, "--idempotency-key must be printable ASCII");
+    struct buf b;
+    buf_init(&b);
+    if (buf_printf(&b, "Idempotency-Key: %s", key) != 0) {
+        buf_free(&b);
+        return err_set(err, ERR_NOMEM, "out of memory");
+    }
+    free(c->idem_header);
+    c->idem_header = buf_steal(&b);
+    return 0;
 }
 
 char *client_escape(const char *segment)
@@ -402,10 +423,12 @@ static int client_configure(client_t *c, struct client_xfer *x, const char *meth
 
 static struct curl_slist *client_headers(client_t *c, const char *json_body, int want_sse)
 {
-    const char *lines[4];
+    const char *lines[5];
     size_t n = 0;
     if (c->auth_header)
         lines[n++] = c->auth_header;
+    if (c->idem_header)
+        lines[n++] = c->idem_header;
     if (json_body)
         lines[n++] = "Content-Type: application/json";
     lines[n++] = want_sse ? "Accept: text/event-stream" : "Accept: application/json";

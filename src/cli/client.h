@@ -23,6 +23,11 @@ typedef struct client client_t;
 int client_new(const char *endpoint, const char *token, client_t **out, struct err *err);
 void client_free(client_t *c);
 
+/* Sends "Idempotency-Key: <key>" with every later request (copied), so a
+ * POST repeated with the same key is carried out once.  ERR_INVALID unless
+ * 1 to 255 printable ASCII characters. */
+int client_set_idempotency_key(client_t *c, const char *key, struct err *err);
+
 /* new: `segment` percent-encoded for use as one path segment (a '/' inside
  * an id cannot split the path), freed with free().  NULL if memory ran out. */
 char *client_escape(const char *segment);

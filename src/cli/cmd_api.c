@@ -55,6 +55,7 @@ struct cmd_api_args {
     const char *endpoint;
     const char *token;
     int no_token;
+    const char *idem_key;
     const char *pos[2];
     int npos;
     const char *v[CMD_API_SLOTS]; /* option values; "1" for flags */
@@ -672,6 +673,8 @@ static const char cmd_api_globals_help[] =
     "  -e, --endpoint URL       the server (default " CMD_API_DEFAULT_ENDPOINT ")\n"
     "  -t, --token TOKEN        send 'Authorization: Bearer TOKEN'\n"
     "  -n, --no-token           send no token, even if --token is given\n"
+    "      --idempotency-key K  send 'Idempotency-Key: K': a POST repeated with the\n"
+    "                           same key is carried out once (see the API docs)\n"
     "  -h, --help               show help\n";
 
 /* ---- help ------------------------------------------------------------------- */
@@ -755,6 +758,8 @@ static int cmd_api_global(int argc, char **argv, int *i, struct cmd_api_args *a,
             *status = opts_fail("--token must not be empty");
     } else if (opts_match(argc, argv, i, "--no-token", "-n", 0, &v, &missing)) {
         a->no_token = 1;
+    } else if (opts_match(argc, argv, i, "--idempotency-key", NULL, 1, &v, &missing)) {
+        a->idem_key = v;
     } else {
         return 0;
     }
@@ -877,6 +882,10 @@ int cmd_api(int argc, char **argv)
     err_clear(&err);
     if (client_new(a.endpoint, a.no_token ? NULL : a.token, &c, &err) != 0)
         return err.code == ERR_INVALID ? opts_fail("%s", err.msg) : cmd_api_failed(&err);
+    if (a.idem_key && client_set_idempotency_key(c, a.idem_key, &err) != 0) {
+        client_free(c);
+        return err.code == ERR_INVALID ? opts_fail("%s", err.msg) : cmd_api_failed(&err);
+    }
     rc = sub->run(c, &a);
     client_free(c);
     return rc;

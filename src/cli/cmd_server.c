@@ -39,6 +39,7 @@ struct cmd_server_options {
     unsigned threads;
     unsigned long max_body_bytes;
     unsigned heartbeat_ms;
+    unsigned long idem_ttl_s;
     const char *origins[CMD_SERVER_MAX_LIST];
     size_t n_origins;
     const char *methods[CMD_SERVER_MAX_LIST];
@@ -82,6 +83,8 @@ static const char cmd_server_usage[] =
     "      --http-threads N         HTTP worker threads (default 4)\n"
     "      --max-body-bytes N       largest request body accepted (default 1048576)\n"
     "      --sse-heartbeat-ms N     comment sent on idle event streams (default 15000)\n"
+    "      --idempotency-ttl-s N    how long an Idempotency-Key is remembered, in seconds\n"
+    "                               (default 86400)\n"
     "      --export-to URL          ship every event to postgres://..., clickhouse+http://...,\n"
     "                               jsonl:PATH or an http(s):// webhook as it commits\n"
     "                               (repeatable; see 'export'; GET /v1/exports shows them)\n"
@@ -231,6 +234,11 @@ static int cmd_server_parse(int argc, char **argv, struct cmd_server_options *o)
                 return opts_fail("--sse-heartbeat-ms must be a number from 10 to 3600000, "
                                  "not '%s'", v);
             o->heartbeat_ms = (unsigned)n;
+        } else if (opts_match(argc, argv, &i, "--idempotency-ttl-s", NULL, 1, &v, &missing)) {
+            if (!missing && (opts_uint(v, 365UL * 24 * 3600, &n) != 0 || n == 0))
+                return opts_fail("--idempotency-ttl-s must be a number of seconds from 1 to "
+                                 "31536000, not '%s'", v);
+            o->idem_ttl_s = n;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(cmd_server_usage, stdout);
             return -1;
@@ -330,6 +338,8 @@ int cmd_server(int argc, char **argv)
 
     if (journal_open(db_path, o.durability, &journal, &err) != 0)
         goto fail;
+    if (o.idem_ttl_s)
+        journal_idem_set_ttl(journal, o.idem_ttl_s);
     /* A reader connection for every thread that reads (HTTP workers, the
      * supervisor loop, this thread, exporters), opened while the file is
      * surely there: reads go on if it later vanishes. */

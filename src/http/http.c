@@ -19,9 +19,12 @@
 #include "http/routes.h"
 #include "http/sse.h"
 
+#include "base/hmap.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +39,18 @@
  * only tests turn on (SJ_TEST_DEBUG_ROUTES, see http_start). */
 #define HTTP_MAX_TABLES 3
 
+/* The Idempotency-Keys of the requests running now: a second request with
+ * one of them is refused (409) rather than run twice.  Across restarts the
+ * journal remembers what finished; what ran when the server died was not
+ * acknowledged, and its key is free again. */
+struct http_inflight {
+    pthread_mutex_t lock;
+    hmap_t *keys; /* key -> its request's struct journal_idem */
+};
+
 struct http {
     struct MHD_Daemon *daemon;
+    struct http_inflight inflight;
     int listen_fd;
     struct http_config config;
     struct http_server_ctx ctx;
@@ -233,6 +246,184 @@ enum MHD_Result http_respond_error(struct http_request *req, const struct err *e
         return http_queue(req, p->status, resp);
     }
     return http_respond_owned(req, p->status, "application/problem+json", text);
+}
+
+/* ---- Idempotency-Key --------------------------------------------------------- */
+
+#define HTTP_IDEM_KEY_MAX 255
+
+uint64_t http_request_hash(const char *method, const char *path, const char *body,
+                           size_t body_len)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const uint64_t prime = 0x100000001b3ULL;
+    const char *parts[2] = { method ? method : "", path ? path : "" };
+    for (int k = 0; k < 2; k++) {
+        for (const char *c = parts[k]; *c; c++)
+            h = (h ^ (unsigned char)*c) * prime;
+        h *= prime; /* the NUL: "ab"+"c" is not "a"+"bc" */
+    }
+    uint64_t len = body_len;
+    for (int k = 0; k < 8; k++)
+        h = (h ^ (unsigned char)(len >> (8 * k))) * prime;
+    for (size_t i = 0; i < body_len; i++)
+        h = (h ^ (unsigned char)body[i]) * prime;
+    return h;
+}
+
+/* The record and the strings it points to, in one allocation. */
+struct http_idem_held {
+    struct journal_idem rec;
+    char route[96];
+    char key[];
+};
+
+/* Gives the request's key back (the sessions call has committed or failed,
+ * or the request ended).  Safe to call twice. */
+static void http_idem_release(struct http_request *req)
+{
+    if (!req->idem)
+        return;
+    struct http_inflight *f = req->server->inflight;
+    pthread_mutex_lock(&f->lock);
+    if (hmap_get(f->keys, req->idem->key) == req->idem)
+        hmap_remove(f->keys, req->idem->key);
+    pthread_mutex_unlock(&f->lock);
+    free(req->idem);
+    req->idem = NULL;
+}
+
+static int http_idem_key_valid(const char *key)
+{
+    size_t n = 0;
+    for (; key[n]; n++)
+        if ((unsigned char)key[n] < 0x20 || (unsigned char)key[n] > 0x7e)
+            return 0;
+    return n >= 1 && n <= HTTP_IDEM_KEY_MAX;
+}
+
+/* Answers a repeat with the remembered status and body. */
+static enum MHD_Result http_idem_replay(struct http_request *req,
+                                        const struct journal_idem_info *info)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        info->body_len, info->body ? info->body : (char *)"", MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    int ok = MHD_add_response_header(resp, "Idempotent-Replayed", "true") == MHD_YES;
+    if (ok && info->body)
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                     "application/json") == MHD_YES;
+    if (!ok) {
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
+    return http_queue(req, info->status, resp);
+}
+
+int http_idem_begin(struct http_request *req, unsigned status,
+                    struct journal_idem_info *replay, enum MHD_Result *result)
+{
+    if (req->idem)
+        return 0; /* run again after a wait: the key is still ours */
+    const char *key = http_header(req, "Idempotency-Key");
+    if (!key)
+        return 0;
+    struct err err;
+    if (!http_idem_key_valid(key)) {
+        err_set(&err, ERR_INVALID,
+                "invalid request: Idempotency-Key must be 1 to %d printable ASCII characters",
+                HTTP_IDEM_KEY_MAX);
+        *result = http_respond_error(req, &err);
+        return 1;
+    }
+    size_t klen = strlen(key);
+    struct http_idem_held *held = calloc(1, sizeof *held + klen + 1);
+    if (!held) {
+        err_set(&err, ERR_NOMEM, "out of memory");
+        *result = http_respond_error(req, &err);
+        return 1;
+    }
+    memcpy(held->key, key, klen + 1);
+    snprintf(held->route, sizeof held->route, "%s %s", req->route->method,
+             req->route->pattern);
+    held->rec = (struct journal_idem){
+        .key = held->key,
+        .route = held->route,
+        .session_id = strncmp(req->route->pattern, "/v1/sessions/", 13) == 0
+                          ? req->params[0] : NULL,
+        .request_hash = http_request_hash(req->route->method, req->path, req->body.data,
+                                          req->body.len),
+        .status = status,
+    };
+
+    struct http_inflight *f = req->server->inflight;
+    pthread_mutex_lock(&f->lock);
+    int rc = hmap_get(f->keys, held->key) ? ERR_IDEM_IN_FLIGHT
+                                           : hmap_put(f->keys, held->key, &held->rec);
+    pthread_mutex_unlock(&f->lock);
+    if (rc) {
+        free(held);
+        if (rc == ERR_IDEM_IN_FLIGHT)
+            err_set(&err, rc, "a request with this Idempotency-Key is still running; "
+                              "retry once it has ended");
+        else
+            err_set(&err, ERR_NOMEM, "out of memory");
+        *result = http_respond_error(req, &err);
+        return 1;
+    }
+    req->idem = &held->rec;
+
+    /* Held, so nothing with this key commits between the lookup and our
+     * own commit. */
+    struct journal_idem_info info;
+    journal_reader_t *r = journal_reader_for_thread(req->server->journal, &err);
+    rc = r ? journal_idem_get(r, held->key, &info, &err) : err.code;
+    if (rc == ERR_NOT_FOUND)
+        return 0; /* the first request with this key */
+    int same = rc == 0 && info.request_hash == held->rec.request_hash &&
+               strcmp(info.route, held->route) == 0;
+    http_idem_release(req); /* frees `held` */
+    if (rc) {
+        *result = http_respond_error(req, &err);
+        return 1;
+    }
+    if (!same) {
+        err_set(&err, ERR_IDEM_MISMATCH,
+                "Idempotency-Key already used for another request (%s, another path or "
+                "body); use a new key",
+                info.route);
+        journal_idem_info_clear(&info);
+        *result = http_respond_error(req, &err);
+        return 1;
+    }
+    if (replay) {
+        /* The handler's own response carries the mark too (through the
+         * headers every response of this request gets). */
+        if (!req->cors_headers)
+            req->cors_headers = json_object();
+        if (!req->cors_headers ||
+            json_object_set_new(req->cors_headers, "Idempotent-Replayed",
+                                json_string("true")) != 0) {
+            journal_idem_info_clear(&info);
+            err_set(&err, ERR_NOMEM, "out of memory");
+            *result = http_respond_error(req, &err);
+            return 1;
+        }
+        *replay = info;
+        return 2;
+    }
+    *result = http_idem_replay(req, &info);
+    journal_idem_info_clear(&info);
+    return 1;
+}
+
+int http_idem_commit_alone(struct http_request *req, struct err *err)
+{
+    if (!req->idem)
+        return 0;
+    struct journal_batch b = { .idem = req->idem };
+    return journal_append(req->server->journal, &b, err);
 }
 
 /* ---- request helpers ----------------------------------------------------- */
@@ -485,6 +676,7 @@ static const struct http_route *http_route_find(const struct http *h,
  * request completes. */
 static void http_pending_release(struct http_pending *p)
 {
+    http_idem_release(&p->req);
     free(p->req.params[0]);
     free(p->req.params[1]);
     p->req.params[0] = p->req.params[1] = NULL;
@@ -528,6 +720,8 @@ static enum MHD_Result http_first_call(struct http *h, struct MHD_Connection *co
     p->route = http_route_find(h, &p->req, url, &err);
     if (!p->route)
         return http_respond_error(&p->req, &err);
+    p->req.route = p->route;
+    p->req.path = url;
     if (!p->route->public_route && !http_authorized(h, &p->req)) {
         err_set(&err, ERR_AUTH, "token invalid");
         return http_respond_error(&p->req, &err);
@@ -572,6 +766,9 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
                 h->config.max_body_bytes);
         return http_respond_error(&p->req, &err);
     }
+    /* This call's pointers: the first call's may not last. */
+    p->req.path = url;
+    p->req.method = method;
     enum MHD_Result rc = p->route->handler(&p->req);
     /* The answer is queued: an event stream, which lives on, must not keep
      * the request's body (a message of up to --max-body-bytes) or headers.
@@ -644,6 +841,14 @@ static int http_listen(const char *host, uint16_t port, int *fd_out, uint16_t *p
     return 0;
 }
 
+/* Frees the listener's own memory (after it stopped, or failed to start). */
+static void http_free(struct http *h)
+{
+    pthread_mutex_destroy(&h->inflight.lock);
+    hmap_free(h->inflight.keys);
+    free(h);
+}
+
 int http_start(const struct http_config *config, sessions_t *sessions, journal_t *journal,
                http_t **out, uint16_t *port_out, struct err *err)
 {
@@ -655,6 +860,13 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
     h->ctx.journal = journal;
     h->ctx.exports_status = config->exports_status;
     h->ctx.exports_arg = config->exports_arg;
+    h->ctx.inflight = &h->inflight;
+    h->inflight.keys = hmap_new();
+    if (!h->inflight.keys || pthread_mutex_init(&h->inflight.lock, NULL) != 0) {
+        hmap_free(h->inflight.keys);
+        free(h);
+        return err_set(err, ERR_NOMEM, "out of memory");
+    }
     size_t nt = 0;
     h->tables[nt++] = routes_meta_table;
     h->tables[nt++] = routes_sessions_table;
@@ -663,13 +875,13 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
     int ipv6 = 0;
     int rc = http_listen(config->host, config->port, &h->listen_fd, port_out, &ipv6, err);
     if (rc) {
-        free(h);
+        http_free(h);
         return rc;
     }
     rc = sse_hub_start(journal, config->heartbeat_ms, &h->ctx.sse, err);
     if (rc) {
         close(h->listen_fd);
-        free(h);
+        http_free(h);
         return rc;
     }
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
@@ -696,7 +908,7 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
     if (!h->daemon) {
         sse_hub_stop(h->ctx.sse);
         close(h->listen_fd);
-        free(h);
+        http_free(h);
         return err_set(err, ERR_INTERNAL, "could not start the HTTP server on %s:%u",
                        config->host, (unsigned)*port_out);
     }
@@ -713,5 +925,5 @@ void http_stop(http_t *h)
     MHD_stop_daemon(h->daemon);
     sse_hub_stop(h->ctx.sse);
     close(h->listen_fd);
-    free(h);
+    http_free(h);
 }

@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 struct sse_hub;
+struct http_inflight;
+struct http_route;
 
 /* What every handler may reach; owned by the listener, shared read-only. */
 struct http_server_ctx {
@@ -22,6 +24,7 @@ struct http_server_ctx {
     struct sse_hub *sse;
     int (*exports_status)(void *arg, json_t **out); /* http_config's, or NULL */
     void *exports_arg;
+    struct http_inflight *inflight; /* Idempotency-Keys of requests running now */
 };
 
 struct http_request {
@@ -31,9 +34,16 @@ struct http_request {
     const char *version; /* "HTTP/1.1", "HTTP/1.0" */
     char *params[2];     /* decoded path parameters ({session_id}, {permission_id}...) */
     struct buf body;
-    json_t *cors_headers; /* {name: value} to add to the response, or NULL; owned */
+    json_t *cors_headers; /* {name: value} to add to the response (CORS, and
+                           * Idempotent-Replayed), or NULL; owned */
     void *wait;           /* a suspended handler's state until it is called again */
     void (*wait_free)(void *wait); /* frees `wait` when the request ends */
+    const struct http_route *route; /* the route matched */
+    const char *path;    /* as sent (percent-encoded), without the query */
+    /* The Idempotency-Key record to hand to sessions_*() (http_idem_begin()),
+     * or NULL; owned, with the key held, until the handler has returned for
+     * the last time. */
+    struct journal_idem *idem;
 };
 
 /* One line of a route table: a pattern's "*" segments are the path
@@ -64,6 +74,34 @@ int http_query_bool(struct http_request *req, const char *name, const char *alia
 /* Reads an optional non-negative integer query argument; *present says if given. */
 int http_query_u64(struct http_request *req, const char *name, uint64_t *out, int *present,
                    struct err *err);
+
+/* Idempotency-Key, for a route that changes state: call it first.  A
+ * request with the header is handled at most once per key (see
+ * docs/openapi.json): the key is held while the request runs, and its
+ * outcome is journaled by the sessions call, with what that call committed.
+ *   0: go on.  req->idem is NULL (no header) or the record to pass to the
+ *      sessions call, whose answer will be `status` (and, for a create, the
+ *      body sessions_create() builds); the handler's answer must be that one.
+ *   1: answered already, *result is the handler's return value: a 400 for a
+ *      malformed key, 409 while a request with the key runs, 422 for a key
+ *      first used for another request (method, path or body), or the
+ *      remembered answer replayed.
+ *   2: only when `replay` is non-NULL: the request is a repeat and the
+ *      handler answers it from *replay (new: journal_idem_info_clear()).
+ * A request re-run after a wait (an install) goes on with its record. */
+int http_idem_begin(struct http_request *req, unsigned status,
+                    struct journal_idem_info *replay, enum MHD_Result *result);
+
+/* For a request that commits nothing through a sessions call (an install):
+ * remembers req->idem's outcome alone.  0 if there is none. */
+int http_idem_commit_alone(struct http_request *req, struct err *err);
+
+/* FNV-1a 64 of method, NUL, path, NUL, the body's length (8 bytes, little
+ * endian) and the body: what tells a repeated request from another one
+ * under the same key.  Not a defence against a client that forges
+ * collisions with its own keys, which could only confuse itself. */
+uint64_t http_request_hash(const char *method, const char *path, const char *body,
+                           size_t body_len);
 
 /* Responders: each queues the response and returns MHD_YES/MHD_NO. */
 enum MHD_Result http_respond_json(struct http_request *req, unsigned status, json_t *body);

@@ -102,6 +102,9 @@ static enum MHD_Result routes_agent_install(struct http_request *req)
 {
     struct err err;
     int rc;
+    enum MHD_Result answered;
+    if (http_idem_begin(req, MHD_HTTP_NO_CONTENT, NULL, &answered))
+        return answered;
     if (!routes_install_waited(req, &rc, &err)) {
         const struct registry_entry *agent = registry_find(req->params[0], &err);
         if (!agent)
@@ -115,6 +118,9 @@ static enum MHD_Result routes_agent_install(struct http_request *req)
         if (rc == 0 && job)
             return routes_install_wait(req, job);
     }
+    /* An install journals nothing: its outcome is remembered alone. */
+    if (rc == 0)
+        rc = http_idem_commit_alone(req, &err);
     if (rc)
         return http_respond_error(req, &err);
     return http_respond_empty(req, MHD_HTTP_NO_CONTENT);

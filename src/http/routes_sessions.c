@@ -30,6 +30,9 @@ static enum MHD_Result routes_session_create(struct http_request *req)
     struct err err;
     json_t *body = NULL;
     struct sessions_create_request create;
+    enum MHD_Result answered;
+    if (http_idem_begin(req, MHD_HTTP_OK, NULL, &answered))
+        return answered;
     int rc = parse_session_id(req->params[0], &err);
     if (rc == 0)
         rc = http_body_object(req, &body, &err);
@@ -57,14 +60,21 @@ static enum MHD_Result routes_session_create(struct http_request *req)
     }
     char native_id[128];
     if (rc == 0)
-        rc = sessions_create(req->server->sessions, req->params[0], &create, native_id, &err);
+        rc = sessions_create(req->server->sessions, req->params[0], &create, native_id,
+                             req->idem, &err);
     json_decref(body);
     if (rc)
         return http_respond_error(req, &err);
-    json_t *resp = json_pack("{s:b}", "healthy", 1);
-    if (resp && native_id[0])
-        json_object_set_new(resp, "nativeSessionId", json_string(native_id));
-    return http_respond_json(req, MHD_HTTP_OK, resp);
+    /* The bytes a repeat with an Idempotency-Key is answered with. */
+    char *resp = sessions_create_answer(native_id);
+    if (!resp) {
+        err_set(&err, ERR_NOMEM, "out of memory building the response");
+        return http_respond_error(req, &err);
+    }
+    enum MHD_Result ret =
+        http_respond_text(req, MHD_HTTP_OK, "application/json", resp, strlen(resp), 1);
+    free(resp);
+    return ret;
 }
 
 /* Parses a MessageRequest body.  new: *body_out owns the string in *message. */
@@ -82,9 +92,13 @@ static enum MHD_Result routes_session_message(struct http_request *req)
     struct err err;
     json_t *body = NULL;
     const char *message = NULL;
+    enum MHD_Result answered;
+    if (http_idem_begin(req, MHD_HTTP_NO_CONTENT, NULL, &answered))
+        return answered;
     int rc = routes_parse_message(req, &body, &message, &err);
     if (rc == 0)
-        rc = sessions_send_message(req->server->sessions, req->params[0], message, NULL, &err);
+        rc = sessions_send_message(req->server->sessions, req->params[0], message, NULL,
+                                   req->idem, &err);
     json_decref(body);
     if (rc)
         return http_respond_error(req, &err);
@@ -94,7 +108,10 @@ static enum MHD_Result routes_session_message(struct http_request *req)
 static enum MHD_Result routes_session_terminate(struct http_request *req)
 {
     struct err err;
-    if (sessions_terminate(req->server->sessions, req->params[0], &err) != 0)
+    enum MHD_Result answered;
+    if (http_idem_begin(req, MHD_HTTP_NO_CONTENT, NULL, &answered))
+        return answered;
+    if (sessions_terminate(req->server->sessions, req->params[0], req->idem, &err) != 0)
         return http_respond_error(req, &err);
     return http_respond_empty(req, MHD_HTTP_NO_CONTENT);
 }
@@ -104,12 +121,15 @@ static enum MHD_Result routes_permission_reply(struct http_request *req)
     struct err err;
     json_t *body = NULL;
     const char *reply = NULL;
+    enum MHD_Result answered;
+    if (http_idem_begin(req, MHD_HTTP_NO_CONTENT, NULL, &answered))
+        return answered;
     int rc = http_body_object(req, &body, &err);
     if (rc == 0)
         rc = parse_permission_reply(body, &reply, &err);
     if (rc == 0)
         rc = sessions_reply_permission(req->server->sessions, req->params[0], req->params[1],
-                                       reply, &err);
+                                       reply, req->idem, &err);
     json_decref(body);
     if (rc)
         return http_respond_error(req, &err);
@@ -121,12 +141,15 @@ static enum MHD_Result routes_question_reply(struct http_request *req)
     struct err err;
     json_t *body = NULL;
     const json_t *answers = NULL;
+    enum MHD_Result answered;
+    if (http_idem_begin(req, MHD_HTTP_NO_CONTENT, NULL, &answered))
+        return answered;
     int rc = http_body_object(req, &body, &err);
     if (rc == 0)
         rc = parse_question_answers(body, &answers, &err);
     if (rc == 0)
         rc = sessions_reply_question(req->server->sessions, req->params[0], req->params[1],
-                                     answers, &err);
+                                     answers, req->idem, &err);
     json_decref(body);
     if (rc)
         return http_respond_error(req, &err);
@@ -136,7 +159,11 @@ static enum MHD_Result routes_question_reply(struct http_request *req)
 static enum MHD_Result routes_question_reject(struct http_request *req)
 {
     struct err err;
-    if (sessions_reject_question(req->server->sessions, req->params[0], req->params[1], &err))
+    enum MHD_Result answered;
+    if (http_idem_begin(req, MHD_HTTP_NO_CONTENT, NULL, &answered))
+        return answered;
+    if (sessions_reject_question(req->server->sessions, req->params[0], req->params[1],
+                                 req->idem, &err))
         return http_respond_error(req, &err);
     return http_respond_empty(req, MHD_HTTP_NO_CONTENT);
 }
@@ -262,11 +289,25 @@ static enum MHD_Result routes_session_message_stream(struct http_request *req)
     int include_raw = 0;
     uint64_t before = 0;
     int rc = http_query_bool(req, "include_raw", "includeRaw", &include_raw, &err);
-    if (rc == 0)
-        rc = routes_parse_message(req, &body, &message, &err);
+    if (rc)
+        return http_respond_error(req, &err);
+    /* A repeat streams the first request's turn again, from the journal:
+     * what a client whose stream broke needs (Last-Event-ID on
+     * events/sse resumes in the middle of it). */
+    struct journal_idem_info replay;
+    enum MHD_Result answered;
+    int step = http_idem_begin(req, MHD_HTTP_OK, &replay, &answered);
+    if (step == 1)
+        return answered;
+    if (step == 2) {
+        uint64_t after = replay.after;
+        journal_idem_info_clear(&replay);
+        return sse_respond(req, req->params[0], after, include_raw, 1);
+    }
+    rc = routes_parse_message(req, &body, &message, &err);
     if (rc == 0)
         rc = sessions_send_message(req->server->sessions, req->params[0], message, &before,
-                                   &err);
+                                   req->idem, &err);
     json_decref(body);
     if (rc)
         return http_respond_error(req, &err);

@@ -159,6 +159,15 @@ int journal__prepare_writer(journal_t *j, struct err *err)
                       "INSERT INTO item_aliases(session, native_id, item_id) "
                       "VALUES(?1, ?2, ?3) ON CONFLICT(session, native_id) DO NOTHING",
                       &j->st_ins_alias, err)) ||
+        /* OR REPLACE: a key still stored after its time (lookups ignore it,
+         * the prune has not run yet) is taken by the new request. */
+        (rc = prepare(j->db,
+                      "INSERT OR REPLACE INTO idempotency_keys(key, route, session_id, "
+                      "request_hash, status, body, after, created) "
+                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                      &j->st_ins_idem, err)) ||
+        (rc = prepare(j->db, "DELETE FROM idempotency_keys WHERE created < ?1",
+                      &j->st_prune_idem, err)) ||
         (rc = prepare(j->db, "SELECT id FROM sessions WHERE session_id = ?1",
                       &j->st_x_session_id, err)) ||
         /* ?3: whether to replace the state (a reset stores NULL). */
@@ -239,6 +248,8 @@ void journal__writer_conn_close(journal_t *j)
     finalize_cached(&j->st_ins_event);
     finalize_cached(&j->st_upd_session);
     finalize_cached(&j->st_ins_alias);
+    finalize_cached(&j->st_ins_idem);
+    finalize_cached(&j->st_prune_idem);
     finalize_cached(&j->st_x_session_id);
     finalize_cached(&j->st_x_target);
     finalize_cached(&j->st_x_target_id);
@@ -324,6 +335,7 @@ int journal_open(const char *path, enum journal_durability durability, journal_t
         return err_set(err, ERR_NOMEM, "journal: out of memory");
     int rc = 0;
     j->durability = durability;
+    atomic_init(&j->idem_ttl_s, JOURNAL_IDEM_TTL_DEFAULT_S);
     j->path = strdup(path);
     size_t wal_size = strlen(path) + sizeof "-wal";
     j->wal_path = malloc(wal_size);

@@ -107,6 +107,20 @@ struct journal_alias {
     const char *item_id;
 };
 
+/* The outcome of a request sent with an Idempotency-Key, kept with what the
+ * request committed (migrations/0005_idempotency.sql).  Strings are
+ * borrowed for the call. */
+struct journal_idem {
+    const char *key;        /* the header's value: 1..255 printable ASCII */
+    const char *route;      /* the route's pattern, e.g. "POST /v1/sessions/x/messages" */
+    const char *session_id; /* the session the request named, or NULL */
+    uint64_t request_hash;  /* tells a repeat of the request from another one */
+    unsigned status;        /* the answer's HTTP status */
+    const char *body;       /* the answer's body, or NULL for none */
+    size_t body_len;
+    uint64_t after;         /* the session's last sequence before the request's events */
+};
+
 #define JOURNAL_REOPEN (-1)
 
 /* Everything one caller commits atomically for one session. */
@@ -124,6 +138,11 @@ struct journal_batch {
     const struct journal_alias *aliases; /* kept with the events (a native id
                                           * already kept keeps its first item id) */
     size_t n_aliases;
+    const struct journal_idem *idem; /* non-NULL: remember this outcome in the same
+                                      * transaction.  With session_id NULL (and
+                                      * nothing else) the batch holds only it:
+                                      * for a request that committed nothing
+                                      * else, or that names no session. */
 };
 
 /* Called on the writer thread (see the top of this file) once the batch is
@@ -335,6 +354,36 @@ int journal_export_advance(journal_t *j, const char *target, const char *state,
 /* Forgets every checkpoint and the state of `target`, so the next export
  * sends everything again.  Thread: any but the writer. */
 int journal_export_reset(journal_t *j, const char *target, struct err *err);
+
+/* ---- idempotency keys ---------------------------------------------------- */
+
+#define JOURNAL_IDEM_TTL_DEFAULT_S (24 * 3600)
+
+/* How long a key is kept (seconds, at least 1; default 24 h): lookups ignore
+ * older ones, and the writer deletes them, at most once per min(60 s, ttl),
+ * after a commit, in a transaction of its own (through the index on the
+ * time, so the cost is the rows deleted).  Thread: any. */
+void journal_idem_set_ttl(journal_t *j, uint64_t seconds);
+
+/* A stored outcome.  Strings are owned by the struct. */
+struct journal_idem_info {
+    char *route;
+    char *session_id;   /* NULL if none */
+    uint64_t request_hash;
+    unsigned status;
+    char *body;         /* NULL if none */
+    size_t body_len;
+    uint64_t after;
+    int64_t created;    /* Unix seconds */
+};
+
+void journal_idem_info_clear(struct journal_idem_info *info);
+
+/* Looks `key` up: 0 and *out filled (new: released with
+ * journal_idem_info_clear()), ERR_NOT_FOUND if it is not stored or is past
+ * its time, or another error.  One primary-key lookup.  Thread: the reader's. */
+int journal_idem_get(journal_reader_t *r, const char *key, struct journal_idem_info *out,
+                     struct err *err);
 
 /* Runs PRAGMA integrity_check; 0 if "ok", else ERR_STORAGE with the first
  * complaint in err.  Thread: the reader's. */

@@ -122,6 +122,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* One transaction stops taking batches past this many events, so a burst
  * cannot hold the write lock (and delay every acknowledgement) for long. */
@@ -185,6 +186,7 @@ struct journal_node {
     void *arg;
     struct journal_batch b;
     struct journal_session_row create;
+    struct journal_idem idem;
     int is_export;
     struct journal_export_op x;
     int rc;
@@ -212,6 +214,7 @@ struct journal_reader {
     sqlite3_stmt *export_state;
     sqlite3_stmt *data_version;
     sqlite3_stmt *read_aliases;
+    sqlite3_stmt *idem_get;
     unsigned wal_gen; /* the journal's wal_gen when this connection opened */
     struct journal_reader *next;
 };
@@ -238,12 +241,18 @@ struct journal {
     sqlite3_stmt *st_ins_event;
     sqlite3_stmt *st_upd_session;
     sqlite3_stmt *st_ins_alias;
+    sqlite3_stmt *st_ins_idem;
+    sqlite3_stmt *st_prune_idem;
     sqlite3_stmt *st_x_session_id;
     sqlite3_stmt *st_x_target;
     sqlite3_stmt *st_x_target_id;
     sqlite3_stmt *st_x_reset;
     sqlite3_stmt *st_x_mark;
     uint64_t gen; /* group number, writer only */
+    /* Idempotency keys: how long they are kept (journal_idem_set_ttl()), and
+     * when the writer last deleted older ones (writer only). */
+    atomic_uint_fast64_t idem_ttl_s;
+    int64_t idem_pruned_at;
     struct err lost_err; /* writer only: why the last refused group failed */
 
     pthread_mutex_t q_lock;

@@ -14,6 +14,7 @@ static void reader_release(journal_reader_t *r, const char *path)
     finalize_cached(&r->export_state);
     finalize_cached(&r->data_version);
     finalize_cached(&r->read_aliases);
+    finalize_cached(&r->idem_get);
     close_db(r->db, path);
     r->db = NULL;
 }
@@ -427,3 +428,78 @@ int journal_data_version(journal_reader_t *r, uint64_t *out, struct err *err)
     return 0;
 }
 
+
+/* ---- idempotency keys ---------------------------------------------------- */
+
+void journal_idem_info_clear(struct journal_idem_info *info)
+{
+    if (!info)
+        return;
+    free(info->route);
+    free(info->session_id);
+    free(info->body);
+    memset(info, 0, sizeof *info);
+}
+
+int journal_idem_get(journal_reader_t *r, const char *key, struct journal_idem_info *out,
+                     struct err *err)
+{
+    assert(reader_is_mine(r));
+    if (!r || !key || !out)
+        return err_set(err, ERR_INVALID, "journal: idem_get without reader, key or output");
+    int rc = journal__reader_stmt(r, &r->idem_get,
+                                  "SELECT route, session_id, request_hash, status, body, "
+                                  "after, created FROM idempotency_keys "
+                                  "WHERE key = ?1 AND created >= ?2",
+                                  err);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st = r->idem_get;
+    int64_t ttl = (int64_t)atomic_load(&r->j->idem_ttl_s);
+    if ((rc = bind_str(st, 1, key)) ||
+        (rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL) - ttl))) {
+        rc = stmt_release(st, rc);
+        return sql_fail(err, r->db, rc, "idempotency key lookup");
+    }
+    struct journal_idem_info info;
+    memset(&info, 0, sizeof info);
+    int failed = 0;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        info.route = dup_or_null(sqlite3_column_text(st, 0), &failed);
+        info.session_id = dup_or_null(sqlite3_column_text(st, 1), &failed);
+        info.request_hash = (uint64_t)sqlite3_column_int64(st, 2);
+        info.status = (unsigned)sqlite3_column_int(st, 3);
+        const void *body = sqlite3_column_blob(st, 4);
+        size_t len = (size_t)sqlite3_column_bytes(st, 4);
+        if (body) {
+            info.body = malloc(len + 1);
+            if (info.body) {
+                memcpy(info.body, body, len);
+                info.body[len] = '\0';
+                info.body_len = len;
+            } else {
+                failed = 1;
+            }
+        } else if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
+            failed = 1; /* a body SQLite could not hand over */
+        }
+        info.after = (uint64_t)sqlite3_column_int64(st, 5);
+        info.created = sqlite3_column_int64(st, 6);
+        if (!info.route)
+            failed = 1;
+    }
+    step = stmt_release(st, step);
+    if (step != SQLITE_OK && step != SQLITE_ROW && step != SQLITE_DONE) {
+        journal_idem_info_clear(&info);
+        return sql_fail(err, r->db, step, "idempotency key lookup");
+    }
+    if (failed) {
+        journal_idem_info_clear(&info);
+        return err_set(err, ERR_NOMEM, "journal: out of memory reading an idempotency key");
+    }
+    if (!info.route)
+        return err_set(err, ERR_NOT_FOUND, "journal: idempotency key not stored");
+    *out = info;
+    return 0;
+}

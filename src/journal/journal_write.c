@@ -57,6 +57,8 @@ static int validate(journal_t *j, struct journal_node *n, struct journal_mark **
 {
     assert(runs_group(j));
     const struct journal_batch *b = &n->b;
+    if (!b->session_id)
+        return 0; /* an idempotency record alone: nothing to check */
     struct journal_mark *m = hmap_get(j->marks, b->session_id);
     int exists = 0;
     uint64_t last = 0;
@@ -105,12 +107,34 @@ static int validate(journal_t *j, struct journal_node *n, struct journal_mark **
     return 0;
 }
 
+/* Writes a batch's idempotency record. */
+static int apply_idem(journal_t *j, const struct journal_idem *d)
+{
+    sqlite3_stmt *st = j->st_ins_idem;
+    int rc;
+    if ((rc = bind_str(st, 1, d->key)) || (rc = bind_str(st, 2, d->route)) ||
+        (rc = bind_str(st, 3, d->session_id)) ||
+        (rc = sqlite3_bind_int64(st, 4, (sqlite3_int64)d->request_hash)) ||
+        (rc = sqlite3_bind_int(st, 5, (int)d->status)) ||
+        (rc = d->body ? sqlite3_bind_blob64(st, 6, d->body, (sqlite3_uint64)d->body_len,
+                                            SQLITE_STATIC)
+                      : sqlite3_bind_null(st, 6)) ||
+        (rc = sqlite3_bind_int64(st, 7, clamp_i64(d->after))) ||
+        (rc = sqlite3_bind_int64(st, 8, (sqlite3_int64)time(NULL))))
+        return stmt_release(st, rc);
+    return step_write(st);
+}
+
 /* Writes one validated batch; SQLITE_OK, the SQLite code, or
  * JOURNAL_ROW_MISSING.  Any failure loses the whole group. */
 static int apply_batch(journal_t *j, const struct journal_batch *b, struct journal_mark *m,
                        struct journal_mark **touched)
 {
     int rc;
+    if (b->idem && (rc = apply_idem(j, b->idem)) != SQLITE_OK)
+        return rc;
+    if (!b->session_id)
+        return SQLITE_OK; /* the record alone */
     mark_touch(j, m, touched, b->session_id);
     if (b->create) {
         const struct journal_session_row *c = b->create;
@@ -307,6 +331,34 @@ static void note_refused(journal_t *j, const struct journal_batch *b)
         m->lost_through = through;
 }
 
+/* Deletes the idempotency keys past their time, at most once per
+ * min(60 s, ttl), in a transaction of its own after a group: a failure here
+ * must not cost a group its commit, and only delays the next prune (lookups
+ * ignore expired keys anyway). */
+static void prune_idem(journal_t *j)
+{
+    assert(runs_group(j));
+    if (!j->db)
+        return;
+    int64_t ttl = (int64_t)atomic_load(&j->idem_ttl_s);
+    int64_t every = ttl < 60 ? ttl : 60;
+    int64_t now = (int64_t)time(NULL);
+    if (j->idem_pruned_at && now - j->idem_pruned_at < every)
+        return;
+    j->idem_pruned_at = now;
+    sqlite3_stmt *st = j->st_prune_idem;
+    int rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)(now - ttl));
+    rc = rc ? stmt_release(st, rc) : step_write(st);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "sandbox-journal: journal: pruning idempotency keys: %s\n",
+                sqlite3_errstr(rc));
+}
+
+void journal_idem_set_ttl(journal_t *j, uint64_t seconds)
+{
+    atomic_store(&j->idem_ttl_s, seconds ? seconds : 1);
+}
+
 /* Commits one group.  Batches failing validation get their own error; an
  * SQL failure anywhere fails every other batch of the group with it. */
 static void run_group(journal_t *j, struct journal_node *group)
@@ -415,7 +467,7 @@ static void run_group(journal_t *j, struct journal_node *group)
             n->rc = sqlerr.code;
             n->err = sqlerr;
             snprintf(n->err.subject, sizeof n->err.subject, "%s",
-                     n->is_export ? "" : n->b.session_id);
+                     n->is_export || !n->b.session_id ? "" : n->b.session_id);
             if (!n->is_export && n->b.n_events && !n->b.create)
                 note_refused(j, &n->b);
         }
@@ -423,6 +475,7 @@ static void run_group(journal_t *j, struct journal_node *group)
         return;
     }
     finish_group(j, group, n_ok, touched, 1);
+    prune_idem(j);
 }
 
 void *journal__writer_main(void *arg)
@@ -461,10 +514,23 @@ void *journal__writer_main(void *arg)
 
 /* ---- submitting -------------------------------------------------------- */
 
+static int check_idem(const struct journal_idem *d, struct err *err)
+{
+    if (!d->key || !*d->key || !d->route || d->status < 100 || d->status > 599)
+        return err_set(err, ERR_INVALID, "journal: idempotency record without key, route or "
+                                         "status");
+    return 0;
+}
+
 static int check_batch(const struct journal_batch *b, struct err *err)
 {
+    if (b && !b->session_id && b->idem && !b->create && !b->n_events && !b->n_aliases &&
+        !b->native_session_id && !b->mark_ended && !b->adapter_state)
+        return check_idem(b->idem, err); /* the record alone */
     if (!b || !b->session_id || !*b->session_id)
         return err_set(err, ERR_INVALID, "journal: batch without a session id");
+    if (b->idem && check_idem(b->idem, err))
+        return ERR_INVALID;
     const char *sid = b->session_id;
     if (b->n_events && !b->events)
         return err_set_subject(err, ERR_INVALID, sid, "journal: batch without its events");
@@ -520,6 +586,12 @@ static struct journal_node *copy_batch(const struct journal_batch *b)
     int bad = size_add(&total, str_space(b->session_id)) ||
               size_add(&total, str_space(b->native_session_id)) ||
               size_add(&total, str_space(b->adapter_state));
+    if (b->idem)
+        bad = bad || size_add(&total, str_space(b->idem->key)) ||
+              size_add(&total, str_space(b->idem->route)) ||
+              size_add(&total, str_space(b->idem->session_id)) ||
+              (b->idem->body && (size_add(&total, b->idem->body_len) ||
+                                 size_add(&total, 1)));
     if (b->create) {
         const struct journal_session_row *c = b->create;
         bad = bad || size_add(&total, str_space(c->agent)) ||
@@ -556,6 +628,15 @@ static struct journal_node *copy_batch(const struct journal_batch *b)
     n->b.native_session_id = put_cstr(&cursor, b->native_session_id);
     n->b.adapter_state = put_cstr(&cursor, b->adapter_state);
     n->b.mark_ended = b->mark_ended;
+    if (b->idem) {
+        n->idem = *b->idem;
+        n->idem.key = put_cstr(&cursor, b->idem->key);
+        n->idem.route = put_cstr(&cursor, b->idem->route);
+        n->idem.session_id = put_cstr(&cursor, b->idem->session_id);
+        n->idem.body = put_str(&cursor, b->idem->body, b->idem->body_len);
+        n->idem.body_len = b->idem->body ? b->idem->body_len : 0;
+        n->b.idem = &n->idem;
+    }
     if (b->create) {
         const struct journal_session_row *c = b->create;
         n->create.session_id = n->b.session_id;
@@ -620,12 +701,13 @@ int journal_submit(journal_t *j, const struct journal_batch *b, journal_done_fn 
     int rc = check_batch(b, err);
     if (rc)
         return rc;
+    const char *subject = b->session_id ? b->session_id : "";
     struct journal_node *n = copy_batch(b);
     if (!n)
-        return err_set_subject(err, ERR_NOMEM, b->session_id, "journal: out of memory");
+        return err_set_subject(err, ERR_NOMEM, subject, "journal: out of memory");
     n->done = done;
     n->arg = arg;
-    return enqueue(j, n, b->session_id, err);
+    return enqueue(j, n, subject, err);
 }
 
 struct journal_completion {
@@ -719,9 +801,10 @@ int journal_append(journal_t *j, const struct journal_batch *b, struct err *err)
     int rc = check_batch(b, err);
     if (rc)
         return rc;
+    const char *subject = b->session_id ? b->session_id : "";
     struct journal_node *n = copy_batch(b);
     if (!n)
-        return err_set_subject(err, ERR_NOMEM, b->session_id, "journal: out of memory");
-    return journal__run_and_wait(j, n, b->session_id, err);
+        return err_set_subject(err, ERR_NOMEM, subject, "journal: out of memory");
+    return journal__run_and_wait(j, n, subject, err);
 }
 

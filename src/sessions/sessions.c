@@ -55,6 +55,10 @@ struct session {
     int ended;                /* SESSION_* */
     int reopen_row;           /* resumed: the row's `ended` goes back to 0 with the next batch */
     char *pending_state;      /* adapter state to commit with the next batch */
+    /* The Idempotency-Key record of the request holding the lock, committed
+     * with its first batch (session_emit_sync()) or alone at its end
+     * (session_idem_finish()); NULL otherwise.  Borrowed from that call. */
+    const struct journal_idem *idem;
 };
 
 struct sessions {
@@ -361,11 +365,14 @@ static int session_emit_sync(struct session *s, const json_t *conversions, int e
     /* A batch whose events were all dropped (a repeated session.started)
      * may still carry the native id it taught the normalizer. */
     if (rc == 0 && (b.batch.n_events || b.batch.adapter_state || b.batch.native_session_id)) {
+        b.batch.idem = s->idem; /* remembered in the same transaction */
         rc = journal_append(s->owner->journal, &b.batch, err);
-        if (rc)
+        if (rc) {
             atomic_store(&s->needs_reload, 1);
-        else
+        } else {
             session_committed(s, &b);
+            s->idem = NULL;
+        }
         /* The journal's conflicts mean "out of step", never "already
          * exists": a 409 would send the client after the wrong cause. */
         if (rc == ERR_CONFLICT) {
@@ -404,6 +411,22 @@ static int session_emit_async(struct session *s, const json_t *conversions, stru
     }
     session_batch_clear(&b);
     return rc;
+}
+
+/* Ends a request that may carry an Idempotency-Key record (installed in
+ * s->idem by the caller): a request that succeeded without committing a
+ * batch (terminating an ended session, say) commits the record alone, so
+ * its repeat is answered like it.  A failed request leaves nothing
+ * remembered.  Returns rc, or the failure to remember.  Session locked. */
+static int session_idem_finish(struct session *s, int rc, struct err *err)
+{
+    assert(session_is_locked(s));
+    const struct journal_idem *idem = s->idem;
+    s->idem = NULL;
+    if (rc || !idem)
+        return rc;
+    struct journal_batch b = { .idem = idem };
+    return journal_append(s->owner->journal, &b, err);
 }
 
 /* ---- the adapter host ---------------------------------------------------- */
@@ -676,10 +699,25 @@ int sessions_create_install(sessions_t *m, const struct sessions_create_request 
     return registry_install_start(m->agents_dir, agent->id, 0, 1, job_out, err);
 }
 
+char *sessions_create_answer(const char *native_id)
+{
+    json_t *resp = json_pack("{s:b}", "healthy", 1);
+    if (resp && native_id && native_id[0] &&
+        json_object_set_new(resp, "nativeSessionId", json_string(native_id)) != 0) {
+        json_decref(resp);
+        return NULL;
+    }
+    char *text = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
+    json_decref(resp);
+    return text;
+}
+
 int sessions_create(sessions_t *m, const char *session_id,
                     const struct sessions_create_request *req, char native_id_out[128],
-                    struct err *err)
+                    const struct journal_idem *idem, struct err *err)
 {
+    char *answer = NULL;
+    struct journal_idem record;
     const struct registry_entry *agent = NULL;
     char agent_mode[32], permission_mode[32];
     int rc = sessions_create_check(req, &agent, agent_mode, permission_mode, err);
@@ -761,7 +799,19 @@ int sessions_create(sessions_t *m, const char *session_id,
             .native_session_id = s->native_session_id, .working_dir = working_dir,
         };
         b.batch.create = &row;
-        rc = journal_append(m->journal, &b.batch, err);
+        if (idem) {
+            /* The answer names the native id, known only now. */
+            answer = sessions_create_answer(s->native_session_id);
+            if (!answer)
+                rc = err_set(err, ERR_NOMEM, "out of memory");
+            record = *idem;
+            record.session_id = session_id;
+            record.body = answer;
+            record.body_len = answer ? strlen(answer) : 0;
+            b.batch.idem = &record;
+        }
+        if (rc == 0)
+            rc = journal_append(m->journal, &b.batch, err);
         if (rc == 0)
             session_committed(s, &b);
     }
@@ -782,6 +832,7 @@ done:
     pthread_mutex_unlock(&m->lock);
     json_decref(conversions);
     session_free(s);
+    free(answer);
     return rc;
 }
 
@@ -850,8 +901,10 @@ static int sessions_message_is_blank(const char *message)
 }
 
 int sessions_send_message(sessions_t *m, const char *session_id, const char *message,
-                          uint64_t *before_out, struct err *err)
+                          uint64_t *before_out, const struct journal_idem *idem,
+                          struct err *err)
 {
+    struct journal_idem record;
     /* A blank message starts no turn: accepted, it would journal nothing
      * and leave a messages/stream waiting for a turn end that never comes. */
     if (sessions_message_is_blank(message))
@@ -874,8 +927,14 @@ int sessions_send_message(sessions_t *m, const char *session_id, const char *mes
             s->reopen_row = 1;
         }
         session_find_binary(s);
+        uint64_t before = normalize_last_sequence(s->norm);
         if (before_out)
-            *before_out = normalize_last_sequence(s->norm);
+            *before_out = before;
+        if (idem) {
+            record = *idem;
+            record.after = before; /* where a repeated messages/stream starts */
+            s->idem = &record;
+        }
         rc = s->agent->adapter->send_message(&s->ctx, message, err);
     }
     /* The reference's synthetic assistant item for agents that do not start
@@ -894,6 +953,7 @@ int sessions_send_message(sessions_t *m, const char *session_id, const char *mes
         }
         json_decref(conversions);
     }
+    rc = session_idem_finish(s, rc, err);
     session_unlock(s);
     return rc;
 }
@@ -923,7 +983,8 @@ static const char *sessions_json_str(const json_t *obj, const char *key)
 }
 
 int sessions_reply_permission(sessions_t *m, const char *session_id, const char *permission_id,
-                              const char *reply, struct err *err)
+                              const char *reply, const struct journal_idem *idem,
+                              struct err *err)
 {
     int approved = strcmp(reply, "once") == 0 || strcmp(reply, "always") == 0;
     if (!approved && strcmp(reply, "reject") != 0)
@@ -931,6 +992,7 @@ int sessions_reply_permission(sessions_t *m, const char *session_id, const char 
     struct session *s = sessions_lock(m, session_id, err);
     if (!s)
         return ERR_NOT_FOUND;
+    s->idem = idem;
     const json_t *pending = NULL;
     int rc = session_ensure_norm(s, err);
     if (rc == 0) {
@@ -951,16 +1013,19 @@ int sessions_reply_permission(sessions_t *m, const char *session_id, const char 
                                              metadata ? json_incref(metadata) : NULL);
         rc = session_resolve(s, "permission.resolved", data, err);
     }
+    rc = session_idem_finish(s, rc, err);
     session_unlock(s);
     return rc;
 }
 
 static int sessions_question(sessions_t *m, const char *session_id, const char *question_id,
-                             const json_t *answers, struct err *err)
+                             const json_t *answers, const struct journal_idem *idem,
+                             struct err *err)
 {
     struct session *s = sessions_lock(m, session_id, err);
     if (!s)
         return ERR_NOT_FOUND;
+    s->idem = idem;
     const json_t *pending = NULL;
     int rc = session_ensure_norm(s, err);
     if (rc == 0) {
@@ -987,27 +1052,31 @@ static int sessions_question(sessions_t *m, const char *session_id, const char *
                                            response, answers ? "answered" : "rejected");
         rc = session_resolve(s, "question.resolved", data, err);
     }
+    rc = session_idem_finish(s, rc, err);
     session_unlock(s);
     return rc;
 }
 
 int sessions_reply_question(sessions_t *m, const char *session_id, const char *question_id,
-                            const json_t *answers, struct err *err)
+                            const json_t *answers, const struct journal_idem *idem,
+                            struct err *err)
 {
-    return sessions_question(m, session_id, question_id, answers, err);
+    return sessions_question(m, session_id, question_id, answers, idem, err);
 }
 
 int sessions_reject_question(sessions_t *m, const char *session_id, const char *question_id,
-                             struct err *err)
+                             const struct journal_idem *idem, struct err *err)
 {
-    return sessions_question(m, session_id, question_id, NULL, err);
+    return sessions_question(m, session_id, question_id, NULL, idem, err);
 }
 
-int sessions_terminate(sessions_t *m, const char *session_id, struct err *err)
+int sessions_terminate(sessions_t *m, const char *session_id, const struct journal_idem *idem,
+                       struct err *err)
 {
     struct session *s = sessions_lock(m, session_id, err);
     if (!s)
         return ERR_NOT_FOUND;
+    s->idem = idem;
     int rc = 0;
     if (s->ended == SESSION_LIVE) {
         if (s->agent->adapter && s->agent->adapter->terminate)
@@ -1026,6 +1095,7 @@ int sessions_terminate(sessions_t *m, const char *session_id, struct err *err)
         }
         json_decref(conversions);
     }
+    rc = session_idem_finish(s, rc, err);
     session_unlock(s);
     return rc;
 }

@@ -66,6 +66,18 @@ struct install_job;
 int sessions_create_install(sessions_t *s, const struct sessions_create_request *req,
                             struct install_job **job_out, struct err *err);
 
+/* Idempotency keys: each call below that changes state takes `idem`, the
+ * outcome to remember for a request sent with an Idempotency-Key (NULL:
+ * none).  When the call succeeds, the record is committed in the same
+ * transaction as the call's first batch (or, if the call committed
+ * nothing, alone before it returns); when it fails, it is not committed,
+ * except where the call says so.  The record is borrowed for the call. */
+
+/* new (free()): the CreateSessionResponse text for a session whose native
+ * id is `native_id` ("" or NULL: none), or NULL without memory.  The one
+ * source of those bytes, for the answer and its remembered copy. */
+char *sessions_create_answer(const char *native_id);
+
 /* Creates the session and journals its session.started.  It does not
  * install the agent (sessions_create_install() does).  The session's
  * working directory is the server's current directory, journaled with it.  Fills
@@ -73,7 +85,7 @@ int sessions_create_install(sessions_t *s, const struct sessions_create_request 
  * ERR_MODE_NOT_SUPPORTED, ERR_INVALID, ERR_NOT_INSTALLED, ERR_STORAGE. */
 int sessions_create(sessions_t *s, const char *session_id,
                     const struct sessions_create_request *req, char native_id_out[128],
-                    struct err *err);
+                    const struct journal_idem *idem, struct err *err);
 
 /* new: {"sessions":[SessionInfo...]}, newest first. */
 json_t *sessions_list_json(sessions_t *s, struct err *err);
@@ -85,22 +97,29 @@ int sessions_exists(sessions_t *s, const char *session_id);
  * only: it would start no turn).  ERR_NOT_FOUND, ERR_INVALID / ERR_AGENT_EXITED for
  * an ended session, ERR_STORAGE.  *before_out (if non-NULL) gets the
  * session's committed last sequence taken before the message was journaled,
- * for a turn stream to start after. */
+ * for a turn stream to start after (also stored as the record's `after`).
+ * The record is committed with the user's message: if a later step of the
+ * call fails (the synthetic assistant start, handing the turn to the
+ * agent), the message is taken all the same and the record says so. */
 int sessions_send_message(sessions_t *s, const char *session_id, const char *message,
-                          uint64_t *before_out, struct err *err);
+                          uint64_t *before_out, const struct journal_idem *idem,
+                          struct err *err);
 
 /* reply: "once", "always" or "reject".  ERR_NOT_FOUND for the session,
  * ERR_INVALID for an unknown permission id. */
 int sessions_reply_permission(sessions_t *s, const char *session_id, const char *permission_id,
-                              const char *reply, struct err *err);
+                              const char *reply, const struct journal_idem *idem,
+                              struct err *err);
 /* answers: array of arrays of strings (borrowed). */
 int sessions_reply_question(sessions_t *s, const char *session_id, const char *question_id,
-                            const json_t *answers, struct err *err);
+                            const json_t *answers, const struct journal_idem *idem,
+                            struct err *err);
 int sessions_reject_question(sessions_t *s, const char *session_id, const char *question_id,
-                             struct err *err);
+                             const struct journal_idem *idem, struct err *err);
 
 /* Ends the session (session.ended terminated by daemon).  A session that has
  * already ended is left as it is.  ERR_NOT_FOUND. */
-int sessions_terminate(sessions_t *s, const char *session_id, struct err *err);
+int sessions_terminate(sessions_t *s, const char *session_id, const struct journal_idem *idem,
+                       struct err *err);
 
 #endif

@@ -156,7 +156,7 @@ static void test_bash_completes(void **state)
     {
         const char *w[] = { "sandbox-journal", "api", "sessions", "events", "s", "--", NULL };
         assert_completes(path, w,
-                         "--offset --limit --include-raw --endpoint --token --no-token --help");
+                         "--offset --limit --include-raw --endpoint --token --no-token --idempotency-key --help");
     }
     {
         const char *w[] = { "sandbox-journal", "credentials", "extract", "--agent", "c", NULL };
