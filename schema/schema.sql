@@ -119,9 +119,7 @@ BEGIN
                                 updated_at),
            turn_open = CASE
                WHEN new.turn_end THEN 0
-               WHEN new.type IN ('permission.resolved', 'question.resolved') THEN 1
-               WHEN new.type = 'item.completed'
-                    AND json_extract(new.json, '$.data.item.role') = 'user' THEN 1
+               WHEN new.type = 'item.started' THEN 1
                ELSE turn_open END,
            title = CASE
                WHEN title IS NULL AND new.type = 'item.completed'
