@@ -103,21 +103,34 @@ BEGIN
     UPDATE sessions SET updated_at = new.created_at WHERE id = new.id;
 END;
 
-CREATE TRIGGER events_indexed AFTER INSERT ON events
-WHEN new.type NOT IN ('item.started', 'item.delta')
+-- The newest event's time, once per batch: the writer raises last_sequence
+-- once per batch, and the batch's last event is the newest.
+CREATE TRIGGER sessions_activity AFTER UPDATE OF last_sequence ON sessions
+WHEN new.last_sequence > old.last_sequence
+BEGIN
+    UPDATE sessions
+       SET updated_at = coalesce(
+               (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', json_extract(e.json, '$.time'))
+                  FROM events AS e
+                 WHERE e.session = new.id AND e.sequence = new.last_sequence),
+               updated_at)
+     WHERE id = new.id;
+END;
+
+-- Everything an event changes, in one trigger so that the many item.delta
+-- rows (which change nothing here) cost one WHEN test and no more.  Each
+-- statement carries its own condition:
+--   the search index: the event's text, if it has any (events_text);
+--   turn state and title (see above);
+--   pending_requests: a request opens a row, its resolution removes it.
+CREATE TRIGGER events_summary AFTER INSERT ON events
+WHEN new.type <> 'item.delta'
 BEGIN
     INSERT INTO events_fts(rowid, body)
     SELECT id, body FROM events_text WHERE id = new.id AND body IS NOT NULL;
-END;
 
--- One UPDATE per event: the session's row is already on a page this
--- transaction dirties (last_sequence), so it costs no extra page write.
-CREATE TRIGGER events_activity AFTER INSERT ON events
-BEGIN
     UPDATE sessions
-       SET updated_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', json_extract(new.json, '$.time')),
-                                updated_at),
-           turn_open = CASE
+       SET turn_open = CASE
                WHEN new.turn_end THEN 0
                WHEN new.type = 'item.started' THEN 1
                ELSE turn_open END,
@@ -128,24 +141,19 @@ BEGIN
                        FROM json_each(new.json, '$.data.item.content') AS c
                       WHERE c.value ->> '$.type' = 'text')
                ELSE title END
-     WHERE id = new.session;
-END;
+     WHERE id = new.session
+       AND (new.turn_end OR new.type IN ('item.started', 'item.completed'));
 
-CREATE TRIGGER events_requested AFTER INSERT ON events
-WHEN new.type IN ('permission.requested', 'question.requested')
-BEGIN
     INSERT OR IGNORE INTO pending_requests(session, kind, request_id, sequence)
-    VALUES (new.session, substr(new.type, 1, instr(new.type, '.') - 1),
-            coalesce(json_extract(new.json, '$.data.permission_id'),
-                     json_extract(new.json, '$.data.question_id')),
-            new.sequence);
-END;
+    SELECT new.session, substr(new.type, 1, instr(new.type, '.') - 1),
+           coalesce(json_extract(new.json, '$.data.permission_id'),
+                    json_extract(new.json, '$.data.question_id')),
+           new.sequence
+     WHERE new.type IN ('permission.requested', 'question.requested');
 
-CREATE TRIGGER events_resolved AFTER INSERT ON events
-WHEN new.type IN ('permission.resolved', 'question.resolved')
-BEGIN
     DELETE FROM pending_requests
-     WHERE session = new.session
+     WHERE new.type IN ('permission.resolved', 'question.resolved')
+       AND session = new.session
        AND kind = substr(new.type, 1, instr(new.type, '.') - 1)
        AND request_id = coalesce(json_extract(new.json, '$.data.permission_id'),
                                  json_extract(new.json, '$.data.question_id'));
