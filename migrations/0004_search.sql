@@ -9,7 +9,9 @@
 
 -- updated_at: the `time` of the session's newest event (created_at until it
 -- has one), so "last activity" survives restarts and imports keep the
--- original times.  turn_open: a turn is under way: 1 from an item.started
+-- original times.  The writer sets it in its per-batch UPDATE of the
+-- session row, from the batch's last event (a trigger doing the same cost a
+-- third of a one-event commit at durability normal: docs/benchmarks.md).  turn_open: a turn is under way: 1 from an item.started
 -- (the user's message opens a turn with one; so does the agent going on
 -- after a permission or question was answered) until the next event
 -- flagged turn_end, the rule messages/stream uses.  Answering a request
@@ -57,20 +59,6 @@ CREATE VIRTUAL TABLE events_fts USING fts5(
 CREATE TRIGGER sessions_created AFTER INSERT ON sessions
 BEGIN
     UPDATE sessions SET updated_at = new.created_at WHERE id = new.id;
-END;
-
--- The newest event's time, once per batch: the writer raises last_sequence
--- once per batch, and the batch's last event is the newest.
-CREATE TRIGGER sessions_activity AFTER UPDATE OF last_sequence ON sessions
-WHEN new.last_sequence > old.last_sequence
-BEGIN
-    UPDATE sessions
-       SET updated_at = coalesce(
-               (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', json_extract(e.json, '$.time'))
-                  FROM events AS e
-                 WHERE e.session = new.id AND e.sequence = new.last_sequence),
-               updated_at)
-     WHERE id = new.id;
 END;
 
 -- Everything an event changes, in one trigger so that the many item.delta

@@ -21,7 +21,7 @@ CREATE TABLE sessions (
     created_at        TEXT    NOT NULL,   -- RFC 3339, UTC, milliseconds
     ended             INTEGER NOT NULL DEFAULT 0,
     last_sequence     INTEGER NOT NULL DEFAULT 0, -- committed watermark
-    -- 0004_search.sql, kept by its triggers in the events' transaction:
+    -- 0004_search.sql, kept in the events' transaction:
     updated_at        TEXT,               -- RFC 3339 ms: newest event's time, else created_at
     turn_open         INTEGER NOT NULL DEFAULT 0, -- a turn is under way
     title             TEXT                -- first user message, <= 80 characters
@@ -65,7 +65,8 @@ CREATE TABLE item_aliases (
 ) WITHOUT ROWID;
 
 -- Session summaries and search (0004_search.sql).  Triggers keep all of it
--- in the writer's transaction; see the migration for the rules.
+-- in the writer's transaction (updated_at: the writer's per-batch UPDATE);
+-- see the migration for the rules.
 CREATE TABLE pending_requests (
     session    INTEGER NOT NULL,          -- sessions.id
     kind       TEXT    NOT NULL,          -- 'permission' | 'question'
@@ -101,20 +102,6 @@ CREATE VIRTUAL TABLE events_fts USING fts5(
 CREATE TRIGGER sessions_created AFTER INSERT ON sessions
 BEGIN
     UPDATE sessions SET updated_at = new.created_at WHERE id = new.id;
-END;
-
--- The newest event's time, once per batch: the writer raises last_sequence
--- once per batch, and the batch's last event is the newest.
-CREATE TRIGGER sessions_activity AFTER UPDATE OF last_sequence ON sessions
-WHEN new.last_sequence > old.last_sequence
-BEGIN
-    UPDATE sessions
-       SET updated_at = coalesce(
-               (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', json_extract(e.json, '$.time'))
-                  FROM events AS e
-                 WHERE e.session = new.id AND e.sequence = new.last_sequence),
-               updated_at)
-     WHERE id = new.id;
 END;
 
 -- Everything an event changes, in one trigger so that the many item.delta

@@ -155,7 +155,11 @@ int journal__prepare_writer(journal_t *j, struct err *err)
         (rc = prepare(j->db,
                       "UPDATE sessions SET last_sequence = ?2, "
                       "native_session_id = coalesce(?3, native_session_id), "
-                      "ended = CASE WHEN ?4 < 0 THEN 0 ELSE max(ended, ?4) END, adapter_state = coalesce(?5, adapter_state) "
+                      "ended = CASE WHEN ?4 < 0 THEN 0 ELSE max(ended, ?4) END, adapter_state = coalesce(?5, adapter_state), "
+                      /* ?6: the batch's last event, whose time is the session's
+                       * last activity (migrations/0004_search.sql) */
+                      "updated_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', "
+                      "json_extract(?6, '$.time')), updated_at) "
                       "WHERE id = ?1",
                       &j->st_upd_session, err)) ||
         (rc = prepare(j->db,
