@@ -103,13 +103,10 @@ BEGIN
                                  json_extract(new.json, '$.data.question_id'));
 END;
 
--- A session that ended leaves nothing to answer.
-CREATE TRIGGER sessions_ended AFTER UPDATE OF ended ON sessions
-WHEN new.ended <> 0
-BEGIN
-    DELETE FROM pending_requests WHERE session = new.id;
-    UPDATE sessions SET turn_open = 0 WHERE id = new.id;
-END;
+-- A session that ended leaves nothing to answer: readers show no pending
+-- requests for it and call it `ended` whatever turn_open says.  (Not a
+-- trigger on `ended`: the writer's per-batch UPDATE names that column, so it
+-- would run at every commit, for a third of a one-event commit's time.)
 
 -- ---- what the journal already holds ----------------------------------------
 

@@ -146,12 +146,4 @@ BEGIN
                                  json_extract(new.json, '$.data.question_id'));
 END;
 
--- A session that ended leaves nothing to answer.
-CREATE TRIGGER sessions_ended AFTER UPDATE OF ended ON sessions
-WHEN new.ended <> 0
-BEGIN
-    DELETE FROM pending_requests WHERE session = new.id;
-    UPDATE sessions SET turn_open = 0 WHERE id = new.id;
-END;
-
 CREATE INDEX sessions_by_activity ON sessions(updated_at, id);

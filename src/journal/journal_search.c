@@ -26,7 +26,8 @@
 
 #define SEARCH_PENDING_SQL(kind)                                                        \
     "(SELECT json_group_array(request_id) FROM (SELECT request_id FROM "                \
-    "pending_requests AS p WHERE p.session = s.id AND p.kind = '" kind "' "            \
+    "pending_requests AS p WHERE p.session = s.id AND s.ended = 0 "                     \
+    "AND p.kind = '" kind "' "                                                          \
     "ORDER BY p.sequence))"
 
 #define SEARCH_SUMMARY_COLUMNS                                                          \
