@@ -748,7 +748,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         return rc;
     }
     if (!p->route)
-        return MHD_YES; /* answered on the first call; discard any body */
+        return MHD_YES; /* answered already: discard any body */
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
@@ -773,8 +773,12 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
     /* The answer is queued: an event stream, which lives on, must not keep
      * the request's body (a message of up to --max-body-bytes) or headers.
      * A handler suspended for an install runs again with them. */
-    if (!p->req.wait)
+    if (!p->req.wait) {
         http_pending_release(p);
+        /* Answered: a later call for this request (libmicrohttpd resuming a
+         * connection again while it stops) finds nothing left to run. */
+        p->route = NULL;
+    }
     return rc;
 }
 
