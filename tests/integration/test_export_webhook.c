@@ -169,7 +169,7 @@ static void test_every_event_through_faults_and_kills(void **state)
     snprintf(sids[N_SESSIONS], sizeof sids[N_SESSIONS], "s-late");
     uint64_t want[N_SESSIONS + 1];
     for (int i = 0; i <= N_SESSIONS; i++) {
-        char sql[96 + sizeof sids[0]];
+        char sql[512]; /* gcc at -O1 cannot bound the id by its array */
         snprintf(sql, sizeof sql, "SELECT last_sequence FROM sessions WHERE session_id = '%s'",
                  sids[i]);
         want[i] = (uint64_t)sjx_journal_int(dir, sql);
