@@ -17,6 +17,7 @@ RANKS = {
     "agents": 2,
     "adapters": 3,
     "sessions": 4,
+    "workspace": 4,  # files and processes beside the sessions (issue 17)
     "http": 5,
     "export": 5,
     "cli": 6,

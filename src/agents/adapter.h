@@ -104,6 +104,11 @@ struct adapter_ctx {
     /* The adapter's persisted state (JSON text), loaded from the session
      * row at restart; NULL for a new session. */
     const char *saved_state;
+    /* The MCP servers configured for working_dir (PUT /v1/config/mcp), as
+     * {name: McpServerConfig} the way the v0.4 SDK sends them; NULL when
+     * none.  Borrowed, read-only; adapters that take MCP servers pass them
+     * on in the agent's own form when they start it. */
+    const json_t *mcp_servers;
     void *state;
     /* The adapter's instance in this server (instance_new), shared by all
      * its sessions; NULL for an adapter without one. */
