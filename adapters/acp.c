@@ -609,11 +609,13 @@ static const struct adapter_mode acp_modes[] = {
     { "build", "Build", "The agent's default mode" },
 };
 
-/* What every ACP agent can do over the protocol. */
+/* What every ACP agent shows over the protocol (docs/agents.md): diffs are
+ * file_ref parts of the tool's result, not items of their own; shell
+ * commands and MCP tools are tool calls like any other. */
 #define ACP_ADAPTER_FIELDS                                                                   \
     .caps = { .permissions = 1, .tool_calls = 1, .tool_results = 1, .text_messages = 1,       \
-              .error_events = 1, .reasoning = 1, .status = 1, .file_changes = 1,              \
-              .mcp_tools = 1, .streaming_deltas = 1, .item_started = 0 },                     \
+              .file_attachments = 1, .error_events = 1, .reasoning = 1, .status = 1,          \
+              .streaming_deltas = 1, .item_started = 0 },                                     \
     .modes = acp_modes, .n_modes = sizeof acp_modes / sizeof acp_modes[0], .can_resume = 1,   \
     .builtin_version = NULL, .mode_rule = &acp_mode_rule, .start_session = NULL,              \
     .send_message = acp_send_message, .reply_permission = acp_reply_permission,               \
