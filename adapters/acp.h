@@ -52,6 +52,9 @@
  *                              advertise no terminal
  *   any other request          method-not-found reply (-32601)
  *   error response to a setup  error event; the waiting turns fail
+ *   session/new after a resume a synthetic status item "session.resumed"
+ *     the agent could not load  saying so (and whether the transcript went
+ *                              with the first prompt as context)
  *   non-JSON, cut, not JSON-RPC agent.unparsed (never an error)
  *   other notifications, updates of other sessions: ignored.
  *

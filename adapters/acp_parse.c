@@ -781,6 +781,30 @@ static int acp_set_modes(adapter_acp_parser_t *p, const json_t *result, struct e
     return 0;
 }
 
+/* Says that the agent could not load the session it had: a new one took
+ * its place, with the earlier conversation as context when there is one. */
+static int acp_resumed_anew(adapter_acp_parser_t *p, json_t *out, struct err *err)
+{
+    const char *how = p->context ? "the earlier conversation is offered as context"
+                                 : "the earlier conversation is not in its context";
+    int n = snprintf(NULL, 0, "the agent could not load session %s; new session %s: %s",
+                     p->resume_id, p->acp_session, how);
+    char *detail = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    char *native = detail ? acp_id(p->session_id, "_acp_resume_", ++p->counter) : NULL;
+    if (native)
+        snprintf(detail, (size_t)n + 1, "the agent could not load session %s; new session %s: %s",
+                 p->resume_id, p->acp_session, how);
+    json_t *c = native ? event_synthetic(event_conversion(
+                             "item.completed",
+                             event_item_data(event_item("status", NULL, "completed", native,
+                                                        event_content(event_part_status(
+                                                            "session.resumed", detail))))))
+                       : NULL;
+    free(native);
+    free(detail);
+    return acp_push(out, c, err);
+}
+
 static int acp_response(adapter_acp_parser_t *p, const json_t *v, json_t *out, json_t *replies,
                         struct err *err)
 {
@@ -828,6 +852,8 @@ static int acp_response(adapter_acp_parser_t *p, const json_t *v, json_t *out, j
             p->context = NULL;
         }
         int rc = acp_set_modes(p, result, err);
+        if (rc == 0 && p->resume_id && !was_loading)
+            rc = acp_resumed_anew(p, out, err);
         if (rc == 0 && p->agent_mode && strcmp(p->agent_mode, "build") != 0 &&
             (!p->current_mode || strcmp(p->current_mode, p->agent_mode) != 0))
             rc = acp_push_line(replies,
