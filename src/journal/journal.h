@@ -480,6 +480,7 @@ struct journal_index_stats {
     uint64_t events_indexed; /* of them, with text (FTS5 rows) */
     uint64_t max_step_us;    /* the longest step: what a commit may wait */
     uint64_t total_step_us;
+    uint64_t total_step_cpu_us; /* the writer thread's CPU time in steps */
     uint64_t indexed_through;
     uint64_t lag;
 };

@@ -17,10 +17,13 @@
  * write lock) keeps two processes indexing the same file from indexing an
  * event twice, though only the server asks for the follower.
  *
- * HOW LONG A COMMIT WAITS: a step stops after the event at which its time
- * passed the quantum while a batch is queued, or at JOURNAL_INDEX_STEP_US
- * when none is.  So a group waits at most the quantum, one event's index
- * insert and the step's COMMIT (measured: bench/search.sh).  Under durability
+ * HOW LONG A COMMIT WAITS: a step indexes as many text events as fit in the
+ * quantum (a cost per event learned from the past steps, COMMIT included:
+ * FTS5 does most of its work there), and stops early on the clock when a
+ * batch is queued.  So a queued group waits about one quantum, plus what a
+ * step's COMMIT costs beyond the estimate (FTS5's segment merges); measured
+ * in bench/search.sh.  With nothing queued the writer runs the next step at
+ * once, so the small steps cost only their per-transaction overhead.  Under durability
  * FULL the step commits with synchronous=NORMAL: a step lost to a crash is
  * redone, and the next group's fsync makes it durable anyway.
  *
@@ -30,18 +33,22 @@
  * the next group commits, so it never spins on an error. */
 #include "journal/journal_int.h"
 
-/* A step's limit when no batch waits: long enough that FTS5's per-commit
- * segment write is paid for many events, short enough that one queued
- * meanwhile is noticed at the next event anyway. */
+/* A step's limit on the clock, whatever the estimate below says. */
 #define JOURNAL_INDEX_STEP_US 20000
-/* Events a step reads per scan statement. */
+/* Events a step reads per scan statement (item.delta rows cost nothing). */
 #define JOURNAL_INDEX_SCAN 256
+
+static int64_t index_clock_us(clockid_t clock)
+{
+    struct timespec ts;
+    if (clock_gettime(clock, &ts) != 0)
+        return 0; /* a step then stops on its event cap only */
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static int64_t index_now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return index_clock_us(CLOCK_MONOTONIC);
 }
 
 int journal__index_prepare(journal_t *j, struct err *err)
@@ -78,6 +85,7 @@ void journal__index_finalize(journal_t *j)
 
 int journal__index_load(journal_t *j, struct err *err)
 {
+    j->idx_us_per_event = 150; /* measured on the build machine; then learned */
     int64_t through = 0, last = 0;
     if (query_int(j->db, "SELECT indexed_through FROM search_index WHERE one = 1", &through,
                   err, "search index watermark") ||
@@ -105,11 +113,17 @@ static int index_queue_waits(journal_t *j)
 }
 
 /* Indexes the events after `*through` until a limit; moves `*through` to the
- * last event read.  SQLite's code. */
+ * last event read.  SQLite's code.  Most of an FTS5 insert's cost is paid at
+ * COMMIT (the in-memory terms written out as a segment, the merges), after
+ * the loop could look at the clock, so the loop also stops at the number of
+ * text events the past steps say fit in the quantum. */
 static int index_events(journal_t *j, int64_t t0, int64_t *through, uint64_t *read,
                         uint64_t *indexed)
 {
     int64_t quantum = (int64_t)atomic_load(&j->idx_quantum_us);
+    uint64_t cap = (uint64_t)quantum / (j->idx_us_per_event ? j->idx_us_per_event : 1);
+    if (cap < 1)
+        cap = 1;
     sqlite3_stmt *scan = j->st_idx_scan;
     for (;;) {
         int rc = sqlite3_bind_int64(scan, 1, *through);
@@ -139,7 +153,8 @@ static int index_events(journal_t *j, int64_t t0, int64_t *through, uint64_t *re
             *through = id;
             (*read)++;
             int64_t spent = index_now_us() - t0;
-            if (spent >= JOURNAL_INDEX_STEP_US || (spent >= quantum && index_queue_waits(j))) {
+            if (*indexed >= cap || spent >= JOURNAL_INDEX_STEP_US ||
+                (spent >= quantum && index_queue_waits(j))) {
                 stop = 1;
                 break;
             }
@@ -161,7 +176,7 @@ void journal__index_step(journal_t *j)
         atomic_store(&j->idx_stalled, 1); /* a WAL recovery will reopen it */
         return;
     }
-    int64_t t0 = index_now_us();
+    int64_t t0 = index_now_us(), cpu0 = index_clock_us(CLOCK_THREAD_CPUTIME_ID);
     int relaxed = j->durability == JOURNAL_DURABILITY_FULL;
     int rc = relaxed ? step_write(j->st_sync_normal) : SQLITE_OK;
     if (rc == SQLITE_OK)
@@ -207,6 +222,15 @@ void journal__index_step(journal_t *j)
         return;
     atomic_store(&j->idx_through, through);
     int64_t spent = index_now_us() - t0;
+    int64_t cpu = index_clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+    if (indexed && cpu > 0) {
+        /* What one text event costs, commit included, smoothed over steps.
+         * CPU time, not the clock: on a loaded machine the clock counts
+         * other processes' time slices too, and would shrink the steps to
+         * one event each, which then pay nothing but their overhead. */
+        uint64_t per = (uint64_t)cpu / indexed;
+        j->idx_us_per_event = (3 * j->idx_us_per_event + (per ? per : 1)) / 4;
+    }
     pthread_mutex_lock(&j->watch_lock);
     j->idx_stats.steps++;
     j->idx_stats.events_read += read;
@@ -214,6 +238,7 @@ void journal__index_step(journal_t *j)
     if ((uint64_t)spent > j->idx_stats.max_step_us)
         j->idx_stats.max_step_us = (uint64_t)spent;
     j->idx_stats.total_step_us += (uint64_t)spent;
+    j->idx_stats.total_step_cpu_us += cpu > 0 ? (uint64_t)cpu : 0;
     pthread_mutex_unlock(&j->watch_lock);
 }
 

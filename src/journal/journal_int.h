@@ -265,6 +265,7 @@ struct journal {
     atomic_int_fast64_t idx_through;   /* search_index.indexed_through, committed */
     atomic_int_fast64_t events_last;   /* events.id of the newest committed event */
     int64_t tent_events_last;          /* writer only: the group's newest event */
+    uint64_t idx_us_per_event;         /* writer only: a text event's index cost */
     struct journal_index_stats idx_stats; /* under watch_lock */
     uint64_t gen; /* group number, writer only */
     /* Idempotency keys: how long they are kept (journal_idem_set_ttl()), and
