@@ -27,14 +27,25 @@
  * FULL the step commits with synchronous=NORMAL: a step lost to a crash is
  * redone, and the next group's fsync makes it durable anyway.
  *
- * FAIRNESS: while the index lags, the writer alternates a group and a step,
- * so sustained appends cannot starve the index; a step then indexes for at
- * least the quantum.  A step that fails (disk full) stalls the follower until
+ * WHEN: while appends come, a step starts once JOURNAL_INDEX_GATHER events
+ * with some text are behind (so a step's fixed cost is shared), or
+ * JOURNAL_INDEX_GAP events of any kind; whatever is left is indexed when
+ * the writer has been idle for JOURNAL_INDEX_IDLE_MS.  Rows without text
+ * (item.delta) thus cost the append path nothing but the watermark's move.
+ *
+ * FAIRNESS: while a step is due, the writer alternates a group and a step,
+ * so sustained appends cannot starve the index.  A step that fails (disk full) stalls the follower until
  * the next group commits, so it never spins on an error. */
 #include "journal/journal_int.h"
 
 /* A step's limit on the clock, whatever the estimate below says. */
 #define JOURNAL_INDEX_STEP_US 20000
+/* While appends come: a step starts once this many events (some with text)
+ * or this many in all are behind; else when the writer had nothing to do
+ * for JOURNAL_INDEX_IDLE_MS (journal_write.c). */
+#define JOURNAL_INDEX_GATHER 32
+#define JOURNAL_INDEX_GAP 4096
+
 /* Events a step reads per scan statement (item.delta rows cost nothing). */
 #define JOURNAL_INDEX_SCAN 256
 
@@ -94,13 +105,25 @@ int journal__index_load(journal_t *j, struct err *err)
         return err->code;
     atomic_store(&j->idx_through, through);
     atomic_store(&j->events_last, last);
+    atomic_store(&j->text_last, last); /* not known: taken as text */
     return 0;
 }
 
-int journal__index_due(journal_t *j)
+int journal__index_due(journal_t *j, int idle)
 {
-    return atomic_load(&j->idx_on) && !atomic_load(&j->idx_stalled) &&
-           atomic_load(&j->idx_through) < atomic_load(&j->events_last);
+    if (!atomic_load(&j->idx_on) || atomic_load(&j->idx_stalled))
+        return 0;
+    int64_t through = atomic_load(&j->idx_through), last = atomic_load(&j->events_last);
+    if (through >= last)
+        return 0;
+    if (idle)
+        return 1;
+    /* While appends come, a step waits for enough to do: a step costs a
+     * transaction whatever it indexes, and rows without text (item.delta,
+     * most of a turn) need no step soon, only the watermark moved past
+     * them, which the next idle moment or a long gap does. */
+    return (atomic_load(&j->text_last) > through && last - through >= JOURNAL_INDEX_GATHER) ||
+           last - through >= JOURNAL_INDEX_GAP;
 }
 
 /* 1 if a batch is queued for the writer. */

@@ -264,6 +264,8 @@ struct journal {
     atomic_uint_fast32_t idx_quantum_us;
     atomic_int_fast64_t idx_through;   /* search_index.indexed_through, committed */
     atomic_int_fast64_t events_last;   /* events.id of the newest committed event */
+    atomic_int_fast64_t text_last;     /* ... of the newest that may have text */
+    int64_t tent_text_last;            /* writer only: the group's newest such */
     int64_t tent_events_last;          /* writer only: the group's newest event */
     uint64_t idx_us_per_event;         /* writer only: a text event's index cost */
     struct journal_index_stats idx_stats; /* under watch_lock */
@@ -557,7 +559,10 @@ int journal__run_and_wait(journal_t *j, struct journal_node *n, const char *subj
 int journal__index_prepare(journal_t *j, struct err *err);
 void journal__index_finalize(journal_t *j);
 int journal__index_load(journal_t *j, struct err *err);
-int journal__index_due(journal_t *j);
+/* 1 if a step should run now; `idle`: the writer has had nothing to do
+ * for JOURNAL_INDEX_IDLE_MS, so any lag at all is worth a step. */
+#define JOURNAL_INDEX_IDLE_MS 5
+int journal__index_due(journal_t *j, int idle);
 void journal__index_step(journal_t *j);
 
 /* journal_export.c: one checkpoint request inside the writer's group. */

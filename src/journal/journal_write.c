@@ -164,6 +164,10 @@ static int apply_batch(journal_t *j, const struct journal_batch *b, struct journ
             return stmt_release(ev, rc);
         if ((rc = step_write(ev)))
             return rc;
+        /* item.started and item.delta repeat an item's text: the index
+         * skips them (migrations/0006_search.sql, events_text). */
+        if (strcmp(e->type, "item.delta") != 0 && strcmp(e->type, "item.started") != 0)
+            j->tent_text_last = sqlite3_last_insert_rowid(j->db);
     }
     if (b->n_events) {
         m->tent_last = b->events[b->n_events - 1].sequence;
@@ -238,6 +242,8 @@ static void finish_group(journal_t *j, struct journal_node *group, size_t n_ok,
     }
     if (committed && j->tent_events_last > atomic_load(&j->events_last))
         atomic_store(&j->events_last, j->tent_events_last);
+    if (committed && j->tent_text_last > atomic_load(&j->text_last))
+        atomic_store(&j->text_last, j->tent_text_last);
     if (committed)
         atomic_store(&j->idx_stalled, 0); /* the storage takes writes again */
     if (committed && n_ok) {
@@ -381,6 +387,7 @@ static void run_group(journal_t *j, struct journal_node *group)
     err_clear(&sqlerr);
     size_t n_ok = 0;
     j->tent_events_last = 0;
+    j->tent_text_last = 0;
 
     int rc = SQLITE_OK;
     if (!j->db && wal_recover(j, &sqlerr) != 0)
@@ -501,7 +508,7 @@ void *journal__writer_main(void *arg)
          * closing stops the index at once (journal_index.c). */
         int index;
         for (;;) {
-            int due = !j->q_closing && journal__index_due(j);
+            int due = !j->q_closing && journal__index_due(j, 0);
             if (!j->q_busy && j->q_head && !(due && index_turn)) {
                 index = 0;
                 break;
@@ -513,6 +520,23 @@ void *journal__writer_main(void *arg)
             if (!j->q_busy && j->q_closing && !j->q_head) {
                 pthread_mutex_unlock(&j->q_lock);
                 return NULL; /* closing and drained */
+            }
+            if (!j->q_busy && !j->q_closing && journal__index_due(j, 1)) {
+                /* Only a little is behind: index it if nothing comes for a
+                 * moment (a timeout with the queue still empty). */
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += JOURNAL_INDEX_IDLE_MS * 1000000L;
+                if (until.tv_nsec >= 1000000000L) {
+                    until.tv_sec++;
+                    until.tv_nsec -= 1000000000L;
+                }
+                if (pthread_cond_timedwait(&j->q_cond, &j->q_lock, &until) == ETIMEDOUT &&
+                    !j->q_busy && !j->q_head && !j->q_closing && journal__index_due(j, 1)) {
+                    index = 1;
+                    break;
+                }
+                continue;
             }
             pthread_cond_wait(&j->q_cond, &j->q_lock);
         }

@@ -296,7 +296,7 @@ static json_t *search(struct sj_server *s, const char *query)
         r = get(s, path);
         assert_true(json_is_integer(json_object_get(r, "indexedThrough")));
         assert_true(json_is_integer(json_object_get(r, "indexLag")));
-        if (sj_int(r, "indexLag") == 0 || waited >= WAIT_MS)
+        if (sj_int(r, "indexLag") == 0 || waited >= 3 * WAIT_MS)
             break;
         sj_sleep_ms(10);
     }
