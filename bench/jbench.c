@@ -15,7 +15,7 @@
  *       The same with the search index follower on (journal_index_follow()):
  *       adds its steps, their longest (what a commit may wait), the lag when
  *       the appends stop and how long it then takes to catch up.
- *   jbench index --db F
+ *   jbench index --db F [--quantum US]
  *       Starts the follower on an existing journal and times its catch-up
  *       (the back-fill of a journal written without it, as after gen).
  *   jbench search --db F --seconds S
@@ -49,6 +49,7 @@ static int jbench_batch = 1, jbench_threads = 1, jbench_seconds = 5;
 static long jbench_sessions = 10, jbench_events = 1000;
 static int jbench_text; /* --text 1: indexed item.completed events */
 static int jbench_index; /* --index 1: the search index follower runs */
+static int jbench_quantum_us; /* --quantum: the follower's (0: its default) */
 
 static atomic_int jbench_stop;
 static atomic_llong jbench_done_events, jbench_failed;
@@ -183,7 +184,7 @@ static int jbench_journal(void)
         return 1;
     }
     if (jbench_index)
-        journal_index_follow(j, 0);
+        journal_index_follow(j, (uint32_t)jbench_quantum_us);
     pthread_t th[JBENCH_MAX_THREADS];
     struct jbench_thread args[JBENCH_MAX_THREADS];
     double t0 = jbench_now();
@@ -370,7 +371,7 @@ static int jbench_index_catchup(void)
     journal_index_get_stats(j, &ix);
     uint64_t behind = ix.lag;
     double t0 = jbench_now();
-    journal_index_follow(j, 0);
+    journal_index_follow(j, (uint32_t)jbench_quantum_us);
     while (ix.lag && jbench_now() - t0 < 3600) {
         usleep(10000);
         journal_index_get_stats(j, &ix);
@@ -472,6 +473,8 @@ int main(int argc, char **argv)
             jbench_text = atoi(v);
         else if (strcmp(a, "--index") == 0)
             jbench_index = atoi(v);
+        else if (strcmp(a, "--quantum") == 0)
+            jbench_quantum_us = atoi(v);
         else
             goto usage;
     }
@@ -492,6 +495,6 @@ int main(int argc, char **argv)
 usage:
     fprintf(stderr, "usage: jbench journal|sqlite|gen|search|index --db FILE [--durability full|normal]\n"
                     "         [--batch B] [--threads T] [--seconds S] [--sessions N] [--events E]\n"
-                    "         [--text 0|1] [--index 0|1]\n");
+                    "         [--text 0|1] [--index 0|1] [--quantum US]\n");
     return 2;
 }
