@@ -389,4 +389,101 @@ int journal_idem_get(journal_reader_t *r, const char *key, struct journal_idem_i
  * complaint in err.  Thread: the reader's. */
 int journal_integrity_check(journal_reader_t *r, struct err *err);
 
+/* ---- session summaries and search (journal_search.c) ------------------ */
+
+/* What GET /v1/sessions and /v1/sessions/{id} add to a session row, kept by
+ * the triggers of migrations/0006_search.sql in the events' transaction. */
+struct journal_session_extra {
+    const char *status;     /* "running", "waiting", "idle" or "ended" */
+    const char *updated_at; /* RFC 3339: the newest event's time, else created_at */
+    const char *title;      /* the first user message, <= 80 characters; NULL if none */
+    const char *pending_permissions; /* JSON array of ids, never NULL */
+    const char *pending_questions;   /* JSON array of ids, never NULL */
+};
+
+/* Called per row; both structs are borrowed for the call.  Non-zero stops. */
+typedef int (*journal_summary_fn)(void *arg, const struct journal_session_info *s,
+                                  const struct journal_session_extra *x);
+
+/* A page of the session list.  Strings are borrowed for the call. */
+struct journal_session_query {
+    int by_activity;    /* 1: newest activity first, (updated_at, id) keyset;
+                         * 0: newest created first (the v1 list's order) */
+    uint32_t limit;     /* 0: no limit */
+    const char *cursor; /* a next_cursor of the same query, or NULL */
+    const char *status; /* filter, or NULL */
+    const char *agent;  /* filter, or NULL */
+};
+
+#define JOURNAL_CURSOR_MAX 96
+
+/* Calls `fn` for the sessions of `q`.  When more rows follow the page,
+ * next_cursor (JOURNAL_CURSOR_MAX bytes) gets the cursor of the next page,
+ * else "".  ERR_INVALID for a cursor this query did not make or an unknown
+ * status.  Thread: the reader's. */
+int journal_session_page(journal_reader_t *r, const struct journal_session_query *q,
+                         journal_summary_fn fn, void *arg, char *next_cursor /* OUT */,
+                         struct err *err);
+
+/* One session's row and summary; ERR_NOT_FOUND if there is none.
+ * Thread: the reader's. */
+int journal_session_summary(journal_reader_t *r, const char *session_id,
+                            journal_summary_fn fn, void *arg, struct err *err);
+
+/* One search hit; strings borrowed for the call.  `snippet` is plain text
+ * with each match between "<mark>" and "</mark>". */
+struct journal_hit {
+    const char *session_id;
+    uint64_t sequence;
+    const char *type;
+    const char *snippet;
+};
+typedef int (*journal_hit_fn)(void *arg, const struct journal_hit *h);
+
+/* Full-text search (FTS5 query syntax) over the text of the events the
+ * index has read (journal_index_position(): the hits are exact up to its
+ * indexed_through, newer events are not searched yet), newest first, at most `limit` hits after `cursor` (NULL: from the newest), only
+ * session `session_id`'s if non-NULL.  next_cursor as for
+ * journal_session_page().  ERR_INVALID for an empty or malformed query or
+ * cursor, ERR_NOT_FOUND for an unknown session.  Thread: the reader's. */
+int journal_search(journal_reader_t *r, const char *query, const char *session_id,
+                   const char *cursor, uint32_t limit, journal_hit_fn fn, void *arg,
+                   char *next_cursor /* OUT */, struct err *err);
+
+/* ---- the search index follower (journal_index.c) --------------------- */
+
+/* The index is written behind the commit, by the writer thread while no
+ * commit waits (see journal_index.c).  Nothing is indexed until this is
+ * called: the server calls it, one-shot tools (import, export) do not, so
+ * they never hold the write lock for the index.  `quantum_us` (0: the
+ * default) is how long a step indexes before it lets a queued commit go
+ * first.  Thread: any. */
+#define JOURNAL_INDEX_QUANTUM_US 1000
+void journal_index_follow(journal_t *j, uint32_t quantum_us);
+
+/* How far the index is: events (in commit order) up to indexed_through
+ * have been read into it; `lag` committed events have not. */
+struct journal_index_pos {
+    uint64_t indexed_through; /* events.id, a count of the journal's events */
+    uint64_t lag;
+};
+
+/* The position in the reader's snapshot.  Thread: the reader's. */
+int journal_index_position(journal_reader_t *r, struct journal_index_pos *out,
+                           struct err *err);
+
+/* The follower's counters since journal_open(), and its position as the
+ * writer last saw it.  Thread: any. */
+struct journal_index_stats {
+    uint64_t steps;          /* index transactions committed */
+    uint64_t events_read;    /* events the steps read */
+    uint64_t events_indexed; /* of them, with text (FTS5 rows) */
+    uint64_t max_step_us;    /* the longest step: what a commit may wait */
+    uint64_t total_step_us;
+    uint64_t total_step_cpu_us; /* the writer thread's CPU time in steps */
+    uint64_t indexed_through;
+    uint64_t lag;
+};
+void journal_index_get_stats(journal_t *j, struct journal_index_stats *out);
+
 #endif
