@@ -12,6 +12,7 @@
 #include "sessions/sessions.h"
 #include "agents/install.h"
 #include "agents/supervisor.h"
+#include "workspace/processes.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -332,6 +333,7 @@ int cmd_server(int argc, char **argv)
     journal_t *journal = NULL;
     supervisor_t *supervisor = NULL;
     sessions_t *sessions = NULL;
+    processes_t *processes = NULL;
     http_t *http = NULL;
     export_t *exporters[CMD_SERVER_MAX_LIST] = {NULL};
     int exit_code = 1;
@@ -351,6 +353,8 @@ int cmd_server(int argc, char **argv)
                                        .data_dir = data_dir, .agents_dir = o.agents_dir };
     if (sessions_open(journal, supervisor, &sconfig, &sessions, &err) != 0)
         goto fail;
+    if (processes_open(journal, supervisor, &processes, &err) != 0)
+        goto fail;
     struct http_config hconfig = {
         .host = o.host, .port = (uint16_t)o.port, .token = o.token,
         .cors = { .origins = o.origins, .n_origins = o.n_origins,
@@ -361,6 +365,7 @@ int cmd_server(int argc, char **argv)
         .threads = o.threads, .max_body_bytes = o.max_body_bytes,
         .heartbeat_ms = o.heartbeat_ms,
         .exports_status = cmd_server_exports_status, .exports_arg = exporters,
+        .processes = processes,
     };
     /* One following exporter thread per target; an unreachable target is
      * retried in the background, only a bad URL (or webhook secret) stops
@@ -398,6 +403,8 @@ fail:
     http_stop(http);
     if (sessions)
         sessions_close(sessions);
+    /* Their exits are journaled while the supervisor drains. */
+    processes_close(processes);
     supervisor_stop(supervisor);
     /* After the last writer, before the journal goes: an exporter reads it
      * and commits checkpoints to it. */
@@ -405,6 +412,8 @@ fail:
         export_stop(exporters[i]);
     journal_close(journal);
     sessions_free(sessions);
+    /* After the journal: its writer's last callbacks still reach them. */
+    processes_free(processes);
     if (close(lock_fd) != 0)
         fprintf(stderr, "sandbox-journal: closing the data directory lock: %s\n",
                 strerror(errno));

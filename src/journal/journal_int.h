@@ -189,6 +189,8 @@ struct journal_node {
     struct journal_idem idem;
     int is_export;
     struct journal_export_op x;
+    int is_proc; /* a process write (journal_proc.c), `b` all zero */
+    struct journal_proc_write p;
     int rc;
     struct err err;
 };
@@ -215,6 +217,11 @@ struct journal_reader {
     sqlite3_stmt *data_version;
     sqlite3_stmt *read_aliases;
     sqlite3_stmt *idem_get;
+    sqlite3_stmt *proc_list;
+    sqlite3_stmt *proc_logs;
+    sqlite3_stmt *proc_logs_stream;
+    sqlite3_stmt *proc_tail;
+    sqlite3_stmt *proc_tail_stream;
     unsigned wal_gen; /* the journal's wal_gen when this connection opened */
     struct journal_reader *next;
 };
@@ -248,6 +255,11 @@ struct journal {
     sqlite3_stmt *st_x_target_id;
     sqlite3_stmt *st_x_reset;
     sqlite3_stmt *st_x_mark;
+    sqlite3_stmt *st_p_info;
+    sqlite3_stmt *st_p_drop;
+    sqlite3_stmt *st_p_chunk;
+    sqlite3_stmt *st_p_rm_logs;
+    sqlite3_stmt *st_p_rm;
     uint64_t gen; /* group number, writer only */
     /* Idempotency keys: how long they are kept (journal_idem_set_ttl()), and
      * when the writer last deleted older ones (writer only). */
@@ -534,6 +546,9 @@ int journal__run_and_wait(journal_t *j, struct journal_node *n, const char *subj
 
 /* journal_export.c: one checkpoint request inside the writer's group. */
 int journal__apply_export(journal_t *j, struct journal_node *n);
+
+/* journal_proc.c: one process write inside the writer's group. */
+int journal__apply_proc(journal_t *j, struct journal_node *n);
 
 /* journal_watch.c: wake-ups after a commit; under watch_lock. */
 void journal__wake_any(journal_t *j, int all);
