@@ -552,7 +552,8 @@ struct proc_spawn {
     int close_stdin;
     int rc;
     struct err err;
-    supervisor_proc_t *sp;
+    supervisor_proc_t *sp; /* loop thread only: it may be gone once the call returns */
+    int pid;
 };
 
 /* The environment: the server's, with the request's variables over it.
@@ -613,6 +614,11 @@ static void proc_spawn_on_loop(uv_loop_t *loop, void *arg)
         return;
     }
     s->rc = supervisor_proc_spawn(loop, &s->o, s->cb, &s->sp, &s->err);
+    if (s->rc == ERR_NOT_INSTALLED) { /* a request's mistake, not an agent's absence */
+        char why[sizeof s->err.msg];
+        snprintf(why, sizeof why, "%s", s->err.msg);
+        s->rc = err_set(&s->err, ERR_INVALID, "%s", why);
+    }
     if (s->rc) {
         if (s->w) {
             supervisor_timer_free(s->w->flush_timer);
@@ -620,6 +626,7 @@ static void proc_spawn_on_loop(uv_loop_t *loop, void *arg)
         }
         return;
     }
+    s->pid = supervisor_proc_pid(s->sp);
     if (s->w)
         s->w->sp = s->sp;
     if (s->close_stdin)
@@ -772,7 +779,7 @@ int processes_create(processes_t *p, const json_t *body, json_t **out, struct er
         wproc_free(w);
         return rc;
     }
-    w->pid = supervisor_proc_pid(s.sp);
+    w->pid = s.pid;
     if (proc_insert(p, w) != 0) {
         /* Running, but unlisted: it still ends and is journaled. */
         wproc_unref_locked(w);
