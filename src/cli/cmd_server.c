@@ -400,11 +400,12 @@ fail:
     /* Installs first: their end resumes the HTTP requests waiting for them,
      * which must happen before the listener stops. */
     install_stop();
+    /* Before the listener too: it answers the runs waiting for a child.
+     * The children's exits are journaled while the supervisor drains. */
+    processes_close(processes);
     http_stop(http);
     if (sessions)
         sessions_close(sessions);
-    /* Their exits are journaled while the supervisor drains. */
-    processes_close(processes);
     supervisor_stop(supervisor);
     /* After the last writer, before the journal goes: an exporter reads it
      * and commits checkpoints to it. */

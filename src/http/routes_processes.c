@@ -47,15 +47,42 @@ static enum MHD_Result proc_create(struct http_request *req)
     return proc_answer(req, rc, &err, out);
 }
 
+static void proc_run_release(void *job)
+{
+    processes_run_release(job);
+}
+
+static void proc_run_resume(void *conn)
+{
+    MHD_resume_connection(conn);
+}
+
+/* Runs without holding this worker: the connection is suspended until the
+ * child ends, and libmicrohttpd calls the handler again for the answer. */
 static enum MHD_Result proc_run(struct http_request *req)
 {
     struct err err;
-    json_t *body = NULL, *out = NULL;
-    int rc = http_body_object(req, &body, &err);
+    json_t *out = NULL;
+    int rc;
+    if (req->wait_free == proc_run_release) {
+        rc = processes_run_result(req->wait, &out, &err);
+        return proc_answer(req, rc, &err, out);
+    }
+    json_t *body = NULL;
+    struct processes_run_job *job = NULL;
+    rc = http_body_object(req, &body, &err);
     if (rc == 0)
-        rc = processes_run(req->server->processes, body, &out, &err);
+        rc = processes_run_start(req->server->processes, body, &job, &err);
     json_decref(body);
-    return proc_answer(req, rc, &err, out);
+    if (rc)
+        return http_respond_error(req, &err);
+    req->wait = job;
+    req->wait_free = proc_run_release;
+    /* Suspended first, so the end always finds it suspended. */
+    MHD_suspend_connection(req->conn);
+    if (processes_run_notify(job, proc_run_resume, req->conn))
+        MHD_resume_connection(req->conn);
+    return MHD_YES;
 }
 
 static enum MHD_Result proc_config_get(struct http_request *req)

@@ -112,6 +112,8 @@ struct processes {
     uint64_t next_id;
     size_t running;
     int closing;
+    struct processes_run_job *runs; /* waiting for their child */
+    struct processes_run_job *loop_runs; /* whose child runs: loop thread only */
     struct proc_config cfg;
 };
 
@@ -1079,8 +1081,18 @@ int processes_config_set(processes_t *p, const json_t *body, json_t **out, struc
 
 /* ---- run to completion --------------------------------------------------------------- */
 
-struct proc_run {
+/* A run: the loop holds it until the child's exit, the request until it
+ * took the result (refs, under p->lock).  The request sleeps meanwhile
+ * (its connection suspended), so no worker waits for a child. */
+struct processes_run_job {
     struct processes *p;
+    int refs;
+    struct processes_run_job *next, *prev; /* p's waiting requests, for the shutdown */
+    struct processes_run_job *loop_next, *loop_prev; /* p's running children (loop) */
+    void (*notify)(void *arg);             /* under p->lock */
+    void *notify_arg;
+    int cancelled;                         /* the server stops: answered without it */
+    int64_t start_ms;
     struct buf out[2];
     int truncated[2];
     size_t max_output;
@@ -1090,11 +1102,38 @@ struct proc_run {
     int done;
     int has_code;
     int code;
+    int64_t duration_ms;
 };
+
+/* p->lock held. */
+static void run_unref_locked(struct processes_run_job *r)
+{
+    if (--r->refs > 0)
+        return;
+    buf_free(&r->out[0]);
+    buf_free(&r->out[1]);
+    free(r);
+}
+
+/* Ends the request's wait (p->lock held): once, whichever comes first of
+ * the exit and the shutdown. */
+static void run_wake_locked(struct processes_run_job *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else if (r->p->runs == r)
+        r->p->runs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->next = r->prev = NULL;
+    if (r->notify)
+        r->notify(r->notify_arg);
+    r->notify = NULL;
+}
 
 static void run_on_output(void *arg, int fd, const char *data, size_t len)
 {
-    struct proc_run *r = arg;
+    struct processes_run_job *r = arg;
     int i = fd == 2;
     size_t room = r->out[i].len < r->max_output ? r->max_output - r->out[i].len : 0;
     if (len > room) {
@@ -1107,27 +1146,37 @@ static void run_on_output(void *arg, int fd, const char *data, size_t len)
 
 static void run_on_exit(void *arg, const struct supervisor_exit *e)
 {
-    struct proc_run *r = arg;
+    struct processes_run_job *r = arg;
     supervisor_timer_free(r->timer);
     r->timer = NULL;
-    pthread_mutex_lock(&r->p->lock);
+    struct processes *p = r->p;
+    if (r->loop_prev)
+        r->loop_prev->loop_next = r->loop_next;
+    else
+        p->loop_runs = r->loop_next;
+    if (r->loop_next)
+        r->loop_next->loop_prev = r->loop_prev;
+    r->sp = NULL;
+    pthread_mutex_lock(&p->lock);
     r->has_code = !r->timed_out;
     r->code = e->term_signal ? 128 + e->term_signal : (int)e->exit_status;
+    r->duration_ms = proc_now_ms() - r->start_ms;
     r->done = 1;
-    pthread_cond_broadcast(&r->p->changed);
-    pthread_mutex_unlock(&r->p->lock);
+    run_wake_locked(r);
+    run_unref_locked(r); /* the loop's */
+    pthread_mutex_unlock(&p->lock);
 }
 
 static void run_timeout(void *arg)
 {
-    struct proc_run *r = arg;
+    struct processes_run_job *r = arg;
     r->timed_out = 1;
     if (supervisor_proc_kill(r->sp, SIGKILL) != 0)
         fprintf(stderr, "sandbox-journal: processes/run: the child is gone already\n");
 }
 
 struct run_spawn {
-    struct proc_run *r;
+    struct processes_run_job *r;
     struct proc_spawn s;
     uint64_t timeout_ms;
 };
@@ -1135,7 +1184,7 @@ struct run_spawn {
 static void run_spawn_on_loop(uv_loop_t *loop, void *arg)
 {
     struct run_spawn *rs = arg;
-    struct proc_run *r = rs->r;
+    struct processes_run_job *r = rs->r;
     if (supervisor_timer_new(loop, run_timeout, r, &r->timer, &rs->s.err) != 0) {
         rs->s.rc = rs->s.err.code;
         return;
@@ -1147,8 +1196,14 @@ static void run_spawn_on_loop(uv_loop_t *loop, void *arg)
         return;
     }
     r->sp = rs->s.sp;
-    if (supervisor_timer_arm(r->timer, rs->timeout_ms, 0, &rs->s.err) != 0)
-        supervisor_proc_kill(r->sp, SIGKILL); /* no timeout without a timer: end it now */
+    struct processes *p = r->p;
+    r->loop_next = p->loop_runs;
+    if (p->loop_runs)
+        p->loop_runs->loop_prev = r;
+    p->loop_runs = r;
+    if (supervisor_timer_arm(r->timer, rs->timeout_ms, 0, &rs->s.err) != 0 &&
+        supervisor_proc_kill(r->sp, SIGKILL) != 0) /* no timeout without a timer: end it */
+        fprintf(stderr, "sandbox-journal: processes/run: cannot end the child\n");
 }
 
 /* The length of the UTF-8 sequence at s[0..n), or 0 if it is not one
@@ -1188,7 +1243,8 @@ static json_t *run_text(const struct buf *b)
     return v;
 }
 
-int processes_run(processes_t *p, const json_t *body, json_t **out, struct err *err)
+int processes_run_start(processes_t *p, const json_t *body, struct processes_run_job **out,
+                        struct err *err)
 {
     const char **argv = NULL;
     char **env = NULL;
@@ -1200,13 +1256,21 @@ int processes_run(processes_t *p, const json_t *body, json_t **out, struct err *
     const json_t *jm = json_object_get(body, "maxOutputBytes");
     pthread_mutex_lock(&p->lock);
     struct proc_config cfg = p->cfg;
+    int closing = p->closing;
     pthread_mutex_unlock(&p->lock);
     if ((jt && !json_is_null(jt) && (!json_is_integer(jt) || json_integer_value(jt) < 1)) ||
-        (jm && !json_is_null(jm) && (!json_is_integer(jm) || json_integer_value(jm) < 0))) {
+        (jm && !json_is_null(jm) && (!json_is_integer(jm) || json_integer_value(jm) < 0)))
+        rc = err_set(err, ERR_INVALID, "timeoutMs and maxOutputBytes must be positive "
+                                       "integers");
+    else if (closing)
+        rc = err_set(err, ERR_PROC_CONFLICT, "the server is shutting down");
+    struct processes_run_job *r = rc ? NULL : calloc(1, sizeof *r);
+    if (!rc && !r)
+        rc = err_set(err, ERR_NOMEM, "out of memory");
+    if (rc) {
         free(argv);
         proc_env_free(env);
-        return err_set(err, ERR_INVALID, "timeoutMs and maxOutputBytes must be positive "
-                                         "integers");
+        return rc;
     }
     int64_t timeout = json_is_integer(jt) ? (int64_t)json_integer_value(jt)
                                           : cfg.default_run_timeout_ms;
@@ -1216,46 +1280,91 @@ int processes_run(processes_t *p, const json_t *body, json_t **out, struct err *
                                           : cfg.max_output_bytes;
     if (max_out > cfg.max_output_bytes)
         max_out = cfg.max_output_bytes;
-    struct proc_run r = { .p = p, .max_output = (size_t)max_out };
-    buf_init(&r.out[0]);
-    buf_init(&r.out[1]);
+    r->p = p;
+    r->refs = 2; /* the loop's (until the exit) and the request's */
+    r->max_output = (size_t)max_out;
+    buf_init(&r->out[0]);
+    buf_init(&r->out[1]);
     struct supervisor_proc_callbacks cb = { .on_output = run_on_output,
-                                            .on_exit = run_on_exit, .arg = &r };
+                                            .on_exit = run_on_exit, .arg = r };
     struct run_spawn rs = {
-        .r = &r,
+        .r = r,
         .timeout_ms = (uint64_t)timeout,
         .s = { .o = { .file = argv[0], .args = argv, .env = env, .cwd = cwd,
                       .label = "processes/run" },
                .cb = &cb, .close_stdin = 1 },
     };
-    int64_t start = proc_now_ms();
+    r->start_ms = proc_now_ms();
+    /* Listed before the child can end, so the shutdown finds every run. */
+    pthread_mutex_lock(&p->lock);
+    r->next = p->runs;
+    if (p->runs)
+        p->runs->prev = r;
+    p->runs = r;
+    pthread_mutex_unlock(&p->lock);
     rc = supervisor_call(p->supervisor, run_spawn_on_loop, &rs, err);
     if (rc == 0 && rs.s.rc)
         *err = rs.s.err, rc = rs.s.rc;
     free(argv);
     proc_env_free(env);
-    if (rc == 0) {
+    if (rc) {
         pthread_mutex_lock(&p->lock);
-        while (!r.done)
-            pthread_cond_wait(&p->changed, &p->lock);
+        run_wake_locked(r);
+        r->refs = 1; /* no child: nothing else holds it */
+        run_unref_locked(r);
         pthread_mutex_unlock(&p->lock);
-        json_t *o = json_pack("{s:I,s:o,s:b,s:o,s:b,s:b}", "durationMs",
-                              (json_int_t)(proc_now_ms() - start), "stdout",
-                              run_text(&r.out[0]), "stdoutTruncated", r.truncated[0], "stderr",
-                              run_text(&r.out[1]), "stderrTruncated", r.truncated[1],
-                              "timedOut", r.timed_out);
-        if (o && json_object_set_new(o, "exitCode",
-                                     r.has_code ? json_integer(r.code) : json_null()) != 0) {
-            json_decref(o);
-            o = NULL;
-        }
-        if (!o)
-            rc = err_set(err, ERR_NOMEM, "out of memory");
-        *out = o;
+        return rc;
     }
-    buf_free(&r.out[0]);
-    buf_free(&r.out[1]);
-    return rc;
+    *out = r;
+    return 0;
+}
+
+int processes_run_notify(struct processes_run_job *r, void (*fn)(void *arg), void *arg)
+{
+    struct processes *p = r->p;
+    pthread_mutex_lock(&p->lock);
+    int ended = r->done || r->cancelled;
+    if (!ended) {
+        r->notify = fn;
+        r->notify_arg = arg;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return ended;
+}
+
+int processes_run_result(struct processes_run_job *r, json_t **out, struct err *err)
+{
+    struct processes *p = r->p;
+    pthread_mutex_lock(&p->lock);
+    int done = r->done;
+    pthread_mutex_unlock(&p->lock);
+    if (!done)
+        return err_set(err, ERR_PROC_CONFLICT, "the server is shutting down");
+    /* Done: the loop has finished with the buffers. */
+    json_t *o = json_pack("{s:I,s:o,s:b,s:o,s:b,s:b}", "durationMs",
+                          (json_int_t)r->duration_ms, "stdout", run_text(&r->out[0]),
+                          "stdoutTruncated", r->truncated[0], "stderr", run_text(&r->out[1]),
+                          "stderrTruncated", r->truncated[1], "timedOut", r->timed_out);
+    if (o && json_object_set_new(o, "exitCode",
+                                 r->has_code ? json_integer(r->code) : json_null()) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    if (!o)
+        return err_set(err, ERR_NOMEM, "out of memory");
+    *out = o;
+    return 0;
+}
+
+void processes_run_release(struct processes_run_job *r)
+{
+    if (!r)
+        return;
+    struct processes *p = r->p;
+    pthread_mutex_lock(&p->lock);
+    r->notify = NULL; /* the request is gone: nothing to wake */
+    run_unref_locked(r);
+    pthread_mutex_unlock(&p->lock);
 }
 
 /* ---- shutting down ---------------------------------------------------------------- */
@@ -1280,6 +1389,8 @@ static void proc_close_on_loop(uv_loop_t *loop, void *arg)
             supervisor_proc_resume_output(w->sp);
         supervisor_proc_stop(w->sp, PROC_STOP_GRACE_MS);
     }
+    for (struct processes_run_job *r = p->loop_runs; r; r = r->loop_next)
+        supervisor_proc_stop(r->sp, PROC_STOP_GRACE_MS);
 }
 
 void processes_close(processes_t *p)
@@ -1288,6 +1399,12 @@ void processes_close(processes_t *p)
         return;
     pthread_mutex_lock(&p->lock);
     p->closing = 1;
+    /* Their requests are answered now, before the listener stops; the
+     * children are the loop's to end. */
+    while (p->runs) {
+        p->runs->cancelled = 1;
+        run_wake_locked(p->runs);
+    }
     pthread_mutex_unlock(&p->lock);
     struct err err;
     if (supervisor_call(p->supervisor, proc_close_on_loop, p, &err) != 0)

@@ -29,7 +29,8 @@ typedef struct processes processes_t;
 int processes_open(journal_t *journal, supervisor_t *supervisor, processes_t **out,
                    struct err *err);
 /* Stops every running child (their exits are journaled while the
- * supervisor drains) and refuses new ones.  Thread: main. */
+ * supervisor drains), answers the runs still waiting, and refuses new
+ * ones.  Before http_stop(), so no request is left suspended.  Thread: main. */
 void processes_close(processes_t *p);
 void processes_free(processes_t *p);
 
@@ -56,9 +57,21 @@ size_t processes_max_input(processes_t *p);
 /* /terminal/resize. */
 int processes_resize(processes_t *p, const char *id, unsigned rows, unsigned cols,
                      struct err *err);
-/* POST /v1/processes/run: runs to completion (or timeout) and answers the
- * ProcessRunResponse; nothing journaled.  Blocks the calling thread. */
-int processes_run(processes_t *p, const json_t *body, json_t **out, struct err *err);
+/* POST /v1/processes/run: runs to completion (or timeout), nothing
+ * journaled.  A run is a job the caller waits for without a thread:
+ * processes_run_start() starts the child (new: *out, released with
+ * processes_run_release()); processes_run_notify() asks for fn(arg) at its
+ * end (called once, on the loop thread or at processes_close(), under the
+ * manager's lock: it must only wake the caller) and returns 1 instead when
+ * it has ended already; processes_run_result() then gives the
+ * ProcessRunResponse (new), or ERR_PROC_CONFLICT when the server stopped
+ * first. */
+struct processes_run_job;
+int processes_run_start(processes_t *p, const json_t *body, struct processes_run_job **out,
+                        struct err *err);
+int processes_run_notify(struct processes_run_job *job, void (*fn)(void *arg), void *arg);
+int processes_run_result(struct processes_run_job *job, json_t **out, struct err *err);
+void processes_run_release(struct processes_run_job *job);
 
 /* For /logs: 0 if `id` is known (*ended set once its exit is committed, so
  * a reader that finds no chunk after that has read everything), else

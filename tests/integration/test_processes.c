@@ -14,6 +14,7 @@
 #include "server.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -493,6 +494,69 @@ static void test_auth_and_unknown_ids(void **state)
                       "invalid_request");
 }
 
+struct bg_run {
+    int port;
+    const char *auth;
+    const char *body;
+    int status; /* the answer's, or a HTTPC_E* code */
+    char out[256];
+};
+
+static void *bg_run_main(void *arg)
+{
+    struct bg_run *b = arg;
+    const char *headers[] = { b->auth, "Content-Type: application/json", NULL };
+    struct httpc_response resp;
+    int rc = httpc_request(b->port, "POST", "/v1/processes/run", headers, b->body,
+                           strlen(b->body), 20000, &resp);
+    b->status = rc ? rc : resp.status;
+    if (rc == 0) {
+        snprintf(b->out, sizeof b->out, "%s", resp.body ? resp.body : "");
+        httpc_response_free(&resp);
+    }
+    return NULL;
+}
+
+/* A run waits for its child without a worker: with one HTTP thread, health
+ * still answers while two runs sleep; and a server stopping with a run in
+ * flight exits cleanly, its child stopped. */
+static void test_run_holds_no_worker(void **state)
+{
+    struct sj_server *s = *state;
+    char auth[192];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", s->token);
+    struct bg_run a = { .port = s->port, .auth = auth,
+                        .body = "{\"command\":\"sh\",\"args\":[\"-c\",\"sleep 1; echo done\"]}" };
+    struct bg_run b = { .port = s->port, .auth = auth,
+                        .body = "{\"command\":\"sleep\",\"args\":[\"60\"]}" };
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, bg_run_main, &a), 0);
+    assert_int_equal(pthread_create(&tb, NULL, bg_run_main, &b), 0);
+    sj_sleep_ms(200); /* both runs are in flight (a worker would be held) */
+    for (int i = 0; i < 5; i++) {
+        struct httpc_response resp;
+        assert_int_equal(httpc_request(s->port, "GET", "/v1/health", NULL, NULL, 0, 500, &resp),
+                         0);
+        assert_int_equal(resp.status, 200);
+        httpc_response_free(&resp);
+    }
+    pthread_join(ta, NULL);
+    assert_int_equal(a.status, 200);
+    assert_non_null(strstr(a.out, "\"stdout\":\"done\\n\""));
+    /* The server stops with `sleep 60` still running under a run. */
+    assert_int_equal(sj_server_stop(s), 0);
+    assert_int_equal(s->killed, 0);
+    pthread_join(tb, NULL);
+    assert_true(b.status == 409 || b.status < 0);
+}
+
+/* One HTTP worker, and a token. */
+static int setup_one_worker(void **state)
+{
+    static const char *const args[] = { "--token", "proc-secret", "--http-threads", "1", NULL };
+    return sj_setup_with(state, args);
+}
+
 /* Every test runs with a token, so that requests without it can be tried. */
 static int setup_token(void **state)
 {
@@ -512,6 +576,8 @@ int main(void)
         T(test_byte_cap),
         T(test_follow_then_kill9_restart),
         T(test_auth_and_unknown_ids),
+        cmocka_unit_test_setup_teardown(test_run_holds_no_worker, setup_one_worker,
+                                        sj_teardown_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
