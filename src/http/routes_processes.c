@@ -15,6 +15,8 @@
  * of output (base64 makes a third more). */
 #define PROC_LOG_PAGE 10000
 #define PROC_LOG_PAGE_BYTES (4 * 1024 * 1024)
+/* The longest a /stop or /kill waits for the exit (waitMs). */
+#define PROC_MAX_WAIT_MS 30000
 
 static enum MHD_Result proc_answer(struct http_request *req, int rc, const struct err *err,
                                    json_t *body)
@@ -127,8 +129,9 @@ static enum MHD_Result proc_signal(struct http_request *req, int hard)
     uint64_t wait_ms = 0;
     int present = 0;
     int rc = http_query_u64(req, "waitMs", &wait_ms, &present, &err);
-    if (rc == 0 && wait_ms > 600000)
-        wait_ms = 600000; /* a worker is not held longer than the longest run */
+    /* The wait holds this worker: bounded, the client asks again for more. */
+    if (rc == 0 && wait_ms > PROC_MAX_WAIT_MS)
+        wait_ms = PROC_MAX_WAIT_MS;
     if (rc == 0)
         rc = processes_signal(req->server->processes, req->params[0], hard, wait_ms, &out,
                               &err);

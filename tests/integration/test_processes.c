@@ -526,16 +526,17 @@ static void test_run_holds_no_worker(void **state)
     char auth[192];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", s->token);
     struct bg_run a = { .port = s->port, .auth = auth,
-                        .body = "{\"command\":\"sh\",\"args\":[\"-c\",\"sleep 1; echo done\"]}" };
+                        .body = "{\"command\":\"sh\",\"args\":[\"-c\",\"sleep 5; echo done\"]}" };
     struct bg_run b = { .port = s->port, .auth = auth,
                         .body = "{\"command\":\"sleep\",\"args\":[\"60\"]}" };
     pthread_t ta, tb;
     assert_int_equal(pthread_create(&ta, NULL, bg_run_main, &a), 0);
     assert_int_equal(pthread_create(&tb, NULL, bg_run_main, &b), 0);
-    sj_sleep_ms(200); /* both runs are in flight (a worker would be held) */
-    for (int i = 0; i < 5; i++) {
+    sj_sleep_ms(300); /* both runs are in flight (a worker would be held) */
+    /* Well under the 5 s the first run takes, with room for valgrind. */
+    for (int i = 0; i < 2; i++) {
         struct httpc_response resp;
-        assert_int_equal(httpc_request(s->port, "GET", "/v1/health", NULL, NULL, 0, 500, &resp),
+        assert_int_equal(httpc_request(s->port, "GET", "/v1/health", NULL, NULL, 0, 2000, &resp),
                          0);
         assert_int_equal(resp.status, 200);
         httpc_response_free(&resp);
