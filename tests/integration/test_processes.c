@@ -494,6 +494,34 @@ static void test_auth_and_unknown_ids(void **state)
                       "invalid_request");
 }
 
+/* A clean stop ends the running processes itself (EOF, SIGTERM) and
+ * journals their exits before it exits. */
+static void test_stop_ends_processes(void **state)
+{
+    struct sj_server *s = *state;
+    json_t *p = create(s, "{\"command\":\"sleep\",\"args\":[\"60\"]}");
+    char *path = sj_fmt("/v1/processes/%s", sj_str(p, "id"));
+    int pid = (int)sj_int(p, "pid");
+    json_decref(p);
+    if (sj_server_restart(s) != 0)
+        fail_msg("the server did not stop cleanly (killed %d)", s->killed);
+    json_t *info = sj_call(s, "GET", path, NULL, 200);
+    assert_string_equal(sj_str(info, "status"), "exited");
+    assert_int_equal(sj_int(info, "exitCode"), 128 + 15);
+    json_decref(info);
+    free(path);
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/%d/cmdline", pid);
+    FILE *f = fopen(proc, "r"); /* gone, or at most a reused pid */
+    if (f) {
+        char cmd[64] = "";
+        size_t n = fread(cmd, 1, sizeof cmd - 1, f);
+        cmd[n] = '\0';
+        fclose(f);
+        assert_true(strcmp(cmd, "sleep") != 0);
+    }
+}
+
 struct bg_run {
     int port;
     const char *auth;
@@ -577,6 +605,7 @@ int main(void)
         T(test_byte_cap),
         T(test_follow_then_kill9_restart),
         T(test_auth_and_unknown_ids),
+        T(test_stop_ends_processes),
         cmocka_unit_test_setup_teardown(test_run_holds_no_worker, setup_one_worker,
                                         sj_teardown_default),
     };
