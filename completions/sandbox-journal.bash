@@ -119,7 +119,7 @@ _sandbox_journal()
                   --max-body-bytes --sse-heartbeat-ms --idempotency-ttl-s --agents-dir --export-to
                   --webhook-secret-file --export-batch --help" ;;
         api)
-            words="agents sessions"
+            words="agents sessions processes"
             opts=$api_opts ;;
         "api agents")
             words="list install modes"
@@ -128,6 +128,9 @@ _sandbox_journal()
             words="list create send-message send-message-stream terminate events
                    get-messages events-sse reply-question reject-question
                    reply-permission"
+            opts=$api_opts ;;
+        "api processes")
+            words="run start ls get stop kill rm logs input"
             opts=$api_opts ;;
         "api agents install"|"api agents modes")
             words=$agents ;;
@@ -150,6 +153,16 @@ _sandbox_journal()
             opts="--answers $api_opts" ;;
         "api sessions reply-permission"*)
             opts="--reply $api_opts" ;;
+        "api processes run"*)
+            opts="--timeout-ms --max-output-bytes --cwd $api_opts" ;;
+        "api processes start"*)
+            opts="--tty --interactive --cwd $api_opts" ;;
+        "api processes stop"*|"api processes kill"*)
+            opts="--wait-ms $api_opts" ;;
+        "api processes logs"*)
+            opts="--since --tail --stream --follow $api_opts" ;;
+        "api processes input"*)
+            opts="--data --base64 $api_opts" ;;
         "api "*)
             opts=$api_opts ;;
         credentials)

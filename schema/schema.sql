@@ -1,6 +1,6 @@
 -- The journal's full current schema, for human readers: the result of
--- applying every file of migrations/ in order (PRAGMA user_version = 6; 0006 is the
--- sessions/search API's).
+-- applying every file of migrations/ in order (PRAGMA user_version = 7; 0006 is the
+-- sessions/search API's, 0007 the workspace processes').
 -- journal_open() never reads this file; the migrations are the source of
 -- truth and this copy must be kept identical to their sum.
 --
@@ -163,3 +163,19 @@ CREATE TABLE search_index (
 );
 
 CREATE INDEX sessions_by_activity ON sessions(updated_at, id);
+
+-- Workspace processes (0007_process_logs.sql): each process's ProcessInfo
+-- as last written, and every read of its output with a per-process
+-- sequence; 'dropped' marks where older output went to keep the byte cap.
+CREATE TABLE processes (
+    process_id TEXT PRIMARY KEY,
+    info       TEXT NOT NULL              -- ProcessInfo JSON
+);
+CREATE TABLE process_logs (
+    process    TEXT    NOT NULL,          -- processes.process_id
+    sequence   INTEGER NOT NULL,          -- the ProcessLogEntry sequence
+    stream     TEXT    NOT NULL,          -- stdout, stderr, pty, dropped
+    ts_ms      INTEGER NOT NULL,          -- Unix milliseconds
+    data       BLOB    NOT NULL
+);
+CREATE UNIQUE INDEX process_logs_seq ON process_logs (process, sequence);

@@ -91,6 +91,11 @@ struct supervisor_proc_options {
     /* Names the child in log lines ("session s1: claude"); copied.  NULL:
      * `file`. */
     const char *label;
+    /* 1: stdin, stdout and stderr are the slave of a new pseudo-terminal of
+     * tty_rows x tty_cols (0: 24 x 80), in a session of its own (setsid);
+     * its output arrives as stdout.  Needs on_output. */
+    int tty;
+    unsigned short tty_rows, tty_cols;
 };
 
 struct supervisor_proc_callbacks {
@@ -98,6 +103,10 @@ struct supervisor_proc_callbacks {
      * delivered).  `cut` is 1 when the line was longer than max_line_bytes
      * and only its start is given. */
     void (*on_line)(void *arg, const char *line, size_t len, int cut);
+    /* Raw mode, instead of on_line (NULL then) and the stderr record: the
+     * bytes of stdout (fd 1) and stderr (fd 2) as read, unsplit.  The exit's
+     * stderr fields are then empty. */
+    void (*on_output)(void *arg, int fd, const char *data, size_t len);
     /* Once the child has exited AND both pipes reached EOF, so every line
      * came first.  The proc is freed right after this returns. */
     void (*on_exit)(void *arg, const struct supervisor_exit *exit);
@@ -134,6 +143,17 @@ int supervisor_proc_stopping(const supervisor_proc_t *p);
 
 /* Sends `signum` to the child.  0, or ERR_INVALID if it is already gone. */
 int supervisor_proc_kill(supervisor_proc_t *p, int signum);
+
+/* Stops reading the child's output (a raw-mode consumer that is behind):
+ * the pipes fill and the child blocks writing.  Resumed by
+ * supervisor_proc_resume_output().  Calling either twice is harmless. */
+void supervisor_proc_pause_output(supervisor_proc_t *p);
+void supervisor_proc_resume_output(supervisor_proc_t *p);
+
+/* Sets the window size of a tty child's terminal and sends it SIGWINCH.
+ * ERR_INVALID if the child has no terminal or is gone. */
+int supervisor_proc_resize(supervisor_proc_t *p, unsigned short rows, unsigned short cols,
+                           struct err *err);
 
 /* The child's pid, for logs. */
 int supervisor_proc_pid(const supervisor_proc_t *p);

@@ -8,13 +8,24 @@
  *
  * stderr is not streamed to anyone: it is kept as the v1 StderrOutput record
  * (first lines, last lines, count) for the session.ended event of a crash.
+ * A raw-mode child (on_output: the workspace's processes) hands both streams
+ * over as read instead, and may have a pseudo-terminal: then stdin and
+ * stdout are two descriptors of the terminal's master side and the stderr
+ * pipe is closed unused, at EOF from the start.
  */
+/* openpty() */
+#define _DEFAULT_SOURCE
 #include "agents/supervisor.h"
 
 #include "base/buf.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pty.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +60,8 @@ struct supervisor_proc {
     size_t max_line;
     struct buf line; /* stdout bytes of the line being read */
     int line_cut;
+    int paused;
+    int tty_fd; /* a tty child's master side, for resizes; -1: none */
     /* stderr record */
     struct buf err_line;
     struct buf head;
@@ -66,6 +79,9 @@ struct proc_write {
 
 static void proc_free(supervisor_proc_t *p)
 {
+    if (p->tty_fd >= 0 && close(p->tty_fd) != 0)
+        fprintf(stderr, "sandbox-journal: %s: closing the terminal: %s\n", p->label,
+                strerror(errno));
     free(p->label);
     buf_free(&p->line);
     buf_free(&p->err_line);
@@ -116,7 +132,7 @@ static void proc_report(supervisor_proc_t *p)
 {
     if (p->reported || !p->exited || !p->out_eof || !p->err_eof)
         return;
-    if (p->line.len || p->line_cut) /* a last line without "\n" */
+    if (!p->cb.on_output && (p->line.len || p->line_cut)) /* a last line without "\n" */
         p->cb.on_line(p->cb.arg, p->line.data ? p->line.data : "", p->line.len, p->line_cut);
     if (p->err_line.len)
         proc_err_line(p, p->err_line.data, p->err_line.len);
@@ -211,7 +227,9 @@ static void proc_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
     supervisor_proc_t *p = stream->data;
     int is_out = stream == (uv_stream_t *)&p->out;
     if (nread > 0) {
-        if (is_out)
+        if (p->cb.on_output)
+            p->cb.on_output(p->cb.arg, is_out ? 1 : 2, b->base, (size_t)nread);
+        else if (is_out)
             proc_out_bytes(p, b->base, (size_t)nread);
         else
             proc_err_bytes(p, b->base, (size_t)nread);
@@ -228,6 +246,47 @@ static void proc_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
     proc_report(p);
 }
 
+/* Opens a pseudo-terminal of rows x cols.  0, or -1 with errno set. */
+static int proc_openpty(unsigned short rows, unsigned short cols, int *master, int *slave)
+{
+    struct winsize ws = { .ws_row = rows ? rows : 24, .ws_col = cols ? cols : 80 };
+    if (openpty(master, slave, NULL, NULL, &ws) != 0)
+        return -1;
+    /* Only the child may keep the slave, and nobody else the master. */
+    if (fcntl(*master, F_SETFD, FD_CLOEXEC) != 0 || fcntl(*slave, F_SETFD, FD_CLOEXEC) != 0) {
+        int e = errno;
+        close(*master);
+        close(*slave);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+/* Puts the master side of a tty child's terminal on its stdin and stdout
+ * pipes (a descriptor each, so each handle closes its own).  0 or the
+ * libuv error. */
+static int proc_open_master(supervisor_proc_t *p, int master)
+{
+    int in_fd = fcntl(master, F_DUPFD_CLOEXEC, 0);
+    int size_fd = fcntl(master, F_DUPFD_CLOEXEC, 0);
+    if (in_fd < 0 || size_fd < 0) {
+        int e = errno;
+        if (in_fd >= 0)
+            close(in_fd);
+        if (size_fd >= 0)
+            close(size_fd);
+        return uv_translate_sys_error(e);
+    }
+    p->tty_fd = size_fd;
+    int rc = uv_pipe_open(&p->in, in_fd);
+    if (rc < 0) {
+        close(in_fd);
+        return rc;
+    }
+    return uv_pipe_open(&p->out, master);
+}
+
 int supervisor_proc_spawn(uv_loop_t *loop, const struct supervisor_proc_options *options,
                           const struct supervisor_proc_callbacks *callbacks,
                           supervisor_proc_t **out, struct err *err)
@@ -236,6 +295,8 @@ int supervisor_proc_spawn(uv_loop_t *loop, const struct supervisor_proc_options 
     if (!p)
         return err_set(err, ERR_NOMEM, "out of memory starting %s", options->file);
     assert(supervisor_on_loop(loop));
+    assert(!options->tty || callbacks->on_output);
+    p->tty_fd = -1;
     p->cb = *callbacks;
     p->max_line = options->max_line_bytes ? options->max_line_bytes : PROC_DEFAULT_MAX_LINE;
     buf_init(&p->line);
@@ -246,8 +307,19 @@ int supervisor_proc_spawn(uv_loop_t *loop, const struct supervisor_proc_options 
         proc_free(p);
         return err_set(err, ERR_NOMEM, "out of memory starting %s", options->file);
     }
+    int master = -1, slave = -1;
+    if (options->tty && proc_openpty(options->tty_rows, options->tty_cols, &master, &slave)) {
+        int e = errno;
+        proc_free(p);
+        return err_set(err, ERR_INTERNAL, "cannot open a terminal for %s: %s", options->file,
+                       strerror(e));
+    }
     int trc = uv_timer_init(loop, &p->kill_timer);
     if (trc < 0) {
+        if (master >= 0) {
+            close(master);
+            close(slave);
+        }
         proc_free(p);
         return err_set(err, ERR_INTERNAL, "uv_timer_init: %s", uv_strerror(trc));
     }
@@ -261,6 +333,10 @@ int supervisor_proc_spawn(uv_loop_t *loop, const struct supervisor_proc_options 
             proc_close((uv_handle_t *)&p->kill_timer);
             for (int k = 0; k < i; k++)
                 proc_close((uv_handle_t *)pipes[k]);
+            if (master >= 0) {
+                close(master);
+                close(slave);
+            }
             return err_set(err, ERR_INTERNAL, "uv_pipe_init: %s", uv_strerror(rc));
         }
         pipes[i]->data = p;
@@ -271,6 +347,9 @@ int supervisor_proc_spawn(uv_loop_t *loop, const struct supervisor_proc_options 
         { .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out },
         { .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err },
     };
+    if (options->tty)
+        for (int i = 0; i < 3; i++)
+            stdio[i] = (uv_stdio_container_t){ .flags = UV_INHERIT_FD, .data.fd = slave };
     uv_process_options_t po = {
         .exit_cb = proc_exited,
         .file = options->file,
@@ -279,9 +358,44 @@ int supervisor_proc_spawn(uv_loop_t *loop, const struct supervisor_proc_options 
         .cwd = options->cwd,
         .stdio_count = 3,
         .stdio = stdio,
+        /* setsid(): the terminal's session leader, and out of the server's
+         * process group. */
+        .flags = options->tty ? UV_PROCESS_DETACHED : 0,
     };
     p->process.data = p;
     int rc = uv_spawn(loop, &p->process, &po);
+    if (slave >= 0 && close(slave) != 0)
+        fprintf(stderr, "sandbox-journal: %s: closing the terminal's slave side: %s\n",
+                p->label, strerror(errno));
+    if (rc == 0 && master >= 0) {
+        rc = proc_open_master(p, master);
+        if (rc < 0) {
+            uv_process_kill(&p->process, SIGKILL); /* its exit still arrives */
+            if (!uv_is_active((uv_handle_t *)&p->out))
+                close(master);
+        }
+        master = -1;
+        /* No stderr of its own: the terminal carries it. */
+        p->err_eof = 1;
+        proc_close((uv_handle_t *)&p->err);
+        if (rc < 0) {
+            p->out_eof = 1;
+            proc_close((uv_handle_t *)&p->out);
+        }
+        p->open_handles++;
+        *out = p;
+        if (rc < 0)
+            fprintf(stderr, "sandbox-journal: %s: cannot read its terminal: %s\n", p->label,
+                    uv_strerror(rc));
+        else if ((rc = uv_read_start((uv_stream_t *)&p->out, proc_alloc, proc_read)) < 0) {
+            uv_process_kill(&p->process, SIGKILL);
+            p->out_eof = 1;
+            proc_close((uv_handle_t *)&p->out);
+        }
+        return 0;
+    }
+    if (master >= 0)
+        close(master);
     if (rc < 0) {
         /* A failed uv_spawn still initialized the handle: close it too. */
         p->reported = 1; /* free on the last close, and never call on_exit */
@@ -396,6 +510,59 @@ int supervisor_proc_kill(supervisor_proc_t *p, int signum)
     if (p->exited)
         return ERR_INVALID;
     return uv_process_kill(&p->process, signum) < 0 ? ERR_INVALID : 0;
+}
+
+/* Loop thread: stops or restarts the reads of the pipes still open. */
+static void proc_reads(supervisor_proc_t *p, int on)
+{
+    uv_stream_t *streams[2] = { (uv_stream_t *)&p->out, (uv_stream_t *)&p->err };
+    int eof[2] = { p->out_eof, p->err_eof };
+    for (int i = 0; i < 2; i++) {
+        if (eof[i] || uv_is_closing((uv_handle_t *)streams[i]))
+            continue;
+        int rc = on ? uv_read_start(streams[i], proc_alloc, proc_read)
+                    : uv_read_stop(streams[i]);
+        if (rc < 0)
+            fprintf(stderr, "sandbox-journal: %s: cannot %s reading its output: %s\n",
+                    p->label, on ? "resume" : "pause", uv_strerror(rc));
+    }
+}
+
+void supervisor_proc_pause_output(supervisor_proc_t *p)
+{
+    assert(supervisor_on_loop(p->process.loop));
+    if (p->paused || p->reported)
+        return;
+    p->paused = 1;
+    proc_reads(p, 0);
+}
+
+void supervisor_proc_resume_output(supervisor_proc_t *p)
+{
+    assert(supervisor_on_loop(p->process.loop));
+    if (!p->paused || p->reported)
+        return;
+    p->paused = 0;
+    proc_reads(p, 1);
+}
+
+int supervisor_proc_resize(supervisor_proc_t *p, unsigned short rows, unsigned short cols,
+                           struct err *err)
+{
+    assert(supervisor_on_loop(p->process.loop));
+    if (p->tty_fd < 0)
+        return err_set(err, ERR_INVALID, "%s has no terminal", p->label);
+    if (p->exited)
+        return err_set(err, ERR_INVALID, "%s has exited", p->label);
+    struct winsize ws = { .ws_row = rows, .ws_col = cols };
+    if (ioctl(p->tty_fd, TIOCSWINSZ, &ws) != 0)
+        return err_set(err, ERR_INTERNAL, "resizing the terminal of %s: %s", p->label,
+                       strerror(errno));
+    /* The kernel signals the terminal's foreground group; a child that never
+     * made it its controlling terminal is told directly. */
+    if (uv_process_kill(&p->process, SIGWINCH) < 0)
+        return err_set(err, ERR_INVALID, "%s has exited", p->label);
+    return 0;
 }
 
 int supervisor_proc_pid(const supervisor_proc_t *p)

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,18 @@ enum cmd_api_slot {
     CMD_API_ANSWERS,
     CMD_API_REPLY,
     CMD_API_REINSTALL,
+    CMD_API_TIMEOUT_MS,
+    CMD_API_MAX_OUTPUT,
+    CMD_API_CWD,
+    CMD_API_TTY,
+    CMD_API_INTERACTIVE,
+    CMD_API_WAIT_MS,
+    CMD_API_SINCE,
+    CMD_API_TAIL,
+    CMD_API_STREAM,
+    CMD_API_FOLLOW,
+    CMD_API_DATA,
+    CMD_API_BASE64,
     CMD_API_SLOTS
 };
 
@@ -58,6 +71,8 @@ struct cmd_api_args {
     const char *idem_key;
     const char *pos[2];
     int npos;
+    char **rest;  /* a command line (npos CMD_API_REST): COMMAND [ARG...] */
+    int nrest;
     const char *v[CMD_API_SLOTS]; /* option values; "1" for flags */
 };
 
@@ -66,11 +81,14 @@ struct cmd_api_sub {
     const char *name;
     const char *synopsis; /* what follows the name in the usage line */
     const char *summary;
-    int npos;             /* positional arguments, all required */
+    int npos;             /* positional arguments, all required; CMD_API_REST: a
+                           * command line, everything from the first one on */
     const struct cmd_api_option *opts;
     const char *details;  /* options and examples, after the summary */
     int (*run)(client_t *c, const struct cmd_api_args *a);
 };
+
+#define CMD_API_REST (-1)
 
 /* Set by the SIGINT handler while a stream runs; client_stream polls it. */
 static volatile sig_atomic_t cmd_api_stop;
@@ -468,6 +486,146 @@ static int cmd_api_sessions_reply_permission(client_t *c, const struct cmd_api_a
         body);
 }
 
+/* The ProcessCreateRequest or ProcessRunRequest of a command line (new). */
+static json_t *cmd_api_process_request(const struct cmd_api_args *a)
+{
+    json_t *args = json_array();
+    json_t *body = json_pack("{s:s,s:o}", "command", a->rest[0], "args", args);
+    for (int i = 1; body && i < a->nrest; i++)
+        if (json_array_append_new(args, json_string(a->rest[i])) != 0) {
+            json_decref(body);
+            return NULL;
+        }
+    if (body && a->v[CMD_API_CWD] &&
+        json_object_set_new(body, "cwd", json_string(a->v[CMD_API_CWD])) != 0) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+/* Sets body[key] to the number in `text` (already checked by the parser). */
+static int cmd_api_set_number(json_t *body, const char *key, const char *text)
+{
+    if (!text)
+        return 0;
+    return json_object_set_new(body, key, json_integer(strtoll(text, NULL, 10)));
+}
+
+static int cmd_api_processes_run(client_t *c, const struct cmd_api_args *a)
+{
+    json_t *body = cmd_api_process_request(a);
+    if (!body || cmd_api_set_number(body, "timeoutMs", a->v[CMD_API_TIMEOUT_MS]) != 0 ||
+        cmd_api_set_number(body, "maxOutputBytes", a->v[CMD_API_MAX_OUTPUT]) != 0) {
+        json_decref(body);
+        return cmd_api_nomem();
+    }
+    return cmd_api_call(c, "POST", cmd_api_path("/v1/processes/run", NULL, NULL), body);
+}
+
+static int cmd_api_processes_start(client_t *c, const struct cmd_api_args *a)
+{
+    json_t *body = cmd_api_process_request(a);
+    if (!body ||
+        (a->v[CMD_API_TTY] && json_object_set_new(body, "tty", json_true()) != 0) ||
+        (a->v[CMD_API_INTERACTIVE] &&
+         json_object_set_new(body, "interactive", json_true()) != 0)) {
+        json_decref(body);
+        return cmd_api_nomem();
+    }
+    return cmd_api_call(c, "POST", cmd_api_path("/v1/processes", NULL, NULL), body);
+}
+
+static int cmd_api_processes_ls(client_t *c, const struct cmd_api_args *a)
+{
+    (void)a; /* no arguments */
+    return cmd_api_call(c, "GET", cmd_api_path("/v1/processes", NULL, NULL), NULL);
+}
+
+static int cmd_api_processes_get(client_t *c, const struct cmd_api_args *a)
+{
+    return cmd_api_call(c, "GET", cmd_api_path("/v1/processes/%s", a->pos[0], NULL), NULL);
+}
+
+static int cmd_api_processes_rm(client_t *c, const struct cmd_api_args *a)
+{
+    return cmd_api_call(c, "DELETE", cmd_api_path("/v1/processes/%s", a->pos[0], NULL), NULL);
+}
+
+/* stop or kill, with ?waitMs= when asked. */
+static int cmd_api_processes_signal(client_t *c, const struct cmd_api_args *a, const char *verb)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "/v1/processes/%%s/%s", verb);
+    char *path = cmd_api_path(pattern, a->pos[0], NULL);
+    if (path && a->v[CMD_API_WAIT_MS]) {
+        struct buf b;
+        buf_init(&b);
+        int rc = buf_printf(&b, "%s?waitMs=%s", path, a->v[CMD_API_WAIT_MS]);
+        free(path);
+        path = rc ? NULL : buf_steal(&b);
+        if (rc)
+            buf_free(&b);
+    }
+    if (!path)
+        return cmd_api_nomem();
+    return cmd_api_call(c, "POST", path, NULL);
+}
+
+static int cmd_api_processes_stop(client_t *c, const struct cmd_api_args *a)
+{
+    return cmd_api_processes_signal(c, a, "stop");
+}
+
+static int cmd_api_processes_kill(client_t *c, const struct cmd_api_args *a)
+{
+    return cmd_api_processes_signal(c, a, "kill");
+}
+
+static int cmd_api_processes_logs(client_t *c, const struct cmd_api_args *a)
+{
+    char *base = cmd_api_path("/v1/processes/%s/logs", a->pos[0], NULL);
+    if (!base)
+        return cmd_api_nomem();
+    struct buf b;
+    buf_init(&b);
+    int rc = buf_puts(&b, base);
+    free(base);
+    char sep = '?';
+    const char *names[] = { "since", "tail", "stream" };
+    const char *values[] = { a->v[CMD_API_SINCE], a->v[CMD_API_TAIL], a->v[CMD_API_STREAM] };
+    for (size_t i = 0; i < 3 && !rc; i++) {
+        if (!values[i])
+            continue;
+        char *e = client_escape(values[i]);
+        rc = e ? buf_printf(&b, "%c%s=%s", sep, names[i], e) : ERR_NOMEM;
+        free(e);
+        sep = '&';
+    }
+    if (!rc && a->v[CMD_API_FOLLOW])
+        rc = buf_printf(&b, "%cfollow=true", sep);
+    if (rc) {
+        buf_free(&b);
+        return cmd_api_nomem();
+    }
+    char *path = buf_steal(&b);
+    if (!path)
+        return cmd_api_nomem();
+    if (a->v[CMD_API_FOLLOW])
+        return cmd_api_stream(c, "GET", path, NULL);
+    return cmd_api_call(c, "GET", path, NULL);
+}
+
+static int cmd_api_processes_input(client_t *c, const struct cmd_api_args *a)
+{
+    json_t *body = json_pack("{s:s,s:s}", "data", a->v[CMD_API_DATA], "encoding",
+                             a->v[CMD_API_BASE64] ? "base64" : "utf8");
+    if (!body)
+        return cmd_api_nomem();
+    return cmd_api_call(c, "POST", cmd_api_path("/v1/processes/%s/input", a->pos[0], NULL),
+                        body);
+}
+
 /* ---- the table -------------------------------------------------------------- */
 
 static const struct cmd_api_option cmd_api_no_opts[] = { { NULL, NULL, 0, 0, 0 } };
@@ -518,6 +676,39 @@ static const struct cmd_api_option cmd_api_answers_opts[] = {
 
 static const struct cmd_api_option cmd_api_reply_opts[] = {
     { "--reply", "-r", 1, CMD_API_REPLY, 1 },
+    { NULL, NULL, 0, 0, 0 },
+};
+
+static const struct cmd_api_option cmd_api_run_opts[] = {
+    { "--timeout-ms", NULL, 1, CMD_API_TIMEOUT_MS, 0 },
+    { "--max-output-bytes", NULL, 1, CMD_API_MAX_OUTPUT, 0 },
+    { "--cwd", NULL, 1, CMD_API_CWD, 0 },
+    { NULL, NULL, 0, 0, 0 },
+};
+
+static const struct cmd_api_option cmd_api_start_opts[] = {
+    { "--tty", NULL, 0, CMD_API_TTY, 0 },
+    { "--interactive", "-i", 0, CMD_API_INTERACTIVE, 0 },
+    { "--cwd", NULL, 1, CMD_API_CWD, 0 },
+    { NULL, NULL, 0, 0, 0 },
+};
+
+static const struct cmd_api_option cmd_api_wait_opts[] = {
+    { "--wait-ms", "-w", 1, CMD_API_WAIT_MS, 0 },
+    { NULL, NULL, 0, 0, 0 },
+};
+
+static const struct cmd_api_option cmd_api_logs_opts[] = {
+    { "--since", NULL, 1, CMD_API_SINCE, 0 },
+    { "--tail", NULL, 1, CMD_API_TAIL, 0 },
+    { "--stream", NULL, 1, CMD_API_STREAM, 0 },
+    { "--follow", "-f", 0, CMD_API_FOLLOW, 0 },
+    { NULL, NULL, 0, 0, 0 },
+};
+
+static const struct cmd_api_option cmd_api_input_opts[] = {
+    { "--data", "-d", 1, CMD_API_DATA, 1 },
+    { "--base64", NULL, 0, CMD_API_BASE64, 0 },
     { NULL, NULL, 0, 0, 0 },
 };
 
@@ -664,6 +855,97 @@ static const struct cmd_api_sub cmd_api_subs[] = {
       "examples:\n"
       "  sandbox-journal api sessions reply-permission demo perm1 --reply once\n",
       cmd_api_sessions_reply_permission },
+    { "processes", "run", "[options] COMMAND [ARG...]",
+      "run a program to completion and print its output", CMD_API_REST, cmd_api_run_opts,
+      "POST /v1/processes/run; prints exitCode, stdout, stderr, timedOut.  Everything\n"
+      "from COMMAND on is the command line (put '--' before it if COMMAND starts with '-').\n"
+      "\n"
+      "options:\n"
+      "  --timeout-ms N           kill it after N ms (the server caps it)\n"
+      "  --max-output-bytes N     keep at most N bytes of stdout and of stderr\n"
+      "  --cwd DIR                its working directory\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api processes run -- make test\n"
+      "  sandbox-journal api processes run --timeout-ms 5000 sh -c 'ls | wc -l'\n",
+      cmd_api_processes_run },
+    { "processes", "start", "[options] COMMAND [ARG...]",
+      "start a long-lived process with a journaled log", CMD_API_REST, cmd_api_start_opts,
+      "POST /v1/processes; prints its ProcessInfo (its id for the other commands).\n"
+      "\n"
+      "options:\n"
+      "  --tty                    give it a pseudo-terminal\n"
+      "  -i, --interactive        keep its stdin open for 'input'\n"
+      "  --cwd DIR                its working directory\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api processes start -- npm run dev\n"
+      "  sandbox-journal api processes start --interactive cat\n",
+      cmd_api_processes_start },
+    { "processes", "ls", "", "list the processes, running and exited", 0, cmd_api_no_opts,
+      "GET /v1/processes.\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api processes ls | jq -r '.processes[].id'\n",
+      cmd_api_processes_ls },
+    { "processes", "get", "PROCESS_ID", "show one process", 1, cmd_api_no_opts,
+      "GET /v1/processes/{id}.\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api processes get proc_1\n",
+      cmd_api_processes_get },
+    { "processes", "stop", "PROCESS_ID [--wait-ms N]",
+      "end a process: stdin EOF, SIGTERM, then SIGKILL", 1, cmd_api_wait_opts,
+      "POST /v1/processes/{id}/stop.\n"
+      "\n"
+      "options:\n"
+      "  -w, --wait-ms N          wait up to N ms for it to exit\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api processes stop proc_1 --wait-ms 2000\n",
+      cmd_api_processes_stop },
+    { "processes", "kill", "PROCESS_ID [--wait-ms N]", "send a process SIGKILL", 1,
+      cmd_api_wait_opts,
+      "POST /v1/processes/{id}/kill.\n"
+      "\n"
+      "options:\n"
+      "  -w, --wait-ms N          wait up to N ms for it to exit\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api processes kill proc_1\n",
+      cmd_api_processes_kill },
+    { "processes", "rm", "PROCESS_ID", "delete an exited process and its log", 1,
+      cmd_api_no_opts,
+      "DELETE /v1/processes/{id}.\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api processes rm proc_1\n",
+      cmd_api_processes_rm },
+    { "processes", "logs", "PROCESS_ID [options]", "print or follow a process's log", 1,
+      cmd_api_logs_opts,
+      "GET /v1/processes/{id}/logs: ProcessLogEntry records, data in base64.\n"
+      "\n"
+      "options:\n"
+      "  --since N                only entries after sequence N\n"
+      "  --tail N                 only the last N entries\n"
+      "  --stream S               stdout, stderr, combined (default) or pty\n"
+      "  -f, --follow             stream new entries as they come (until it exits)\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api processes logs proc_1 --tail 10\n"
+      "  sandbox-journal api processes logs proc_1 --follow\n",
+      cmd_api_processes_logs },
+    { "processes", "input", "PROCESS_ID --data TEXT [--base64]",
+      "write to an interactive process's stdin", 1, cmd_api_input_opts,
+      "POST /v1/processes/{id}/input.\n"
+      "\n"
+      "options:\n"
+      "  -d, --data TEXT          what to write (required)\n"
+      "  --base64                 TEXT is base64 (for bytes that are not text)\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api processes input proc_1 --data $'hello\\n'\n",
+      cmd_api_processes_input },
 };
 
 #define CMD_API_NSUBS (sizeof cmd_api_subs / sizeof cmd_api_subs[0])
@@ -695,7 +977,8 @@ static void cmd_api_list_subs(FILE *out, const char *group)
 
 static void cmd_api_help_top(FILE *out)
 {
-    fputs("usage: sandbox-journal api [global options] <agents|sessions> <command> [args]\n"
+    fputs("usage: sandbox-journal api [global options] <agents|sessions|processes> <command> "
+          "[args]\n"
           "\n"
           "Calls a running server's v1 HTTP API and prints its answer: JSON as the server\n"
           "sent it (indented on a terminal), streams one event per line.  Errors print\n"
@@ -711,7 +994,8 @@ static void cmd_api_help_top(FILE *out)
           "  sandbox-journal api sessions send-message-stream demo --message hello\n"
           "  sandbox-journal api -e http://10.0.0.5:2468 -t \"$TOKEN\" agents list\n"
           "\n"
-          "'sandbox-journal api <agents|sessions> <command> --help' describes a command.\n",
+          "'sandbox-journal api <agents|sessions|processes> <command> --help' describes a "
+          "command.\n",
           out);
 }
 
@@ -814,11 +1098,19 @@ static int cmd_api_parse_sub(const struct cmd_api_sub *s, int argc, char **argv,
             a->v[o->slot] = o->takes_value ? v : "1";
             continue;
         }
+        if (s->npos == CMD_API_REST) {
+            /* The command line: the rest of argv, its options included. */
+            a->rest = argv + i;
+            a->nrest = argc - i;
+            break;
+        }
         if (a->npos == s->npos)
             return opts_fail("unexpected argument '%s' for 'api %s %s' (see --help)", arg,
                              s->group, s->name);
         a->pos[a->npos++] = arg;
     }
+    if (s->npos == CMD_API_REST && !a->nrest)
+        return opts_fail("'api %s %s' needs COMMAND (see --help)", s->group, s->name);
     if (a->npos < s->npos)
         return opts_fail("'api %s %s' needs %s (see --help)", s->group, s->name, s->synopsis);
     for (const struct cmd_api_option *o = s->opts; o->longname; o++)
@@ -830,6 +1122,19 @@ static int cmd_api_parse_sub(const struct cmd_api_sub *s, int argc, char **argv,
         return opts_fail("--offset must be a number, not '%s'", a->v[CMD_API_OFFSET]);
     if (a->v[CMD_API_LIMIT] && opts_uint(a->v[CMD_API_LIMIT], ULONG_MAX, &n) != 0)
         return opts_fail("--limit must be a number, not '%s'", a->v[CMD_API_LIMIT]);
+    static const struct {
+        enum cmd_api_slot slot;
+        const char *name;
+    } numbers[] = {
+        { CMD_API_TIMEOUT_MS, "--timeout-ms" }, { CMD_API_MAX_OUTPUT, "--max-output-bytes" },
+        { CMD_API_WAIT_MS, "--wait-ms" },       { CMD_API_SINCE, "--since" },
+        { CMD_API_TAIL, "--tail" },
+    };
+    for (size_t k = 0; k < sizeof numbers / sizeof numbers[0]; k++)
+        if (a->v[numbers[k].slot] &&
+            opts_uint(a->v[numbers[k].slot], (unsigned long)INT64_MAX, &n) != 0)
+            return opts_fail("%s must be a number, not '%s'", numbers[k].name,
+                             a->v[numbers[k].slot]);
     return 0;
 }
 
@@ -856,8 +1161,9 @@ int cmd_api(int argc, char **argv)
         if (argv[i][0] == '-')
             return opts_fail("unknown option '%s' (see 'sandbox-journal api --help')", argv[i]);
         if (!group) {
-            if (strcmp(argv[i], "agents") != 0 && strcmp(argv[i], "sessions") != 0)
-                return opts_fail("unknown api group '%s': agents or sessions (see "
+            if (strcmp(argv[i], "agents") != 0 && strcmp(argv[i], "sessions") != 0 &&
+                strcmp(argv[i], "processes") != 0)
+                return opts_fail("unknown api group '%s': agents, sessions or processes (see "
                                  "'sandbox-journal api --help')", argv[i]);
             group = argv[i];
         } else {
@@ -868,8 +1174,8 @@ int cmd_api(int argc, char **argv)
         }
     }
     if (!group)
-        return opts_fail("missing api group: agents or sessions (see 'sandbox-journal api "
-                         "--help')");
+        return opts_fail("missing api group: agents, sessions or processes (see "
+                         "'sandbox-journal api --help')");
     if (!sub)
         return opts_fail("missing command after 'api %s' (see 'sandbox-journal api %s --help')",
                          group, group);

@@ -13,6 +13,7 @@
 #include "agents/install.h"
 #include "agents/supervisor.h"
 #include "adapters/registry.h"
+#include "workspace/processes.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -346,6 +347,7 @@ int cmd_server(int argc, char **argv)
     journal_t *journal = NULL;
     supervisor_t *supervisor = NULL;
     sessions_t *sessions = NULL;
+    processes_t *processes = NULL;
     http_t *http = NULL;
     export_t *exporters[CMD_SERVER_MAX_LIST] = {NULL};
     int exit_code = 1;
@@ -367,6 +369,8 @@ int cmd_server(int argc, char **argv)
                                        .data_dir = data_dir, .agents_dir = o.agents_dir };
     if (sessions_open(journal, supervisor, &sconfig, &sessions, &err) != 0)
         goto fail;
+    if (processes_open(journal, supervisor, &processes, &err) != 0)
+        goto fail;
     struct http_config hconfig = {
         .host = o.host, .port = (uint16_t)o.port, .token = o.token,
         .cors = { .origins = o.origins, .n_origins = o.n_origins,
@@ -377,6 +381,7 @@ int cmd_server(int argc, char **argv)
         .threads = o.threads, .max_body_bytes = o.max_body_bytes,
         .heartbeat_ms = o.heartbeat_ms,
         .exports_status = cmd_server_exports_status, .exports_arg = exporters,
+        .processes = processes,
     };
     /* One following exporter thread per target; an unreachable target is
      * retried in the background, only a bad URL (or webhook secret) stops
@@ -411,6 +416,9 @@ fail:
     /* Installs first: their end resumes the HTTP requests waiting for them,
      * which must happen before the listener stops. */
     install_stop();
+    /* Before the listener too: it answers the runs waiting for a child.
+     * The children's exits are journaled while the supervisor drains. */
+    processes_close(processes);
     http_stop(http);
     if (sessions)
         sessions_close(sessions);
@@ -421,6 +429,8 @@ fail:
         export_stop(exporters[i]);
     journal_close(journal);
     sessions_free(sessions);
+    /* After the journal: its writer's last callbacks still reach them. */
+    processes_free(processes);
     if (close(lock_fd) != 0)
         fprintf(stderr, "sandbox-journal: closing the data directory lock: %s\n",
                 strerror(errno));

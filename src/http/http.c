@@ -37,7 +37,7 @@
 #define HTTP_POOL_BYTES (6 * 1024)
 /* The route tables: the service's, the sessions', and the debug one that
  * only tests turn on (SJ_TEST_DEBUG_ROUTES, see http_start). */
-#define HTTP_MAX_TABLES 3
+#define HTTP_MAX_TABLES 8
 
 /* The Idempotency-Keys of the requests running now: a second request with
  * one of them is refused (409) rather than run twice.  Across restarts the
@@ -865,6 +865,7 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
     h->ctx.exports_status = config->exports_status;
     h->ctx.exports_arg = config->exports_arg;
     h->ctx.inflight = &h->inflight;
+    h->ctx.processes = config->processes;
     h->inflight.keys = hmap_new();
     if (!h->inflight.keys || pthread_mutex_init(&h->inflight.lock, NULL) != 0) {
         hmap_free(h->inflight.keys);
@@ -874,6 +875,8 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
     size_t nt = 0;
     h->tables[nt++] = routes_meta_table;
     h->tables[nt++] = routes_sessions_table;
+    if (config->processes)
+        h->tables[nt++] = routes_processes_table;
     if (getenv("SJ_TEST_DEBUG_ROUTES"))
         h->tables[nt++] = sse_debug_table;
     int ipv6 = 0;

@@ -6,6 +6,7 @@
 #include "base/err.h"
 #include "journal/journal.h"
 #include "sessions/sessions.h"
+#include "workspace/processes.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -35,6 +36,9 @@ struct http_config {
      * ERR_* code.  NULL: no exports, an empty array.  Any thread. */
     int (*exports_status)(void *arg, json_t **out);
     void *exports_arg;
+    /* The workspace's processes (/v1/processes*); NULL: those routes are
+     * not served. */
+    processes_t *processes;
 };
 
 typedef struct http http_t;

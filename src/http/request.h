@@ -8,6 +8,7 @@
 #include "base/err.h"
 #include "journal/journal.h"
 #include "sessions/sessions.h"
+#include "workspace/processes.h"
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -25,6 +26,7 @@ struct http_server_ctx {
     int (*exports_status)(void *arg, json_t **out); /* http_config's, or NULL */
     void *exports_arg;
     struct http_inflight *inflight; /* Idempotency-Keys of requests running now */
+    processes_t *processes;         /* the workspace's processes */
 };
 
 struct http_request {

@@ -125,7 +125,8 @@ struct sse_stream {
     struct sse_hub *hub;
     struct sse_shared *shared;
     struct MHD_Connection *conn;
-    char *session_id;
+    char *session_id;     /* NULL for a source stream */
+    struct sse_source src; /* read NULL: a session's events */
     uint64_t last_sent;
     int include_raw;
     int turn_mode; /* end after the first turn-ending event */
@@ -268,6 +269,39 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
         if (s->done || atomic_load(&hub->closing))
             return MHD_CONTENT_READER_END_OF_STREAM;
 
+        if (s->src.read) {
+            /* Read before looking, so a commit in between is not missed. */
+            uint64_t seen = journal_commit_count(hub->journal);
+            struct err err;
+            journal_reader_t *r = journal_reader_for_thread(hub->journal, &err);
+            int done = 0;
+            if (!r || s->src.read(s->src.arg, r, &s->last_sent, SSE_BUDGET_BYTES, &s->out,
+                                  &done, &err) != 0) {
+                fprintf(stderr, "sandbox-journal: sse: %s\n", err.msg);
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
+            atomic_fetch_add(&hub->reads, 1);
+            sse_note_buffered(hub, s->out.len);
+            if (done)
+                s->done = 1;
+            if (s->out.len || done)
+                continue;
+            if (atomic_exchange(&s->heartbeat_due, 0)) {
+                if (buf_puts(&s->out, ": heartbeat\n\n") != 0)
+                    return MHD_CONTENT_READER_END_WITH_ERROR;
+                continue;
+            }
+            pthread_mutex_lock(&hub->lock);
+            int ready = atomic_load(&hub->closing) || atomic_load(&s->hung_up)
+                            ? -1
+                            : journal_park_any(hub->journal, seen, &s->waiter);
+            pthread_mutex_unlock(&hub->lock);
+            if (ready == 1)
+                continue;
+            if (ready < 0)
+                return MHD_CONTENT_READER_END_OF_STREAM;
+            return 0;
+        }
         if (!s->include_raw) {
             int copied = sse_copy_shared(s);
             if (copied < 0)
@@ -452,6 +486,8 @@ static void sse_free(void *cls)
     sse_shared_release(hub, s);
     pthread_mutex_unlock(&hub->lock);
     buf_free(&s->out);
+    if (s->src.free)
+        s->src.free(s->src.arg);
     free(s->session_id);
     free(s);
 }
@@ -628,7 +664,7 @@ static int sse_register(struct sse_hub *hub, struct sse_stream *s, struct err *e
     if (!ci)
         return err_set(err, ERR_INTERNAL, "sse: the connection has no socket");
     pthread_mutex_lock(&hub->lock);
-    int rc = sse_shared_acquire(hub, s);
+    int rc = s->session_id ? sse_shared_acquire(hub, s) : 0;
     if (rc == 0 && (rc = sse_slot_take(hub, s)) != 0)
         sse_shared_release(hub, s);
     if (rc) {
@@ -699,6 +735,54 @@ enum MHD_Result sse_respond(struct http_request *req, const char *session_id, ui
     }
     if (!sse_headers(resp)) {
         MHD_destroy_response(resp); /* calls sse_free */
+        return MHD_NO;
+    }
+    return http_queue(req, MHD_HTTP_OK, resp);
+}
+
+enum MHD_Result sse_respond_source(struct http_request *req, const struct sse_source *src,
+                                   uint64_t after)
+{
+    if (http_is_head(req)) {
+        if (src->free)
+            src->free(src->arg);
+        return sse_respond_head(req);
+    }
+    struct sse_hub *hub = req->server->sse;
+    struct sse_stream *s = calloc(1, sizeof *s);
+    if (!s) {
+        if (src->free)
+            src->free(src->arg);
+        return MHD_NO;
+    }
+    s->src = *src;
+    s->waiter.park = sse_park;
+    s->waiter.wake = sse_wake;
+    s->hub = hub;
+    s->conn = req->conn;
+    s->last_sent = after;
+    s->fd = -1;
+    s->slot = SSE_NO_SLOT;
+    buf_init(&s->out);
+    atomic_store(&s->last_write_ms, sse_now_ms());
+    struct err err;
+    if (buf_puts(&s->out, ": connected\n\n") != 0 || sse_register(hub, s, &err) != 0) {
+        buf_free(&s->out);
+        if (src->free)
+            src->free(src->arg);
+        free(s);
+        return MHD_NO;
+    }
+    size_t block = strcmp(req->version, MHD_HTTP_VERSION_1_0) == 0 ? SSE_BLOCK_HTTP10
+                                                                      : SSE_BLOCK_HTTP11;
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, block, sse_read, s, sse_free);
+    if (!resp) {
+        sse_free(s);
+        return MHD_NO;
+    }
+    if (!sse_headers(resp)) {
+        MHD_destroy_response(resp);
         return MHD_NO;
     }
     return http_queue(req, MHD_HTTP_OK, resp);

@@ -1,5 +1,5 @@
-/* The one Server-Sent Events writer, used by GET /events/sse and POST
- * /messages/stream: a stream is a cursor into the journal, read as the
+/* The one Server-Sent Events writer, used by GET /events/sse, POST
+ * /messages/stream and a process's GET /logs?follow=true: a stream is a cursor into the journal, read as the
  * socket drains (sse.c has the whole story).  The hub tracks the open
  * streams for heartbeats, shutdown and disconnected clients. */
 #ifndef SJ_SSE_H
@@ -32,6 +32,27 @@ void sse_hub_stop(struct sse_hub *hub);
  * only.  Thread: the request's HTTP worker. */
 enum MHD_Result sse_respond(struct http_request *req, const char *session_id, uint64_t after,
                             int include_raw, int turn_mode);
+
+/* A stream of something else the journal holds (a process's log,
+ * routes_processes.c), written by this same writer: the source frames its
+ * records, the hub does the rest (the socket's pace, parking until a
+ * commit, heartbeats, hang-ups, shutdown). */
+struct sse_source {
+    /* Appends to `out` the complete SSE frames of the records after *cursor,
+     * about `budget` bytes of them (one at least), and moves *cursor past
+     * them; sets *done once nothing will ever follow.  0 or an error code.
+     * Thread: the stream's HTTP worker, with its own reader. */
+    int (*read)(void *arg, journal_reader_t *r, uint64_t *cursor, size_t budget,
+                struct buf *out, int *done, struct err *err);
+    void (*free)(void *arg); /* frees arg when the stream ends */
+    void *arg;
+};
+
+/* Answers `req` with the frames of `src` after `after`, live, parked on
+ * any commit while there is nothing new.  Takes src->arg (freed through
+ * src->free, also on failure).  Thread: the request's HTTP worker. */
+enum MHD_Result sse_respond_source(struct http_request *req, const struct sse_source *src,
+                                   uint64_t after);
 
 /* GET /v1/debug/sse: the hub's counters as JSON, for tests.  http.c serves
  * it only when SJ_TEST_DEBUG_ROUTES is set in the environment. */

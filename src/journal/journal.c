@@ -194,7 +194,21 @@ int journal__prepare_writer(journal_t *j, struct err *err)
                       "VALUES(?1, ?2, ?3) ON CONFLICT(target, session) DO UPDATE SET "
                       "last_sequence = max(last_sequence, excluded.last_sequence)",
                       &j->st_x_mark, err)) ||
-        (rc = journal__index_prepare(j, err)))
+        (rc = journal__index_prepare(j, err)) ||
+        (rc = prepare(j->db,
+                      "INSERT INTO processes(process_id, info) VALUES(?1, ?2) "
+                      "ON CONFLICT(process_id) DO UPDATE SET info = excluded.info",
+                      &j->st_p_info, err)) ||
+        (rc = prepare(j->db, "DELETE FROM process_logs WHERE process = ?1 AND sequence <= ?2",
+                      &j->st_p_drop, err)) ||
+        (rc = prepare(j->db,
+                      "INSERT INTO process_logs(process, sequence, stream, ts_ms, data) "
+                      "VALUES(?1, ?2, ?3, ?4, ?5)",
+                      &j->st_p_chunk, err)) ||
+        (rc = prepare(j->db, "DELETE FROM process_logs WHERE process = ?1",
+                      &j->st_p_rm_logs, err)) ||
+        (rc = prepare(j->db, "DELETE FROM processes WHERE process_id = ?1", &j->st_p_rm,
+                      err)))
         return rc;
     return 0;
 }
@@ -264,6 +278,11 @@ void journal__writer_conn_close(journal_t *j)
     finalize_cached(&j->st_x_reset);
     finalize_cached(&j->st_x_mark);
     journal__index_finalize(j);
+    finalize_cached(&j->st_p_info);
+    finalize_cached(&j->st_p_drop);
+    finalize_cached(&j->st_p_chunk);
+    finalize_cached(&j->st_p_rm_logs);
+    finalize_cached(&j->st_p_rm);
     close_db(j->db, j->path);
     j->db = NULL;
 }

@@ -385,6 +385,60 @@ void journal_idem_info_clear(struct journal_idem_info *info);
 int journal_idem_get(journal_reader_t *r, const char *key, struct journal_idem_info *out,
                      struct err *err);
 
+/* ---- workspace processes (migrations/0007_process_logs.sql) ------------ */
+
+/* One read of a process's output.  Strings are borrowed for the call. */
+struct journal_proc_chunk {
+    uint64_t sequence;  /* the process's own: from 1, increasing */
+    const char *stream; /* "stdout", "stderr", "pty", or "dropped" for the
+                         * marker of deleted older chunks */
+    int64_t ts_ms;      /* Unix milliseconds */
+    const char *data;
+    size_t len;
+};
+
+/* What one process writes at once, in this order: its record, the deletion
+ * of older chunks, the new chunks.  Strings are borrowed for the call. */
+struct journal_proc_write {
+    const char *process_id;
+    const char *info;        /* non-NULL: the ProcessInfo JSON, inserted or replaced */
+    uint64_t drop_through;   /* > 0: delete its chunks with sequence <= this */
+    const struct journal_proc_chunk *chunks;
+    size_t n_chunks;
+    int remove;              /* delete the record and every chunk (alone) */
+};
+
+/* Queues `w` for the writer like journal_submit(): it commits in the
+ * writer's groups, with the session batches queued around it.  Thread: any. */
+int journal_proc_submit(journal_t *j, const struct journal_proc_write *w, journal_done_fn done,
+                        void *arg, struct err *err);
+
+/* journal_proc_submit() and wait for the commit.  Thread: any but the writer. */
+int journal_proc_append(journal_t *j, const struct journal_proc_write *w, struct err *err);
+
+/* Calls `fn` for every stored process, oldest first; strings borrowed for
+ * the call.  Non-zero from fn stops (and is returned).  Thread: the reader's. */
+typedef int (*journal_proc_fn)(void *arg, const char *process_id, const char *info);
+int journal_proc_list(journal_reader_t *r, journal_proc_fn fn, void *arg, struct err *err);
+
+/* Per-chunk callback of journal_proc_read_logs(); borrowed for the call. */
+typedef int (*journal_proc_log_fn)(void *arg, const struct journal_proc_chunk *chunk);
+
+/* Calls `fn` for the chunks of `process_id` with sequence > after, in
+ * order, of `stream` (NULL: every stream; markers always come), at most
+ * `limit` (0: no limit) and no more once `max_bytes` of data were handed
+ * over (0: no budget; the first chunk always comes).  *has_more (may be
+ * NULL) says the limit or the budget stopped the read.  Thread: the reader's. */
+int journal_proc_read_logs(journal_reader_t *r, const char *process_id, const char *stream,
+                           uint64_t after, uint32_t limit, size_t max_bytes,
+                           journal_proc_log_fn fn, void *arg, int *has_more, struct err *err);
+
+/* The `after` that reads the last `n` chunks of `process_id` (of `stream`,
+ * NULL: any): 0 when it has n or fewer; n 0: the newest chunk's sequence.
+ * Thread: the reader's. */
+int journal_proc_tail_after(journal_reader_t *r, const char *process_id, const char *stream,
+                            uint64_t n, uint64_t *after, struct err *err);
+
 /* Runs PRAGMA integrity_check; 0 if "ok", else ERR_STORAGE with the first
  * complaint in err.  Thread: the reader's. */
 int journal_integrity_check(journal_reader_t *r, struct err *err);

@@ -192,6 +192,8 @@ struct journal_node {
     struct journal_idem idem;
     int is_export;
     struct journal_export_op x;
+    int is_proc; /* a process write (journal_proc.c), `b` all zero */
+    struct journal_proc_write p;
     int rc;
     struct err err;
 };
@@ -219,6 +221,11 @@ struct journal_reader {
     sqlite3_stmt *read_aliases;
     sqlite3_stmt *idem_get;
     sqlite3_stmt *index_pos; /* journal_index_position() */
+    sqlite3_stmt *proc_list;
+    sqlite3_stmt *proc_logs;
+    sqlite3_stmt *proc_logs_stream;
+    sqlite3_stmt *proc_tail;
+    sqlite3_stmt *proc_tail_stream;
     unsigned wal_gen; /* the journal's wal_gen when this connection opened */
     struct journal_reader *next;
 };
@@ -269,6 +276,11 @@ struct journal {
     int64_t tent_events_last;          /* writer only: the group's newest event */
     uint64_t idx_us_per_event;         /* writer only: a text event's index cost */
     struct journal_index_stats idx_stats; /* under watch_lock */
+    sqlite3_stmt *st_p_info;
+    sqlite3_stmt *st_p_drop;
+    sqlite3_stmt *st_p_chunk;
+    sqlite3_stmt *st_p_rm_logs;
+    sqlite3_stmt *st_p_rm;
     uint64_t gen; /* group number, writer only */
     /* Idempotency keys: how long they are kept (journal_idem_set_ttl()), and
      * when the writer last deleted older ones (writer only). */
@@ -567,6 +579,9 @@ void journal__index_step(journal_t *j);
 
 /* journal_export.c: one checkpoint request inside the writer's group. */
 int journal__apply_export(journal_t *j, struct journal_node *n);
+
+/* journal_proc.c: one process write inside the writer's group. */
+int journal__apply_proc(journal_t *j, struct journal_node *n);
 
 /* journal_watch.c: wake-ups after a commit; under watch_lock. */
 void journal__wake_any(journal_t *j, int all);

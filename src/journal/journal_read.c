@@ -16,6 +16,11 @@ static void reader_release(journal_reader_t *r, const char *path)
     finalize_cached(&r->read_aliases);
     finalize_cached(&r->idem_get);
     finalize_cached(&r->index_pos);
+    finalize_cached(&r->proc_list);
+    finalize_cached(&r->proc_logs);
+    finalize_cached(&r->proc_logs_stream);
+    finalize_cached(&r->proc_tail);
+    finalize_cached(&r->proc_tail_stream);
     close_db(r->db, path);
     r->db = NULL;
 }

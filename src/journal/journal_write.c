@@ -398,6 +398,14 @@ static void run_group(journal_t *j, struct journal_node *group)
             sql_fail(&sqlerr, j->db, rc, "begin");
     }
     for (struct journal_node *n = group; n && rc == SQLITE_OK; n = n->next) {
+        if (n->is_proc) {
+            rc = journal__apply_proc(j, n);
+            if (rc != SQLITE_OK)
+                sql_fail(&sqlerr, j->db, rc, "process log");
+            else
+                n_ok++;
+            continue;
+        }
         if (n->is_export) {
             rc = journal__apply_export(j, n);
             if (rc == JOURNAL_NODE_REFUSED) {
@@ -484,8 +492,8 @@ static void run_group(journal_t *j, struct journal_node *group)
             n->rc = sqlerr.code;
             n->err = sqlerr;
             snprintf(n->err.subject, sizeof n->err.subject, "%s",
-                     n->is_export || !n->b.session_id ? "" : n->b.session_id);
-            if (!n->is_export && n->b.n_events && !n->b.create)
+                     n->is_export || n->is_proc || !n->b.session_id ? "" : n->b.session_id);
+            if (!n->is_export && !n->is_proc && n->b.n_events && !n->b.create)
                 note_refused(j, &n->b);
         }
         finish_group(j, group, 0, touched, 0);
@@ -552,10 +560,14 @@ void *journal__writer_main(void *arg)
             continue;
         }
         struct journal_node *group = j->q_head, *tail = group;
-        size_t events = group->b.n_events;
-        while (tail->next && events + tail->next->b.n_events <= JOURNAL_GROUP_EVENTS) {
+        /* A process's chunks count as events: up to 64 KiB each, they
+         * bound a group's transaction the same way. */
+        size_t events = group->b.n_events + group->p.n_chunks;
+        while (tail->next &&
+               events + tail->next->b.n_events + tail->next->p.n_chunks <=
+                   JOURNAL_GROUP_EVENTS) {
             tail = tail->next;
-            events += tail->b.n_events;
+            events += tail->b.n_events + tail->p.n_chunks;
         }
         j->q_head = tail->next;
         if (!j->q_head)

@@ -74,7 +74,7 @@ static supervisor_proc_t *start_sh(uv_loop_t *loop, const char *script, struct s
     const char *args[] = { "/bin/sh", "-c", script, NULL };
     struct supervisor_proc_options o = { .file = "/bin/sh", .args = args, .env = environ,
                                          .max_line_bytes = max_line };
-    struct supervisor_proc_callbacks cb = { on_line, on_exit_cb, s };
+    struct supervisor_proc_callbacks cb = { .on_line = on_line, .on_exit = on_exit_cb, .arg = s };
     supervisor_proc_t *p = NULL;
     struct err err;
     assert_int_equal(supervisor_proc_spawn(loop, &o, &cb, &p, &err), 0);
@@ -196,7 +196,7 @@ static void test_missing_binary(void **state)
     const char *args[] = { "no-such-agent-binary", NULL };
     struct supervisor_proc_options o = { .file = "no-such-agent-binary", .args = args,
                                          .env = environ };
-    struct supervisor_proc_callbacks cb = { on_line, on_exit_cb, &s };
+    struct supervisor_proc_callbacks cb = { .on_line = on_line, .on_exit = on_exit_cb, .arg = &s };
     supervisor_proc_t *p = NULL;
     struct err err;
     assert_int_equal(supervisor_proc_spawn(&loop, &o, &cb, &p, &err), ERR_NOT_INSTALLED);
@@ -260,6 +260,133 @@ static void test_stop_sigkill_after_grace(void **state)
     assert_true(s.exited_at - s.stopped_at >= SUPERVISOR_EOF_GRACE_MS + 1000 - 1);
 }
 
+/* Raw mode: what on_output saw of each descriptor, and the exit. */
+struct raw {
+    char out[8192];
+    size_t out_len;
+    char err[256];
+    size_t err_len;
+    int exits;
+    int64_t exit_status;
+    supervisor_proc_t *p;
+    int pause_once; /* pause at the first output, resume from a timer */
+    uv_timer_t resume;
+    int paused_reads; /* output that arrived while paused */
+    int paused;
+};
+
+static void raw_resume(uv_timer_t *t)
+{
+    struct raw *r = t->data;
+    r->paused = 0;
+    supervisor_proc_resume_output(r->p);
+    supervisor_proc_resume_output(r->p); /* twice: harmless */
+}
+
+static void raw_output(void *arg, int fd, const char *data, size_t len)
+{
+    struct raw *r = arg;
+    assert_int_equal(r->exits, 0);
+    if (r->paused)
+        r->paused_reads++;
+    char *buf = fd == 1 ? r->out : r->err;
+    size_t *n = fd == 1 ? &r->out_len : &r->err_len;
+    size_t cap = fd == 1 ? sizeof r->out : sizeof r->err;
+    assert_true(*n + len <= cap);
+    memcpy(buf + *n, data, len);
+    *n += len;
+    if (r->pause_once) {
+        r->pause_once = 0;
+        r->paused = 1;
+        supervisor_proc_pause_output(r->p);
+        supervisor_proc_pause_output(r->p);
+        assert_int_equal(uv_timer_start(&r->resume, raw_resume, 100, 0), 0);
+    }
+}
+
+static void raw_exit(void *arg, const struct supervisor_exit *e)
+{
+    struct raw *r = arg;
+    r->exits++;
+    r->exit_status = e->exit_status;
+    assert_null(e->stderr_head);
+    if (!uv_is_closing((uv_handle_t *)&r->resume))
+        uv_close((uv_handle_t *)&r->resume, NULL);
+}
+
+static supervisor_proc_t *start_raw(uv_loop_t *loop, const char *script, int tty,
+                                    struct raw *r)
+{
+    const char *args[] = { "/bin/sh", "-c", script, NULL };
+    struct supervisor_proc_options o = { .file = "/bin/sh", .args = args, .env = environ,
+                                         .tty = tty, .tty_rows = 30, .tty_cols = 90 };
+    struct supervisor_proc_callbacks cb = { .on_output = raw_output, .on_exit = raw_exit,
+                                            .arg = r };
+    struct err err;
+    assert_int_equal(supervisor_proc_spawn(loop, &o, &cb, &r->p, &err), 0);
+    return r->p;
+}
+
+static void test_raw_output(void **state)
+{
+    (void)state; /* cmocka fixture unused */
+    uv_loop_t loop = { 0 };
+    uv_loop_init(&loop);
+    struct raw r = { .pause_once = 1 };
+    assert_int_equal(uv_timer_init(&loop, &r.resume), 0);
+    r.resume.data = &r;
+    /* bytes, not lines: no newline at the end, a NUL inside */
+    start_raw(&loop, "printf 'a\\000b'; printf 'E' >&2; sleep 0.2; printf 'c'; exit 4", 0, &r);
+    run_loop(&loop);
+    assert_int_equal(r.exits, 1);
+    assert_int_equal(r.exit_status, 4);
+    assert_int_equal(r.out_len, 4);
+    assert_memory_equal(r.out, "a\0bc", 4);
+    assert_int_equal(r.err_len, 1);
+    assert_int_equal(r.paused_reads, 0); /* nothing read while paused */
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_tty_child(void **state)
+{
+    (void)state; /* cmocka fixture unused */
+    uv_loop_t loop = { 0 };
+    uv_loop_init(&loop);
+    struct raw r = { 0 };
+    assert_int_equal(uv_timer_init(&loop, &r.resume), 0);
+    uv_close((uv_handle_t *)&r.resume, NULL);
+    supervisor_proc_t *p =
+        start_raw(&loop, "tty; stty size; read x; stty size; echo err >&2", 1, &r);
+    struct err err;
+    assert_int_equal(supervisor_proc_resize(p, 40, 100, &err), 0);
+    assert_int_equal(supervisor_proc_write(p, "go\n", 3, &err), 0);
+    run_loop(&loop);
+    assert_int_equal(r.exits, 1);
+    assert_int_equal(r.exit_status, 0);
+    r.out[r.out_len] = '\0';
+    assert_non_null(strstr(r.out, "/dev/pts/"));
+    assert_non_null(strstr(r.out, "40 100"));
+    assert_non_null(strstr(r.out, "err")); /* stderr is the terminal too */
+    assert_int_equal(r.err_len, 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_resize_needs_a_tty(void **state)
+{
+    (void)state; /* cmocka fixture unused */
+    uv_loop_t loop = { 0 };
+    uv_loop_init(&loop);
+    struct raw r = { 0 };
+    assert_int_equal(uv_timer_init(&loop, &r.resume), 0);
+    uv_close((uv_handle_t *)&r.resume, NULL);
+    supervisor_proc_t *p = start_raw(&loop, "exit 0", 0, &r);
+    struct err err;
+    assert_int_equal(supervisor_proc_resize(p, 10, 10, &err), ERR_INVALID);
+    run_loop(&loop);
+    assert_int_equal(r.exits, 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -273,6 +400,9 @@ int main(void)
         cmocka_unit_test(test_stop_eof_no_signal),
         cmocka_unit_test(test_stop_sigterm_after_eof_grace),
         cmocka_unit_test(test_stop_sigkill_after_grace),
+        cmocka_unit_test(test_raw_output),
+        cmocka_unit_test(test_tty_child),
+        cmocka_unit_test(test_resize_needs_a_tty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
