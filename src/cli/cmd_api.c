@@ -849,8 +849,8 @@ static const struct cmd_api_sub cmd_api_subs[] = {
       "  -i, --input FILE         read FILE instead of stdin\n"
       "\n"
       "examples:\n"
-      "  echo hello | sandbox-journal api fs put notes.txt\n"
-      "  sandbox-journal api fs put /work/data.bin --input data.bin\n",
+      "  sandbox-journal api fs put /work/data.bin --input data.bin\n"
+      "  echo hello | sandbox-journal api fs put notes.txt\n",
       cmd_api_fs_put },
     { "fs", "rm", "PATH [--recursive]", "delete a file or directory", 1, cmd_api_fs_rm_opts,
       "DELETE /v1/fs/entry?path=PATH.\n"
@@ -894,8 +894,8 @@ static const struct cmd_api_sub cmd_api_subs[] = {
       "  -i, --input TAR          read TAR instead of stdin\n"
       "\n"
       "examples:\n"
-      "  tar -cf - -C ./skills . | sandbox-journal api fs upload ./skills\n"
-      "  sandbox-journal api fs upload /work/repo --input repo.tar\n",
+      "  sandbox-journal api fs upload /work/repo --input repo.tar\n"
+      "  tar -cf - -C ./skills . | sandbox-journal api fs upload ./skills\n",
       cmd_api_fs_upload },
 };
 

@@ -6,8 +6,8 @@
  * symlink already on disk, or one the archive made, therefore stops the
  * walk (ELOOP/ENOTDIR: the member is refused) instead of leading elsewhere,
  * whatever order the members come in.  Names are cleaned first
- * (tar_name_clean: no absolute names, no ".."), symlink targets must stay
- * inside (tar_link_target), hard links must name a member path inside.
+ * (tar_reader_clean_name: no absolute names, no ".."), symlink targets must stay
+ * inside (tar_reader_check_link), hard links must name a member path inside.
  * Files, symlinks and links are made under a temporary name and renamed
  * over the final one, which replaces a symlink there rather than writing
  * through it. */
@@ -129,7 +129,7 @@ static int fs_unpack_dir(struct fs_unpack *u, struct err *err)
 
 static int fs_unpack_symlink(struct fs_unpack *u, const char *target, struct err *err)
 {
-    int rc = tar_link_target(u->clean, target, err);
+    int rc = tar_reader_check_link(u->clean, target, err);
     if (rc)
         return rc;
     int dirfd;
@@ -155,7 +155,7 @@ static int fs_unpack_symlink(struct fs_unpack *u, const char *target, struct err
 static int fs_unpack_hardlink(struct fs_unpack *u, const char *target, struct err *err)
 {
     char src[TAR_READER_MAX_NAME + 1];
-    int rc = tar_name_clean(target, src, sizeof src, err);
+    int rc = tar_reader_clean_name(target, src, sizeof src, err);
     if (rc)
         return rc;
     if (!src[0])
@@ -191,7 +191,7 @@ static int fs_unpack_member(void *arg, const struct tar_member *m, struct err *e
     struct fs_unpack *u = arg;
     if (m->type == TAR_OTHER)
         return 0; /* devices and FIFOs are not a workspace's content */
-    int rc = tar_name_clean(m->name, u->clean, sizeof u->clean, err);
+    int rc = tar_reader_clean_name(m->name, u->clean, sizeof u->clean, err);
     if (rc)
         return rc;
     if (!u->clean[0]) {

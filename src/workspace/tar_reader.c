@@ -364,7 +364,7 @@ int tar_reader_finish(tar_reader_t *r, struct err *err)
     return err_set(err, ERR_INVALID, "tar: the archive is truncated (no end-of-archive block)");
 }
 
-int tar_name_clean(const char *name, char *out, size_t size, struct err *err)
+int tar_reader_clean_name(const char *name, char *out, size_t size, struct err *err)
 {
     if (name[0] == '/')
         return err_set(err, ERR_INVALID, "tar: member '%.180s' has an absolute name", name);
@@ -393,7 +393,7 @@ int tar_name_clean(const char *name, char *out, size_t size, struct err *err)
     return 0;
 }
 
-int tar_link_target(const char *member, const char *target, struct err *err)
+int tar_reader_check_link(const char *member, const char *target, struct err *err)
 {
     if (target[0] == '/')
         return err_set(err, ERR_INVALID, "tar: link '%.100s' points to an absolute path", member);

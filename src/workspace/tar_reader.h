@@ -9,7 +9,7 @@
  * extended header of at most TAR_READER_MAX_META bytes; file data is passed
  * through as it arrives.
  *
- * The reader judges no names: tar_name_clean() and tar_link_target() are
+ * The reader judges no names: tar_reader_clean_name() and tar_reader_check_link() are
  * the checks a caller applies before writing anything. */
 #ifndef SJ_TAR_READER_H
 #define SJ_TAR_READER_H
@@ -69,11 +69,11 @@ int tar_reader_finish(tar_reader_t *r, struct err *err);
  * for an absolute name, a ".." segment, an empty segment that is all there
  * is, or a result longer than size-1.  out is "" for the directory itself
  * ("./"). */
-int tar_name_clean(const char *name, char *out, size_t size, struct err *err);
+int tar_reader_clean_name(const char *name, char *out, size_t size, struct err *err);
 
 /* For a symlink member at clean path `member` pointing to `target`: 0 when
  * the target, read from the member's directory, stays inside the extraction
  * directory; ERR_INVALID for an absolute target or one that climbs out. */
-int tar_link_target(const char *member, const char *target, struct err *err);
+int tar_reader_check_link(const char *member, const char *target, struct err *err);
 
 #endif

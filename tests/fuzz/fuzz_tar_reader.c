@@ -5,8 +5,8 @@
  * members, data and outcome; every member's data adds up to its declared
  * size and `end` follows each member exactly once before the next; a
  * refusal is ERR_INVALID or ERR_NOMEM with a message; a name
- * tar_name_clean() accepts is relative with no "", "." or ".." segment;
- * a symlink target tar_link_target() accepts, resolved from the member's
+ * tar_reader_clean_name() accepts is relative with no "", "." or ".." segment;
+ * a symlink target tar_reader_check_link() accepts, resolved from the member's
  * directory, never climbs above the extraction directory.
  * Built with -DSJ_FUZZ=ON and clang; seeds in corpus/fuzz_tar_reader/. */
 #include "fuzz_common.h"
@@ -94,10 +94,10 @@ static int fuzz_tar_member(void *arg, const struct tar_member *m, struct err *er
     fuzz_tar_mix(s, m->link, strlen(m->link) + 1);
     static char clean[TAR_READER_MAX_NAME + 1];
     struct err e;
-    int rc = tar_name_clean(m->name, clean, sizeof clean, &e);
+    int rc = tar_reader_clean_name(m->name, clean, sizeof clean, &e);
     if (rc == 0) {
         fuzz_tar_check_clean(clean);
-        if (m->type == TAR_SYMLINK && tar_link_target(clean, m->link, &e) == 0)
+        if (m->type == TAR_SYMLINK && tar_reader_check_link(clean, m->link, &e) == 0)
             fuzz_tar_check_link(clean, m->link);
     } else {
         fuzz_check_refusal(rc, &e);

@@ -215,33 +215,33 @@ static void test_name_clean(void **state)
     char out[64];
     struct err err;
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-        assert_int_equal(tar_name_clean(ok[i][0], out, sizeof out, &err), 0);
+        assert_int_equal(tar_reader_clean_name(ok[i][0], out, sizeof out, &err), 0);
         assert_string_equal(out, ok[i][1]);
     }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(tar_name_clean(bad[i], out, sizeof out, &err), ERR_INVALID);
+        assert_int_equal(tar_reader_clean_name(bad[i], out, sizeof out, &err), ERR_INVALID);
     char longname[100];
     memset(longname, 'x', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
-    assert_int_equal(tar_name_clean(longname, out, sizeof out, &err), ERR_INVALID);
+    assert_int_equal(tar_reader_clean_name(longname, out, sizeof out, &err), ERR_INVALID);
 }
 
 static void test_link_target(void **state)
 {
     (void)state;
     struct err err;
-    assert_int_equal(tar_link_target("l", "f", &err), 0);
-    assert_int_equal(tar_link_target("a/b/l", "../../f", &err), 0);
-    assert_int_equal(tar_link_target("a/l", "../a/./f", &err), 0);
-    assert_int_equal(tar_link_target("a/l", ".", &err), 0);
-    assert_int_equal(tar_link_target("l", "/etc/passwd", &err), ERR_INVALID);
-    assert_int_equal(tar_link_target("l", "..", &err), ERR_INVALID);
-    assert_int_equal(tar_link_target("a/b/l", "../../../f", &err), ERR_INVALID);
-    assert_int_equal(tar_link_target("l", "", &err), ERR_INVALID);
+    assert_int_equal(tar_reader_check_link("l", "f", &err), 0);
+    assert_int_equal(tar_reader_check_link("a/b/l", "../../f", &err), 0);
+    assert_int_equal(tar_reader_check_link("a/l", "../a/./f", &err), 0);
+    assert_int_equal(tar_reader_check_link("a/l", ".", &err), 0);
+    assert_int_equal(tar_reader_check_link("l", "/etc/passwd", &err), ERR_INVALID);
+    assert_int_equal(tar_reader_check_link("l", "..", &err), ERR_INVALID);
+    assert_int_equal(tar_reader_check_link("a/b/l", "../../../f", &err), ERR_INVALID);
+    assert_int_equal(tar_reader_check_link("l", "", &err), ERR_INVALID);
     /* ".." after a name: that name may be a symlink itself ("d/s1" -> ".."
      * makes "d/s1/../.." the parent of the directory). */
-    assert_int_equal(tar_link_target("d/s2", "s1/../..", &err), ERR_INVALID);
-    assert_int_equal(tar_link_target("a/l", "x/../f", &err), ERR_INVALID);
+    assert_int_equal(tar_reader_check_link("d/s2", "s1/../..", &err), ERR_INVALID);
+    assert_int_equal(tar_reader_check_link("a/l", "x/../f", &err), ERR_INVALID);
 }
 
 int main(void)
