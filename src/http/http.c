@@ -747,8 +747,11 @@ static enum MHD_Result http_first_call(struct http *h, struct MHD_Connection *co
     }
     p->stream = http_stream_find(h, p->route);
     if (p->stream) {
-        if (p->stream->begin(&p->req, &err) != 0)
-            return http_respond_error(&p->req, &err);
+        if (p->stream->begin(&p->req, &err) != 0) {
+            enum MHD_Result rc = http_respond_error(&p->req, &err);
+            p->route = NULL; /* answered: no chunk or handler runs for it */
+            return rc;
+        }
         return MHD_YES;
     }
     const char *length = http_header(&p->req, MHD_HTTP_HEADER_CONTENT_LENGTH);
