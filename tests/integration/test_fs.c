@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "cli.h"
 #include "httpc.h"
 #include "server.h"
 #include "tarw.h"
@@ -955,6 +956,63 @@ static void test_every_route_needs_the_token(void **state)
     free(q);
 }
 
+/* `sandbox-journal api fs ...` against the server: a binary file up with
+ * --input and down with --output byte for byte, the listing, and an error as
+ * one stderr line and exit 1. */
+static void test_cli(void **state)
+{
+    struct sj_server *s = *state;
+    char dir[512];
+    fs_dir(dir, sizeof dir);
+    char *ep = sj_fmt("http://127.0.0.1:%d", s->port);
+    char *src = sj_fmt("%s/src.bin", dir);
+    char *down = sj_fmt("%s/down.bin", dir);
+    char *remote = sj_fmt("%s/remote/r.bin", dir);
+    size_t n = 2 * 1024 * 1024 + 3;
+    char *data = malloc(n);
+    assert_non_null(data);
+    fs_random(data, n, 11);
+    fs_write_local(src, data, n);
+    struct sj_cli_result r;
+    const char *put[] = { "api", "-e", ep, "-t", "fs-token", "fs", "put", remote, "--input", src,
+                          NULL };
+    sj_cli_run(put, NULL, &r);
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(r.out, "\"bytesWritten\":2097155"));
+    sj_cli_result_free(&r);
+    const char *cat[] = { "api", "-e", ep, "-t", "fs-token", "fs", "cat", remote, "-o", down,
+                          NULL };
+    sj_cli_run(cat, NULL, &r);
+    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(r.out_len, 0);
+    sj_cli_result_free(&r);
+    size_t len;
+    char *got = fs_read_local(down, &len);
+    assert_int_equal(len, n);
+    assert_memory_equal(got, data, n);
+    free(got);
+    const char *ls[] = { "api", "-e", ep, "-t", "fs-token", "fs", "ls", dir, NULL };
+    sj_cli_run(ls, NULL, &r);
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(r.out, "\"name\":\"remote\""));
+    sj_cli_result_free(&r);
+    const char *rm[] = { "api", "-e", ep, "-t", "fs-token", "fs", "rm", dir, NULL };
+    sj_cli_run(rm, NULL, &r);
+    assert_int_equal(r.exit_code, 1);
+    assert_non_null(strstr(r.err, "HTTP 409"));
+    sj_cli_result_free(&r);
+    const char *cat_missing[] = { "api", "-e", ep, "-t", "fs-token", "fs", "cat", src, "x",
+                                  NULL };
+    sj_cli_run(cat_missing, NULL, &r);
+    assert_int_equal(r.exit_code, 2); /* usage: one PATH only */
+    sj_cli_result_free(&r);
+    free(data);
+    free(ep);
+    free(src);
+    free(down);
+    free(remote);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -974,6 +1032,7 @@ int main(void)
                                         sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_every_route_needs_the_token, fs_setup_token,
                                         sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_cli, fs_setup_token, sj_teardown_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
