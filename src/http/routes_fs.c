@@ -265,6 +265,9 @@ const struct http_route routes_fs_table[] = {
     { NULL, NULL, NULL, 0 },
 };
 
+/* The rows of PUT /v1/fs/file and POST /v1/fs/upload-batch above: keep the
+ * indices in step with the table (test_fs fails otherwise: a buffered PUT is
+ * refused over --max-body-bytes, a buffered upload-batch never unpacks). */
 const struct http_body_stream routes_fs_streams[] = {
     { &routes_fs_table[2], routes_fs_put_begin, routes_fs_put_chunk },
     { &routes_fs_table[7], routes_fs_batch_begin, routes_fs_batch_chunk },
