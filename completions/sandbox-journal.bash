@@ -15,7 +15,8 @@ _sandbox_journal_takes_value()
                 -H|--host|-p|--port|-t|--token|--data-dir|--durability|\
                 -O|--cors-allow-origin|-M|--cors-allow-method|\
                 -A|--cors-allow-header|--mock-delay-ms|--http-threads|\
-                --max-body-bytes|--sse-heartbeat-ms|--idempotency-ttl-s|--agents-dir|--export-to|\
+                --max-body-bytes|--max-upload-bytes|--sse-heartbeat-ms|--idempotency-ttl-s|\
+                --agents-dir|--export-to|\
                 --webhook-secret-file|--export-batch) return 0 ;;
             esac ;;
         api*)
@@ -36,6 +37,8 @@ _sandbox_journal_takes_value()
                     case "$2" in -a|--answers) return 0 ;; esac ;;
                 "api sessions reply-permission"*)
                     case "$2" in -r|--reply) return 0 ;; esac ;;
+                "api fs cat"*|"api fs put"*|"api fs upload"*)
+                    case "$2" in -o|--output|-i|--input) return 0 ;; esac ;;
             esac ;;
         "credentials extract-env"*)
             case "$2" in -d|--home-dir) return 0 ;; esac ;;
@@ -116,10 +119,11 @@ _sandbox_journal()
                   --cors-allow-origin --cors-allow-method --cors-allow-header
                   --cors-allow-credentials
                   --no-inspector-cors --no-telemetry --mock-delay-ms --http-threads
-                  --max-body-bytes --sse-heartbeat-ms --idempotency-ttl-s --agents-dir --export-to
+                  --max-body-bytes --max-upload-bytes --sse-heartbeat-ms --idempotency-ttl-s
+                  --agents-dir --export-to
                   --webhook-secret-file --export-batch --help" ;;
         api)
-            words="agents sessions processes"
+            words="agents sessions processes fs"
             opts=$api_opts ;;
         "api agents")
             words="list install modes"
@@ -131,6 +135,8 @@ _sandbox_journal()
             opts=$api_opts ;;
         "api processes")
             words="run start ls get stop kill rm logs input"
+        "api fs")
+            words="cat ls put rm mkdir mv stat upload"
             opts=$api_opts ;;
         "api agents install"|"api agents modes")
             words=$agents ;;
@@ -163,6 +169,14 @@ _sandbox_journal()
             opts="--since --tail --stream --follow $api_opts" ;;
         "api processes input"*)
             opts="--data --base64 $api_opts" ;;
+        "api fs cat"*)
+            opts="--output $api_opts" ;;
+        "api fs put"*|"api fs upload"*)
+            opts="--input $api_opts" ;;
+        "api fs rm"*)
+            opts="--recursive $api_opts" ;;
+        "api fs mv"*)
+            opts="--overwrite $api_opts" ;;
         "api "*)
             opts=$api_opts ;;
         credentials)
