@@ -135,6 +135,7 @@ _sandbox_journal()
             opts=$api_opts ;;
         "api processes")
             words="run start ls get stop kill rm logs input"
+            opts=$api_opts ;;
         "api fs")
             words="cat ls put rm mkdir mv stat upload"
             opts=$api_opts ;;

@@ -629,6 +629,8 @@ static int cmd_api_processes_input(client_t *c, const struct cmd_api_args *a)
         return cmd_api_nomem();
     return cmd_api_call(c, "POST", cmd_api_path("/v1/processes/%s/input", a->pos[0], NULL),
                         body);
+}
+
 /* ---- fs: the workspace's files ------------------------------------------------ */
 
 /* new (free()): `route` + "?path=<p>" (percent-encoded) + `extra`. */
@@ -845,6 +847,9 @@ static const struct cmd_api_option cmd_api_logs_opts[] = {
 static const struct cmd_api_option cmd_api_input_opts[] = {
     { "--data", "-d", 1, CMD_API_DATA, 1 },
     { "--base64", NULL, 0, CMD_API_BASE64, 0 },
+    { NULL, NULL, 0, 0, 0 },
+};
+
 static const struct cmd_api_option cmd_api_fs_rm_opts[] = {
     { "--recursive", "-r", 0, CMD_API_RECURSIVE, 0 },
     { NULL, NULL, 0, 0, 0 },
@@ -1205,9 +1210,8 @@ static void cmd_api_list_subs(FILE *out, const char *group)
 
 static void cmd_api_help_top(FILE *out)
 {
-    fputs("usage: sandbox-journal api [global options] <agents|sessions|processes> <command> "
-          "[args]\n"
-    fputs("usage: sandbox-journal api [global options] <agents|sessions|fs> <command> [args]\n"
+    fputs("usage: sandbox-journal api [global options] <agents|sessions|processes|fs> "
+          "<command> [args]\n"
           "\n"
           "Calls a running server's v1 HTTP API and prints its answer: JSON as the server\n"
           "sent it (indented on a terminal), streams one event per line.  Errors print\n"
@@ -1223,9 +1227,8 @@ static void cmd_api_help_top(FILE *out)
           "  sandbox-journal api sessions send-message-stream demo --message hello\n"
           "  sandbox-journal api -e http://10.0.0.5:2468 -t \"$TOKEN\" agents list\n"
           "\n"
-          "'sandbox-journal api <agents|sessions|processes> <command> --help' describes a "
-          "command.\n",
-          "'sandbox-journal api <agents|sessions|fs> <command> --help' describes a command.\n",
+          "'sandbox-journal api <agents|sessions|processes|fs> <command> --help' describes "
+          "a command.\n",
           out);
 }
 
@@ -1396,10 +1399,8 @@ int cmd_api(int argc, char **argv)
             return opts_fail("unknown option '%s' (see 'sandbox-journal api --help')", argv[i]);
         if (!group) {
             if (strcmp(argv[i], "agents") != 0 && strcmp(argv[i], "sessions") != 0 &&
-                strcmp(argv[i], "processes") != 0)
-                return opts_fail("unknown api group '%s': agents, sessions or processes (see "
-                strcmp(argv[i], "fs") != 0)
-                return opts_fail("unknown api group '%s': agents, sessions or fs (see "
+                strcmp(argv[i], "processes") != 0 && strcmp(argv[i], "fs") != 0)
+                return opts_fail("unknown api group '%s': agents, sessions, processes or fs (see "
                                  "'sandbox-journal api --help')", argv[i]);
             group = argv[i];
         } else {
@@ -1410,10 +1411,8 @@ int cmd_api(int argc, char **argv)
         }
     }
     if (!group)
-        return opts_fail("missing api group: agents, sessions or processes (see "
+        return opts_fail("missing api group: agents, sessions, processes or fs (see "
                          "'sandbox-journal api --help')");
-        return opts_fail("missing api group: agents, sessions or fs (see 'sandbox-journal api "
-                         "--help')");
     if (!sub)
         return opts_fail("missing command after 'api %s' (see 'sandbox-journal api %s --help')",
                          group, group);

@@ -172,6 +172,7 @@ static const char *const cmd_completion_bash[] = {
     "            opts=$api_opts ;;",
     "        \"api processes\")",
     "            words=\"run start ls get stop kill rm logs input\"",
+    "            opts=$api_opts ;;",
     "        \"api fs\")",
     "            words=\"cat ls put rm mkdir mv stat upload\"",
     "            opts=$api_opts ;;",
