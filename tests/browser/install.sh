@@ -5,8 +5,9 @@
 # Debian's chromium (scripts/deps.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-dest=$1
-mkdir -p "$dest"
+mkdir -p "$1"
+dest=$(cd "$1" && pwd)
+
 stamp="$dest/node_modules/.sj-lock"
 if [ -f "$stamp" ] && cmp -s "$stamp" "$here/package-lock.json"; then
   exit 0

@@ -235,7 +235,7 @@ function newView(id) {
     items: new Map(),   // item_id -> block
     asks: new Map(),    // 'p:'+permission_id / 'q:'+question_id -> block
     seqNode: new Map(), // sequence -> the block node that shows it
-    follower: null, infoTimer: 0, closed: false,
+    follower: null, infoTimer: 0, closed: false, atBottom: true, pinned: false,
   };
 }
 
@@ -255,7 +255,7 @@ function setLive(state) {
 }
 
 function blockNode(v, kind, firstSeq, time) {
-  const node = el('li', { class: `ev ${kind}`, id: `ev-${firstSeq}`, 'data-seq': firstSeq });
+  const node = el('li', { class: `ev ev-${kind}`, id: `ev-${firstSeq}`, 'data-seq': firstSeq });
   const meta = el('div', { class: 'ev-meta' },
     el('time', { datetime: time || '', title: time || '' }, clock(time)),
     el('a', { href: sessionUrl(v.id, firstSeq), 'data-nav': true, class: 'seq', title: 'Link to this event' }, `#${firstSeq}`),
@@ -329,6 +329,7 @@ function rerenderItemSoon(b) {
   if (!renderQueue.size) requestAnimationFrame(() => {
     const q2 = renderQueue; renderQueue = new Set();
     for (const blk of q2) setBody(blk, renderItem(blk.item, blk.streamed));
+    if (view) stick(view);
   });
   renderQueue.add(b);
 }
@@ -404,10 +405,17 @@ function ingest(v, events, older) {
     list2.insertBefore(frag, list2.firstChild);
     scroller.scrollTop += scroller.scrollHeight - before;
   } else {
-    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
     list2.appendChild(frag);
-    if (atBottom && !v.pinned) scroller.scrollTop = scroller.scrollHeight;
+    stick(v);
   }
+}
+
+// Follows the newest events while the reader is at the bottom (v.atBottom,
+// kept by the scroll listener), and not while a linked event is shown.
+function stick(v) {
+  if (!v.atBottom || v.pinned) return;
+  const scroller = $('transcript');
+  scroller.scrollTop = scroller.scrollHeight;
 }
 
 async function loadInfo(v) {
@@ -538,7 +546,7 @@ async function openSession(id, seq) {
     $('older').textContent = v.hasOlder ? 'Older events load as you scroll up' : 'Start of the session';
     $('newer').textContent = v.hasNewer ? 'Newer events load as you scroll down' : '';
     if (seq) highlight(v, seq);
-    else $('transcript').scrollTop = $('transcript').scrollHeight;
+    else { v.atBottom = true; stick(v); requestAnimationFrame(() => stick(v)); }
     if (!v.hasNewer) startFollow(v); else setLive('paused');
     document.title = `${v.info.title || id} · sandbox-journal`;
   } catch (e) {
@@ -682,7 +690,8 @@ async function send(e) {
     await call(`${sessionPath(v.id)}/messages`, { method: 'POST', body: { message: text } });
     $('message').value = '';
     v.pinned = false;
-    $('transcript').scrollTop = $('transcript').scrollHeight;
+    v.atBottom = true;
+    stick(v);
   } catch (err) { failed('Send', err); } finally { $('send').disabled = !!(v.info && v.info.ended); }
 }
 
@@ -734,6 +743,12 @@ function wire() {
     }
   });
   window.addEventListener('popstate', route);
+  $('transcript').addEventListener('scroll', () => {
+    const t = $('transcript');
+    if (!view) return;
+    view.atBottom = t.scrollHeight - t.scrollTop - t.clientHeight < 60;
+    if (view.atBottom && !view.hasNewer) view.pinned = false;
+  }, { passive: true });
   document.addEventListener('keydown', (e) => {
     const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement && document.activeElement.tagName);
     if (e.key === '/' && !typing) { e.preventDefault(); $('search').focus(); }

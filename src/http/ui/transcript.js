@@ -119,7 +119,7 @@ export function renderSystem(ev) {
     }
     case 'error':
       return el('div', { class: 'error-box', role: 'alert' },
-        el('strong', null, 'Error'), d.code ? el('span', { class: 'tag' }, d.code) : null, ' ', d.message || '',
+        el('strong', null, 'Error '), d.code ? el('span', { class: 'tag' }, d.code) : null, ' ', d.message || '',
         d.details ? longText('Details', pretty(d.details), 'out') : null);
     case 'agent.unparsed':
       return el('div', { class: 'warn-box' }, el('strong', null, 'Unparsed agent output'), ` at ${d.location || '?'}: ${d.error || ''}`);
