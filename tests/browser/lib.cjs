@@ -27,7 +27,7 @@ function freshDir(tag) {
 // Starts `sandbox-journal server` and resolves once it prints its address.
 function launch(srv) {
   const args = ['server', '--host', '127.0.0.1', '--port', String(srv.port || 0),
-    '--data-dir', srv.dataDir, '--mock-delay-ms', String(srv.delay)];
+    '--data-dir', srv.dataDir, '--mock-delay-ms', String(srv.delay), '--durability', 'normal'];
   if (srv.token) args.push('--token', srv.token); else args.push('--no-token');
   const child = spawn(process.env.SJ_BINARY, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   srv.child = child;
@@ -52,12 +52,17 @@ function launch(srv) {
 async function startServer({ token = '', delay = 1, dataDir } = {}) {
   const srv = { token, delay, dataDir: dataDir || freshDir('srv'), port: 0 };
   await launch(srv);
-  srv.stop = () => new Promise((resolve) => {
+  // SIGTERM; rejects unless the server exits 0 by itself (a sanitizer
+  // report, a leak or a hang fails the test).
+  srv.stop = () => new Promise((resolve, reject) => {
     const c = srv.child;
     if (!c || c.exitCode !== null) return resolve();
     c.removeAllListeners('exit');
     const kill = setTimeout(() => c.kill('SIGKILL'), 10000);
-    c.on('exit', () => { clearTimeout(kill); resolve(); });
+    c.on('exit', (code, signal) => {
+      clearTimeout(kill);
+      if (code === 0) resolve(); else reject(new Error(`server exited with ${code ?? signal}`));
+    });
     c.kill('SIGTERM');
   });
   srv.start = () => launch(srv); // again, on the same port and journal
@@ -93,6 +98,31 @@ async function startServer({ token = '', delay = 1, dataDir } = {}) {
     }
   };
   return srv;
+}
+
+// Writes a journal export of one mock session of `n` messages (alternately
+// the user's and the assistant's, text `message <sequence>` plus `extra`)
+// and imports it into `dataDir` with `sandbox-journal import`: a long
+// session in a second, where the mock would take minutes.
+function importSession(dataDir, id, n, extra = '') {
+  const { execFileSync } = require('node:child_process');
+  const t0 = Date.parse('2026-01-01T00:00:00Z');
+  const lines = [JSON.stringify({ kind: 'sandbox-journal-export', version: 1 }),
+    JSON.stringify({ kind: 'session', session_id: id, agent: 'mock', agent_mode: 'build', permission_mode: 'default',
+      model: null, variant: null, agent_version: null, native_session_id: null, working_dir: null,
+      adapter_state: '{"turns":0}', created_at: new Date(t0).toISOString(), ended: 0, last_sequence: n })];
+  for (let k = 1; k <= n; k++) {
+    const ev = { event_id: `evt_${k}`, sequence: k, time: new Date(t0 + k * 1000).toISOString(), session_id: id,
+      native_session_id: null, synthetic: false, source: 'agent', type: 'item.completed',
+      data: { item: { item_id: `itm_${k}`, native_item_id: null, parent_id: null, kind: 'message',
+        role: k % 2 ? 'user' : 'assistant', content: [{ type: 'text', text: `message ${k}${extra}` }], status: 'completed' } },
+      raw: null };
+    lines.push(JSON.stringify({ kind: 'event', session_id: id, sequence: k, type: ev.type, turn_end: k % 2 === 0,
+      json: JSON.stringify(ev), raw: null }));
+  }
+  const file = path.join(dataDir, `${id}.jsonl`);
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+  execFileSync(process.env.SJ_BINARY, ['import', `jsonl:${file}`, '--data-dir', dataDir, '--quiet'], { stdio: 'inherit' });
 }
 
 async function startBrowser() {
@@ -150,4 +180,4 @@ async function pool(items, n, fn) {
   }));
 }
 
-module.exports = { assert, freshDir, startServer, startBrowser, newPage, open, rowIds, waitSeq, pool, TIMEOUT };
+module.exports = { assert, freshDir, importSession, startServer, startBrowser, newPage, open, rowIds, waitSeq, pool, TIMEOUT };

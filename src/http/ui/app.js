@@ -283,6 +283,10 @@ function renderAsk(v, b) {
   const pendingList = v.info && (isPerm ? v.info.pendingPermissions : v.info.pendingQuestions);
   const open = !b.resolved && (d.status === 'requested' || !d.status) &&
     (!Array.isArray(pendingList) || pendingList.includes(b.askId)) && !(v.info && v.info.ended);
+  // Unchanged cards are left alone: a rebuild under the pointer would eat a click.
+  const sig = JSON.stringify([open, b.resolved, d]);
+  if (b.sig === sig) return;
+  b.sig = sig;
   const box = el('div', { class: `ask ${isPerm ? 'permission' : 'question'}${open ? ' pending' : ''}` });
   box.appendChild(el('div', { class: 'item-head' },
     el('span', { class: 'who' }, isPerm ? 'Permission' : 'Question'),
