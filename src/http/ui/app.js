@@ -155,7 +155,7 @@ async function refreshList() {
 
 // ---- search ----------------------------------------------------------------
 
-const search = { gen: 0, cursor: null, q: '' };
+const search = { gen: 0, q: '', fts: '' };
 
 function snippet(text) {
   // The API marks matches with literal <mark>…</mark> in plain text: split on
@@ -185,6 +185,7 @@ async function runSearch(text) {
   const gen = ++search.gen;
   const box = $('search-results');
   search.q = text.trim();
+  search.fts = '';
   if (!search.q) { box.hidden = true; box.replaceChildren(); $('list-scroll').hidden = false; return; }
   box.hidden = false;
   $('list-scroll').hidden = true;
@@ -205,9 +206,20 @@ async function runSearch(text) {
   await moreHits(gen, ul, status, null);
 }
 
+// A query the index cannot parse (a stray quote, a trailing AND, a colon)
+// is searched again as one phrase: people type text, not FTS5 syntax.
+const phrase = (text) => `"${text.replace(/"/g, '""')}"`;
+
 async function moreHits(gen, ul, status, cursor) {
   try {
-    const r = await call(`/v1/search${q({ q: search.q, limit: 50, cursor })}`);
+    let r;
+    try {
+      r = await call(`/v1/search${q({ q: search.fts || search.q, limit: 50, cursor })}`);
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status !== 400 || search.fts || cursor) throw e;
+      search.fts = phrase(search.q);
+      r = await call(`/v1/search${q({ q: search.fts, limit: 50 })}`);
+    }
     if (gen !== search.gen) return;
     for (const h of r.hits) ul.appendChild(hitRow(h));
     status.textContent = ul.children.length ? '' : 'No matches';
