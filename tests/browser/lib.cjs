@@ -14,7 +14,7 @@ const assert = require('node:assert/strict');
 
 const modules = process.env.SJ_BROWSER_MODULES;
 if (!modules) throw new Error('SJ_BROWSER_MODULES is not set (ctest sets it)');
-const puppeteer = require(path.join(modules, 'node_modules', 'puppeteer-core'));
+const puppeteer = require(path.resolve(modules, 'node_modules', 'puppeteer-core'));
 
 const TIMEOUT = 15000;
 
@@ -29,7 +29,7 @@ function launch(srv) {
   const args = ['server', '--host', '127.0.0.1', '--port', String(srv.port || 0),
     '--data-dir', srv.dataDir, '--mock-delay-ms', String(srv.delay), '--durability', 'normal'];
   if (srv.token) args.push('--token', srv.token); else args.push('--no-token');
-  const child = spawn(process.env.SJ_BINARY, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(path.resolve(process.env.SJ_BINARY), args, { stdio: ['ignore', 'pipe', 'inherit'] });
   srv.child = child;
   return new Promise((resolve, reject) => {
     let out = '';
@@ -122,7 +122,7 @@ function importSession(dataDir, id, n, extra = '') {
   }
   const file = path.join(dataDir, `${id}.jsonl`);
   fs.writeFileSync(file, lines.join('\n') + '\n');
-  execFileSync(process.env.SJ_BINARY, ['import', `jsonl:${file}`, '--data-dir', dataDir, '--quiet'], { stdio: 'inherit' });
+  execFileSync(path.resolve(process.env.SJ_BINARY), ['import', `jsonl:${file}`, '--data-dir', dataDir, '--quiet'], { stdio: 'inherit' });
 }
 
 async function startBrowser() {
