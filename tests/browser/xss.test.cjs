@@ -36,7 +36,10 @@ function corpus() {
   if (!fs.existsSync(file)) return [];
   const data = JSON.parse(fs.readFileSync(file, 'utf8'));
   const list = Array.isArray(data) ? data : data.cases || [];
-  return list.map((c) => (typeof c === 'string' ? c : c.input ?? c.text ?? c.markdown)).filter((s) => typeof s === 'string');
+  // An input is a string or {prefix, repeat, times, suffix}.
+  const expand = (i) => (typeof i === 'string' ? i
+    : i && typeof i === 'object' ? `${i.prefix || ''}${String(i.repeat || '').repeat(i.times || 0)}${i.suffix || ''}` : null);
+  return list.map((c) => expand(typeof c === 'string' ? c : c.input)).filter((s) => typeof s === 'string' && s.trim());
 }
 
 let srv, browser;
@@ -68,7 +71,10 @@ test(`${cases.length} hostile outputs render inert`, async () => {
   const page = await L.newPage(browser);
   const external = [];
   page.on('request', (r) => { if (!r.url().startsWith(srv.url)) external.push(r.url()); });
-  await page.evaluateOnNewDocument(() => { window.alert = window.confirm = window.prompt = () => { window.__pwned = 'dialog'; }; });
+  await page.evaluateOnNewDocument(() => {
+    window.alert = window.confirm = window.prompt = () => { window.__pwned = 'dialog'; };
+    window.__xss = () => { window.__pwned = 'corpus'; }; // what the corpus' payloads call
+  });
   await L.open(page, srv, '/ui/sessions/xss');
   await L.waitSeq(page, evs[evs.length - 1].sequence);
   // Loaded in full: scroll up until the first event.
