@@ -802,7 +802,14 @@ function appendInlines(doc, parent, nodes) {
     const f = stack[stack.length - 1];
     if (f.k >= f.nodes.length) { stack.pop(); continue; }
     const x = f.nodes[f.k++];
-    if (x.t === 'text') { if (x.v) bidiSafeAppend(doc, f.el, x.v); continue; }
+    if (x.t === 'text') {
+      // Adjacent text (brackets that made no link, unused delimiters) is
+      // one DOM node, not thousands.
+      let v = x.v;
+      while (f.k < f.nodes.length && f.nodes[f.k].t === 'text') { work++; v += f.nodes[f.k++].v; }
+      if (v) bidiSafeAppend(doc, f.el, v);
+      continue;
+    }
     if (x.t === 'br') { f.el.appendChild(doc.createElement('br')); continue; }
     if (x.t === 'code') {
       const el = doc.createElement('code');
