@@ -116,8 +116,7 @@ function codePointIndex(s, max) {
 export function truncate(s, max, ellipsis = '\u2026') {
   const text = String(s ?? '');
   if (!(max >= 0)) return text;
-  const end = codePointIndex(text, max + 1);
-  if (end >= text.length) return text;  // at most max code points
+  if (codePointIndex(text, max) >= text.length) return text;  // it fits
   const room = Math.max(0, max - codePointLength(ellipsis));
   if (room === 0) return ellipsis.slice(0, codePointIndex(ellipsis, max));
   return text.slice(0, codePointIndex(text, room)) + ellipsis;

@@ -48,7 +48,13 @@ const ENTITIES = {
   Tab: '\t', NewLine: '\n', percnt: '%', commat: '@', dollar: '$',
 };
 
-function isSpaceOrTab(c) { return c === ' ' || c === '\t'; }
+// Trailing spaces and tabs removed.  By hand: /[ \t]+$/ retries from every
+// position of a long run of spaces, quadratic on hostile input.
+function trimEndSpace(s) {
+  let e = s.length;
+  while (e > 0 && (s[e - 1] === ' ' || s[e - 1] === '\t')) { work++; e--; }
+  return e === s.length ? s : s.slice(0, e);
+}
 function isBlank(s) { return /^[ \t]*$/.test(s); }
 function isWs(c) { return c === undefined || c === '' || WS_RE.test(c); }
 function isPunct(c) { return c !== undefined && c !== '' && PUNCT_RE.test(c); }
@@ -129,9 +135,12 @@ function expandLeadingTabs(line) {
   return out + line.slice(i);
 }
 
-function leadingSpaces(s, from) {
+// Spaces at s[from...], counted up to `cap` (callers only need to know
+// "at least 4" or "at least an item's indent"), so a deep container stack
+// over a long run of spaces costs O(1) per container.
+function leadingSpaces(s, from, cap = 32) {
   let i = from;
-  while (s[i] === ' ') i++;
+  while (s[i] === ' ' && i - from < cap) { work++; i++; }
   return i - from;
 }
 
@@ -141,7 +150,17 @@ const HR_RE = /^(?:(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,})$/;
 const BULLET_RE = /^([-+*])(?=[ \t]|$)/;
 const ORDERED_RE = /^([0-9]{1,9})([.)])(?=[ \t]|$)/;
 const SETEXT_RE = /^(?:=+|-+)[ \t]*$/;
-const TABLE_DELIM_RE = /^\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$/;
+// Tested on a line without trailing spaces, so no two [ \t]* compete.
+const TABLE_DELIM_RE = /^\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?$/;
+
+// A heading's text without its optional closing run of '#'.
+function atxText(raw) {
+  let t = trimEndSpace(raw);
+  let e = t.length;
+  while (e > 0 && t[e - 1] === '#') { work++; e--; }
+  if (e < t.length && (e === 0 || t[e - 1] === ' ' || t[e - 1] === '\t')) t = t.slice(0, e);
+  return trimEndSpace(t).trim();
+}
 
 function newBlock(type, parent) {
   const b = { type, parent, children: [], open: true, lines: null };
@@ -202,6 +221,11 @@ function parseBlocks(text) {
   for (let ln = 0; ln < lines.length; ln++) {
     work++;
     const line = expandLeadingTabs(lines[ln]);
+    // The line is blank from p on when its last non-blank character is
+    // before p: one scan per line, not one per container.
+    let lastInk = line.length - 1;
+    while (lastInk >= 0 && (line[lastInk] === ' ' || line[lastInk] === '\t')) { work++; lastInk--; }
+    const blankFrom = (p) => lastInk < p;
     let pos = 0;
     let container = root;
     let allMatched = true;
@@ -213,7 +237,6 @@ function parseBlocks(text) {
       work++;
       const last = container.children[container.children.length - 1];
       if (!last.open || last.type === 'para' || last.type === 'table') break;
-      const rest = line.slice(pos);
       let ok = false;
       if (last.type === 'quote') {
         const ind = leadingSpaces(line, pos);
@@ -225,7 +248,7 @@ function parseBlocks(text) {
       } else if (last.type === 'list') {
         ok = true;  // its items decide
       } else if (last.type === 'item') {
-        if (isBlank(rest)) {
+        if (blankFrom(pos)) {
           ok = last.children.length > 0;
           if (ok) pos += Math.min(last.indent, leadingSpaces(line, pos));
         } else if (leadingSpaces(line, pos) >= last.indent) {
@@ -236,15 +259,14 @@ function parseBlocks(text) {
         ok = true;
       } else if (last.type === 'code') {
         if (leadingSpaces(line, pos) >= 4) { pos += 4; ok = true; }
-        else if (isBlank(rest)) { ok = true; pos = line.length; }
+        else if (blankFrom(pos)) { ok = true; pos = line.length; }
       }
       if (!ok) { allMatched = false; break; }
       container = last;
     }
     if (container.type === 'list') { container = container.parent; allMatched = false; }
 
-    let rest = line.slice(pos);
-    const blank = isBlank(rest);
+    const blank = blankFrom(pos);
 
     // Code blocks take the line as it is (a fenced one up to its fence).
     if (allMatched && container.type === 'code' && container.fence) {
@@ -260,7 +282,7 @@ function parseBlocks(text) {
       continue;
     }
     if (allMatched && container.type === 'code') {
-      container.lines.push(rest);
+      container.lines.push(line.slice(pos));
       continue;
     }
 
@@ -314,7 +336,7 @@ function parseBlocks(text) {
       if ((m = ATX_RE.exec(s))) {
         const b = add('heading', container);
         b.level = m[1].length;
-        b.text = m[2].replace(/(?:^|[ \t]+)#+[ \t]*$/, '').trim();
+        b.text = atxText(m[2]);
         closeTip();
         started = true;
         leafDone = true;
@@ -329,14 +351,16 @@ function parseBlocks(text) {
         leafDone = true;
         break;
       }
-      if (HR_RE.test(s)) {
+      // A break ends in its marker: checking that first keeps a line of
+      // nested "- - - ... x" items from rescanning itself once per item.
+      if ('*-_'.includes(line[lastInk]) && HR_RE.test(s)) {
         add('hr', container);
         closeTip();
         started = true;
         leafDone = true;
         break;
       }
-      if (paraCont && s.includes('-') && TABLE_DELIM_RE.test(s)) {
+      if (paraCont && s.includes('-') && TABLE_DELIM_RE.test(trimEndSpace(s))) {
         const header = splitRow(para.lines[para.lines.length - 1]);
         const delims = splitRow(s);
         if (header.length === delims.length && (s.includes('|') || header.length > 1)) {
@@ -391,8 +415,8 @@ function parseBlocks(text) {
       for (let p = tip; p; p = p.parent) { work++; if (p.type === 'list' && p.open) p.sawBlank = false; }
     }
     if (leafDone) continue;
-    rest = line.slice(pos);
-    const nowBlank = isBlank(rest);
+    const rest = line.slice(pos);
+    const nowBlank = blankFrom(pos);
 
     // 3. The rest of the line: more of the paragraph or table, or a new one.
     if (!started && (paraCont || lazy)) { para.lines.push(rest); continue; }
@@ -484,6 +508,18 @@ function isAutolinkBoundary(c) {
   return c === undefined || c === '' || isWs(c) || c === '(' || c === '*' || c === '_' || c === '~' || c === '"' || c === "'";
 }
 
+const URL_STOP = new Set([0x3c, 0x3e, 0x22, 0x60, 0x7f]);
+function nextUrlStop(s, i) {
+  let j = i;
+  while (j < s.length) {
+    work++;
+    const c = s.charCodeAt(j);
+    if (c <= 0x20 || URL_STOP.has(c)) break;
+    j++;
+  }
+  return j;
+}
+
 // Extent of a bare URL at s[i] ("http://", "https://" or "www."), or 0.
 function bareUrlLength(s, i) {
   const head = s.slice(i, i + 8).toLowerCase();
@@ -492,13 +528,9 @@ function bareUrlLength(s, i) {
   else if (head.startsWith('http://')) skip = 7;
   else if (head.startsWith('www.')) skip = 4;
   else return 0;
-  let j = i + skip;
-  while (j < s.length) {
-    work++;
-    const c = s.charCodeAt(j);
-    if (c <= 0x20 || c === 0x3c /* < */ || c === 0x7f) break;
-    j++;
-  }
+  // Quotes, angle brackets and backticks end it: they delimit URLs in
+  // prose and code far more often than they belong to one.
+  let j = nextUrlStop(s, i + skip);
   // Trailing punctuation is the sentence's, not the URL's; a ')' only when
   // it has no '(' to close inside the URL.
   let opens = 0;
@@ -546,6 +578,7 @@ function parseInline(src) {
   const brackets = [];
   let bracketSeq = 0;
   let linkFloor = 0;  // '[' openers with seq below this cannot make links
+  let urlScanned = 0;  // no bare URL starts before this
 
   let i = 0;
   while (i < n) {
@@ -659,17 +692,21 @@ function parseInline(src) {
       buf += c; i++; continue;
     }
     if (c === '\n') {
-      const m = /( {2,})$/.exec(buf);
-      buf = buf.replace(/ +$/, '');
+      const trimmed = trimEndSpace(buf);
+      const hard = buf.length - trimmed.length >= 2;
+      buf = trimmed;
       flush();
-      push(m ? { t: 'br' } : textNode('\n'));
+      push(hard ? { t: 'br' } : textNode('\n'));
       i++;
       // Leading spaces of the next line are not content.
       while (s[i] === ' ') i++;
       continue;
     }
-    if ((c === 'h' || c === 'H' || c === 'w' || c === 'W') && isAutolinkBoundary(i > 0 ? s[i - 1] : '')) {
+    if ((c === 'h' || c === 'H' || c === 'w' || c === 'W') && i >= urlScanned &&
+        isAutolinkBoundary(i > 0 ? s[i - 1] : '')) {
       const L = bareUrlLength(s, i);
+      // A failed scan is not repeated from inside the span it covered.
+      if (!L) urlScanned = nextUrlStop(s, i);
       if (L) {
         const url = s.slice(i, i + L);
         const href = safeHref(/^www\./i.test(url) ? 'http://' + url : url);
@@ -855,7 +892,7 @@ function renderBlocks(doc, parent, blocks, tight) {
     work++;
     switch (b.type) {
       case 'para': {
-        const text = b.lines.join('\n').replace(/[ \t]+$/, '');
+        const text = trimEndSpace(b.lines.join('\n'));
         if (tight) { appendInlines(doc, parent, parseInline(text)); break; }
         const p = doc.createElement('p');
         appendInlines(doc, p, parseInline(text));
