@@ -4,7 +4,7 @@
 // terminate).  URLs: /ui/, /ui/sessions/<id>, /ui/sessions/<id>/events/<seq>;
 // the server answers index.html for each, so reloads and links keep the place.
 import { ApiError, call, follow, q, sessionPath, setToken, setTokenPrompt, token } from './api.js';
-import { ago, clock, el, renderItem, renderSystem } from './transcript.js';
+import { ago, clock, el, renderItem, renderSystem, when } from './transcript.js';
 
 const PAGE = 200;        // events per transcript page
 const LIST_PAGE = 100;   // sessions per list page
@@ -79,7 +79,7 @@ function rowContent(s) {
       el('code', { class: 'row-id' }, s.sessionId),
       el('span', null, s.agent),
       el('span', { class: 'count' }, `${s.eventCount ?? 0} events`),
-      el('time', { datetime: s.updatedAt || '', title: s.updatedAt || '' }, s.updatedAt ? ago(s.updatedAt) : '')),
+      el('time', { datetime: s.updatedAt || '', title: when(s.updatedAt) }, s.updatedAt ? ago(s.updatedAt) : '')),
   ];
 }
 
@@ -269,7 +269,7 @@ function setLive(state) {
 function blockNode(v, kind, firstSeq, time) {
   const node = el('li', { class: `ev ev-${kind}`, id: `ev-${firstSeq}`, 'data-seq': firstSeq });
   const meta = el('div', { class: 'ev-meta' },
-    el('time', { datetime: time || '', title: time || '' }, clock(time)),
+    el('time', { datetime: time || '', title: when(time) }, clock(time)),
     el('a', { href: sessionUrl(v.id, firstSeq), 'data-nav': true, class: 'seq', title: 'Link to this event' }, `#${firstSeq}`),
     el('button', { type: 'button', class: 'raw-btn', title: 'Raw JSON', 'aria-label': `Raw JSON of event ${firstSeq}` }, '{ }'));
   node.appendChild(meta);
@@ -458,7 +458,7 @@ function showInfo(v) {
     el('code', null, s.sessionId), ` · ${s.agent}`,
     s.agentMode ? ` · ${s.agentMode}` : '', s.permissionMode ? ` · ${s.permissionMode}` : '',
     s.model ? ` · ${s.model}` : '', ` · ${s.eventCount} events`,
-    s.createdAt ? ` · created ${new Date(s.createdAt).toLocaleString()}` : '');
+    s.createdAt ? ` · created ${when(s.createdAt).slice(0, 19)}` : '');
   const ended = s.ended || s.status === 'ended';
   $('terminate').disabled = ended;
   $('message').disabled = ended;
