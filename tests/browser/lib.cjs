@@ -168,9 +168,9 @@ async function open(page, srv, p = '/ui/') {
 const rowIds = (page) => page.$$eval('#session-list a.row', (as) => as.map((a) => a.dataset.id));
 
 // Waits until the transcript shows event `seq` (any block spanning it).
-async function waitSeq(page, seq) {
+async function waitSeq(page, seq, timeout = TIMEOUT) {
   await page.waitForFunction((s) => [...document.querySelectorAll('#events .ev')]
-    .some((n) => Number(n.dataset.seq) <= s && Number(n.dataset.last) >= s), {}, seq);
+    .some((n) => Number(n.dataset.seq) <= s && Number(n.dataset.last) >= s), { timeout }, seq);
 }
 
 async function pool(items, n, fn) {

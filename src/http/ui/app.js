@@ -4,7 +4,7 @@
 // terminate).  URLs: /ui/, /ui/sessions/<id>, /ui/sessions/<id>/events/<seq>;
 // the server answers index.html for each, so reloads and links keep the place.
 import { ApiError, call, follow, q, sessionPath, setToken, setTokenPrompt, token } from './api.js';
-import { ago, clock, el, renderItem, renderSystem, when } from './transcript.js';
+import { ago, breakLongWords, clock, el, renderItem, renderSystem, when } from './transcript.js';
 
 const PAGE = 200;        // events per transcript page
 const LIST_PAGE = 100;   // sessions per list page
@@ -278,7 +278,7 @@ function blockNode(v, kind, firstSeq, time) {
 }
 
 function setBody(b, content) {
-  b.node.querySelector('.ev-body').replaceChildren(content);
+  b.node.querySelector('.ev-body').replaceChildren(breakLongWords(content));
 }
 
 function spanSeq(b, seq) {
@@ -593,6 +593,7 @@ async function showRaw(v, b) {
   try {
     const r = await call(`${sessionPath(v.id)}/events${q({ offset: b.first - 1, limit: n, include_raw: true })}`);
     $('raw-json').textContent = JSON.stringify(n > 1 ? r.events : r.events[0], null, 2);
+    breakLongWords($('raw-json'));
   } catch (e) {
     $('raw-json').textContent = `Could not load: ${e.message}`;
   }
