@@ -11,8 +11,15 @@
  *       Builds a journal of N sessions of E events each, fast (durability
  *       normal, batches of E submitted without waiting): the big journals
  *       of the read and restart workloads.
+ *   jbench search --db F --seconds S
+ *       GET /v1/search's journal call (limit 20) in a loop over a few query
+ *       shapes on a journal made with --text 1: queries/s and latency.
  *
- * Events are ~400 bytes of JSON shaped like the server's item.delta events.
+ * Events are ~400 bytes of JSON shaped like the server's item.delta events,
+ * which the search index skips (item.completed holds the item's text); with
+ * --text 1 they are assistant messages' item.completed events of ~60 words
+ * from a 5000-word vocabulary, every one indexed: the worst case of the
+ * index's cost on the append path.
  * Prints one line of key=value pairs. */
 #include "journal/journal.h"
 
@@ -33,6 +40,7 @@ static const char *jbench_db;
 static enum journal_durability jbench_durability = JOURNAL_DURABILITY_FULL;
 static int jbench_batch = 1, jbench_threads = 1, jbench_seconds = 5;
 static long jbench_sessions = 10, jbench_events = 1000;
+static int jbench_text; /* --text 1: indexed item.completed events */
 
 static atomic_int jbench_stop;
 static atomic_llong jbench_done_events, jbench_failed;
@@ -46,7 +54,7 @@ static double jbench_now(void)
 
 /* Writes event `seq` of `session` into out (JBENCH_EVENT_BYTES + 1 bytes),
  * padded to JBENCH_EVENT_BYTES; its length. */
-static size_t jbench_event_json(char *out, const char *session, uint64_t seq)
+static size_t jbench_delta_json(char *out, const char *session, uint64_t seq)
 {
     int n = snprintf(out, JBENCH_EVENT_BYTES + 1,
                      "{\"event_id\":\"%s-%llu\",\"sequence\":%llu,"
@@ -62,6 +70,48 @@ static size_t jbench_event_json(char *out, const char *session, uint64_t seq)
     return len + sizeof tail - 1;
 }
 
+/* Word `k` of the text vocabulary: 5000 distinct lowercase words. */
+static void jbench_word(char out[8], unsigned k)
+{
+    k %= 5000;
+    for (int i = 0; i < 5; i++, k /= 6)
+        out[i] = (char)('a' + (k % 6) * 4 + (unsigned)i % 4);
+    out[5] = '\0';
+}
+
+/* An assistant message's item.completed (--text 1): its words follow a
+ * cheap skewed draw, so some words are in most events and most in few. */
+static size_t jbench_text_json(char *out, const char *session, uint64_t seq)
+{
+    int n = snprintf(out, JBENCH_EVENT_BYTES + 1,
+                     "{\"event_id\":\"%s-%llu\",\"sequence\":%llu,"
+                     "\"time\":\"2026-11-23T00:00:00.000Z\",\"session_id\":\"%s\","
+                     "\"type\":\"item.completed\",\"data\":{\"item\":{\"item_id\":\"itm_%llu\","
+                     "\"kind\":\"message\",\"role\":\"assistant\",\"status\":\"completed\","
+                     "\"content\":[{\"type\":\"text\",\"text\":\"",
+                     session, (unsigned long long)seq, (unsigned long long)seq, session,
+                     (unsigned long long)seq);
+    static const char tail[] = "\"}]}},\"raw\":null}";
+    size_t len = (size_t)n;
+    uint64_t x = seq * 0x9E3779B97F4A7C15ull + 1;
+    while (len + 6 + sizeof tail - 1 < JBENCH_EVENT_BYTES) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        char w[8];
+        unsigned r = (unsigned)(x % 5000);
+        jbench_word(w, (r * r) / 5000); /* skewed toward small k */
+        memcpy(out + len, w, 5);
+        out[len + 5] = ' ';
+        len += 6;
+    }
+    memcpy(out + len, tail, sizeof tail);
+    return len + sizeof tail - 1;
+}
+
+static size_t jbench_event_json(char *out, const char *session, uint64_t seq)
+{
+    return jbench_text ? jbench_text_json(out, session, seq) : jbench_delta_json(out, session, seq);
+}
+
 /* Fills a batch of n events from sequence `first`; texts live in `texts`
  * (n * (JBENCH_EVENT_BYTES + 1) bytes). */
 static void jbench_fill(struct journal_event *ev, char *texts, const char *session,
@@ -69,7 +119,9 @@ static void jbench_fill(struct journal_event *ev, char *texts, const char *sessi
 {
     for (size_t i = 0; i < n; i++) {
         char *t = texts + i * (JBENCH_EVENT_BYTES + 1);
-        ev[i] = (struct journal_event){.sequence = first + i, .type = "item.delta", .json = t,
+        ev[i] = (struct journal_event){.sequence = first + i,
+                                       .type = jbench_text ? "item.completed" : "item.delta",
+                                       .json = t,
                                        .json_len = jbench_event_json(t, session, first + i)};
     }
 }
@@ -183,7 +235,7 @@ static int jbench_sqlite(void)
                         " created_at) VALUES ('bench-0', 'mock', 'build', 'default', 'now')") != 0 ||
         sqlite3_prepare_v2(db,
                            "INSERT INTO events(session, sequence, type, turn_end, json, raw)"
-                           " VALUES (1, ?, 'item.delta', 0, ?, NULL)",
+                           " VALUES (1, ?1, ?3, 0, ?2, NULL)",
                            -1, &ins, NULL) != SQLITE_OK) {
         fprintf(stderr, "jbench: %s\n", sqlite3_errmsg(db));
         sqlite3_close(db);
@@ -199,6 +251,8 @@ static int jbench_sqlite(void)
             size_t len = jbench_event_json(text, "bench-0", (uint64_t)events + 1);
             sqlite3_bind_int64(ins, 1, events + 1);
             sqlite3_bind_text(ins, 2, text, (int)len, SQLITE_STATIC);
+            sqlite3_bind_text(ins, 3, jbench_text ? "item.completed" : "item.delta", -1,
+                              SQLITE_STATIC);
             if (sqlite3_step(ins) != SQLITE_DONE || sqlite3_reset(ins) != SQLITE_OK)
                 rc = -1;
             events++;
@@ -271,6 +325,68 @@ static int jbench_gen(void)
     return rc || atomic_load(&jbench_failed) ? 1 : 0;
 }
 
+/* ---- search --------------------------------------------------------------------- */
+
+static int jbench_hit(void *arg, const struct journal_hit *h)
+{
+    (void)h; /* counted only */
+    (*(long *)arg)++;
+    return 0;
+}
+
+static int jbench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int jbench_search(void)
+{
+    journal_t *j;
+    struct err err = {0};
+    if (journal_open(jbench_db, JOURNAL_DURABILITY_NORMAL, &j, &err) != 0) {
+        fprintf(stderr, "jbench: %s\n", err.msg);
+        return 1;
+    }
+    journal_reader_t *r = journal_reader_for_thread(j, &err);
+    char common[8], mid[8], rare[8], rare2[8], phrase[24], prefix[8];
+    jbench_word(common, 0);
+    jbench_word(mid, 700);
+    jbench_word(rare, 4990);
+    jbench_word(rare2, 4900);
+    snprintf(phrase, sizeof phrase, "\"%s %s\"", common, mid);
+    snprintf(prefix, sizeof prefix, "%.3s*", rare);
+    char two[20];
+    snprintf(two, sizeof two, "%s %s", rare, rare2);
+    const char *queries[] = {common, mid, rare, two, phrase, prefix};
+    const char *names[] = {"common", "mid", "rare", "two_rare", "phrase", "prefix"};
+    int rc = r ? 0 : 1;
+    for (size_t q = 0; rc == 0 && q < sizeof queries / sizeof queries[0]; q++) {
+        static double lat[1000000];
+        long n = 0, hits = 0;
+        double t0 = jbench_now(), until = t0 + jbench_seconds;
+        while (n < 1000000 && jbench_now() < until) {
+            double a = jbench_now();
+            char next[JOURNAL_CURSOR_MAX];
+            if (journal_search(r, queries[q], NULL, NULL, 20, jbench_hit, &hits, next, &err)) {
+                fprintf(stderr, "jbench: %s\n", err.msg);
+                rc = 1;
+                break;
+            }
+            lat[n++] = (jbench_now() - a) * 1000;
+        }
+        if (n == 0)
+            break;
+        qsort(lat, (size_t)n, sizeof lat[0], jbench_cmp_double);
+        printf("query=%s q=%s queries=%ld hits_per_query=%.1f p50_ms=%.3f p99_ms=%.3f "
+               "max_ms=%.3f\n",
+               names[q], queries[q], n, (double)hits / (double)n, lat[n / 2],
+               lat[(size_t)((double)n * 0.99)], lat[n - 1]);
+    }
+    journal_close(j);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -292,6 +408,8 @@ int main(int argc, char **argv)
             jbench_sessions = atol(v);
         else if (strcmp(a, "--events") == 0)
             jbench_events = atol(v);
+        else if (strcmp(a, "--text") == 0)
+            jbench_text = atoi(v);
         else
             goto usage;
     }
@@ -305,8 +423,11 @@ int main(int argc, char **argv)
         return jbench_sqlite();
     if (strcmp(argv[1], "gen") == 0)
         return jbench_gen();
+    if (strcmp(argv[1], "search") == 0)
+        return jbench_search();
 usage:
-    fprintf(stderr, "usage: jbench journal|sqlite|gen --db FILE [--durability full|normal]\n"
-                    "         [--batch B] [--threads T] [--seconds S] [--sessions N] [--events E]\n");
+    fprintf(stderr, "usage: jbench journal|sqlite|gen|search --db FILE [--durability full|normal]\n"
+                    "         [--batch B] [--threads T] [--seconds S] [--sessions N] [--events E]\n"
+                    "         [--text 0|1]\n");
     return 2;
 }

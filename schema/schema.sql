@@ -1,5 +1,5 @@
 -- The journal's full current schema, for human readers: the result of
--- applying every file of migrations/ in order (PRAGMA user_version = 5; 0004 is the
+-- applying every file of migrations/ in order (PRAGMA user_version = 6; 0006 is the
 -- sessions/search API's).
 -- journal_open() never reads this file; the migrations are the source of
 -- truth and this copy must be kept identical to their sum.
@@ -21,7 +21,11 @@ CREATE TABLE sessions (
     adapter_state     TEXT,
     created_at        TEXT    NOT NULL,   -- RFC 3339, UTC, milliseconds
     ended             INTEGER NOT NULL DEFAULT 0,
-    last_sequence     INTEGER NOT NULL DEFAULT 0  -- committed watermark
+    last_sequence     INTEGER NOT NULL DEFAULT 0, -- committed watermark
+    -- 0006_search.sql, kept in the events' transaction:
+    updated_at        TEXT,               -- RFC 3339 ms: newest event's time, else created_at
+    turn_open         INTEGER NOT NULL DEFAULT 0, -- a turn is under way
+    title             TEXT                -- first user message, <= 80 characters
 );
 
 CREATE TABLE events (
@@ -74,3 +78,86 @@ CREATE TABLE idempotency_keys (
     created      INTEGER NOT NULL         -- Unix seconds; pruned after the TTL
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created);
+-- Session summaries and search (0006_search.sql).  Triggers keep all of it
+-- in the writer's transaction (updated_at: the writer's per-batch UPDATE);
+-- see the migration for the rules.
+CREATE TABLE pending_requests (
+    session    INTEGER NOT NULL,          -- sessions.id
+    kind       TEXT    NOT NULL,          -- 'permission' | 'question'
+    request_id TEXT    NOT NULL,
+    sequence   INTEGER NOT NULL,          -- the *.requested event
+    PRIMARY KEY (session, kind, request_id)
+) WITHOUT ROWID;
+
+-- The text of an event a person reads: every string under `data` but ids,
+-- enum-like fields and MIME types; NULL for the events that only repeat
+-- another's text (item.started and item.delta: the item.completed holds the
+-- whole of it) and for events with no text.  The search index's external
+-- content: snippets are cut from here, so no text is stored twice.
+CREATE VIEW events_text AS
+SELECT e.id AS id,
+       (SELECT group_concat(t.value, ' ')
+          FROM json_tree(e.json, '$.data') AS t
+         WHERE t.type = 'text'
+           AND t.key NOT IN ('item_id', 'native_item_id', 'parent_id', 'call_id',
+                             'permission_id', 'question_id', 'kind', 'role', 'status',
+                             'type', 'mime', 'mime_type', 'reason', 'source', 'action_id',
+                             'tool_use_id', 'id')) AS body
+  FROM events AS e
+ WHERE e.type NOT IN ('item.started', 'item.delta');
+
+CREATE VIRTUAL TABLE events_fts USING fts5(
+    body,
+    content = 'events_text',
+    content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+
+CREATE TRIGGER sessions_created AFTER INSERT ON sessions
+BEGIN
+    UPDATE sessions SET updated_at = new.created_at WHERE id = new.id;
+END;
+
+-- Everything an event changes, in one trigger so that the many item.delta
+-- rows (which change nothing here) cost one WHEN test and no more.  Each
+-- statement carries its own condition:
+--   the search index: the event's text, if it has any (events_text);
+--   turn state and title (see above);
+--   pending_requests: a request opens a row, its resolution removes it.
+CREATE TRIGGER events_summary AFTER INSERT ON events
+WHEN new.type <> 'item.delta'
+BEGIN
+    INSERT INTO events_fts(rowid, body)
+    SELECT id, body FROM events_text WHERE id = new.id AND body IS NOT NULL;
+
+    UPDATE sessions
+       SET turn_open = CASE
+               WHEN new.turn_end THEN 0
+               WHEN new.type = 'item.started' THEN 1
+               ELSE turn_open END,
+           title = CASE
+               WHEN title IS NULL AND new.type = 'item.completed'
+                    AND json_extract(new.json, '$.data.item.role') = 'user'
+               THEN (SELECT substr(trim(group_concat(c.value ->> '$.text', ' ')), 1, 80)
+                       FROM json_each(new.json, '$.data.item.content') AS c
+                      WHERE c.value ->> '$.type' = 'text')
+               ELSE title END
+     WHERE id = new.session
+       AND (new.turn_end OR new.type IN ('item.started', 'item.completed'));
+
+    INSERT OR IGNORE INTO pending_requests(session, kind, request_id, sequence)
+    SELECT new.session, substr(new.type, 1, instr(new.type, '.') - 1),
+           coalesce(json_extract(new.json, '$.data.permission_id'),
+                    json_extract(new.json, '$.data.question_id')),
+           new.sequence
+     WHERE new.type IN ('permission.requested', 'question.requested');
+
+    DELETE FROM pending_requests
+     WHERE new.type IN ('permission.resolved', 'question.resolved')
+       AND session = new.session
+       AND kind = substr(new.type, 1, instr(new.type, '.') - 1)
+       AND request_id = coalesce(json_extract(new.json, '$.data.permission_id'),
+                                 json_extract(new.json, '$.data.question_id'));
+END;
+
+CREATE INDEX sessions_by_activity ON sessions(updated_at, id);

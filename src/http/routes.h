@@ -10,6 +10,7 @@
 
 extern const struct http_route routes_meta_table[];
 extern const struct http_route routes_sessions_table[];
+extern const struct http_route routes_ui_table[]; /* the inspector's files (routes_ui.c) */
 
 struct install_job;
 

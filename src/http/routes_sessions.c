@@ -8,6 +8,7 @@
 #include "http/parse.h"
 #include "http/sse.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* A page never holds more than this many events, nor more event bytes than
@@ -16,13 +17,111 @@
 #define ROUTES_MAX_PAGE 10000
 #define ROUTES_PAGE_BYTES (4 * 1024 * 1024)
 
+/* Pages of the session list and of search hits: the default and the most
+ * one request may ask for. */
+#define ROUTES_LIST_PAGE 100
+#define ROUTES_LIST_MAX 1000
+
+/* Reads the optional limit of a paged list into *limit (default
+ * ROUTES_LIST_PAGE); ERR_INVALID if 0 or over ROUTES_LIST_MAX. */
+static int routes_page_limit(struct http_request *req, uint32_t *limit, int *present,
+                             struct err *err)
+{
+    uint64_t v = ROUTES_LIST_PAGE;
+    int rc = http_query_u64(req, "limit", &v, present, err);
+    if (rc == 0 && *present && (v == 0 || v > ROUTES_LIST_MAX))
+        rc = err_set(err, ERR_INVALID, "invalid request: limit must be 1..%d",
+                     ROUTES_LIST_MAX);
+    if (rc == 0)
+        *limit = *present ? (uint32_t)v : ROUTES_LIST_PAGE;
+    return rc;
+}
+
+/* GET /v1/sessions.  Without limit, cursor, status or agent it is the v1
+ * answer (every session, newest created first) with the summary fields
+ * added, which the reference SDK and Inspector rely on; with any of them,
+ * a page in order of newest activity and a nextCursor. */
 static enum MHD_Result routes_sessions_list(struct http_request *req)
 {
     struct err err;
-    json_t *list = sessions_list_json(req->server->sessions, &err);
+    struct journal_session_query q = { .by_activity = 1 };
+    char *cursor = http_query(req, "cursor");
+    char *status = http_query(req, "status");
+    char *agent = http_query(req, "agent");
+    int has_limit = 0;
+    int rc = routes_page_limit(req, &q.limit, &has_limit, &err);
+    json_t *list = NULL;
+    if (rc == 0) {
+        q.cursor = cursor;
+        q.status = status;
+        q.agent = agent;
+        int paged = has_limit || cursor || status || agent;
+        list = sessions_list_json(req->server->sessions, paged ? &q : NULL, &err);
+    }
+    free(cursor);
+    free(status);
+    free(agent);
     if (!list)
         return http_respond_error(req, &err);
     return http_respond_json(req, MHD_HTTP_OK, list);
+}
+
+static enum MHD_Result routes_session_get(struct http_request *req)
+{
+    struct err err;
+    json_t *info = sessions_get_json(req->server->sessions, req->params[0], &err);
+    if (!info)
+        return http_respond_error(req, &err);
+    return http_respond_json(req, MHD_HTTP_OK, info);
+}
+
+static int routes_search_hit(void *arg, const struct journal_hit *h)
+{
+    json_t *hits = arg;
+    json_t *hit = json_pack("{s:s,s:I,s:s,s:s}", "sessionId", h->session_id, "sequence",
+                            (json_int_t)h->sequence, "type", h->type, "snippet", h->snippet);
+    if (!hit || json_array_append_new(hits, hit) != 0)
+        return ERR_NOMEM;
+    return 0;
+}
+
+/* GET /v1/search?q=&limit=&cursor=&session=: FTS5 over the events' text,
+ * newest hit first. */
+static enum MHD_Result routes_search(struct http_request *req)
+{
+    struct err err;
+    char *q = http_query(req, "q");
+    char *cursor = http_query(req, "cursor");
+    char *session = http_query(req, "session");
+    uint32_t limit = 0;
+    int has_limit;
+    json_t *hits = json_array();
+    char next[JOURNAL_CURSOR_MAX];
+    int rc = hits ? 0 : err_set(&err, ERR_NOMEM, "out of memory");
+    if (rc == 0)
+        rc = routes_page_limit(req, &limit, &has_limit, &err);
+    journal_reader_t *r = rc == 0 ? journal_reader_for_thread(req->server->journal, &err) : NULL;
+    if (rc == 0 && !r)
+        rc = err.code;
+    if (rc == 0)
+        rc = journal_search(r, q, session, cursor, limit, routes_search_hit, hits, next, &err);
+    if (rc > 0)
+        rc = err_set(&err, ERR_NOMEM, "out of memory building the hits");
+    free(q);
+    free(cursor);
+    free(session);
+    json_t *out = NULL;
+    if (rc == 0) {
+        out = json_pack("{s:o,s:o}", "hits", hits, "nextCursor",
+                        next[0] ? json_string(next) : json_null());
+        hits = NULL; /* json_pack's "o" took it, even on failure */
+        if (!out)
+            rc = err_set(&err, ERR_NOMEM, "out of memory");
+    }
+    json_decref(hits);
+    if (rc)
+        return http_respond_error(req, &err);
+    return http_respond_json(req, MHD_HTTP_OK, out);
 }
 
 static enum MHD_Result routes_session_create(struct http_request *req)
@@ -316,6 +415,8 @@ static enum MHD_Result routes_session_message_stream(struct http_request *req)
 
 const struct http_route routes_sessions_table[] = {
     { "GET", "/v1/sessions", routes_sessions_list, 0 },
+    { "GET", "/v1/search", routes_search, 0 },
+    { "GET", "/v1/sessions/*", routes_session_get, 0 },
     { "POST", "/v1/sessions/*", routes_session_create, 0 },
     { "POST", "/v1/sessions/*/messages", routes_session_message, 0 },
     { "POST", "/v1/sessions/*/messages/stream", routes_session_message_stream, 0 },

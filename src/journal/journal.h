@@ -389,4 +389,64 @@ int journal_idem_get(journal_reader_t *r, const char *key, struct journal_idem_i
  * complaint in err.  Thread: the reader's. */
 int journal_integrity_check(journal_reader_t *r, struct err *err);
 
+/* ---- session summaries and search (journal_search.c) ------------------ */
+
+/* What GET /v1/sessions and /v1/sessions/{id} add to a session row, kept by
+ * the triggers of migrations/0006_search.sql in the events' transaction. */
+struct journal_session_extra {
+    const char *status;     /* "running", "waiting", "idle" or "ended" */
+    const char *updated_at; /* RFC 3339: the newest event's time, else created_at */
+    const char *title;      /* the first user message, <= 80 characters; NULL if none */
+    const char *pending_permissions; /* JSON array of ids, never NULL */
+    const char *pending_questions;   /* JSON array of ids, never NULL */
+};
+
+/* Called per row; both structs are borrowed for the call.  Non-zero stops. */
+typedef int (*journal_summary_fn)(void *arg, const struct journal_session_info *s,
+                                  const struct journal_session_extra *x);
+
+/* A page of the session list.  Strings are borrowed for the call. */
+struct journal_session_query {
+    int by_activity;    /* 1: newest activity first, (updated_at, id) keyset;
+                         * 0: newest created first (the v1 list's order) */
+    uint32_t limit;     /* 0: no limit */
+    const char *cursor; /* a next_cursor of the same query, or NULL */
+    const char *status; /* filter, or NULL */
+    const char *agent;  /* filter, or NULL */
+};
+
+#define JOURNAL_CURSOR_MAX 96
+
+/* Calls `fn` for the sessions of `q`.  When more rows follow the page,
+ * next_cursor (JOURNAL_CURSOR_MAX bytes) gets the cursor of the next page,
+ * else "".  ERR_INVALID for a cursor this query did not make or an unknown
+ * status.  Thread: the reader's. */
+int journal_session_page(journal_reader_t *r, const struct journal_session_query *q,
+                         journal_summary_fn fn, void *arg, char *next_cursor /* OUT */,
+                         struct err *err);
+
+/* One session's row and summary; ERR_NOT_FOUND if there is none.
+ * Thread: the reader's. */
+int journal_session_summary(journal_reader_t *r, const char *session_id,
+                            journal_summary_fn fn, void *arg, struct err *err);
+
+/* One search hit; strings borrowed for the call.  `snippet` is plain text
+ * with each match between "<mark>" and "</mark>". */
+struct journal_hit {
+    const char *session_id;
+    uint64_t sequence;
+    const char *type;
+    const char *snippet;
+};
+typedef int (*journal_hit_fn)(void *arg, const struct journal_hit *h);
+
+/* Full-text search (FTS5 query syntax) over the text of the events, newest
+ * first, at most `limit` hits after `cursor` (NULL: from the newest), only
+ * session `session_id`'s if non-NULL.  next_cursor as for
+ * journal_session_page().  ERR_INVALID for an empty or malformed query or
+ * cursor, ERR_NOT_FOUND for an unknown session.  Thread: the reader's. */
+int journal_search(journal_reader_t *r, const char *query, const char *session_id,
+                   const char *cursor, uint32_t limit, journal_hit_fn fn, void *arg,
+                   char *next_cursor /* OUT */, struct err *err);
+
 #endif

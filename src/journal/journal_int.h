@@ -6,6 +6,8 @@
  *   journal_watch.c    watermarks and parked waiters
  *   journal_read.c     reader connections, event pages, session rows
  *   journal_export.c   export checkpoints
+ *   journal_search.c   session summaries, the paged session list, full-text
+ *                      search (what migrations/0006_search.sql keeps)
  *
  * The journal: every session and event of the server in one SQLite database.
  *

@@ -183,7 +183,10 @@ static int apply_batch(journal_t *j, const struct journal_batch *b, struct journ
         (rc = sqlite3_bind_int64(up, 2, (sqlite3_int64)m->tent_last)) ||
         (rc = bind_str(up, 3, b->native_session_id)) ||
         (rc = sqlite3_bind_int(up, 4, b->mark_ended)) ||
-        (rc = bind_str(up, 5, b->adapter_state)))
+        (rc = bind_str(up, 5, b->adapter_state)) ||
+        (rc = b->n_events ? bind_bytes(up, 6, b->events[b->n_events - 1].json,
+                                       b->events[b->n_events - 1].json_len)
+                          : sqlite3_bind_null(up, 6)))
         return stmt_release(up, rc);
     if ((rc = step_write(up)))
         return rc;

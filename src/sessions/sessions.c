@@ -846,9 +846,11 @@ static json_t *sessions_nullable(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-static int sessions_list_row(void *arg, const struct journal_session_info *row)
+/* The v1 SessionInfo fields of a row and what issue 14 added to them.
+ * new: the object, or NULL when memory ran out. */
+static json_t *sessions_row_json(const struct journal_session_info *row,
+                                 const struct journal_session_extra *x)
 {
-    struct sessions_list_ctx *ctx = arg;
     json_t *info = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:b,s:I}", "sessionId",
                              row->session_id, "agent", row->agent, "agentMode", row->agent_mode,
                              "permissionMode", row->permission_mode, "model",
@@ -856,12 +858,43 @@ static int sessions_list_row(void *arg, const struct journal_session_info *row)
                              sessions_nullable(row->variant), "nativeSessionId",
                              sessions_nullable(row->native_session_id), "ended",
                              row->ended != 0, "eventCount", (json_int_t)row->last_sequence);
+    if (!info)
+        return NULL;
+    /* The pending ids come as JSON arrays built by SQLite (json_group_array).
+     * Set with json_object_set() (not _new), so ours are released once,
+     * below, whichever call failed. */
+    json_t *perms = json_loads(x->pending_permissions, 0, NULL);
+    json_t *questions = json_loads(x->pending_questions, 0, NULL);
+    int failed = !json_is_array(perms) || !json_is_array(questions) ||
+                 json_object_set_new(info, "status", json_string(x->status)) ||
+                 json_object_set_new(info, "lastSequence",
+                                     json_integer((json_int_t)row->last_sequence)) ||
+                 json_object_set_new(info, "createdAt", json_string(row->created_at)) ||
+                 json_object_set_new(info, "updatedAt", json_string(x->updated_at)) ||
+                 json_object_set_new(info, "title", sessions_nullable(x->title)) ||
+                 json_object_set(info, "pendingPermissions", perms) ||
+                 json_object_set(info, "pendingQuestions", questions);
+    json_decref(perms);
+    json_decref(questions);
+    if (failed) {
+        json_decref(info);
+        return NULL;
+    }
+    return info;
+}
+
+static int sessions_list_row(void *arg, const struct journal_session_info *row,
+                             const struct journal_session_extra *x)
+{
+    struct sessions_list_ctx *ctx = arg;
+    json_t *info = sessions_row_json(row, x);
     if (!info || json_array_append_new(ctx->list, info) != 0)
         return err_set(ctx->err, ERR_NOMEM, "out of memory listing sessions");
     return 0;
 }
 
-json_t *sessions_list_json(sessions_t *m, struct err *err)
+json_t *sessions_list_json(sessions_t *m, const struct journal_session_query *q,
+                           struct err *err)
 {
     journal_reader_t *r = journal_reader_for_thread(m->journal, err);
     if (!r)
@@ -871,14 +904,49 @@ json_t *sessions_list_json(sessions_t *m, struct err *err)
         err_set(err, ERR_NOMEM, "out of memory");
         return NULL;
     }
-    if (journal_list_sessions(r, sessions_list_row, &ctx, err) != 0) {
+    struct journal_session_query all = { 0 };
+    char next[JOURNAL_CURSOR_MAX];
+    if (journal_session_page(r, q ? q : &all, sessions_list_row, &ctx, next, err) != 0) {
         json_decref(ctx.list);
         return NULL;
     }
     json_t *out = json_pack("{s:o}", "sessions", ctx.list);
+    if (out && q && json_object_set_new(out, "nextCursor",
+                                        next[0] ? json_string(next) : json_null())) {
+        json_decref(out);
+        out = NULL;
+    }
     if (!out)
         err_set(err, ERR_NOMEM, "out of memory");
     return out;
+}
+
+struct sessions_get_ctx {
+    json_t *info;
+    struct err *err;
+};
+
+static int sessions_get_row(void *arg, const struct journal_session_info *row,
+                            const struct journal_session_extra *x)
+{
+    struct sessions_get_ctx *ctx = arg;
+    ctx->info = sessions_row_json(row, x);
+    if (!ctx->info)
+        return err_set(ctx->err, ERR_NOMEM, "out of memory reading the session");
+    return 0;
+}
+
+json_t *sessions_get_json(sessions_t *m, const char *session_id, struct err *err)
+{
+    journal_reader_t *r = journal_reader_for_thread(m->journal, err);
+    if (!r)
+        return NULL;
+    struct sessions_get_ctx ctx = { NULL, err };
+    if (journal_session_summary(r, session_id, sessions_get_row, &ctx, err) != 0) {
+        json_decref(ctx.info);
+        return NULL;
+    }
+    return ctx.info;
 }
 
 /* Looks the session up and locks it; the adapter must exist to write. */

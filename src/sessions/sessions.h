@@ -87,8 +87,15 @@ int sessions_create(sessions_t *s, const char *session_id,
                     const struct sessions_create_request *req, char native_id_out[128],
                     const struct journal_idem *idem, struct err *err);
 
-/* new: {"sessions":[SessionInfo...]}, newest first. */
-json_t *sessions_list_json(sessions_t *s, struct err *err);
+/* new: {"sessions":[SessionInfo...]}, newest created first, every row with
+ * its summary (status, lastSequence, createdAt, updatedAt, title, pending
+ * ids).  With q non-NULL: the page `q` asks for, plus "nextCursor" when
+ * more rows follow.  ERR_INVALID for a bad cursor or status. */
+json_t *sessions_list_json(sessions_t *s, const struct journal_session_query *q,
+                           struct err *err);
+
+/* new: one session's SessionInfo with its summary; ERR_NOT_FOUND. */
+json_t *sessions_get_json(sessions_t *s, const char *session_id, struct err *err);
 
 /* 1 if the session exists. */
 int sessions_exists(sessions_t *s, const char *session_id);

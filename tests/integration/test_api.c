@@ -336,7 +336,7 @@ static void test_unknown_route(void **state)
     expect_http_problem(s, "GET", "/v1/sessions/x/events/extra", 404, NULL);
     expect_http_problem(s, "GET", "/nope", 404, NULL);
     /* A known path with the wrong method. */
-    expect_http_problem(s, "GET", "/v1/sessions/x", 405, "POST");
+    expect_http_problem(s, "DELETE", "/v1/sessions/x", 405, "POST");
     expect_http_problem(s, "DELETE", "/v1/health", 405, "GET");
     expect_http_problem(s, "POST", "/v1/sessions/x/events", 405, "GET");
 }

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The cost of issue 14's search index and session summaries
+# (migrations/0006_search.sql) on the append path, and search latency over a
+# big journal.  In-process (bench/jbench.c), Release build.  See
+# docs/benchmarks.md, "Search index".
+#
+#   bench/search.sh [--seconds S] [--runs N] [--events-total N]
+#
+# Append: jbench journal (1 writer) at batch 1, 10 and 100, durability full
+# and normal, with the 0006 triggers ("index") and with them dropped from the
+# same database ("no index"), runs alternating; once with the usual
+# item.delta rows (not indexed: the item's item.completed holds its text)
+# and once with --text 1 (every row an indexed item.completed of ~60 words).
+# Search: jbench gen --text 1 builds N events (1000 per session), then
+# jbench search times journal_search() (limit 20) per query shape.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+secs=3 runs=2 total=1000000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) secs=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --events-total) total=$2; shift 2 ;;
+    *) echo "usage: $0 [--seconds S] [--runs N] [--events-total N]" >&2; exit 2 ;;
+  esac
+done
+build=${SJ_BENCH_BUILD:-$root/build-bench}
+work=$(mktemp -d "${TMPDIR:-/tmp}/sj-search-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+cmake --build "$build" -j2 --target sjcore >/dev/null
+# shellcheck disable=SC2046
+cc -std=c11 -O2 -D_GNU_SOURCE -pthread -I"$root/src" -I"$root" "$root/bench/jbench.c" \
+  "$build/libsjcore.a" $(pkg-config --libs sqlite3 libmicrohttpd jansson libuv libpq libcurl) \
+  -lm -o "$build/jbench"
+jbench="$build/jbench"
+
+# A fresh journal at the current schema; "noindex" drops 0006's triggers.
+fresh() {
+  rm -f "$work"/j.db*
+  "$jbench" gen --db "$work/j.db" --sessions 1 --events 1 >/dev/null
+  if [ "$1" = noindex ]; then
+    sqlite3 "$work/j.db" "SELECT 'DROP TRIGGER ' || name || ';' FROM sqlite_master
+      WHERE type = 'trigger'" | sqlite3 "$work/j.db"
+  fi
+}
+
+echo "# append, events/s (jbench journal, 1 writer, ${secs}s per run)"
+for r in $(seq "$runs"); do
+  for text in 0 1; do
+    for d in full normal; do
+      for b in 1 10 100; do
+        for mode in index noindex; do
+          fresh $mode
+          line=$("$jbench" journal --db "$work/j.db" --durability $d --batch $b \
+                   --seconds "$secs" --text $text)
+          echo "run=$r text=$text durability=$d batch=$b mode=$mode $line"
+        done
+      done
+    done
+  done
+done
+
+echo "# search over $total indexed events"
+rm -f "$work"/j.db*
+"$jbench" gen --db "$work/j.db" --sessions $((total / 1000)) --events 1000 --text 1
+ls -l "$work/j.db" | awk '{print "db_bytes=" $5}'
+"$jbench" search --db "$work/j.db" --seconds "$secs"

@@ -1,0 +1,290 @@
+/* Unit tests of src/journal/journal_search.c and migrations/0006_search.sql:
+ * a journal written before 0006 (the events are there, the summaries and
+ * the index are not) is back-filled by the migration, and what is appended
+ * afterwards keeps them through the triggers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "journal/journal.h"
+#include "journal/migrations.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct fx {
+    char dir[512];
+    char path[600];
+    journal_t *j;
+};
+
+static int fx_setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    const char *base = getenv("SJ_TEST_TMPDIR");
+    if (!f)
+        return -1;
+    if (!base || !*base)
+        base = "/tmp";
+    if (mkdir(base, 0700) != 0 && errno != EEXIST) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->dir, sizeof f->dir, "%s/jsearch-XXXXXX", base);
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof f->path, "%s/journal.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+    journal_close(f->j);
+    char p[700];
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static void exec_ok(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : "?");
+}
+
+/* An event's JSON as the server stores it. */
+static char *event_json(const char *sid, int seq, const char *type, const char *data)
+{
+    char *out = malloc(2048);
+    if (!out || snprintf(out, 2048,
+                 "{\"event_id\":\"evt_%d\",\"sequence\":%d,\"time\":\"2026-12-01T10:00:%02d."
+                 "123456Z\",\"session_id\":\"%s\",\"type\":\"%s\",\"data\":%s,\"raw\":null}",
+                 seq, seq, seq, sid, type, data) >= 2048)
+        fail();
+    return out;
+}
+
+#define USER_MSG(text)                                                                     \
+    "{\"item\":{\"item_id\":\"itm_1\",\"kind\":\"message\",\"role\":\"user\","            \
+    "\"content\":[{\"type\":\"text\",\"text\":\"" text "\"}],\"status\":\"completed\"}}"
+#define PERM(id, status)                                                                   \
+    "{\"permission_id\":\"" id "\",\"action\":\"command_execution\",\"status\":\"" status \
+    "\",\"metadata\":{\"kind\":\"commandExecution\",\"command\":\"rm -rf obsidian\"}}"
+
+/* A version-5 journal: migrations 1..5, one session with a user message and
+ * a pending permission, one ended session. */
+static void make_v5_journal(const char *path)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    for (size_t i = 0; i < migrations_count && migrations_all[i].version <= 5; i++)
+        exec_ok(db, migrations_all[i].sql);
+    exec_ok(db, "PRAGMA user_version = 5");
+    exec_ok(db, "INSERT INTO sessions(session_id, agent, agent_mode, permission_mode, "
+                "created_at, last_sequence) VALUES "
+                "('old', 'mock', 'build', 'default', '2026-12-01T09:00:00.000Z', 3), "
+                "('done', 'claude', 'build', 'default', '2026-12-01T08:00:00.000Z', 0)");
+    exec_ok(db, "UPDATE sessions SET ended = 1 WHERE session_id = 'done'");
+    const char *types[] = {"item.started", "item.completed", "permission.requested"};
+    const char *datas[] = {USER_MSG("find the obsidian tablet"),
+                           USER_MSG("find the obsidian tablet"), PERM("p1", "requested")};
+    for (int i = 0; i < 3; i++) {
+        char *json = event_json("old", i + 1, types[i], datas[i]);
+        char *sql = sqlite3_mprintf("INSERT INTO events(session, sequence, type, turn_end, json) "
+                                    "VALUES (1, %d, %Q, %d, %Q)",
+                                    i + 1, types[i], i == 2, json);
+        exec_ok(db, sql);
+        sqlite3_free(sql);
+        free(json);
+    }
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+struct got {
+    char status[16];
+    char updated_at[40];
+    char title[128];
+    char perms[128];
+    int rows;
+    char ids[256];
+};
+
+static int on_summary(void *arg, const struct journal_session_info *s,
+                      const struct journal_session_extra *x)
+{
+    struct got *g = arg;
+    snprintf(g->status, sizeof g->status, "%s", x->status);
+    snprintf(g->updated_at, sizeof g->updated_at, "%s", x->updated_at);
+    snprintf(g->title, sizeof g->title, "%s", x->title ? x->title : "(null)");
+    snprintf(g->perms, sizeof g->perms, "%s", x->pending_permissions);
+    g->rows++;
+    size_t len = strlen(g->ids);
+    snprintf(g->ids + len, sizeof g->ids - len, "%s%s", len ? "," : "", s->session_id);
+    return 0;
+}
+
+static int on_hit(void *arg, const struct journal_hit *h)
+{
+    struct got *g = arg;
+    g->rows++;
+    snprintf(g->title, sizeof g->title, "%s", h->snippet);
+    snprintf(g->status, sizeof g->status, "%llu", (unsigned long long)h->sequence);
+    return 0;
+}
+
+static void test_migration_backfills(void **state)
+{
+    struct fx *f = *state;
+    make_v5_journal(f->path);
+    struct err err;
+    assert_int_equal(journal_open(f->path, JOURNAL_DURABILITY_NORMAL, &f->j, &err), 0);
+    journal_reader_t *r = journal_reader_for_thread(f->j, &err);
+    assert_non_null(r);
+
+    struct got g = {0};
+    assert_int_equal(journal_session_summary(r, "old", on_summary, &g, &err), 0);
+    assert_string_equal(g.status, "waiting");
+    assert_string_equal(g.updated_at, "2026-12-01T10:00:03.123Z");
+    assert_string_equal(g.title, "find the obsidian tablet");
+    assert_string_equal(g.perms, "[\"p1\"]");
+    memset(&g, 0, sizeof g);
+    assert_int_equal(journal_session_summary(r, "done", on_summary, &g, &err), 0);
+    assert_string_equal(g.status, "ended");
+    assert_string_equal(g.updated_at, "2026-12-01T08:00:00.000Z");
+    assert_int_equal(journal_session_summary(r, "ghost", on_summary, &g, &err), ERR_NOT_FOUND);
+
+    /* The index holds the old events: the user message's item.completed and
+     * the permission (its command), not the item.started. */
+    char next[JOURNAL_CURSOR_MAX];
+    memset(&g, 0, sizeof g);
+    assert_int_equal(journal_search(r, "obsidian", NULL, NULL, 10, on_hit, &g, next, &err), 0);
+    assert_int_equal(g.rows, 2);
+    assert_string_equal(next, "");
+    memset(&g, 0, sizeof g);
+    assert_int_equal(journal_search(r, "tablet", "old", NULL, 10, on_hit, &g, next, &err), 0);
+    assert_int_equal(g.rows, 1);
+    assert_string_equal(g.status, "2");
+    assert_string_equal(g.title, "find the obsidian <mark>tablet</mark>");
+
+    /* Appends after the migration keep it up: the permission resolved, an
+     * agent's item starts (running), the turn ends (idle). */
+    struct journal_event ev[3];
+    char *j1 = event_json("old", 4, "permission.resolved", PERM("p1", "approved"));
+    char *j2 = event_json("old", 5, "item.started",
+                          "{\"item\":{\"item_id\":\"itm_2\",\"kind\":\"message\","
+                          "\"role\":\"assistant\",\"content\":[],\"status\":\"in_progress\"}}");
+    char *j3 = event_json("old", 6, "item.completed",
+                          "{\"item\":{\"item_id\":\"itm_2\",\"kind\":\"message\","
+                          "\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":"
+                          "\"the tablet is under the basalt\"}],\"status\":\"completed\"}}");
+    ev[0] = (struct journal_event){.sequence = 4, .type = "permission.resolved", .json = j1,
+                                   .json_len = strlen(j1)};
+    ev[1] = (struct journal_event){.sequence = 5, .type = "item.started", .json = j2,
+                                   .json_len = strlen(j2)};
+    ev[2] = (struct journal_event){.sequence = 6, .type = "item.completed", .json = j3,
+                                   .json_len = strlen(j3), .turn_end = 1};
+    struct journal_batch b = {.session_id = "old", .events = ev, .n_events = 2};
+    assert_int_equal(journal_append(f->j, &b, &err), 0);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(journal_session_summary(r, "old", on_summary, &g, &err), 0);
+    assert_string_equal(g.status, "running");
+    assert_string_equal(g.perms, "[]");
+    b = (struct journal_batch){.session_id = "old", .events = ev + 2, .n_events = 1};
+    assert_int_equal(journal_append(f->j, &b, &err), 0);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(journal_session_summary(r, "old", on_summary, &g, &err), 0);
+    assert_string_equal(g.status, "idle");
+    assert_string_equal(g.updated_at, "2026-12-01T10:00:06.123Z");
+    memset(&g, 0, sizeof g);
+    assert_int_equal(journal_search(r, "basalt", NULL, NULL, 10, on_hit, &g, next, &err), 0);
+    assert_int_equal(g.rows, 1);
+    free(j1);
+    free(j2);
+    free(j3);
+}
+
+static void test_pages_and_errors(void **state)
+{
+    struct fx *f = *state;
+    struct err err;
+    assert_int_equal(journal_open(f->path, JOURNAL_DURABILITY_NORMAL, &f->j, &err), 0);
+    for (int i = 0; i < 5; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "s%d", i % 10);
+        struct journal_session_row row = {.session_id = id, .agent = i % 2 ? "a" : "b",
+                                          .agent_mode = "m", .permission_mode = "p"};
+        struct journal_batch b = {.session_id = id, .create = &row};
+        assert_int_equal(journal_append(f->j, &b, &err), 0);
+    }
+    journal_reader_t *r = journal_reader_for_thread(f->j, &err);
+    struct journal_session_query q = {.by_activity = 1, .limit = 2};
+    char next[JOURNAL_CURSOR_MAX], cur[JOURNAL_CURSOR_MAX];
+    struct got g = {0};
+    int pages = 0;
+    do {
+        assert_int_equal(journal_session_page(r, &q, on_summary, &g, next, &err), 0);
+        memcpy(cur, next, sizeof cur);
+        q.cursor = cur[0] ? cur : NULL;
+        pages++;
+    } while (q.cursor && pages < 10);
+    assert_int_equal(pages, 3);
+    assert_int_equal(g.rows, 5);
+    assert_string_equal(g.ids, "s4,s3,s2,s1,s0");
+
+    /* Creation order, filtered by agent. */
+    memset(&g, 0, sizeof g);
+    q = (struct journal_session_query){.agent = "a"};
+    assert_int_equal(journal_session_page(r, &q, on_summary, &g, next, &err), 0);
+    assert_string_equal(g.ids, "s3,s1");
+
+    const char *bad_list[] = {"", "a", "a1", "a1_", "ax_2026", "c1", "a1_2026'--",
+                              "a99999999999999999999_1"};
+    for (size_t i = 0; i < sizeof bad_list / sizeof bad_list[0]; i++) {
+        q = (struct journal_session_query){.by_activity = 1, .cursor = bad_list[i]};
+        assert_int_equal(journal_session_page(r, &q, on_summary, &g, next, &err), ERR_INVALID);
+    }
+    q = (struct journal_session_query){.by_activity = 0, .cursor = "a1_2026"};
+    assert_int_equal(journal_session_page(r, &q, on_summary, &g, next, &err), ERR_INVALID);
+    q = (struct journal_session_query){.status = "busy"};
+    assert_int_equal(journal_session_page(r, &q, on_summary, &g, next, &err), ERR_INVALID);
+
+    const char *bad_q[] = {"", "   ", "a AND", "\"open", "nocol:x", "(a", "NEAR(", "*"};
+    for (size_t i = 0; i < sizeof bad_q / sizeof bad_q[0]; i++) {
+        int rc = journal_search(r, bad_q[i], NULL, NULL, 5, on_hit, &g, next, &err);
+        if (rc != ERR_INVALID)
+            fail_msg("query '%s': %d (%s)", bad_q[i], rc, err.msg);
+    }
+    assert_int_equal(journal_search(r, "x", NULL, "s", 5, on_hit, &g, next, &err), ERR_INVALID);
+    assert_int_equal(journal_search(r, "x", NULL, "c12", 5, on_hit, &g, next, &err),
+                     ERR_INVALID);
+    assert_int_equal(journal_search(r, "x", "ghost", NULL, 5, on_hit, &g, next, &err),
+                     ERR_NOT_FOUND);
+    assert_int_equal(journal_search(r, "x", "s1", "s12", 5, on_hit, &g, next, &err), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_migration_backfills, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pages_and_errors, fx_setup, fx_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
