@@ -38,6 +38,8 @@ const CASES = [
   ['nested list', '- a\n  - b\n    - c\n- d', '<ul><li>a<ul><li>b<ul><li>c</li></ul></li></ul></li><li>d</li></ul>'],
   ['ordered list with start', '3. three\n4. four', '<ol start="3"><li>three</li><li>four</li></ol>'],
   ['loose list', '- a\n\n- b', '<ul><li><p>a</p></li><li><p>b</p></li></ul>'],
+  ['item continued after a blank line is loose', '* a\n\n  b\n* c', '<ul><li><p>a</p><p>b</p></li><li><p>c</p></li></ul>'],
+  ['loose inner list, tight outer list', '- a\n  - b\n\n  - c\n- d', '<ul><li>a<ul><li><p>b</p></li><li><p>c</p></li></ul></li><li>d</li></ul>'],
   ['list item with code', '1. run:\n\n   ```sh\n   make\n   ```\n2. done', '<ol><li><p>run:</p><pre><code class="language-sh">make\n</code></pre></li><li><p>done</p></li></ol>'],
   ['list interrupts paragraph', 'text\n- item', '<p>text</p><ul><li>item</li></ul>'],
   ['numbered line in paragraph', 'in 2024\n2. no list', '<p>in 2024\n2. no list</p>'],

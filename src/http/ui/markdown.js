@@ -218,6 +218,7 @@ function parseBlocks(text) {
     return b;
   };
 
+  let prevInk = false;
   for (let ln = 0; ln < lines.length; ln++) {
     work++;
     const line = expandLeadingTabs(lines[ln]);
@@ -226,6 +227,12 @@ function parseBlocks(text) {
     let lastInk = line.length - 1;
     while (lastInk >= 0 && (line[lastInk] === ' ' || line[lastInk] === '\t')) { work++; lastInk--; }
     const blankFrom = (p) => lastInk < p;
+    // A blank line matters to the lists around it only until the next line
+    // with content has been placed (and has made a list loose, or not).
+    if (prevInk) {
+      for (let p = tip; p; p = p.parent) { work++; if (p.type === 'list') p.sawBlank = false; }
+    }
+    prevInk = lastInk >= 0;
     let pos = 0;
     let container = root;
     let allMatched = true;
@@ -411,9 +418,6 @@ function parseBlocks(text) {
       break;
     }
 
-    if (!blank) {
-      for (let p = tip; p; p = p.parent) { work++; if (p.type === 'list' && p.open) p.sawBlank = false; }
-    }
     if (leafDone) continue;
     const rest = line.slice(pos);
     const nowBlank = blankFrom(pos);
