@@ -106,8 +106,11 @@ function unescapeString(s) {
 // very URL that was checked.  Returns null otherwise.
 export function safeHref(raw) {
   if (typeof raw !== 'string') return null;
-  // eslint-disable-next-line no-control-regex
-  const s = raw.replace(/^[\u0000-\u0020]+|[\u0000-\u0020]+$/g, '').replace(/[\t\n\r]/g, '');
+  let a = 0;
+  let b = raw.length;
+  while (a < b && raw.charCodeAt(a) <= 0x20) a++;
+  while (b > a && raw.charCodeAt(b - 1) <= 0x20) b--;
+  const s = raw.slice(a, b).replace(/[\t\n\r]/g, '');
   if (!/^https?:\/\//i.test(s)) return null;
   let url;
   try { url = new URL(s); } catch { return null; }
