@@ -3,7 +3,7 @@
 # measured in headless Chromium (issue 14; goal <= 300 ms).  See
 # docs/benchmarks.md, "Inspector: first transcript paint".
 #
-#   bench/ui_paint.sh [--events N] [--runs N]
+#   bench/ui_paint.sh [--events N] [--markdown-events N] [--runs N]
 #
 # A Release build of the server (build-bench, as the other benchmarks), the
 # browser tests' pinned puppeteer-core (tests/browser/install.sh, no browser
@@ -11,12 +11,13 @@
 # sessions, starts the server on 127.0.0.1 and prints a JSON summary.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-events=100000 runs=5
+events=100000 runs=5 mdevents=
 while [ $# -gt 0 ]; do
   case "$1" in
     --events) events=$2; shift 2 ;;
+    --markdown-events) mdevents=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
-    *) echo "usage: $0 [--events N] [--runs N]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--events N] [--markdown-events N] [--runs N]" >&2; exit 2 ;;
   esac
 done
 build=${SJ_BENCH_BUILD:-$root/build-bench}
@@ -30,5 +31,6 @@ bash "$root/tests/browser/install.sh" "$build/browser-deps"
 echo "# $(date -u +%FT%TZ) $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)," \
      "$(${SJ_CHROMIUM:-/usr/bin/chromium} --version 2>/dev/null | head -1)" >&2
 SJ_BINARY="$build/sandbox-journal" SJ_BROWSER_MODULES="$build/browser-deps" \
-SJ_TEST_TMPDIR="$work" SJ_PAINT_EVENTS="$events" SJ_PAINT_RUNS="$runs" \
+SJ_TEST_TMPDIR="$work" SJ_PAINT_EVENTS="$events" SJ_PAINT_MD_EVENTS="${mdevents:-$events}" \
+SJ_PAINT_RUNS="$runs" \
   node "$root/bench/ui_paint.cjs"
