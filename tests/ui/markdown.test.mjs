@@ -38,6 +38,8 @@ const CASES = [
   ['nested list', '- a\n  - b\n    - c\n- d', '<ul><li>a<ul><li>b<ul><li>c</li></ul></li></ul></li><li>d</li></ul>'],
   ['ordered list with start', '3. three\n4. four', '<ol start="3"><li>three</li><li>four</li></ol>'],
   ['loose list', '- a\n\n- b', '<ul><li><p>a</p></li><li><p>b</p></li></ul>'],
+  ['item continued after a blank line is loose', '* a\n\n  b\n* c', '<ul><li><p>a</p><p>b</p></li><li><p>c</p></li></ul>'],
+  ['loose inner list, tight outer list', '- a\n  - b\n\n  - c\n- d', '<ul><li>a<ul><li><p>b</p></li><li><p>c</p></li></ul></li><li>d</li></ul>'],
   ['list item with code', '1. run:\n\n   ```sh\n   make\n   ```\n2. done', '<ol><li><p>run:</p><pre><code class="language-sh">make\n</code></pre></li><li><p>done</p></li></ol>'],
   ['list interrupts paragraph', 'text\n- item', '<p>text</p><ul><li>item</li></ul>'],
   ['numbered line in paragraph', 'in 2024\n2. no list', '<p>in 2024\n2. no list</p>'],
@@ -141,6 +143,38 @@ test('the renderer source builds DOM only through the allowed calls', () => {
   }
 });
 
+// The step counter cannot see inside a regular expression, and V8's engine
+// backtracks: /[ \t]+$/ retries from every position of a run of spaces, so
+// 50,000 of them cost seconds (markdown.js's first version trimmed lines that
+// way).  Every alternative that ends at $ must also start at ^.
+test('no regular expression is anchored at $ alone', () => {
+  for (const f of ['markdown.js', 'format.js']) {
+    const src = readFileSync(join(srcDir, f), 'utf8').replace(/^\s*\/\/.*$/gm, '');
+    const literals = [...src.matchAll(/(?<![\w)\]\s])\s*\/((?:\\.|\[(?:\\.|[^\]\\])*\]|[^/\\\n[])+)\/[dgimsuy]*/g)]
+      .map((m) => m[1]);
+    assert.ok(literals.length >= (f === 'markdown.js' ? 10 : 1), `${f}: regular expressions found`);
+    for (const re of literals) {
+      // Top-level alternatives (outside brackets and groups).
+      const alts = [];
+      let depth = 0;
+      let cur = '';
+      for (let i = 0; i < re.length; i++) {
+        const c = re[i];
+        if (c === '\\') { cur += c + re[++i]; continue; }
+        if (c === '[') { const j = re.indexOf(']', i + 1); cur += re.slice(i, j + 1); i = j; continue; }
+        if (c === '(') depth++;
+        if (c === ')') depth--;
+        if (c === '|' && depth === 0) { alts.push(cur); cur = ''; continue; }
+        cur += c;
+      }
+      alts.push(cur);
+      for (const alt of alts) {
+        if (/(^|[^\\])\$$/.test(alt)) assert.ok(alt.startsWith('^'), `${f}: /${re}/ ends at $ without ^`);
+      }
+    }
+  }
+});
+
 // ------------------------------------------------------- linear-time bounds
 
 // A document that only counts: hostile inputs make millions of nodes and the
@@ -206,6 +240,7 @@ const HOSTILE = [
   ['entities', '&#1'.repeat(100000)],
   ['trailing spaces before newlines', ('a' + ' '.repeat(50000) + 'b\n').repeat(4)],
   ['heading with spaces and hashes', '# a' + ' '.repeat(100000) + 'b #'],
+  ['encoded spaces in a link destination', '[x](https://a' + '&#32;'.repeat(20000) + 'b)'],
   ['table rows', 'a|b\n-|-\n' + '|x|y\n'.repeat(60000)],
 ];
 

@@ -106,8 +106,11 @@ function unescapeString(s) {
 // very URL that was checked.  Returns null otherwise.
 export function safeHref(raw) {
   if (typeof raw !== 'string') return null;
-  // eslint-disable-next-line no-control-regex
-  const s = raw.replace(/^[\u0000-\u0020]+|[\u0000-\u0020]+$/g, '').replace(/[\t\n\r]/g, '');
+  let a = 0;
+  let b = raw.length;
+  while (a < b && raw.charCodeAt(a) <= 0x20) a++;
+  while (b > a && raw.charCodeAt(b - 1) <= 0x20) b--;
+  const s = raw.slice(a, b).replace(/[\t\n\r]/g, '');
   if (!/^https?:\/\//i.test(s)) return null;
   let url;
   try { url = new URL(s); } catch { return null; }
@@ -218,6 +221,7 @@ function parseBlocks(text) {
     return b;
   };
 
+  let prevInk = false;
   for (let ln = 0; ln < lines.length; ln++) {
     work++;
     const line = expandLeadingTabs(lines[ln]);
@@ -226,6 +230,12 @@ function parseBlocks(text) {
     let lastInk = line.length - 1;
     while (lastInk >= 0 && (line[lastInk] === ' ' || line[lastInk] === '\t')) { work++; lastInk--; }
     const blankFrom = (p) => lastInk < p;
+    // A blank line matters to the lists around it only until the next line
+    // with content has been placed (and has made a list loose, or not).
+    if (prevInk) {
+      for (let p = tip; p; p = p.parent) { work++; if (p.type === 'list') p.sawBlank = false; }
+    }
+    prevInk = lastInk >= 0;
     let pos = 0;
     let container = root;
     let allMatched = true;
@@ -411,9 +421,6 @@ function parseBlocks(text) {
       break;
     }
 
-    if (!blank) {
-      for (let p = tip; p; p = p.parent) { work++; if (p.type === 'list' && p.open) p.sawBlank = false; }
-    }
     if (leafDone) continue;
     const rest = line.slice(pos);
     const nowBlank = blankFrom(pos);
