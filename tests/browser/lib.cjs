@@ -97,6 +97,17 @@ async function startServer({ token = '', delay = 1, dataDir } = {}) {
       await new Promise((r) => setTimeout(r, 50));
     }
   };
+  // Waits until the search index has caught up with the journal (it
+  // follows behind the commit, and back-fills an imported journal).
+  srv.indexed = async (ms = 60000) => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const r = await srv.api('GET', '/v1/search?q=sjindexprobe&limit=1');
+      if (!r.indexLag) return;
+      if (Date.now() > end) throw new Error(`search index still ${r.indexLag} events behind`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  };
   return srv;
 }
 

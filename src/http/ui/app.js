@@ -222,7 +222,9 @@ async function moreHits(gen, ul, status, cursor) {
     }
     if (gen !== search.gen) return;
     for (const h of r.hits) ul.appendChild(hitRow(h));
-    status.textContent = ul.children.length ? '' : 'No matches';
+    // The index follows the journal: say so when the newest events are not in it yet.
+    const lag = r.indexLag ? ` (the ${r.indexLag} newest events are not indexed yet)` : '';
+    status.textContent = (ul.children.length ? '' : 'No matches') + lag;
     if (r.nextCursor) {
       const more = el('button', { type: 'button', class: 'more' }, 'More results');
       more.addEventListener('click', () => { more.remove(); moreHits(gen, ul, status, r.nextCursor); });
