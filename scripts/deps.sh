@@ -9,6 +9,9 @@ packages=(gcc make cmake pkg-config libsqlite3-dev libmicrohttpd-dev libjansson-
           libuv1-dev libcmocka-dev libpq-dev libcurl4-openssl-dev python3
           python3-pytest python3-venv python3-pip python3-setuptools python3-wheel
           dpkg-dev file)  # dpkg-shlibdeps and file: cpack -G DEB computes Depends
+# The inspector's browser tests (tests/browser) drive Debian's headless
+# Chromium; puppeteer-core from npm downloads no browser of its own.
+packages+=(chromium)
 if [ "${SJ_DEPS_EXTRA:-}" ]; then
   read -r -a extra <<<"$SJ_DEPS_EXTRA"
   packages+=("${extra[@]}")

@@ -35,8 +35,9 @@
 #define HTTP_INSPECTOR_ORIGIN "https://inspect.sandboxagent.dev"
 #define HTTP_MAX_SEGMENTS 8
 #define HTTP_POOL_BYTES (6 * 1024)
-/* The route tables: the service's, the sessions', and the debug one that
- * only tests turn on (SJ_TEST_DEBUG_ROUTES, see http_start). */
+/* The route tables: the service's, the sessions', the inspector's, the
+ * workspace's, and the debug one that only tests turn on
+ * (SJ_TEST_DEBUG_ROUTES, see http_start). */
 #define HTTP_MAX_TABLES 8
 /* The tables of routes whose bodies are streams (http_body_stream). */
 #define HTTP_MAX_STREAM_TABLES 1
@@ -922,6 +923,7 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
         h->tables[nt++] = routes_processes_table;
     h->tables[nt++] = routes_fs_table;
     h->streams[0] = routes_fs_streams;
+    h->tables[nt++] = routes_ui_table;
     if (getenv("SJ_TEST_DEBUG_ROUTES"))
         h->tables[nt++] = sse_debug_table;
     int ipv6 = 0;

@@ -16,6 +16,7 @@ extern const struct http_route routes_fs_table[];
 /* The routes whose bodies are streams (request.h), each table ending with a
  * NULL route: the workspace's file uploads (routes_fs.c). */
 extern const struct http_body_stream routes_fs_streams[];
+extern const struct http_route routes_ui_table[]; /* the inspector's files (routes_ui.c) */
 
 struct install_job;
 
