@@ -1,5 +1,5 @@
 -- The journal's full current schema, for human readers: the result of
--- applying every file of migrations/ in order (PRAGMA user_version = 5; 0004 is the
+-- applying every file of migrations/ in order (PRAGMA user_version = 8; 0004 is the
 -- sessions/search API's).
 -- journal_open() never reads this file; the migrations are the source of
 -- truth and this copy must be kept identical to their sum.
@@ -74,3 +74,14 @@ CREATE TABLE idempotency_keys (
     created      INTEGER NOT NULL         -- Unix seconds; pruned after the TTL
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created);
+
+-- Workspace configuration (0008_workspace_config.sql): the MCP servers and
+-- skills configured per directory, read when a session starts there.
+CREATE TABLE workspace_config (
+    kind       TEXT NOT NULL,             -- 'mcp' or 'skills'
+    directory  TEXT NOT NULL,             -- absolute, as the server normalized it
+    name       TEXT NOT NULL,             -- mcpName / skillName
+    config     TEXT NOT NULL,             -- the JSON body as sent (compact)
+    updated_at TEXT NOT NULL,             -- RFC 3339
+    PRIMARY KEY (kind, directory, name)
+) WITHOUT ROWID;

@@ -35,9 +35,9 @@
 #define HTTP_INSPECTOR_ORIGIN "https://inspect.sandboxagent.dev"
 #define HTTP_MAX_SEGMENTS 8
 #define HTTP_POOL_BYTES (6 * 1024)
-/* The route tables: the service's, the sessions', and the debug one that
+/* The route tables: the service's, the sessions', the workspace's and the debug one that
  * only tests turn on (SJ_TEST_DEBUG_ROUTES, see http_start). */
-#define HTTP_MAX_TABLES 3
+#define HTTP_MAX_TABLES 8
 
 /* The Idempotency-Keys of the requests running now: a second request with
  * one of them is refused (409) rather than run twice.  Across restarts the
@@ -874,6 +874,7 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
     size_t nt = 0;
     h->tables[nt++] = routes_meta_table;
     h->tables[nt++] = routes_sessions_table;
+    h->tables[nt++] = routes_config_table;
     if (getenv("SJ_TEST_DEBUG_ROUTES"))
         h->tables[nt++] = sse_debug_table;
     int ipv6 = 0;

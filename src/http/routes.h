@@ -10,6 +10,7 @@
 
 extern const struct http_route routes_meta_table[];
 extern const struct http_route routes_sessions_table[];
+extern const struct http_route routes_config_table[]; /* /v1/config/{mcp,skills} */
 
 struct install_job;
 

@@ -6,6 +6,7 @@
  *   journal_watch.c    watermarks and parked waiters
  *   journal_read.c     reader connections, event pages, session rows
  *   journal_export.c   export checkpoints
+ *   journal_config.c   the workspace configuration (MCP servers, skills)
  *
  * The journal: every session and event of the server in one SQLite database.
  *
@@ -177,7 +178,16 @@ struct journal_export_op {
     int reset;           /* forget the target's checkpoints and state first */
 };
 
-/* A queued batch, or (is_export) a checkpoint write with `b` all zero.  `b`,
+/* A workspace configuration write (journal_config.c): `config` NULL deletes. */
+struct journal_config_op {
+    const char *kind;
+    const char *directory;
+    const char *name;
+    const char *config;
+};
+
+/* A queued batch, or (is_export) a checkpoint write with `b` all zero, or
+ * (is_config) a workspace configuration write, likewise.  `b`,
  * `create` and everything they point at share one allocation, so one free()
  * releases the copy. */
 struct journal_node {
@@ -189,6 +199,8 @@ struct journal_node {
     struct journal_idem idem;
     int is_export;
     struct journal_export_op x;
+    int is_config;
+    struct journal_config_op cfg;
     int rc;
     struct err err;
 };
@@ -534,6 +546,9 @@ int journal__run_and_wait(journal_t *j, struct journal_node *n, const char *subj
 
 /* journal_export.c: one checkpoint request inside the writer's group. */
 int journal__apply_export(journal_t *j, struct journal_node *n);
+
+/* journal_config.c: one configuration write inside the writer's group. */
+int journal__apply_config(journal_t *j, struct journal_node *n);
 
 /* journal_watch.c: wake-ups after a commit; under watch_lock. */
 void journal__wake_any(journal_t *j, int all);
