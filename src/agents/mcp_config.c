@@ -56,6 +56,11 @@ static json_t *mcp_claude_one(const json_t *c)
     else if (!bad)
         bad = json_object_set_new(o, "type", json_string(mcp_is_sse(c) ? "sse" : "http")) ||
               mcp_copy(o, "url", c, "url") || mcp_copy(o, "headers", c, "headers");
+    /* Connected before the first model request, its tools offered from the
+     * first turn on: by default Claude connects in the background and its
+     * first request may go out without them. */
+    if (!bad)
+        bad = json_object_set_new(o, "alwaysLoad", json_true());
     if (bad) {
         json_decref(o);
         return NULL;

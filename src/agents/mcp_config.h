@@ -3,7 +3,8 @@
  * workspace/wsconfig.h) in each agent's own form.  Pure: no I/O.
  *
  *   Claude    --mcp-config FILE: {"mcpServers": {name: {type: "stdio",
- *             command, args, env} | {type: "http" | "sse", url, headers}}}
+ *             command, args, env} | {type: "http" | "sse", url, headers}}},
+ *             each with alwaysLoad (connected before the first request)
  *   Codex     [mcp_servers.<name>] tables of config.toml, or the same as
  *             the dotted -c / thread config keys: command, args, env, cwd,
  *             startup_timeout_sec | url, http_headers, env_http_headers,
