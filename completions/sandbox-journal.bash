@@ -36,6 +36,8 @@ _sandbox_journal_takes_value()
                     case "$2" in -a|--answers) return 0 ;; esac ;;
                 "api sessions reply-permission"*)
                     case "$2" in -r|--reply) return 0 ;; esac ;;
+                "api config "*)
+                    case "$2" in -d|--directory|-N|--name|-c|--config) return 0 ;; esac ;;
             esac ;;
         "credentials extract-env"*)
             case "$2" in -d|--home-dir) return 0 ;; esac ;;
@@ -96,6 +98,8 @@ _sandbox_journal()
                 COMPREPLY=($(compgen -W "claude codex opencode amp mock" -- "$cur")) ;;
             "api sessions create"*:-p|"api sessions create"*:--permission-mode)
                 COMPREPLY=($(compgen -W "default plan bypass" -- "$cur")) ;;
+            "api config "*:-d|"api config "*:--directory)
+                COMPREPLY=($(compgen -d -- "$cur")) ;;
             "api sessions reply-permission"*:-r|"api sessions reply-permission"*:--reply)
                 COMPREPLY=($(compgen -W "once always reject" -- "$cur")) ;;
             server*:--durability)
@@ -119,7 +123,7 @@ _sandbox_journal()
                   --max-body-bytes --sse-heartbeat-ms --idempotency-ttl-s --agents-dir --export-to
                   --webhook-secret-file --export-batch --help" ;;
         api)
-            words="agents sessions"
+            words="agents sessions config"
             opts=$api_opts ;;
         "api agents")
             words="list install modes"
@@ -131,6 +135,11 @@ _sandbox_journal()
             opts=$api_opts ;;
         "api agents install"|"api agents modes")
             words=$agents ;;
+        "api config")
+            words="mcp skills"
+            opts=$api_opts ;;
+        "api config mcp"|"api config skills")
+            words="get set rm" ;;
     esac
     case $path in
         "api agents install"*)
@@ -150,6 +159,8 @@ _sandbox_journal()
             opts="--answers $api_opts" ;;
         "api sessions reply-permission"*)
             opts="--reply $api_opts" ;;
+        "api config mcp"*|"api config skills"*)
+            opts="--directory --name --config $api_opts" ;;
         "api "*)
             opts=$api_opts ;;
         credentials)

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "cli.h"
 #include "server.h"
 
 #include <jansson.h>
@@ -186,6 +187,57 @@ static void test_entries_survive_restart(void **state)
                       "not_found");
 }
 
+/* sandbox-journal api config mcp|skills get|set|rm mirror the routes. */
+static void test_cli(void **state)
+{
+    struct sj_server *s = *state;
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", s->port);
+    struct sj_cli_result r;
+    const char *const set[] = { "api", "-e", url, "config", "mcp", "set", "-d", "/srv/cli",
+                                "-N", "files", "--config", LOCAL, NULL };
+    sj_cli_run(set, NULL, &r);
+    assert_int_equal(r.exit_code, 0);
+    assert_string_equal(r.out, "");
+    sj_cli_result_free(&r);
+    const char *const get[] = { "api", "-e", url, "config", "mcp", "get", "--directory",
+                                "/srv/cli", "--name", "files", NULL };
+    sj_cli_run(get, NULL, &r);
+    assert_int_equal(r.exit_code, 0);
+    json_t *got = json_loads(r.out, 0, NULL);
+    assert_json_equal(got, LOCAL);
+    json_decref(got);
+    sj_cli_result_free(&r);
+    const char *const rm[] = { "api", "-e", url, "config", "mcp", "rm", "-d", "/srv/cli", "-N",
+                               "files", NULL };
+    sj_cli_run(rm, NULL, &r);
+    assert_int_equal(r.exit_code, 0);
+    sj_cli_result_free(&r);
+    sj_cli_run(get, NULL, &r);
+    assert_int_equal(r.exit_code, 1);
+    assert_non_null(strstr(r.err, "HTTP 404"));
+    sj_cli_result_free(&r);
+    const char *const skills[] = { "api", "-e", url, "config", "skills", "set", "-d", "/srv/cli",
+                                   "-N", "s", "-c", SKILLS, NULL };
+    sj_cli_run(skills, NULL, &r);
+    assert_int_equal(r.exit_code, 0);
+    sj_cli_result_free(&r);
+    got = sj_call(s, "GET", "/v1/config/skills?directory=/srv/cli&skillName=s", NULL, 200);
+    assert_json_equal(got, SKILLS);
+    json_decref(got);
+    /* Usage errors exit 2 without a request. */
+    const char *const bad[] = { "api", "-e", url, "config", "mcp", "frob", "-d", "/x", "-N",
+                                "y", NULL };
+    sj_cli_run(bad, NULL, &r);
+    assert_int_equal(r.exit_code, 2);
+    sj_cli_result_free(&r);
+    const char *const nobody[] = { "api", "-e", url, "config", "mcp", "set", "-d", "/x", "-N",
+                                   "y", NULL };
+    sj_cli_run(nobody, NULL, &r);
+    assert_int_equal(r.exit_code, 2);
+    sj_cli_result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -199,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_token_on_every_route),
         cmocka_unit_test_setup_teardown(test_entries_survive_restart, sj_setup_default,
                                         sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_cli, sj_setup_default, sj_teardown_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
