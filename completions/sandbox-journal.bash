@@ -15,7 +15,8 @@ _sandbox_journal_takes_value()
                 -H|--host|-p|--port|-t|--token|--data-dir|--durability|\
                 -O|--cors-allow-origin|-M|--cors-allow-method|\
                 -A|--cors-allow-header|--mock-delay-ms|--http-threads|\
-                --max-body-bytes|--sse-heartbeat-ms|--idempotency-ttl-s|--agents-dir|--export-to|\
+                --max-body-bytes|--max-upload-bytes|--sse-heartbeat-ms|--idempotency-ttl-s|\
+                --agents-dir|--export-to|\
                 --webhook-secret-file|--export-batch) return 0 ;;
             esac ;;
         api*)
@@ -38,6 +39,8 @@ _sandbox_journal_takes_value()
                     case "$2" in -r|--reply) return 0 ;; esac ;;
                 "api config "*)
                     case "$2" in -d|--directory|-N|--name|-c|--config) return 0 ;; esac ;;
+                "api fs cat"*|"api fs put"*|"api fs upload"*)
+                    case "$2" in -o|--output|-i|--input) return 0 ;; esac ;;
             esac ;;
         "credentials extract-env"*)
             case "$2" in -d|--home-dir) return 0 ;; esac ;;
@@ -120,10 +123,11 @@ _sandbox_journal()
                   --cors-allow-origin --cors-allow-method --cors-allow-header
                   --cors-allow-credentials
                   --no-inspector-cors --no-telemetry --mock-delay-ms --http-threads
-                  --max-body-bytes --sse-heartbeat-ms --idempotency-ttl-s --agents-dir --export-to
+                  --max-body-bytes --max-upload-bytes --sse-heartbeat-ms --idempotency-ttl-s
+                  --agents-dir --export-to
                   --webhook-secret-file --export-batch --help" ;;
         api)
-            words="agents sessions config"
+            words="agents sessions fs config"
             opts=$api_opts ;;
         "api agents")
             words="list install modes"
@@ -132,6 +136,9 @@ _sandbox_journal()
             words="list create send-message send-message-stream terminate events
                    get-messages events-sse reply-question reject-question
                    reply-permission"
+            opts=$api_opts ;;
+        "api fs")
+            words="cat ls put rm mkdir mv stat upload"
             opts=$api_opts ;;
         "api agents install"|"api agents modes")
             words=$agents ;;
@@ -161,6 +168,14 @@ _sandbox_journal()
             opts="--reply $api_opts" ;;
         "api config mcp"*|"api config skills"*)
             opts="--directory --name --config $api_opts" ;;
+        "api fs cat"*)
+            opts="--output $api_opts" ;;
+        "api fs put"*|"api fs upload"*)
+            opts="--input $api_opts" ;;
+        "api fs rm"*)
+            opts="--recursive $api_opts" ;;
+        "api fs mv"*)
+            opts="--overwrite $api_opts" ;;
         "api "*)
             opts=$api_opts ;;
         credentials)

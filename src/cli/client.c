@@ -34,6 +34,7 @@ enum client_mode {
     CLIENT_MODE_UNDECIDED,
     CLIENT_MODE_BODY,
     CLIENT_MODE_SSE,
+    CLIENT_MODE_FILE, /* a 2xx body written to x->out as it arrives */
 };
 
 /* One transfer's state, reached from libcurl's write callback. */
@@ -47,6 +48,10 @@ struct client_xfer {
     void *arg;
     int cb_rc;       /* why the write callback refused bytes, or 0 */
     struct err *err; /* filled by whoever set cb_rc */
+    FILE *in;        /* a raw body to send, or NULL (client_transfer) */
+    long long in_size; /* its size, -1: unknown (sent chunked) */
+    const char *in_type; /* its Content-Type */
+    FILE *out;       /* where a 2xx body goes, or NULL: buffered */
 };
 
 /* new (malloc): `endpoint` with any password masked (export's masking, so
@@ -343,8 +348,10 @@ static void client_decide_mode(struct client_xfer *x)
     if (curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK)
         ct = NULL;
     int is_sse = ct && strncasecmp(ct, "text/event-stream", 17) == 0;
-    x->mode = x->want_sse && status >= 200 && status < 300 && is_sse ? CLIENT_MODE_SSE
-                                                                     : CLIENT_MODE_BODY;
+    int ok = status >= 200 && status < 300;
+    x->mode = x->want_sse && ok && is_sse ? CLIENT_MODE_SSE
+            : x->out && ok                ? CLIENT_MODE_FILE
+                                          : CLIENT_MODE_BODY;
 }
 
 /* libcurl's write callback: returning fewer bytes than given aborts the
@@ -359,6 +366,13 @@ static size_t client_on_write(char *ptr, size_t size, size_t nmemb, void *userda
         int rc = client_sse_feed(&x->parser, ptr, n, x->fn, x->arg, x->err);
         if (rc) {
             x->cb_rc = rc;
+            return 0;
+        }
+        return n;
+    }
+    if (x->mode == CLIENT_MODE_FILE) {
+        if (fwrite(ptr, 1, n, x->out) != n) {
+            x->cb_rc = err_set(x->err, ERR_INTERNAL, "cannot write the answer out");
             return 0;
         }
         return n;
@@ -405,7 +419,16 @@ static int client_configure(client_t *c, struct client_xfer *x, const char *meth
         cc = curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, client_on_write);
     if (cc == CURLE_OK)
         cc = curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-    if (cc == CURLE_OK && (strcmp(method, "POST") == 0 || json_body)) {
+    if (cc == CURLE_OK && x->in) {
+        /* libcurl reads the body with fread() from READDATA as it sends. */
+        cc = curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+        if (cc == CURLE_OK)
+            cc = curl_easy_setopt(e, CURLOPT_READDATA, x->in);
+        if (cc == CURLE_OK && x->in_size >= 0)
+            cc = curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->in_size);
+        if (cc == CURLE_OK && strcmp(method, "PUT") != 0)
+            cc = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    } else if (cc == CURLE_OK && (strcmp(method, "POST") == 0 || json_body)) {
         cc = curl_easy_setopt(e, CURLOPT_POST, 1L);
         if (cc == CURLE_OK)
             cc = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE,
@@ -424,9 +447,11 @@ static int client_configure(client_t *c, struct client_xfer *x, const char *meth
     return 0;
 }
 
-static struct curl_slist *client_headers(client_t *c, const char *json_body, int want_sse)
+static struct curl_slist *client_headers(client_t *c, const char *json_body, int want_sse,
+                                         const char *content_type)
 {
-    const char *lines[5];
+    const char *lines[6];
+    char type_line[128];
     size_t n = 0;
     if (c->auth_header)
         lines[n++] = c->auth_header;
@@ -434,6 +459,10 @@ static struct curl_slist *client_headers(client_t *c, const char *json_body, int
         lines[n++] = c->idem_header;
     if (json_body)
         lines[n++] = "Content-Type: application/json";
+    if (content_type) {
+        snprintf(type_line, sizeof type_line, "Content-Type: %s", content_type);
+        lines[n++] = type_line;
+    }
     lines[n++] = want_sse ? "Accept: text/event-stream" : "Accept: application/json";
     /* Bodies are small: skip the 100-continue round trip. */
     lines[n++] = "Expect:";
@@ -506,10 +535,17 @@ static int client_transport_error(client_t *c, CURLcode cc, const char *errbuf,
 
 static int client_run(client_t *c, const char *method, const char *path, const char *json_body,
                       int want_sse, const volatile sig_atomic_t *stop, client_sse_fn fn,
-                      void *arg, struct client_response *resp, struct err *err)
+                      void *arg, struct client_xfer *raw, struct client_response *resp,
+                      struct err *err)
 {
     memset(resp, 0, sizeof *resp);
     struct client_xfer x = { .want_sse = want_sse, .fn = fn, .arg = arg, .err = err };
+    if (raw) {
+        x.in = raw->in;
+        x.in_size = raw->in_size;
+        x.in_type = raw->in_type;
+        x.out = raw->out;
+    }
     buf_init(&x.body);
     client_sse_init(&x.parser);
     struct buf url;
@@ -525,7 +561,7 @@ static int client_run(client_t *c, const char *method, const char *path, const c
         rc = err_set(err, ERR_NOMEM, "out of memory");
         goto done;
     }
-    headers = client_headers(c, json_body, want_sse);
+    headers = client_headers(c, json_body, want_sse, x.in ? x.in_type : NULL);
     x.easy = curl_easy_init();
     if (!headers || !x.easy) {
         rc = err_set(err, ERR_NOMEM, "cannot create a libcurl handle");
@@ -574,12 +610,21 @@ done:
 int client_request(client_t *c, const char *method, const char *path, const char *json_body,
                    struct client_response *resp, struct err *err)
 {
-    return client_run(c, method, path, json_body, 0, NULL, NULL, NULL, resp, err);
+    return client_run(c, method, path, json_body, 0, NULL, NULL, NULL, NULL, resp, err);
+}
+
+int client_transfer(client_t *c, const char *method, const char *path, FILE *in,
+                    long long in_size, const char *content_type, FILE *out,
+                    struct client_response *resp, struct err *err)
+{
+    struct client_xfer raw = { .in = in, .in_size = in_size, .in_type = content_type,
+                               .out = out };
+    return client_run(c, method, path, NULL, 0, NULL, NULL, NULL, &raw, resp, err);
 }
 
 int client_stream(client_t *c, const char *method, const char *path, const char *json_body,
                   const volatile sig_atomic_t *stop, client_sse_fn fn, void *arg,
                   struct client_response *resp, struct err *err)
 {
-    return client_run(c, method, path, json_body, 1, stop, fn, arg, resp, err);
+    return client_run(c, method, path, json_body, 1, stop, fn, arg, NULL, resp, err);
 }

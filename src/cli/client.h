@@ -12,6 +12,7 @@
 #include "base/err.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stddef.h>
 
 typedef struct client client_t;
@@ -50,6 +51,16 @@ void client_response_clear(struct client_response *r);
  * exchange broke (*resp then holds nothing to free). */
 int client_request(client_t *c, const char *method, const char *path, const char *json_body,
                    struct client_response *resp, struct err *err);
+
+/* Like client_request, with raw bodies streamed both ways: `in` (NULL: no
+ * body) is read with fread() as it is sent, with Content-Type
+ * `content_type`, declaring `in_size` bytes (-1: unknown, sent chunked);
+ * a 2xx answer's body is written to `out` as it arrives when `out` is
+ * non-NULL (resp->body then stays NULL), any other answer is buffered into
+ * resp->body.  Nothing is held whole in memory.  Both files are borrowed. */
+int client_transfer(client_t *c, const char *method, const char *path, FILE *in,
+                    long long in_size, const char *content_type, FILE *out,
+                    struct client_response *resp, struct err *err);
 
 /* ---- server-sent events -------------------------------------------------- */
 

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CMD_API_DEFAULT_ENDPOINT "http://127.0.0.1:2468"
@@ -43,6 +44,10 @@ enum cmd_api_slot {
     CMD_API_DIRECTORY,
     CMD_API_NAME,
     CMD_API_CONFIG,
+    CMD_API_RECURSIVE,
+    CMD_API_OVERWRITE,
+    CMD_API_INPUT,
+    CMD_API_OUTPUT,
     CMD_API_SLOTS
 };
 
@@ -522,6 +527,139 @@ static int cmd_api_config_skills(client_t *c, const struct cmd_api_args *a)
     return cmd_api_config(c, a, "skills", "skillName");
 }
 
+/* ---- fs: the workspace's files ------------------------------------------------ */
+
+/* new (free()): `route` + "?path=<p>" (percent-encoded) + `extra`. */
+static char *cmd_api_fs_path(const char *route, const char *p, const char *extra)
+{
+    char *e = client_escape(p);
+    struct buf b;
+    buf_init(&b);
+    int rc = e ? buf_printf(&b, "%s?path=%s%s", route, e, extra ? extra : "") : ERR_NOMEM;
+    free(e);
+    if (rc) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_steal(&b);
+}
+
+/* A raw transfer: `in` (may be NULL) sent, a 2xx body to `out` (NULL: the
+ * JSON answer printed).  Takes `path`. */
+static int cmd_api_fs_transfer(client_t *c, const char *method, char *path, FILE *in,
+                               long long in_size, const char *type, FILE *out)
+{
+    if (!path)
+        return cmd_api_nomem();
+    struct client_response r;
+    struct err err;
+    err_clear(&err);
+    int rc = client_transfer(c, method, path, in, in_size, type, out, &r, &err);
+    free(path);
+    if (rc)
+        return cmd_api_failed(&err);
+    if (r.status < 200 || r.status >= 300)
+        rc = cmd_api_problem(&r);
+    else if (out && (fflush(out) != 0 || ferror(out))) {
+        fprintf(stderr, "sandbox-journal: cannot write the output: %s\n", strerror(errno));
+        rc = 1;
+    } else if (!out)
+        rc = cmd_api_print_body(&r);
+    client_response_clear(&r);
+    return rc;
+}
+
+/* Opens --input (or stdin) for an upload; *size is its size when known. */
+static FILE *cmd_api_fs_input(const struct cmd_api_args *a, long long *size)
+{
+    const char *name = a->v[CMD_API_INPUT];
+    FILE *in = name && strcmp(name, "-") != 0 ? fopen(name, "rb") : stdin;
+    if (!in) {
+        fprintf(stderr, "sandbox-journal: cannot open %s: %s\n", name, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    *size = fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode) ? (long long)st.st_size : -1;
+    return in;
+}
+
+static int cmd_api_fs_ls(client_t *c, const struct cmd_api_args *a)
+{
+    return cmd_api_call(c, "GET", cmd_api_fs_path("/v1/fs/entries", a->pos[0], NULL), NULL);
+}
+
+static int cmd_api_fs_stat(client_t *c, const struct cmd_api_args *a)
+{
+    return cmd_api_call(c, "GET", cmd_api_fs_path("/v1/fs/stat", a->pos[0], NULL), NULL);
+}
+
+static int cmd_api_fs_mkdir(client_t *c, const struct cmd_api_args *a)
+{
+    return cmd_api_call(c, "POST", cmd_api_fs_path("/v1/fs/mkdir", a->pos[0], NULL), NULL);
+}
+
+static int cmd_api_fs_rm(client_t *c, const struct cmd_api_args *a)
+{
+    return cmd_api_call(c, "DELETE",
+                        cmd_api_fs_path("/v1/fs/entry", a->pos[0],
+                                        a->v[CMD_API_RECURSIVE] ? "&recursive=true" : NULL),
+                        NULL);
+}
+
+static int cmd_api_fs_mv(client_t *c, const struct cmd_api_args *a)
+{
+    json_t *body = json_pack("{s:s,s:s,s:b}", "from", a->pos[0], "to", a->pos[1], "overwrite",
+                             a->v[CMD_API_OVERWRITE] != NULL);
+    if (!body)
+        return cmd_api_nomem();
+    return cmd_api_call(c, "POST", cmd_api_path("/v1/fs/move", NULL, NULL), body);
+}
+
+static int cmd_api_fs_cat(client_t *c, const struct cmd_api_args *a)
+{
+    const char *name = a->v[CMD_API_OUTPUT];
+    FILE *out = name && strcmp(name, "-") != 0 ? fopen(name, "wb") : stdout;
+    if (!out) {
+        fprintf(stderr, "sandbox-journal: cannot create %s: %s\n", name, strerror(errno));
+        return 1;
+    }
+    int rc = cmd_api_fs_transfer(c, "GET", cmd_api_fs_path("/v1/fs/file", a->pos[0], NULL),
+                                 NULL, -1, NULL, out);
+    if (out != stdout && fclose(out) != 0 && !rc) {
+        fprintf(stderr, "sandbox-journal: cannot write %s: %s\n", name, strerror(errno));
+        rc = 1;
+    }
+    return rc;
+}
+
+static int cmd_api_fs_upload_from(client_t *c, const struct cmd_api_args *a, const char *method,
+                                  char *path, const char *type)
+{
+    long long size;
+    FILE *in = cmd_api_fs_input(a, &size);
+    if (!in) {
+        free(path);
+        return 1;
+    }
+    int rc = cmd_api_fs_transfer(c, method, path, in, size, type, NULL);
+    if (in != stdin && fclose(in) != 0)
+        fprintf(stderr, "sandbox-journal: cannot close %s\n", a->v[CMD_API_INPUT]);
+    return rc;
+}
+
+static int cmd_api_fs_put(client_t *c, const struct cmd_api_args *a)
+{
+    return cmd_api_fs_upload_from(c, a, "PUT", cmd_api_fs_path("/v1/fs/file", a->pos[0], NULL),
+                                  "application/octet-stream");
+}
+
+static int cmd_api_fs_upload(client_t *c, const struct cmd_api_args *a)
+{
+    return cmd_api_fs_upload_from(c, a, "POST",
+                                  cmd_api_fs_path("/v1/fs/upload-batch", a->pos[0], NULL),
+                                  "application/x-tar");
+}
+
 /* ---- the table -------------------------------------------------------------- */
 
 static const struct cmd_api_option cmd_api_no_opts[] = { { NULL, NULL, 0, 0, 0 } };
@@ -579,6 +717,26 @@ static const struct cmd_api_option cmd_api_config_opts[] = {
     { "--directory", "-d", 1, CMD_API_DIRECTORY, 1 },
     { "--name", "-N", 1, CMD_API_NAME, 1 },
     { "--config", "-c", 1, CMD_API_CONFIG, 0 },
+    { NULL, NULL, 0, 0, 0 },
+};
+
+static const struct cmd_api_option cmd_api_fs_rm_opts[] = {
+    { "--recursive", "-r", 0, CMD_API_RECURSIVE, 0 },
+    { NULL, NULL, 0, 0, 0 },
+};
+
+static const struct cmd_api_option cmd_api_fs_mv_opts[] = {
+    { "--overwrite", "-f", 0, CMD_API_OVERWRITE, 0 },
+    { NULL, NULL, 0, 0, 0 },
+};
+
+static const struct cmd_api_option cmd_api_fs_in_opts[] = {
+    { "--input", "-i", 1, CMD_API_INPUT, 0 },
+    { NULL, NULL, 0, 0, 0 },
+};
+
+static const struct cmd_api_option cmd_api_fs_out_opts[] = {
+    { "--output", "-o", 1, CMD_API_OUTPUT, 0 },
     { NULL, NULL, 0, 0, 0 },
 };
 
@@ -757,6 +915,81 @@ static const struct cmd_api_sub cmd_api_subs[] = {
       "      --config '{\"sources\":[{\"type\":\"local\",\"source\":\"/srv/skills\"}]}'\n"
       "  sandbox-journal api config skills get -d /work/app -N house\n",
       cmd_api_config_skills },
+    { "fs", "ls", "PATH", "list a directory of the server's workspace", 1, cmd_api_no_opts,
+      "GET /v1/fs/entries?path=PATH.  Paths are absolute or relative to the server's\n"
+      "working directory.\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api fs ls .\n"
+      "  sandbox-journal api fs ls /work/repo | jq -r '.[].name'\n",
+      cmd_api_fs_ls },
+    { "fs", "cat", "PATH [--output FILE]", "print a file's bytes", 1, cmd_api_fs_out_opts,
+      "GET /v1/fs/file?path=PATH, streamed to stdout as it arrives.\n"
+      "\n"
+      "options:\n"
+      "  -o, --output FILE        write to FILE instead of stdout\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api fs cat notes.txt\n"
+      "  sandbox-journal api fs cat build/app.bin -o app.bin\n",
+      cmd_api_fs_cat },
+    { "fs", "put", "PATH [--input FILE]", "write a file from stdin or FILE", 1,
+      cmd_api_fs_in_opts,
+      "PUT /v1/fs/file?path=PATH with the bytes streamed from stdin or FILE; the server\n"
+      "creates the parents and replaces the file atomically.\n"
+      "\n"
+      "options:\n"
+      "  -i, --input FILE         read FILE instead of stdin\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api fs put /work/data.bin --input data.bin\n"
+      "  echo hello | sandbox-journal api fs put notes.txt\n",
+      cmd_api_fs_put },
+    { "fs", "rm", "PATH [--recursive]", "delete a file or directory", 1, cmd_api_fs_rm_opts,
+      "DELETE /v1/fs/entry?path=PATH.\n"
+      "\n"
+      "options:\n"
+      "  -r, --recursive          delete a directory with everything in it\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api fs rm notes.txt\n"
+      "  sandbox-journal api fs rm build --recursive\n",
+      cmd_api_fs_rm },
+    { "fs", "mkdir", "PATH", "create a directory and its parents", 1, cmd_api_no_opts,
+      "POST /v1/fs/mkdir?path=PATH.\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api fs mkdir work/data\n",
+      cmd_api_fs_mkdir },
+    { "fs", "mv", "FROM TO [--overwrite]", "move or rename a file or directory", 2,
+      cmd_api_fs_mv_opts,
+      "POST /v1/fs/move {\"from\": FROM, \"to\": TO, \"overwrite\": ...}.\n"
+      "\n"
+      "options:\n"
+      "  -f, --overwrite          replace TO if it exists\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api fs mv notes.txt notes-old.txt --overwrite\n",
+      cmd_api_fs_mv },
+    { "fs", "stat", "PATH", "show a path's type, size and modification time", 1,
+      cmd_api_no_opts,
+      "GET /v1/fs/stat?path=PATH.\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api fs stat notes.txt\n",
+      cmd_api_fs_stat },
+    { "fs", "upload", "DIR [--input TAR]", "unpack a tar archive into a directory", 1,
+      cmd_api_fs_in_opts,
+      "POST /v1/fs/upload-batch?path=DIR with the archive streamed from stdin or TAR.\n"
+      "Members that would land outside DIR are refused.\n"
+      "\n"
+      "options:\n"
+      "  -i, --input TAR          read TAR instead of stdin\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api fs upload /work/repo --input repo.tar\n"
+      "  tar -cf - -C ./skills . | sandbox-journal api fs upload ./skills\n",
+      cmd_api_fs_upload },
 };
 
 #define CMD_API_NSUBS (sizeof cmd_api_subs / sizeof cmd_api_subs[0])
@@ -788,7 +1021,7 @@ static void cmd_api_list_subs(FILE *out, const char *group)
 
 static void cmd_api_help_top(FILE *out)
 {
-    fputs("usage: sandbox-journal api [global options] <agents|sessions|config> <command> [args]\n"
+    fputs("usage: sandbox-journal api [global options] <agents|sessions|fs|config> <command> [args]\n"
           "\n"
           "Calls a running server's v1 HTTP API and prints its answer: JSON as the server\n"
           "sent it (indented on a terminal), streams one event per line.  Errors print\n"
@@ -804,7 +1037,7 @@ static void cmd_api_help_top(FILE *out)
           "  sandbox-journal api sessions send-message-stream demo --message hello\n"
           "  sandbox-journal api -e http://10.0.0.5:2468 -t \"$TOKEN\" agents list\n"
           "\n"
-          "'sandbox-journal api <agents|sessions|config> <command> --help' describes a command.\n",
+          "'sandbox-journal api <agents|sessions|fs|config> <command> --help' describes a command.\n",
           out);
 }
 
@@ -814,11 +1047,13 @@ static void cmd_api_help_group(FILE *out, const char *group)
     cmd_api_list_subs(out, group);
     fputs("\n", out);
     fputs(cmd_api_globals_help, out);
-    if (strcmp(group, "config") == 0)
-        fputs("\nexamples:\n  sandbox-journal api config mcp get -d /work/app -N files\n", out);
-    else
-        fprintf(out, "\nexamples:\n  sandbox-journal api %s list\n", group);
-    fprintf(out, "\n'sandbox-journal api %s <command> --help' describes a command.\n", group);
+    /* The group's first command, as the example. */
+    const struct cmd_api_sub *first = cmd_api_subs;
+    while (strcmp(first->group, group) != 0)
+        first++;
+    fprintf(out, "\nexamples:\n  sandbox-journal api %s %s%s%s\n"
+                 "\n'sandbox-journal api %s <command> --help' describes a command.\n",
+            group, first->name, first->synopsis[0] ? " " : "", first->synopsis, group);
 }
 
 static void cmd_api_help_sub(FILE *out, const struct cmd_api_sub *s)
@@ -952,8 +1187,8 @@ int cmd_api(int argc, char **argv)
             return opts_fail("unknown option '%s' (see 'sandbox-journal api --help')", argv[i]);
         if (!group) {
             if (strcmp(argv[i], "agents") != 0 && strcmp(argv[i], "sessions") != 0 &&
-                strcmp(argv[i], "config") != 0)
-                return opts_fail("unknown api group '%s': agents, sessions or config (see "
+                strcmp(argv[i], "fs") != 0 && strcmp(argv[i], "config") != 0)
+                return opts_fail("unknown api group '%s': agents, sessions, fs or config (see "
                                  "'sandbox-journal api --help')", argv[i]);
             group = argv[i];
         } else {
@@ -964,7 +1199,7 @@ int cmd_api(int argc, char **argv)
         }
     }
     if (!group)
-        return opts_fail("missing api group: agents, sessions or config (see "
+        return opts_fail("missing api group: agents, sessions, fs or config (see "
                          "'sandbox-journal api --help')");
     if (!sub)
         return opts_fail("missing command after 'api %s' (see 'sandbox-journal api %s --help')",

@@ -38,6 +38,7 @@ struct cmd_server_options {
     unsigned mock_delay_ms;
     unsigned threads;
     unsigned long max_body_bytes;
+    unsigned long max_upload_bytes;
     unsigned heartbeat_ms;
     unsigned long idem_ttl_s;
     const char *origins[CMD_SERVER_MAX_LIST];
@@ -82,6 +83,7 @@ static const char cmd_server_usage[] =
     "      --mock-delay-ms N        pause between the mock agent's events (default 200)\n"
     "      --http-threads N         HTTP worker threads (default 4)\n"
     "      --max-body-bytes N       largest request body accepted (default 1048576)\n"
+    "      --max-upload-bytes N     largest file or tar upload to /v1/fs (default 1073741824)\n"
     "      --sse-heartbeat-ms N     comment sent on idle event streams (default 15000)\n"
     "      --idempotency-ttl-s N    how long an Idempotency-Key is remembered, in seconds\n"
     "                               (default 86400)\n"
@@ -229,6 +231,11 @@ static int cmd_server_parse(int argc, char **argv, struct cmd_server_options *o)
                 return opts_fail("--max-body-bytes must be a number from 1 to 1073741824, "
                                  "not '%s'", v);
             o->max_body_bytes = n;
+        } else if (opts_match(argc, argv, &i, "--max-upload-bytes", NULL, 1, &v, &missing)) {
+            if (!missing && (opts_uint(v, 1UL << 40, &n) != 0 || n == 0))
+                return opts_fail("--max-upload-bytes must be a number from 1 to "
+                                 "1099511627776, not '%s'", v);
+            o->max_upload_bytes = n;
         } else if (opts_match(argc, argv, &i, "--sse-heartbeat-ms", NULL, 1, &v, &missing)) {
             if (!missing && (opts_uint(v, 3600000, &n) != 0 || n < 10))
                 return opts_fail("--sse-heartbeat-ms must be a number from 10 to 3600000, "
@@ -275,6 +282,7 @@ int cmd_server(int argc, char **argv)
     struct cmd_server_options o = {
         .host = "127.0.0.1", .port = 2468, .durability = JOURNAL_DURABILITY_FULL,
         .mock_delay_ms = 200, .threads = 4, .max_body_bytes = 1024 * 1024,
+        .max_upload_bytes = 1UL << 30,
         .heartbeat_ms = 15000,
     };
     int rc = cmd_server_parse(argc, argv, &o);
@@ -359,6 +367,7 @@ int cmd_server(int argc, char **argv)
                   .allow_credentials = o.cors_credentials,
                   .no_inspector = o.no_inspector_cors },
         .threads = o.threads, .max_body_bytes = o.max_body_bytes,
+        .max_upload_bytes = o.max_upload_bytes,
         .heartbeat_ms = o.heartbeat_ms,
         .exports_status = cmd_server_exports_status, .exports_arg = exporters,
     };

@@ -38,6 +38,8 @@
 /* The route tables: the service's, the sessions', the workspace's and the debug one that
  * only tests turn on (SJ_TEST_DEBUG_ROUTES, see http_start). */
 #define HTTP_MAX_TABLES 8
+/* The tables of routes whose bodies are streams (http_body_stream). */
+#define HTTP_MAX_STREAM_TABLES 1
 
 /* The Idempotency-Keys of the requests running now: a second request with
  * one of them is refused (409) rather than run twice.  Across restarts the
@@ -55,6 +57,7 @@ struct http {
     struct http_config config;
     struct http_server_ctx ctx;
     const struct http_route *tables[HTTP_MAX_TABLES + 1]; /* searched in order; NULL ends */
+    const struct http_body_stream *streams[HTTP_MAX_STREAM_TABLES + 1]; /* NULL ends */
 };
 
 /* Per-request state between the access handler's calls. */
@@ -62,6 +65,8 @@ struct http_pending {
     struct http_request req;
     const struct http_route *route;
     int too_large;
+    const struct http_body_stream *stream; /* the route's, or NULL: a buffered body */
+    struct err stream_err;                 /* a chunk's refusal, answered at the end */
 };
 
 /* ---- decoding (see parse.c) ---------------------------------------------- */
@@ -681,6 +686,10 @@ static void http_pending_release(struct http_pending *p)
     free(p->req.params[1]);
     p->req.params[0] = p->req.params[1] = NULL;
     buf_free(&p->req.body);
+    if (p->req.stream_free)
+        p->req.stream_free(p->req.stream);
+    p->req.stream = NULL;
+    p->req.stream_free = NULL;
     json_decref(p->req.cors_headers);
     p->req.cors_headers = NULL;
 }
@@ -693,6 +702,16 @@ static void http_pending_free(struct http_pending *p)
         p->req.wait_free(p->req.wait);
     http_pending_release(p);
     free(p);
+}
+
+static const struct http_body_stream *http_stream_find(const struct http *h,
+                                                      const struct http_route *route)
+{
+    for (size_t t = 0; h->streams[t]; t++)
+        for (const struct http_body_stream *s = h->streams[t]; s->route; s++)
+            if (s->route == route)
+                return s;
+    return NULL;
 }
 
 static enum MHD_Result http_first_call(struct http *h, struct MHD_Connection *conn,
@@ -726,6 +745,12 @@ static enum MHD_Result http_first_call(struct http *h, struct MHD_Connection *co
         err_set(&err, ERR_AUTH, "token invalid");
         return http_respond_error(&p->req, &err);
     }
+    p->stream = http_stream_find(h, p->route);
+    if (p->stream) {
+        if (p->stream->begin(&p->req, &err) != 0)
+            return http_respond_error(&p->req, &err);
+        return MHD_YES;
+    }
     const char *length = http_header(&p->req, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (length && strtoull(length, NULL, 10) > h->config.max_body_bytes) {
         err_set(&err, ERR_TOO_LARGE, "invalid request: body larger than %zu bytes",
@@ -752,6 +777,14 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        if (p->stream) {
+            /* After a refusal the rest is read and dropped: nothing is kept. */
+            if (!p->stream_err.code &&
+                p->stream->chunk(&p->req, upload_data, n, &p->stream_err) != 0 &&
+                !p->stream_err.code)
+                err_set(&p->stream_err, ERR_INTERNAL, "the request body was refused");
+            return MHD_YES;
+        }
         if (p->too_large || p->req.body.len + n > h->config.max_body_bytes) {
             p->too_large = 1;
             return MHD_YES;
@@ -759,6 +792,12 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         if (buf_append(&p->req.body, upload_data, n) != 0)
             return MHD_NO;
         return MHD_YES;
+    }
+    if (p->stream_err.code) {
+        enum MHD_Result rc = http_respond_error(&p->req, &p->stream_err);
+        http_pending_release(p);
+        p->route = NULL;
+        return rc;
     }
     if (p->too_large) {
         struct err err;
@@ -864,6 +903,7 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
     h->ctx.journal = journal;
     h->ctx.exports_status = config->exports_status;
     h->ctx.exports_arg = config->exports_arg;
+    h->ctx.max_upload_bytes = config->max_upload_bytes;
     h->ctx.inflight = &h->inflight;
     h->inflight.keys = hmap_new();
     if (!h->inflight.keys || pthread_mutex_init(&h->inflight.lock, NULL) != 0) {
@@ -875,6 +915,8 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
     h->tables[nt++] = routes_meta_table;
     h->tables[nt++] = routes_sessions_table;
     h->tables[nt++] = routes_config_table;
+    h->tables[nt++] = routes_fs_table;
+    h->streams[0] = routes_fs_streams;
     if (getenv("SJ_TEST_DEBUG_ROUTES"))
         h->tables[nt++] = sse_debug_table;
     int ipv6 = 0;

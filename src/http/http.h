@@ -29,6 +29,7 @@ struct http_config {
     struct http_cors cors;
     unsigned threads;          /* worker threads */
     size_t max_body_bytes;     /* larger request bodies get 413 */
+    uint64_t max_upload_bytes; /* larger file uploads (/v1/fs) get 413 */
     unsigned heartbeat_ms;     /* SSE comment interval */
     /* GET /v1/exports: sets *out to a new array of the export targets'
      * states (the caller, a higher layer, owns the exporters); 0 or an

@@ -25,6 +25,7 @@ struct http_server_ctx {
     int (*exports_status)(void *arg, json_t **out); /* http_config's, or NULL */
     void *exports_arg;
     struct http_inflight *inflight; /* Idempotency-Keys of requests running now */
+    uint64_t max_upload_bytes;       /* the largest file or tar a /v1/fs route takes */
 };
 
 struct http_request {
@@ -44,6 +45,10 @@ struct http_request {
      * or NULL; owned, with the key held, until the handler has returned for
      * the last time. */
     struct journal_idem *idem;
+    /* A streamed body's state (struct http_body_stream), set by its `begin`
+     * and freed with stream_free when the request ends, however it ends. */
+    void *stream;
+    void (*stream_free)(void *stream);
 };
 
 /* One line of a route table: a pattern's "*" segments are the path
@@ -53,6 +58,22 @@ struct http_route {
     const char *pattern;
     enum MHD_Result (*handler)(struct http_request *req);
     int public_route; /* reachable without a token */
+};
+
+/* A route that takes its body as a stream rather than in req->body (file
+ * uploads, which --max-body-bytes does not bound): a line of a stream table
+ * (routes.h) names its route's row.  After the route matched and the token
+ * was checked, http.c calls `begin` (before any body byte: refuse a declared
+ * Content-Length here), then `chunk` for each piece of the body as it
+ * arrives, then the route's handler, with req->body empty.  A non-zero
+ * return of `begin` or `chunk` answers that error: at once for `begin`,
+ * after the rest of the body was read and discarded for `chunk` (this
+ * libmicrohttpd cannot answer mid-body), and the handler is not called.
+ * Thread: the request's HTTP worker. */
+struct http_body_stream {
+    const struct http_route *route;
+    int (*begin)(struct http_request *req, struct err *err);
+    int (*chunk)(struct http_request *req, const char *data, size_t len, struct err *err);
 };
 
 /* The request's params, body and CORS headers are freed once its handler
