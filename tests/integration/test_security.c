@@ -41,7 +41,7 @@
 #define SEC_TOKEN "s3cr3t-T0ken-4f1c9e"
 /* The route table in src/http.c has this many entries; a route added there
  * must be added to docs/openapi.json, which this test walks. */
-#define SEC_ROUTES 23
+#define SEC_ROUTES 25 /* + GET /v1/config/mcp and /v1/config/skills */
 
 static int sec_setup_token(void **state)
 {
