@@ -29,10 +29,13 @@
 #include "agents/agent_env.h"
 #include "agents/user_config.h"
 #include "agents/cli_driver.h"
+#include "agents/mcp_config.h"
 #include "base/err.h"
+#include "base/sha256.h"
 #include "events/event.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
@@ -52,6 +55,11 @@ struct claude_proto {
     char *model;
     int start_in_plan;
     int bypass;
+    /* Claude's --mcp-config document (text) for the session's MCP servers,
+     * or NULL for none; written into its home before each start. */
+    char *mcp_json;
+    /* Loop only: where the document was last written, args' borrow. */
+    char mcp_path[PATH_MAX];
     /* Loop only: the running process's parser, NULL without one. */
     adapter_claude_parser_t *parser;
 };
@@ -62,6 +70,7 @@ static void claude_state_free(void *state)
     adapter_claude_parser_free(c->parser);
     free(c->session_id);
     free(c->model);
+    free(c->mcp_json);
     free(c);
 }
 
@@ -75,6 +84,15 @@ static void *claude_state_new(const struct adapter_ctx *ctx)
     c->start_in_plan = strcmp(ctx->permission_mode, "plan") == 0 ||
                        strcmp(ctx->agent_mode, "plan") == 0;
     c->bypass = strcmp(ctx->permission_mode, "bypass") == 0;
+    if (ctx->mcp_servers) {
+        json_t *doc = mcp_config_claude(ctx->mcp_servers);
+        c->mcp_json = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        json_decref(doc);
+        if (!c->mcp_json) {
+            claude_state_free(c);
+            return NULL;
+        }
+    }
     if (!c->session_id || (ctx->model && !c->model)) {
         claude_state_free(c);
         return NULL;
@@ -109,6 +127,41 @@ static int claude_has_conversation(const char *home, const char *native_id)
     return found;
 }
 
+/* Writes `text` to `path` (0600, its directory made 0700), through a
+ * temporary file renamed over it, so a running agent never reads half. */
+static int claude_write_private(const char *path, const char *text, struct err *err)
+{
+    char dir[PATH_MAX], tmp[PATH_MAX + 8];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return err_set(err, ERR_INTERNAL, "cannot create %s: %s", dir, strerror(errno));
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return err_set(err, ERR_INTERNAL, "cannot write %s: %s", tmp, strerror(errno));
+    size_t len = strlen(text), done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, text + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+    int failed = done < len;
+    if (close(fd) != 0)
+        failed = 1;
+    if (failed || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return err_set(err, ERR_INTERNAL, "cannot write %s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
 static int claude_command(void *state, const char *binary, const char *home,
                           const char *native_id, const char *args[CLI_DRIVER_MAX_ARGS],
                           struct agent_env *env, struct err *err)
@@ -136,6 +189,24 @@ static int claude_command(void *state, const char *binary, const char *home,
     if (c->model) {
         args[n++] = "--model";
         args[n++] = c->model;
+    }
+    if (c->mcp_json) {
+        /* One file per session (sessions share the home, not their servers),
+         * named by a digest since a session id may hold any character. */
+        unsigned char d[SHA256_DIGEST_LEN];
+        char hex[33];
+        sha256_digest(c->session_id, strlen(c->session_id), d);
+        for (size_t i = 0; i < 16; i++)
+            snprintf(hex + 2 * i, 3, "%02x", d[i]);
+        int len = snprintf(c->mcp_path, sizeof c->mcp_path, "%s/.sandbox-journal/mcp-%s.json",
+                           home, hex);
+        if (len < 0 || (size_t)len >= sizeof c->mcp_path)
+            return err_set(err, ERR_INTERNAL, "claude: MCP config path too long");
+        int rc = claude_write_private(c->mcp_path, c->mcp_json, err);
+        if (rc)
+            return rc;
+        args[n++] = "--mcp-config";
+        args[n++] = c->mcp_path;
     }
     args[n++] = claude_has_conversation(home, native_id) ? "--resume" : "--session-id";
     args[n++] = native_id;

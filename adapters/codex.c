@@ -31,6 +31,7 @@
 #include "agents/agent_proc.h"
 #include "agents/agent_env.h"
 #include "agents/user_config.h"
+#include "agents/mcp_config.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "events/event.h"
@@ -1038,6 +1039,14 @@ static json_t *codex_thread_params(const struct adapter_ctx *ctx, const char *th
         goto fail;
     if (p && thread_id && json_object_set_new(p, "threadId", json_string(thread_id)))
         goto fail;
+    /* The session's MCP servers, as a config override of this thread only:
+     * the app-server is shared by every session, its config.toml too. */
+    if (p && ctx->mcp_servers) {
+        json_t *servers = mcp_config_codex(ctx->mcp_servers);
+        if (!servers || json_object_set_new(p, "config", json_pack("{s:o}", "mcp_servers",
+                                                                    servers)))
+            goto fail;
+    }
     return p;
 fail:
     json_decref(p);

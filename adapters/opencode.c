@@ -39,6 +39,7 @@
 #include "agents/agent_proc.h"
 #include "agents/agent_env.h"
 #include "agents/user_config.h"
+#include "agents/mcp_config.h"
 #include "base/buf.h"
 #include "agents/credentials.h"
 #include "base/datadir.h"
@@ -1205,11 +1206,47 @@ static const struct adapter_mode_rule oc_mode_rule = {
     .permission_modes = oc_permission_modes,
 };
 
+static int oc_post(struct adapter_ctx *ctx, char *path /* taken */, json_t *body /* stolen */,
+                   struct err *err);
+
+/* The session's MCP servers, added to the running OpenCode (POST /mcp)
+ * ahead of the session's creation in the same queue.  OpenCode keeps them
+ * for its project directory, which is every session's here, until it
+ * stops; an entry deleted meanwhile stays until then. */
+static int oc_add_mcp(struct adapter_ctx *ctx, struct err *err)
+{
+    if (!ctx->mcp_servers)
+        return 0;
+    json_t *mcp = mcp_config_opencode(ctx->mcp_servers);
+    if (!mcp)
+        return err_set(err, ERR_NOMEM, "out of memory");
+    const char *name;
+    json_t *config;
+    int rc = 0;
+    json_object_foreach(mcp, name, config) {
+        char *path = strdup("/mcp");
+        json_t *body = json_pack("{s:s,s:O}", "name", name, "config", config);
+        if (!path || !body) {
+            free(path);
+            json_decref(body);
+            rc = err_set(err, ERR_NOMEM, "out of memory");
+            break;
+        }
+        if ((rc = oc_post(ctx, path, body, err)) != 0)
+            break;
+    }
+    json_decref(mcp);
+    return rc;
+}
+
 static int oc_start_session(struct adapter_ctx *ctx, char native_id_out[128], struct err *err)
 {
     if (!ctx->binary_path)
         return err_set_subject(err, ERR_NOT_INSTALLED, "opencode",
                                "agent not installed: opencode");
+    int mrc = oc_add_mcp(ctx, err);
+    if (mrc)
+        return mrc;
     /* A title of our own spares a title-generating model request. */
     json_t *body = json_pack("{s:s+}", "title", "sandbox-journal ", ctx->session_id);
     if (body && strcmp(ctx->permission_mode, "bypass") == 0 &&

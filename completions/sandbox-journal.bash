@@ -37,6 +37,8 @@ _sandbox_journal_takes_value()
                     case "$2" in -a|--answers) return 0 ;; esac ;;
                 "api sessions reply-permission"*)
                     case "$2" in -r|--reply) return 0 ;; esac ;;
+                "api config "*)
+                    case "$2" in -d|--directory|-N|--name|-c|--config) return 0 ;; esac ;;
                 "api fs cat"*|"api fs put"*|"api fs upload"*)
                     case "$2" in -o|--output|-i|--input) return 0 ;; esac ;;
             esac ;;
@@ -99,6 +101,8 @@ _sandbox_journal()
                 COMPREPLY=($(compgen -W "claude codex opencode amp mock" -- "$cur")) ;;
             "api sessions create"*:-p|"api sessions create"*:--permission-mode)
                 COMPREPLY=($(compgen -W "default plan bypass" -- "$cur")) ;;
+            "api config "*:-d|"api config "*:--directory)
+                COMPREPLY=($(compgen -d -- "$cur")) ;;
             "api sessions reply-permission"*:-r|"api sessions reply-permission"*:--reply)
                 COMPREPLY=($(compgen -W "once always reject" -- "$cur")) ;;
             server*:--durability)
@@ -123,7 +127,7 @@ _sandbox_journal()
                   --agents-dir --export-to
                   --webhook-secret-file --export-batch --help" ;;
         api)
-            words="agents sessions processes fs"
+            words="agents sessions processes fs config"
             opts=$api_opts ;;
         "api agents")
             words="list install modes"
@@ -141,6 +145,11 @@ _sandbox_journal()
             opts=$api_opts ;;
         "api agents install"|"api agents modes")
             words=$agents ;;
+        "api config")
+            words="mcp skills"
+            opts=$api_opts ;;
+        "api config mcp"|"api config skills")
+            words="get set rm" ;;
     esac
     case $path in
         "api agents install"*)
@@ -170,6 +179,8 @@ _sandbox_journal()
             opts="--since --tail --stream --follow $api_opts" ;;
         "api processes input"*)
             opts="--data --base64 $api_opts" ;;
+        "api config mcp"*|"api config skills"*)
+            opts="--directory --name --config $api_opts" ;;
         "api fs cat"*)
             opts="--output $api_opts" ;;
         "api fs put"*|"api fs upload"*)

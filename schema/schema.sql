@@ -1,6 +1,6 @@
 -- The journal's full current schema, for human readers: the result of
--- applying every file of migrations/ in order (PRAGMA user_version = 7; 0006 is the
--- sessions/search API's, 0007 the workspace processes').
+-- applying every file of migrations/ in order (PRAGMA user_version = 8; 0006 is the
+-- sessions/search API's, 0007 the workspace processes', 0008 the workspace configuration).
 -- journal_open() never reads this file; the migrations are the source of
 -- truth and this copy must be kept identical to their sum.
 --
@@ -179,3 +179,14 @@ CREATE TABLE process_logs (
     data       BLOB    NOT NULL
 );
 CREATE UNIQUE INDEX process_logs_seq ON process_logs (process, sequence);
+
+-- Workspace configuration (0008_workspace_config.sql): the MCP servers and
+-- skills configured per directory, read when a session starts there.
+CREATE TABLE workspace_config (
+    kind       TEXT NOT NULL,             -- 'mcp' or 'skills'
+    directory  TEXT NOT NULL,             -- absolute, as the server normalized it
+    name       TEXT NOT NULL,             -- mcpName / skillName
+    config     TEXT NOT NULL,             -- the JSON body as sent (compact)
+    updated_at TEXT NOT NULL,             -- RFC 3339
+    PRIMARY KEY (kind, directory, name)
+) WITHOUT ROWID;

@@ -428,13 +428,16 @@ static int client_configure(client_t *c, struct client_xfer *x, const char *meth
             cc = curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->in_size);
         if (cc == CURLE_OK && strcmp(method, "PUT") != 0)
             cc = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-    } else if (cc == CURLE_OK && strcmp(method, "POST") == 0) {
+    } else if (cc == CURLE_OK && (strcmp(method, "POST") == 0 || json_body)) {
         cc = curl_easy_setopt(e, CURLOPT_POST, 1L);
         if (cc == CURLE_OK)
             cc = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE,
                                   (long)(json_body ? strlen(json_body) : 0));
         if (cc == CURLE_OK)
             cc = curl_easy_setopt(e, CURLOPT_POSTFIELDS, json_body ? json_body : "");
+        /* A body with another method (PUT /v1/config/mcp): sent the same way. */
+        if (cc == CURLE_OK && strcmp(method, "POST") != 0)
+            cc = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     } else if (cc == CURLE_OK && strcmp(method, "GET") != 0) {
         cc = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     }

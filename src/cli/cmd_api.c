@@ -54,6 +54,9 @@ enum cmd_api_slot {
     CMD_API_FOLLOW,
     CMD_API_DATA,
     CMD_API_BASE64,
+    CMD_API_DIRECTORY,
+    CMD_API_NAME,
+    CMD_API_CONFIG,
     CMD_API_RECURSIVE,
     CMD_API_OVERWRITE,
     CMD_API_INPUT,
@@ -631,6 +634,57 @@ static int cmd_api_processes_input(client_t *c, const struct cmd_api_args *a)
                         body);
 }
 
+/* api config mcp|skills get|set|rm: /v1/config/{kind}?directory=&{name_key}=. */
+static int cmd_api_config(client_t *c, const struct cmd_api_args *a, const char *kind,
+                          const char *name_key)
+{
+    const char *action = a->pos[0];
+    const char *method = strcmp(action, "get") == 0   ? "GET"
+                         : strcmp(action, "set") == 0 ? "PUT"
+                         : strcmp(action, "rm") == 0  ? "DELETE"
+                                                      : NULL;
+    if (!method)
+        return opts_fail("'api config %s' takes get, set or rm, not '%s'", kind, action);
+    json_t *body = NULL;
+    if (strcmp(method, "PUT") == 0) {
+        if (!a->v[CMD_API_CONFIG])
+            return opts_fail("'api config %s set' needs --config JSON", kind);
+        json_error_t jerr;
+        body = json_loads(a->v[CMD_API_CONFIG], JSON_PRESERVE_ORDER, &jerr);
+        if (!json_is_object(body)) {
+            json_decref(body);
+            return opts_fail("--config must be a JSON object (%s)",
+                             body ? "not an object" : jerr.text);
+        }
+    } else if (a->v[CMD_API_CONFIG]) {
+        return opts_fail("--config is for 'api config %s set' only", kind);
+    }
+    char *dir = client_escape(a->v[CMD_API_DIRECTORY]);
+    char *name = client_escape(a->v[CMD_API_NAME]);
+    struct buf b;
+    buf_init(&b);
+    int rc = !dir || !name ||
+             buf_printf(&b, "/v1/config/%s?directory=%s&%s=%s", kind, dir, name_key, name);
+    free(dir);
+    free(name);
+    if (rc) {
+        buf_free(&b);
+        json_decref(body);
+        return cmd_api_nomem();
+    }
+    return cmd_api_call(c, method, buf_steal(&b), body);
+}
+
+static int cmd_api_config_mcp(client_t *c, const struct cmd_api_args *a)
+{
+    return cmd_api_config(c, a, "mcp", "mcpName");
+}
+
+static int cmd_api_config_skills(client_t *c, const struct cmd_api_args *a)
+{
+    return cmd_api_config(c, a, "skills", "skillName");
+}
+
 /* ---- fs: the workspace's files ------------------------------------------------ */
 
 /* new (free()): `route` + "?path=<p>" (percent-encoded) + `extra`. */
@@ -847,6 +901,13 @@ static const struct cmd_api_option cmd_api_logs_opts[] = {
 static const struct cmd_api_option cmd_api_input_opts[] = {
     { "--data", "-d", 1, CMD_API_DATA, 1 },
     { "--base64", NULL, 0, CMD_API_BASE64, 0 },
+    { NULL, NULL, 0, 0, 0 },
+};
+
+static const struct cmd_api_option cmd_api_config_opts[] = {
+    { "--directory", "-d", 1, CMD_API_DIRECTORY, 1 },
+    { "--name", "-N", 1, CMD_API_NAME, 1 },
+    { "--config", "-c", 1, CMD_API_CONFIG, 0 },
     { NULL, NULL, 0, 0, 0 },
 };
 
@@ -1104,6 +1165,38 @@ static const struct cmd_api_sub cmd_api_subs[] = {
       "examples:\n"
       "  sandbox-journal api processes input proc_1 --data $'hello\\n'\n",
       cmd_api_processes_input },
+    { "config", "mcp", "get|set|rm --directory DIR --name NAME [--config JSON]",
+      "show, set or remove an MCP server of a directory", 1, cmd_api_config_opts,
+      "GET, PUT or DELETE /v1/config/mcp?directory=DIR&mcpName=NAME.\n"
+      "Sessions created in DIR afterwards start their agent with its MCP servers.\n"
+      "\n"
+      "options:\n"
+      "  -d, --directory DIR      the directory (required; relative to the server's)\n"
+      "  -N, --name NAME          the server's name (required)\n"
+      "  -c, --config JSON        for set: an McpServerConfig, {\"type\":\"local\",\n"
+      "                           \"command\":..,\"args\":[..]} or {\"type\":\"remote\",\"url\":..}\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api config mcp set -d /work/app -N files \\\n"
+      "      --config '{\"type\":\"local\",\"command\":\"npx\",\"args\":[\"mcp-files\"]}'\n"
+      "  sandbox-journal api config mcp get -d /work/app -N files\n"
+      "  sandbox-journal api config mcp rm -d /work/app -N files\n",
+      cmd_api_config_mcp },
+    { "config", "skills", "get|set|rm --directory DIR --name NAME [--config JSON]",
+      "show, set or remove a skills entry of a directory", 1, cmd_api_config_opts,
+      "GET, PUT or DELETE /v1/config/skills?directory=DIR&skillName=NAME.\n"
+      "\n"
+      "options:\n"
+      "  -d, --directory DIR      the directory (required; relative to the server's)\n"
+      "  -N, --name NAME          the entry's name (required)\n"
+      "  -c, --config JSON        for set: a SkillsConfig, {\"sources\":[{\"type\":..,\n"
+      "                           \"source\":..}]}\n"
+      "\n"
+      "examples:\n"
+      "  sandbox-journal api config skills set -d /work/app -N house \\\n"
+      "      --config '{\"sources\":[{\"type\":\"local\",\"source\":\"/srv/skills\"}]}'\n"
+      "  sandbox-journal api config skills get -d /work/app -N house\n",
+      cmd_api_config_skills },
     { "fs", "ls", "PATH", "list a directory of the server's workspace", 1, cmd_api_no_opts,
       "GET /v1/fs/entries?path=PATH.  Paths are absolute or relative to the server's\n"
       "working directory.\n"
@@ -1210,7 +1303,7 @@ static void cmd_api_list_subs(FILE *out, const char *group)
 
 static void cmd_api_help_top(FILE *out)
 {
-    fputs("usage: sandbox-journal api [global options] <agents|sessions|processes|fs> "
+    fputs("usage: sandbox-journal api [global options] <agents|sessions|processes|fs|config> "
           "<command> [args]\n"
           "\n"
           "Calls a running server's v1 HTTP API and prints its answer: JSON as the server\n"
@@ -1227,7 +1320,7 @@ static void cmd_api_help_top(FILE *out)
           "  sandbox-journal api sessions send-message-stream demo --message hello\n"
           "  sandbox-journal api -e http://10.0.0.5:2468 -t \"$TOKEN\" agents list\n"
           "\n"
-          "'sandbox-journal api <agents|sessions|processes|fs> <command> --help' describes "
+          "'sandbox-journal api <agents|sessions|processes|fs|config> <command> --help' describes "
           "a command.\n",
           out);
 }
@@ -1399,8 +1492,10 @@ int cmd_api(int argc, char **argv)
             return opts_fail("unknown option '%s' (see 'sandbox-journal api --help')", argv[i]);
         if (!group) {
             if (strcmp(argv[i], "agents") != 0 && strcmp(argv[i], "sessions") != 0 &&
-                strcmp(argv[i], "processes") != 0 && strcmp(argv[i], "fs") != 0)
-                return opts_fail("unknown api group '%s': agents, sessions, processes or fs (see "
+                strcmp(argv[i], "processes") != 0 && strcmp(argv[i], "fs") != 0 &&
+                strcmp(argv[i], "config") != 0)
+                return opts_fail("unknown api group '%s': agents, sessions, processes, fs or "
+                                 "config (see "
                                  "'sandbox-journal api --help')", argv[i]);
             group = argv[i];
         } else {
@@ -1411,7 +1506,7 @@ int cmd_api(int argc, char **argv)
         }
     }
     if (!group)
-        return opts_fail("missing api group: agents, sessions, processes or fs (see "
+        return opts_fail("missing api group: agents, sessions, processes, fs or config (see "
                          "'sandbox-journal api --help')");
     if (!sub)
         return opts_fail("missing command after 'api %s' (see 'sandbox-journal api %s --help')",

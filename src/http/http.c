@@ -921,6 +921,7 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
     h->tables[nt++] = routes_sessions_table;
     if (config->processes)
         h->tables[nt++] = routes_processes_table;
+    h->tables[nt++] = routes_config_table;
     h->tables[nt++] = routes_fs_table;
     h->streams[0] = routes_fs_streams;
     h->tables[nt++] = routes_ui_table;

@@ -11,6 +11,7 @@
 extern const struct http_route routes_meta_table[];
 extern const struct http_route routes_sessions_table[];
 extern const struct http_route routes_processes_table[];
+extern const struct http_route routes_config_table[]; /* /v1/config/{mcp,skills} */
 extern const struct http_route routes_fs_table[];
 
 /* The routes whose bodies are streams (request.h), each table ending with a

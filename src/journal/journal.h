@@ -438,6 +438,36 @@ int journal_proc_read_logs(journal_reader_t *r, const char *process_id, const ch
  * Thread: the reader's. */
 int journal_proc_tail_after(journal_reader_t *r, const char *process_id, const char *stream,
                             uint64_t n, uint64_t *after, struct err *err);
+/* ---- workspace configuration ------------------------------------------- */
+
+/* The MCP servers and skills configured per directory
+ * (migrations/0008_workspace_config.sql).  `kind` is "mcp" or "skills";
+ * `directory` is the key as the caller normalized it; `config_json` is JSON
+ * text the journal stores and hands back as it is.  Strings are borrowed for
+ * the call. */
+
+/* Stores (replacing) one entry, through the writer; waits for the commit.
+ * Thread: any but the writer. */
+int journal_config_put(journal_t *j, const char *kind, const char *directory,
+                       const char *name, const char *config_json, struct err *err);
+
+/* Deletes one entry (0 whether or not it was there).  Thread: any but the writer. */
+int journal_config_delete(journal_t *j, const char *kind, const char *directory,
+                          const char *name, struct err *err);
+
+/* Loads one entry.  new: *config_json (free()).  ERR_NOT_FOUND if absent.
+ * Thread: the reader's. */
+int journal_config_get(journal_reader_t *r, const char *kind, const char *directory,
+                       const char *name, char **config_json, struct err *err);
+
+/* Per-entry callback of journal_config_list(); strings borrowed for the call.
+ * Non-zero stops the listing (and is returned). */
+typedef int (*journal_config_fn)(void *arg, const char *name, const char *config_json);
+
+/* Calls `fn` for every entry of `kind` in `directory`, by name.  Thread: the
+ * reader's. */
+int journal_config_list(journal_reader_t *r, const char *kind, const char *directory,
+                        journal_config_fn fn, void *arg, struct err *err);
 
 /* Runs PRAGMA integrity_check; 0 if "ok", else ERR_STORAGE with the first
  * complaint in err.  Thread: the reader's. */

@@ -9,6 +9,7 @@
  *   journal_search.c   session summaries, the paged session list, full-text
  *                      search (what migrations/0006_search.sql keeps)
  *   journal_index.c    the full-text index, written behind the commit
+ *   journal_config.c   the workspace configuration (MCP servers, skills)
  *
  * The journal: every session and event of the server in one SQLite database.
  *
@@ -180,7 +181,16 @@ struct journal_export_op {
     int reset;           /* forget the target's checkpoints and state first */
 };
 
-/* A queued batch, or (is_export) a checkpoint write with `b` all zero.  `b`,
+/* A workspace configuration write (journal_config.c): `config` NULL deletes. */
+struct journal_config_op {
+    const char *kind;
+    const char *directory;
+    const char *name;
+    const char *config;
+};
+
+/* A queued batch, or (is_export) a checkpoint write with `b` all zero, or
+ * (is_config) a workspace configuration write, likewise.  `b`,
  * `create` and everything they point at share one allocation, so one free()
  * releases the copy. */
 struct journal_node {
@@ -194,6 +204,8 @@ struct journal_node {
     struct journal_export_op x;
     int is_proc; /* a process write (journal_proc.c), `b` all zero */
     struct journal_proc_write p;
+    int is_config;
+    struct journal_config_op cfg;
     int rc;
     struct err err;
 };
@@ -582,6 +594,8 @@ int journal__apply_export(journal_t *j, struct journal_node *n);
 
 /* journal_proc.c: one process write inside the writer's group. */
 int journal__apply_proc(journal_t *j, struct journal_node *n);
+/* journal_config.c: one configuration write inside the writer's group. */
+int journal__apply_config(journal_t *j, struct journal_node *n);
 
 /* journal_watch.c: wake-ups after a commit; under watch_lock. */
 void journal__wake_any(journal_t *j, int all);

@@ -421,6 +421,14 @@ static void run_group(journal_t *j, struct journal_node *group)
             }
             continue;
         }
+        if (n->is_config) {
+            rc = journal__apply_config(j, n);
+            if (rc != SQLITE_OK)
+                sql_fail(&sqlerr, j->db, rc, "workspace config");
+            else
+                n_ok++;
+            continue;
+        }
         struct journal_mark *m = NULL;
         n->rc = validate(j, n, &m);
         if (n->rc)

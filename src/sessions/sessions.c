@@ -47,6 +47,7 @@ struct session {
     char *native_session_id;
     char *saved_state;
     char *working_dir;        /* NULL for rows from before working dirs were kept */
+    json_t *mcp_servers;      /* ctx.mcp_servers: {name: McpServerConfig}, or NULL */
     char binary[PATH_MAX];    /* "" until found */
     pthread_mutex_t lock;     /* through session_lock() and session_unlock() only */
     atomic_uintptr_t lock_owner; /* the holder's session_thread_tag address, or 0 */
@@ -118,6 +119,7 @@ static void session_free(struct session *s)
     free(s->native_session_id);
     free(s->saved_state);
     free(s->working_dir);
+    json_decref(s->mcp_servers);
     free(s->pending_state);
     free(s);
 }
@@ -537,6 +539,52 @@ static const struct adapter_host sessions_host = {
     .transcript = sessions_host_transcript,
 };
 
+/* ---- workspace configuration ----------------------------------------- */
+
+static int sessions_mcp_add(void *arg, const char *name, const char *config_json)
+{
+    json_t *servers = arg;
+    json_t *config = json_loads(config_json, 0, NULL);
+    if (!config) {
+        /* Only wsconfig_put() writes these rows, always as checked JSON. */
+        fprintf(stderr, "sandbox-journal: MCP entry %s is not JSON, skipped\n", name);
+        return 0;
+    }
+    /* "enabled": false keeps an entry without handing it to agents. */
+    if (json_is_false(json_object_get(config, "enabled"))) {
+        json_decref(config);
+        return 0;
+    }
+    return json_object_set_new(servers, name, config) ? ERR_NOMEM : 0;
+}
+
+/* Fills ctx.mcp_servers from the MCP servers configured for the session's
+ * working directory (/v1/config/mcp), read once when the session is
+ * created or loaded: an agent started later in the session gets the same
+ * servers as the first, and an entry changed meanwhile applies to sessions
+ * created after the change. */
+static int session_load_mcp(struct session *s, struct err *err)
+{
+    if (!s->working_dir)
+        return 0;
+    journal_reader_t *r = journal_reader_for_thread(s->owner->journal, err);
+    if (!r)
+        return err->code;
+    json_t *servers = json_object();
+    if (!servers)
+        return err_set(err, ERR_NOMEM, "out of memory");
+    int rc = journal_config_list(r, "mcp", s->working_dir, sessions_mcp_add, servers, err);
+    if (rc == ERR_NOMEM)
+        rc = err_set(err, ERR_NOMEM, "out of memory");
+    if (rc || json_object_size(servers) == 0) {
+        json_decref(servers);
+        return rc;
+    }
+    s->mcp_servers = servers;
+    s->ctx.mcp_servers = servers;
+    return 0;
+}
+
 /* ---- registry ------------------------------------------------------------ */
 
 static int sessions_load_row(void *arg, const struct journal_session_info *row)
@@ -558,6 +606,12 @@ static int sessions_load_row(void *arg, const struct journal_session_info *row)
                                     row->working_dir);
     if (!s)
         return err_set(err, ERR_NOMEM, "out of memory loading sessions");
+    struct err cfg_err;
+    if (session_load_mcp(s, &cfg_err) != 0)
+        /* The session's events are served all the same; its agent starts
+         * without the servers, which the log line explains. */
+        fprintf(stderr, "sandbox-journal: session %s: MCP servers not loaded: %s\n",
+                row->session_id, cfg_err.msg);
     session_find_binary(s);
     s->ended = row->ended;
     if (hmap_put(m->by_id, s->id, s) != 0) {
@@ -818,6 +872,10 @@ int sessions_create(sessions_t *m, const char *session_id,
                     req->variant, NULL, NULL, working_dir);
     if (!s)
         return err_set(err, ERR_NOMEM, "out of memory");
+    if ((rc = session_load_mcp(s, err)) != 0) {
+        session_free(s);
+        return rc;
+    }
     session_find_binary(s);
     native_id_out[0] = '\0';
     if (agent->adapter->start_session) {

@@ -90,6 +90,23 @@ static const json_t *tool_result(const json_t *messages, const char *tool_use_id
     return NULL;
 }
 
+/* new: `s` with what a query value cannot hold as is percent-encoded. */
+static char *curl_escape_min(const char *s)
+{
+    char *out = malloc(strlen(s) * 3 + 1), *o = out;
+    assert_non_null(out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '/' || c == '-' || c == '_' || c == '.')
+            *o++ = (char)c;
+        else
+            o += sprintf(o, "%%%02X", c);
+    }
+    *o = '\0';
+    return out;
+}
+
 /* ---- tests ------------------------------------------------------------------ */
 
 static void test_agents_list(void **state)
@@ -512,8 +529,85 @@ static void test_failed_resume_reports_stderr(void **state)
     json_decref(ended);
 }
 
+/* The names of the tools offered in the n-th model request, joined by ','. */
+static void offered_tools(struct e2e_rig *t, size_t n, char *out, size_t size)
+{
+    json_t *reqs = e2e_fake_requests(&t->fake, "/v1/messages");
+    if (json_array_size(reqs) <= n)
+        fail_msg("the fake saw %zu requests, not %zu", json_array_size(reqs), n + 1);
+    const json_t *tools = json_object_get(json_object_get(json_array_get(reqs, n), "body"),
+                                          "tools");
+    size_t i, len = 0;
+    const json_t *tool;
+    out[0] = '\0';
+    json_array_foreach(tools, i, tool) {
+        const char *name = json_string_value(json_object_get(tool, "name"));
+        int w = snprintf(out + len, size - len, "%s,", name ? name : "?");
+        if (w < 0 || (size_t)w >= size - len)
+            break;
+        len += (size_t)w;
+    }
+    json_decref(reqs);
+}
+
+/* A session created in a directory with an MCP server configured for it
+ * (PUT /v1/config/mcp) starts Claude with that server (--mcp-config): the
+ * server's tool is among the tools Claude offers the model, and a call of
+ * it reaches the server and its answer goes back to the model. */
+static void test_mcp_config_applied(void **state)
+{
+    struct e2e_rig *t = *state;
+    const char *mcp = getenv("SJ_TEST_MCP_SERVER");
+    assert_non_null(mcp);
+    start(t, "{\"count\":\"tools\",\"steps\":["
+             "{\"tool\":{\"name\":\"mcp__sjecho__sj_echo\",\"input\":{\"text\":\"ping\"}}},"
+             "{\"match\":\"tool_result\",\"text\":\"done\"}]}",
+          NULL);
+    char log[600], body[2048], path[1200];
+    snprintf(log, sizeof log, "%s/mcp-requests.jsonl", t->fake_dir);
+    json_t *cfg = json_pack("{s:s,s:s,s:[s,s]}", "type", "local", "command", "python3", "args",
+                            mcp, log);
+    char *cfg_text = json_dumps(cfg, JSON_COMPACT);
+    snprintf(body, sizeof body, "%s", cfg_text);
+    free(cfg_text);
+    json_decref(cfg);
+    char *dir = curl_escape_min(t->work);
+    snprintf(path, sizeof path, "/v1/config/mcp?directory=%s&mcpName=sjecho", dir);
+    free(dir);
+    json_decref(sj_call(&t->srv, "PUT", path, body, 204));
+
+    create(t, "m1", "{\"agent\":\"claude\",\"permissionMode\":\"bypass\"}");
+    sj_send_message(&t->srv, "m1", "echo ping through the MCP server");
+    json_t *done = e2e_wait_assistant_done(&t->srv, "m1", 0, WAIT_MS);
+    assert_string_equal(item_text(done, 0), "done");
+    json_decref(done);
+
+    char tools[8192];
+    offered_tools(t, 0, tools, sizeof tools);
+    if (!strstr(tools, "mcp__sjecho__sj_echo,"))
+        fail_msg("the MCP tool is not among the tools offered: %s", tools);
+    /* The call went to the server, and its answer back to the model. */
+    json_t *msgs = model_messages(t, 1);
+    assert_true(e2e_json_contains(msgs, "echo: ping"));
+    json_decref(msgs);
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    char line[4096];
+    int initialized = 0, called = 0;
+    while (fgets(line, sizeof line, f)) {
+        initialized |= strstr(line, "\"initialize\"") != NULL;
+        called |= strstr(line, "\"tools/call\"") != NULL;
+    }
+    fclose(f);
+    assert_true(initialized);
+    assert_true(called);
+}
+
 int main(void)
 {
+    /* SJ_TEST_FILTER=test_mcp_* runs some of them (cmocka's pattern). */
+    if (getenv("SJ_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("SJ_TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         E2E_TEST(test_agents_list),
         E2E_TEST(test_text_turn_streams),
@@ -526,6 +620,7 @@ int main(void)
         E2E_TEST(test_restart_mid_turn),
         E2E_TEST(test_killed_mid_turn),
         E2E_TEST(test_failed_resume_reports_stderr),
+        E2E_TEST(test_mcp_config_applied),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
