@@ -11,6 +11,13 @@
  *       Builds a journal of N sessions of E events each, fast (durability
  *       normal, batches of E submitted without waiting): the big journals
  *       of the read and restart workloads.
+ *   jbench journal ... --index 1
+ *       The same with the search index follower on (journal_index_follow()):
+ *       adds its steps, their longest (what a commit may wait), the lag when
+ *       the appends stop and how long it then takes to catch up.
+ *   jbench index --db F [--quantum US]
+ *       Starts the follower on an existing journal and times its catch-up
+ *       (the back-fill of a journal written without it, as after gen).
  *   jbench search --db F --seconds S
  *       GET /v1/search's journal call (limit 20) in a loop over a few query
  *       shapes on a journal made with --text 1: queries/s and latency.
@@ -41,6 +48,8 @@ static enum journal_durability jbench_durability = JOURNAL_DURABILITY_FULL;
 static int jbench_batch = 1, jbench_threads = 1, jbench_seconds = 5;
 static long jbench_sessions = 10, jbench_events = 1000;
 static int jbench_text; /* --text 1: indexed item.completed events */
+static int jbench_index; /* --index 1: the search index follower runs */
+static int jbench_quantum_us; /* --quantum: the follower's (0: its default) */
 
 static atomic_int jbench_stop;
 static atomic_llong jbench_done_events, jbench_failed;
@@ -174,6 +183,8 @@ static int jbench_journal(void)
         fprintf(stderr, "jbench: %s\n", err.msg);
         return 1;
     }
+    if (jbench_index)
+        journal_index_follow(j, (uint32_t)jbench_quantum_us);
     pthread_t th[JBENCH_MAX_THREADS];
     struct jbench_thread args[JBENCH_MAX_THREADS];
     double t0 = jbench_now();
@@ -191,12 +202,33 @@ static int jbench_journal(void)
         pthread_join(th[i], NULL);
     struct journal_stats st;
     journal_get_stats(j, &st);
+    struct journal_index_stats ix;
+    journal_index_get_stats(j, &ix);
+    double catchup = 0;
+    if (jbench_index) {
+        /* How long the follower needs for what the appends left behind. */
+        double c0 = jbench_now();
+        struct journal_index_stats now = ix;
+        while (now.lag && jbench_now() - c0 < 600) {
+            usleep(1000);
+            journal_index_get_stats(j, &now);
+        }
+        catchup = jbench_now() - c0;
+    }
     journal_close(j);
     printf("events=%lld secs=%.2f events_per_s=%.0f transactions=%llu events_per_tx=%.1f "
-           "errors=%lld\n",
+           "errors=%lld",
            events, secs, (double)events / secs, (unsigned long long)st.transactions,
            st.transactions ? (double)st.events / (double)st.transactions : 0,
            (long long)atomic_load(&jbench_failed));
+    if (jbench_index)
+        printf(" index_steps=%llu indexed=%llu step_avg_us=%.0f step_cpu_avg_us=%.0f "
+               "step_max_us=%llu lag_at_stop=%llu catchup_s=%.2f",
+               (unsigned long long)ix.steps, (unsigned long long)ix.events_indexed,
+               ix.steps ? (double)ix.total_step_us / (double)ix.steps : 0,
+               ix.steps ? (double)ix.total_step_cpu_us / (double)ix.steps : 0,
+               (unsigned long long)ix.max_step_us, (unsigned long long)ix.lag, catchup);
+    printf("\n");
     return atomic_load(&jbench_failed) || started < jbench_threads ? 1 : 0;
 }
 
@@ -325,6 +357,35 @@ static int jbench_gen(void)
     return rc || atomic_load(&jbench_failed) ? 1 : 0;
 }
 
+/* ---- the index follower's catch-up ------------------------------------------------ */
+
+static int jbench_index_catchup(void)
+{
+    journal_t *j;
+    struct err err = {0};
+    if (journal_open(jbench_db, jbench_durability, &j, &err) != 0) {
+        fprintf(stderr, "jbench: %s\n", err.msg);
+        return 1;
+    }
+    struct journal_index_stats ix;
+    journal_index_get_stats(j, &ix);
+    uint64_t behind = ix.lag;
+    double t0 = jbench_now();
+    journal_index_follow(j, (uint32_t)jbench_quantum_us);
+    while (ix.lag && jbench_now() - t0 < 3600) {
+        usleep(10000);
+        journal_index_get_stats(j, &ix);
+    }
+    double secs = jbench_now() - t0;
+    journal_close(j);
+    printf("events_behind=%llu secs=%.1f events_per_s=%.0f indexed=%llu steps=%llu "
+           "step_max_us=%llu lag_left=%llu\n",
+           (unsigned long long)behind, secs, (double)behind / secs,
+           (unsigned long long)ix.events_indexed, (unsigned long long)ix.steps,
+           (unsigned long long)ix.max_step_us, (unsigned long long)ix.lag);
+    return ix.lag ? 1 : 0;
+}
+
 /* ---- search --------------------------------------------------------------------- */
 
 static int jbench_hit(void *arg, const struct journal_hit *h)
@@ -410,6 +471,10 @@ int main(int argc, char **argv)
             jbench_events = atol(v);
         else if (strcmp(a, "--text") == 0)
             jbench_text = atoi(v);
+        else if (strcmp(a, "--index") == 0)
+            jbench_index = atoi(v);
+        else if (strcmp(a, "--quantum") == 0)
+            jbench_quantum_us = atoi(v);
         else
             goto usage;
     }
@@ -425,9 +490,11 @@ int main(int argc, char **argv)
         return jbench_gen();
     if (strcmp(argv[1], "search") == 0)
         return jbench_search();
+    if (strcmp(argv[1], "index") == 0)
+        return jbench_index_catchup();
 usage:
-    fprintf(stderr, "usage: jbench journal|sqlite|gen|search --db FILE [--durability full|normal]\n"
+    fprintf(stderr, "usage: jbench journal|sqlite|gen|search|index --db FILE [--durability full|normal]\n"
                     "         [--batch B] [--threads T] [--seconds S] [--sessions N] [--events E]\n"
-                    "         [--text 0|1]\n");
+                    "         [--text 0|1] [--index 0|1] [--quantum US]\n");
     return 2;
 }

@@ -7,12 +7,17 @@
 #   bench/search.sh [--seconds S] [--runs N] [--events-total N]
 #
 # Append: jbench journal (1 writer) at batch 1, 10 and 100, durability full
-# and normal, with the 0006 triggers ("index") and with them dropped from the
-# same database ("no index"), runs alternating; once with the usual
-# item.delta rows (not indexed: the item's item.completed holds its text)
-# and once with --text 1 (every row an indexed item.completed of ~60 words).
-# Search: jbench gen --text 1 builds N events (1000 per session), then
-# jbench search times journal_search() (limit 20) per query shape.
+# and normal, in three modes, runs alternating: "index" (the summaries'
+# triggers and the search index follower running behind the commits),
+# "noindex" (triggers, no follower) and "bare" (the 0006 triggers dropped, no
+# follower: the journal as before issue 14); once with the usual item.delta
+# rows (not indexed: the item's item.completed holds its text) and once with
+# --text 1 (every row an indexed item.completed of ~60 words).  "index" rows
+# also say the follower's steps, its longest step (what a commit may wait
+# for it), its lag when the appends stopped and the time to catch up.
+# Search: jbench gen --text 1 builds N events (1000 per session) without the
+# follower, jbench index times the follower's back-fill of them, then jbench
+# search times journal_search() (limit 20) per query shape.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=3 runs=2 total=1000000
@@ -36,11 +41,11 @@ cc -std=c11 -O2 -D_GNU_SOURCE -pthread -I"$root/src" -I"$root" "$root/bench/jben
   -lm -o "$build/jbench"
 jbench="$build/jbench"
 
-# A fresh journal at the current schema; "noindex" drops 0006's triggers.
+# A fresh journal at the current schema; "bare" drops 0006's triggers.
 fresh() {
   rm -f "$work"/j.db*
   "$jbench" gen --db "$work/j.db" --sessions 1 --events 1 >/dev/null
-  if [ "$1" = noindex ]; then
+  if [ "$1" = bare ]; then
     sqlite3 "$work/j.db" "SELECT 'DROP TRIGGER ' || name || ';' FROM sqlite_master
       WHERE type = 'trigger'" | sqlite3 "$work/j.db"
   fi
@@ -51,10 +56,10 @@ for r in $(seq "$runs"); do
   for text in 0 1; do
     for d in full normal; do
       for b in 1 10 100; do
-        for mode in index noindex; do
+        for mode in index noindex bare; do
           fresh $mode
           line=$("$jbench" journal --db "$work/j.db" --durability $d --batch $b \
-                   --seconds "$secs" --text $text)
+                   --seconds "$secs" --text $text --index $([ $mode = index ] && echo 1 || echo 0))
           echo "run=$r text=$text durability=$d batch=$b mode=$mode $line"
         done
       done
@@ -65,5 +70,7 @@ done
 echo "# search over $total indexed events"
 rm -f "$work"/j.db*
 "$jbench" gen --db "$work/j.db" --sessions $((total / 1000)) --events 1000 --text 1
+echo "# the follower's back-fill of them"
+"$jbench" index --db "$work/j.db" --durability normal
 ls -l "$work/j.db" | awk '{print "db_bytes=" $5}'
 "$jbench" search --db "$work/j.db" --seconds "$secs"

@@ -1,11 +1,16 @@
 -- 0006_search.sql: what GET /v1/sessions/{id}, the paged session list and
 -- GET /v1/search read (issue 14).
 --
--- Everything here is kept by triggers, so it is written in the writer's own
--- transaction together with the events it describes (a crash can never leave
--- an event without its index entry or a status that disagrees with the
--- events), and `sandbox-journal import`, which appends through the same
--- writer, keeps it too.  The writer's code does not know about any of it.
+-- The session summaries (updated_at, turn_open, title, pending_requests)
+-- are kept by triggers, in the writer's own transaction together with the
+-- events they describe: they cost a few statements per event.  The
+-- full-text index is not: an FTS5 insert costs 100-150 us per event, so the
+-- index follows the journal behind the commit (journal_index.c): it reads
+-- the events after search_index.indexed_through in its own small
+-- transactions on the write connection while no commit waits, and moves
+-- the watermark in the same transactions.  A journal from before this
+-- migration starts with the watermark at 0 and is back-filled the same way,
+-- not in this migration's transaction.
 
 -- updated_at: the `time` of the session's newest event (created_at until it
 -- has one), so "last activity" survives restarts and imports keep the
@@ -64,15 +69,11 @@ END;
 -- Everything an event changes, in one trigger so that the many item.delta
 -- rows (which change nothing here) cost one WHEN test and no more.  Each
 -- statement carries its own condition:
---   the search index: the event's text, if it has any (events_text);
 --   turn state and title (see above);
 --   pending_requests: a request opens a row, its resolution removes it.
 CREATE TRIGGER events_summary AFTER INSERT ON events
 WHEN new.type <> 'item.delta'
 BEGIN
-    INSERT INTO events_fts(rowid, body)
-    SELECT id, body FROM events_text WHERE id = new.id AND body IS NOT NULL;
-
     UPDATE sessions
        SET turn_open = CASE
                WHEN new.turn_end THEN 0
@@ -146,10 +147,16 @@ SELECT r.session, r.kind, r.request_id, max(r.sequence)
  GROUP BY r.session, r.kind, r.request_id
 HAVING sum(r.opens) > sum(NOT r.opens);
 
--- Not the 'rebuild' command: FTS5 runs that query inside its own xUpdate,
--- where json_tree() (a virtual table too) fails with "SQL logic error".
-INSERT INTO events_fts(rowid, body)
-SELECT id, body FROM events_text WHERE body IS NOT NULL;
+-- How far events_fts has read the events, in events.id (commit) order: every
+-- event with id <= indexed_through is in the index if it has text.  One row.
+-- (The follower inserts with INSERT ... VALUES, never FTS5's 'rebuild': that
+-- runs the view's query inside FTS5's own xUpdate, where json_tree(), a
+-- virtual table too, fails with "SQL logic error".)
+CREATE TABLE search_index (
+    one             INTEGER PRIMARY KEY CHECK (one = 1),
+    indexed_through INTEGER NOT NULL
+);
+INSERT INTO search_index(one, indexed_through) VALUES (1, 0);
 
 -- Newest activity first, and the keyset of the paged list.
 CREATE INDEX sessions_by_activity ON sessions(updated_at, id);

@@ -78,9 +78,10 @@ CREATE TABLE idempotency_keys (
     created      INTEGER NOT NULL         -- Unix seconds; pruned after the TTL
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created);
--- Session summaries and search (0006_search.sql).  Triggers keep all of it
--- in the writer's transaction (updated_at: the writer's per-batch UPDATE);
--- see the migration for the rules.
+-- Session summaries and search (0006_search.sql).  Triggers keep the
+-- summaries in the writer's transaction (updated_at: the writer's per-batch
+-- UPDATE); the full-text index follows behind the commit up to
+-- search_index.indexed_through; see the migration for the rules.
 CREATE TABLE pending_requests (
     session    INTEGER NOT NULL,          -- sessions.id
     kind       TEXT    NOT NULL,          -- 'permission' | 'question'
@@ -121,15 +122,11 @@ END;
 -- Everything an event changes, in one trigger so that the many item.delta
 -- rows (which change nothing here) cost one WHEN test and no more.  Each
 -- statement carries its own condition:
---   the search index: the event's text, if it has any (events_text);
 --   turn state and title (see above);
 --   pending_requests: a request opens a row, its resolution removes it.
 CREATE TRIGGER events_summary AFTER INSERT ON events
 WHEN new.type <> 'item.delta'
 BEGIN
-    INSERT INTO events_fts(rowid, body)
-    SELECT id, body FROM events_text WHERE id = new.id AND body IS NOT NULL;
-
     UPDATE sessions
        SET turn_open = CASE
                WHEN new.turn_end THEN 0
@@ -159,5 +156,10 @@ BEGIN
        AND request_id = coalesce(json_extract(new.json, '$.data.permission_id'),
                                  json_extract(new.json, '$.data.question_id'));
 END;
+
+CREATE TABLE search_index (
+    one             INTEGER PRIMARY KEY CHECK (one = 1),
+    indexed_through INTEGER NOT NULL      -- events.id the index has read through
+);
 
 CREATE INDEX sessions_by_activity ON sessions(updated_at, id);

@@ -340,6 +340,8 @@ int cmd_server(int argc, char **argv)
         goto fail;
     if (o.idem_ttl_s)
         journal_idem_set_ttl(journal, o.idem_ttl_s);
+    /* The search index catches up behind the commits (back-fill included). */
+    journal_index_follow(journal, 0);
     /* A reader connection for every thread that reads (HTTP workers, the
      * supervisor loop, this thread, exporters), opened while the file is
      * surely there: reads go on if it later vanishes. */

@@ -21,9 +21,19 @@ static enum MHD_Result routes_root(struct http_request *req)
                              sizeof routes_root_text - 1, 0);
 }
 
+/* Health, and how far the search index is behind the journal (a number
+ * an operator watches during a back-fill). */
 static enum MHD_Result routes_health(struct http_request *req)
 {
-    return http_respond_json(req, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+    struct err err;
+    struct journal_index_pos pos = {0, 0};
+    journal_reader_t *r = journal_reader_for_thread(req->server->journal, &err);
+    if (!r || journal_index_position(r, &pos, &err) != 0)
+        return http_respond_error(req, &err);
+    return http_respond_json(req, MHD_HTTP_OK,
+                             json_pack("{s:s,s:{s:I,s:I}}", "status", "ok", "searchIndex",
+                                       "indexedThrough", (json_int_t)pos.indexed_through,
+                                       "lag", (json_int_t)pos.lag));
 }
 
 static enum MHD_Result routes_openapi(struct http_request *req)

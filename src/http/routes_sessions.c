@@ -103,6 +103,11 @@ static enum MHD_Result routes_search(struct http_request *req)
     journal_reader_t *r = rc == 0 ? journal_reader_for_thread(req->server->journal, &err) : NULL;
     if (rc == 0 && !r)
         rc = err.code;
+    /* The position first: the search's snapshot is then at least as new,
+     * so every event up to indexedThrough was searched. */
+    struct journal_index_pos pos = {0, 0};
+    if (rc == 0)
+        rc = journal_index_position(r, &pos, &err);
     if (rc == 0)
         rc = journal_search(r, q, session, cursor, limit, routes_search_hit, hits, next, &err);
     if (rc > 0)
@@ -112,8 +117,9 @@ static enum MHD_Result routes_search(struct http_request *req)
     free(session);
     json_t *out = NULL;
     if (rc == 0) {
-        out = json_pack("{s:o,s:o}", "hits", hits, "nextCursor",
-                        next[0] ? json_string(next) : json_null());
+        out = json_pack("{s:o,s:o,s:I,s:I}", "hits", hits, "nextCursor",
+                        next[0] ? json_string(next) : json_null(), "indexedThrough",
+                        (json_int_t)pos.indexed_through, "indexLag", (json_int_t)pos.lag);
         hits = NULL; /* json_pack's "o" took it, even on failure */
         if (!out)
             rc = err_set(&err, ERR_NOMEM, "out of memory");

@@ -193,7 +193,8 @@ int journal__prepare_writer(journal_t *j, struct err *err)
                       "INSERT INTO export_checkpoints(target, session, last_sequence) "
                       "VALUES(?1, ?2, ?3) ON CONFLICT(target, session) DO UPDATE SET "
                       "last_sequence = max(last_sequence, excluded.last_sequence)",
-                      &j->st_x_mark, err)))
+                      &j->st_x_mark, err)) ||
+        (rc = journal__index_prepare(j, err)))
         return rc;
     return 0;
 }
@@ -262,6 +263,7 @@ void journal__writer_conn_close(journal_t *j)
     finalize_cached(&j->st_x_target_id);
     finalize_cached(&j->st_x_reset);
     finalize_cached(&j->st_x_mark);
+    journal__index_finalize(j);
     close_db(j->db, j->path);
     j->db = NULL;
 }
@@ -338,7 +340,7 @@ int journal_open(const char *path, enum journal_durability durability, journal_t
     if (!sqlite3_threadsafe())
         return err_set(err, ERR_STORAGE, "journal: SQLite was built without thread support");
 #ifdef __GLIBC__
-    /* Each FTS5 insert (migrations/0006_search.sql) frees a block big
+    /* Each FTS5 insert (journal_index.c) frees a block big
      * enough that glibc, at its default 128 KiB trim threshold, gives the
      * heap's top back to the kernel and faults it in again at the next
      * insert: measured 15x slower appends of indexed events (bench/search.sh).
@@ -372,6 +374,8 @@ int journal_open(const char *path, enum journal_durability durability, journal_t
         rc = run_migrations(j, err);
     if (!rc)
         rc = load_marks(j, err);
+    if (!rc)
+        rc = journal__index_load(j, err);
     if (!rc)
         rc = journal__prepare_writer(j, err);
     if (!rc)

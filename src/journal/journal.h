@@ -440,13 +440,50 @@ struct journal_hit {
 };
 typedef int (*journal_hit_fn)(void *arg, const struct journal_hit *h);
 
-/* Full-text search (FTS5 query syntax) over the text of the events, newest
- * first, at most `limit` hits after `cursor` (NULL: from the newest), only
+/* Full-text search (FTS5 query syntax) over the text of the events the
+ * index has read (journal_index_position(): the hits are exact up to its
+ * indexed_through, newer events are not searched yet), newest first, at most `limit` hits after `cursor` (NULL: from the newest), only
  * session `session_id`'s if non-NULL.  next_cursor as for
  * journal_session_page().  ERR_INVALID for an empty or malformed query or
  * cursor, ERR_NOT_FOUND for an unknown session.  Thread: the reader's. */
 int journal_search(journal_reader_t *r, const char *query, const char *session_id,
                    const char *cursor, uint32_t limit, journal_hit_fn fn, void *arg,
                    char *next_cursor /* OUT */, struct err *err);
+
+/* ---- the search index follower (journal_index.c) --------------------- */
+
+/* The index is written behind the commit, by the writer thread while no
+ * commit waits (see journal_index.c).  Nothing is indexed until this is
+ * called: the server calls it, one-shot tools (import, export) do not, so
+ * they never hold the write lock for the index.  `quantum_us` (0: the
+ * default) is how long a step indexes before it lets a queued commit go
+ * first.  Thread: any. */
+#define JOURNAL_INDEX_QUANTUM_US 1000
+void journal_index_follow(journal_t *j, uint32_t quantum_us);
+
+/* How far the index is: events (in commit order) up to indexed_through
+ * have been read into it; `lag` committed events have not. */
+struct journal_index_pos {
+    uint64_t indexed_through; /* events.id, a count of the journal's events */
+    uint64_t lag;
+};
+
+/* The position in the reader's snapshot.  Thread: the reader's. */
+int journal_index_position(journal_reader_t *r, struct journal_index_pos *out,
+                           struct err *err);
+
+/* The follower's counters since journal_open(), and its position as the
+ * writer last saw it.  Thread: any. */
+struct journal_index_stats {
+    uint64_t steps;          /* index transactions committed */
+    uint64_t events_read;    /* events the steps read */
+    uint64_t events_indexed; /* of them, with text (FTS5 rows) */
+    uint64_t max_step_us;    /* the longest step: what a commit may wait */
+    uint64_t total_step_us;
+    uint64_t total_step_cpu_us; /* the writer thread's CPU time in steps */
+    uint64_t indexed_through;
+    uint64_t lag;
+};
+void journal_index_get_stats(journal_t *j, struct journal_index_stats *out);
 
 #endif

@@ -8,6 +8,7 @@
  *   journal_export.c   export checkpoints
  *   journal_search.c   session summaries, the paged session list, full-text
  *                      search (what migrations/0006_search.sql keeps)
+ *   journal_index.c    the full-text index, written behind the commit
  *
  * The journal: every session and event of the server in one SQLite database.
  *
@@ -217,6 +218,7 @@ struct journal_reader {
     sqlite3_stmt *data_version;
     sqlite3_stmt *read_aliases;
     sqlite3_stmt *idem_get;
+    sqlite3_stmt *index_pos; /* journal_index_position() */
     unsigned wal_gen; /* the journal's wal_gen when this connection opened */
     struct journal_reader *next;
 };
@@ -250,6 +252,23 @@ struct journal {
     sqlite3_stmt *st_x_target_id;
     sqlite3_stmt *st_x_reset;
     sqlite3_stmt *st_x_mark;
+    /* the search index follower (journal_index.c) */
+    sqlite3_stmt *st_idx_get;
+    sqlite3_stmt *st_idx_scan;
+    sqlite3_stmt *st_idx_ins;
+    sqlite3_stmt *st_idx_set;
+    sqlite3_stmt *st_sync_normal;
+    sqlite3_stmt *st_sync_full;
+    atomic_int idx_on;                 /* journal_index_follow() was called */
+    atomic_int idx_stalled;            /* a step failed; cleared by a commit */
+    atomic_uint_fast32_t idx_quantum_us;
+    atomic_int_fast64_t idx_through;   /* search_index.indexed_through, committed */
+    atomic_int_fast64_t events_last;   /* events.id of the newest committed event */
+    atomic_int_fast64_t text_last;     /* ... of the newest that may have text */
+    int64_t tent_text_last;            /* writer only: the group's newest such */
+    int64_t tent_events_last;          /* writer only: the group's newest event */
+    uint64_t idx_us_per_event;         /* writer only: a text event's index cost */
+    struct journal_index_stats idx_stats; /* under watch_lock */
     uint64_t gen; /* group number, writer only */
     /* Idempotency keys: how long they are kept (journal_idem_set_ttl()), and
      * when the writer last deleted older ones (writer only). */
@@ -533,6 +552,18 @@ int journal__wal_taken_over(const journal_t *j);
 void *journal__writer_main(void *arg);
 int journal__run_and_wait(journal_t *j, struct journal_node *n, const char *subject,
                           struct err *err);
+
+/* journal_index.c: the follower's statements (with the writer's), its
+ * watermark at open, whether a step is due (any thread), one step (the
+ * group runner, with q_busy set and q_lock not held). */
+int journal__index_prepare(journal_t *j, struct err *err);
+void journal__index_finalize(journal_t *j);
+int journal__index_load(journal_t *j, struct err *err);
+/* 1 if a step should run now; `idle`: the writer has had nothing to do
+ * for JOURNAL_INDEX_IDLE_MS, so any lag at all is worth a step. */
+#define JOURNAL_INDEX_IDLE_MS 5
+int journal__index_due(journal_t *j, int idle);
+void journal__index_step(journal_t *j);
 
 /* journal_export.c: one checkpoint request inside the writer's group. */
 int journal__apply_export(journal_t *j, struct journal_node *n);

@@ -15,6 +15,7 @@ static void reader_release(journal_reader_t *r, const char *path)
     finalize_cached(&r->data_version);
     finalize_cached(&r->read_aliases);
     finalize_cached(&r->idem_get);
+    finalize_cached(&r->index_pos);
     close_db(r->db, path);
     r->db = NULL;
 }

@@ -3,7 +3,8 @@
  *
  * What they read is kept by the triggers of migrations/0006_search.sql in
  * the writer's transaction (sessions.updated_at, turn_open, title,
- * pending_requests, events_fts), so these functions only read.  The
+ * pending_requests) and, behind the commit, by the index follower
+ * (events_fts, journal_index.c), so these functions only read.  The
  * statements depend on the query's filters, so they are prepared per call:
  * a prepare costs tens of microseconds, nothing next to an HTTP request.
  *

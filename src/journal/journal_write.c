@@ -164,9 +164,15 @@ static int apply_batch(journal_t *j, const struct journal_batch *b, struct journ
             return stmt_release(ev, rc);
         if ((rc = step_write(ev)))
             return rc;
+        /* item.started and item.delta repeat an item's text: the index
+         * skips them (migrations/0006_search.sql, events_text). */
+        if (strcmp(e->type, "item.delta") != 0 && strcmp(e->type, "item.started") != 0)
+            j->tent_text_last = sqlite3_last_insert_rowid(j->db);
     }
-    if (b->n_events)
+    if (b->n_events) {
         m->tent_last = b->events[b->n_events - 1].sequence;
+        j->tent_events_last = sqlite3_last_insert_rowid(j->db);
+    }
     sqlite3_stmt *al = j->st_ins_alias;
     for (size_t i = 0; i < b->n_aliases; i++) {
         if ((rc = sqlite3_bind_int64(al, 1, m->tent_id)) ||
@@ -234,6 +240,12 @@ static void finish_group(journal_t *j, struct journal_node *group, size_t n_ok,
         }
         m->tent_key = NULL;
     }
+    if (committed && j->tent_events_last > atomic_load(&j->events_last))
+        atomic_store(&j->events_last, j->tent_events_last);
+    if (committed && j->tent_text_last > atomic_load(&j->text_last))
+        atomic_store(&j->text_last, j->tent_text_last);
+    if (committed)
+        atomic_store(&j->idx_stalled, 0); /* the storage takes writes again */
     if (committed && n_ok) {
         j->stats.transactions++;
         j->stats.batches += n_ok;
@@ -374,6 +386,8 @@ static void run_group(journal_t *j, struct journal_node *group)
     struct err sqlerr;
     err_clear(&sqlerr);
     size_t n_ok = 0;
+    j->tent_events_last = 0;
+    j->tent_text_last = 0;
 
     int rc = SQLITE_OK;
     if (!j->db && wal_recover(j, &sqlerr) != 0)
@@ -484,18 +498,59 @@ static void run_group(journal_t *j, struct journal_node *group)
 void *journal__writer_main(void *arg)
 {
     journal_t *j = arg;
+    int index_turn = 0; /* a group ran since the last index step */
     for (;;) {
         pthread_mutex_lock(&j->q_lock);
         /* An appender committing its own batch holds the write connection:
-         * wait for it, also before exiting, so that close finds it free. */
-        while ((!j->q_head || j->q_busy) && !(j->q_closing && !j->q_busy))
+         * wait for it, also before exiting, so that close finds it free.
+         * Queued batches go first, except that while the index lags a step
+         * runs between two groups, so sustained appends cannot starve it;
+         * closing stops the index at once (journal_index.c). */
+        int index;
+        for (;;) {
+            int due = !j->q_closing && journal__index_due(j, 0);
+            if (!j->q_busy && j->q_head && !(due && index_turn)) {
+                index = 0;
+                break;
+            }
+            if (!j->q_busy && due) {
+                index = 1;
+                break;
+            }
+            if (!j->q_busy && j->q_closing && !j->q_head) {
+                pthread_mutex_unlock(&j->q_lock);
+                return NULL; /* closing and drained */
+            }
+            if (!j->q_busy && !j->q_closing && journal__index_due(j, 1)) {
+                /* Only a little is behind: index it if nothing comes for a
+                 * moment (a timeout with the queue still empty). */
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += JOURNAL_INDEX_IDLE_MS * 1000000L;
+                if (until.tv_nsec >= 1000000000L) {
+                    until.tv_sec++;
+                    until.tv_nsec -= 1000000000L;
+                }
+                if (pthread_cond_timedwait(&j->q_cond, &j->q_lock, &until) == ETIMEDOUT &&
+                    !j->q_busy && !j->q_head && !j->q_closing && journal__index_due(j, 1)) {
+                    index = 1;
+                    break;
+                }
+                continue;
+            }
             pthread_cond_wait(&j->q_cond, &j->q_lock);
-        if (!j->q_head) {
-            pthread_mutex_unlock(&j->q_lock);
-            break; /* closing and drained */
         }
         j->q_busy = 1;
         j->group_runner = pthread_self();
+        if (index) {
+            pthread_mutex_unlock(&j->q_lock);
+            journal__index_step(j);
+            index_turn = 0;
+            pthread_mutex_lock(&j->q_lock);
+            j->q_busy = 0;
+            pthread_mutex_unlock(&j->q_lock);
+            continue;
+        }
         struct journal_node *group = j->q_head, *tail = group;
         size_t events = group->b.n_events;
         while (tail->next && events + tail->next->b.n_events <= JOURNAL_GROUP_EVENTS) {
@@ -508,11 +563,11 @@ void *journal__writer_main(void *arg)
         tail->next = NULL;
         pthread_mutex_unlock(&j->q_lock);
         run_group(j, group);
+        index_turn = 1;
         pthread_mutex_lock(&j->q_lock);
         j->q_busy = 0;
         pthread_mutex_unlock(&j->q_lock);
     }
-    return NULL;
 }
 
 /* ---- submitting -------------------------------------------------------- */

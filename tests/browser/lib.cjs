@@ -97,6 +97,17 @@ async function startServer({ token = '', delay = 1, dataDir } = {}) {
       await new Promise((r) => setTimeout(r, 50));
     }
   };
+  // Waits until the search index has caught up with the journal (it
+  // follows behind the commit, and back-fills an imported journal).
+  srv.indexed = async (ms = 60000) => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const r = await srv.api('GET', '/v1/search?q=sjindexprobe&limit=1');
+      if (!r.indexLag) return;
+      if (Date.now() > end) throw new Error(`search index still ${r.indexLag} events behind`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  };
   return srv;
 }
 
@@ -168,9 +179,9 @@ async function open(page, srv, p = '/ui/') {
 const rowIds = (page) => page.$$eval('#session-list a.row', (as) => as.map((a) => a.dataset.id));
 
 // Waits until the transcript shows event `seq` (any block spanning it).
-async function waitSeq(page, seq) {
+async function waitSeq(page, seq, timeout = TIMEOUT) {
   await page.waitForFunction((s) => [...document.querySelectorAll('#events .ev')]
-    .some((n) => Number(n.dataset.seq) <= s && Number(n.dataset.last) >= s), {}, seq);
+    .some((n) => Number(n.dataset.seq) <= s && Number(n.dataset.last) >= s), { timeout }, seq);
 }
 
 async function pool(items, n, fn) {

@@ -40,6 +40,7 @@ async function turn(srv, id, message) {
     await srv.send('needs-answer', 'permission');
     await srv.waitEvents('needs-answer', (e) => e.some((x) => x.type === 'permission.requested'));
 
+    await srv.indexed();
     const page = await L.newPage(browser, { width: 1280, height: 800 });
     await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
     await L.open(page, srv);

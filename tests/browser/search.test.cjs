@@ -20,6 +20,7 @@ before(async () => {
   await srv.send('other', 'echo nothing to see');
   for (const id of ['needle-session-7', 'hostile', 'other'])
     await srv.waitEvents(id, (e) => e.some((x) => x.type === 'item.completed' && x.data.item.role === 'assistant'));
+  await srv.indexed();
   browser = await L.startBrowser();
 });
 

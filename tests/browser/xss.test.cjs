@@ -28,6 +28,7 @@ const BUILT_IN = [
   '<details open ontoggle="window.__pwned=13">',
   '[a](data:text/html;base64,PHNjcmlwdD53aW5kb3cuX19wd25lZD0xNDwvc2NyaXB0Pg==)',
   'x'.repeat(20000),
+  `${'y'.repeat(300)}\u{1F600}${'z'.repeat(300)}`,
   '\u202Eevil\u202C and \u2066isolate',
 ];
 
@@ -76,7 +77,9 @@ test(`${cases.length} hostile outputs render inert`, async () => {
     window.__xss = () => { window.__pwned = 'corpus'; }; // what the corpus' payloads call
   });
   await L.open(page, srv, '/ui/sessions/xss');
-  await L.waitSeq(page, evs[evs.length - 1].sequence);
+  await L.waitSeq(page, evs[evs.length - 1].sequence, 60000).catch((e) => {
+    throw new Error(`${e.message}; page errors: ${page.trouble.join('; ')}`);
+  });
   // Loaded in full: scroll up until the first event.
   for (let i = 0; i < 20 && !(await page.$('#ev-1')); i++) {
     await page.$eval('#transcript', (t) => { t.scrollTop = 0; });
@@ -86,7 +89,7 @@ test(`${cases.length} hostile outputs render inert`, async () => {
   const report = await page.evaluate(() => {
     const allowed = new Set(['LI', 'DIV', 'SPAN', 'TIME', 'A', 'BUTTON', 'P', 'EM', 'STRONG', 'CODE', 'PRE', 'BR',
       'H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'UL', 'OL', 'BLOCKQUOTE', 'DETAILS', 'SUMMARY', 'TABLE', 'THEAD', 'TBODY',
-      'TR', 'TH', 'TD', 'HR', 'DEL', 'S', 'MARK']);
+      'TR', 'TH', 'TD', 'HR', 'DEL', 'S', 'MARK', 'WBR']);
     const bad = [];
     for (const n of document.querySelectorAll('#events *')) {
       if (!allowed.has(n.tagName)) bad.push(`element ${n.tagName}`);

@@ -1,7 +1,9 @@
 /* Unit tests of src/journal/journal_search.c and migrations/0006_search.sql:
  * a journal written before 0006 (the events are there, the summaries and
- * the index are not) is back-filled by the migration, and what is appended
- * afterwards keeps them through the triggers. */
+ * the index are not) gets its summaries from the migration and its index
+ * from the follower (journal_index.c), behind the commits; what is appended
+ * afterwards keeps the summaries through the triggers and reaches the index
+ * once the follower caught up. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct fx {
@@ -150,6 +153,25 @@ static int on_hit(void *arg, const struct journal_hit *h)
     return 0;
 }
 
+static void nap_2ms(void)
+{
+    struct timespec ts = {0, 2000000};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits (bounded) until the follower has read every committed event. */
+static void wait_indexed(journal_reader_t *r)
+{
+    struct err err;
+    struct journal_index_pos pos = {0, 1};
+    for (int i = 0; i < 30000 && pos.lag; i++) { /* 60 s: valgrind */
+        assert_int_equal(journal_index_position(r, &pos, &err), 0);
+        if (pos.lag)
+            nap_2ms();
+    }
+    assert_int_equal(pos.lag, 0);
+}
+
 static void test_migration_backfills(void **state)
 {
     struct fx *f = *state;
@@ -171,9 +193,23 @@ static void test_migration_backfills(void **state)
     assert_string_equal(g.updated_at, "2026-12-01T08:00:00.000Z");
     assert_int_equal(journal_session_summary(r, "ghost", on_summary, &g, &err), ERR_NOT_FOUND);
 
+    /* The migration indexed nothing: the follower back-fills, and only once
+     * asked to; until then the lag says what a search misses. */
+    char next[JOURNAL_CURSOR_MAX];
+    struct journal_index_pos pos;
+    assert_int_equal(journal_index_position(r, &pos, &err), 0);
+    assert_int_equal(pos.indexed_through, 0);
+    assert_int_equal(pos.lag, 3);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(journal_search(r, "obsidian", NULL, NULL, 10, on_hit, &g, next, &err), 0);
+    assert_int_equal(g.rows, 0);
+    journal_index_follow(f->j, 0);
+    wait_indexed(r);
+    assert_int_equal(journal_index_position(r, &pos, &err), 0);
+    assert_int_equal(pos.indexed_through, 3);
+
     /* The index holds the old events: the user message's item.completed and
      * the permission (its command), not the item.started. */
-    char next[JOURNAL_CURSOR_MAX];
     memset(&g, 0, sizeof g);
     assert_int_equal(journal_search(r, "obsidian", NULL, NULL, 10, on_hit, &g, next, &err), 0);
     assert_int_equal(g.rows, 2);
@@ -213,9 +249,25 @@ static void test_migration_backfills(void **state)
     assert_int_equal(journal_session_summary(r, "old", on_summary, &g, &err), 0);
     assert_string_equal(g.status, "idle");
     assert_string_equal(g.updated_at, "2026-12-01T10:00:06.123Z");
+    wait_indexed(r);
     memset(&g, 0, sizeof g);
     assert_int_equal(journal_search(r, "basalt", NULL, NULL, 10, on_hit, &g, next, &err), 0);
     assert_int_equal(g.rows, 1);
+
+    /* The watermark is in the file: reopened without the follower, the
+     * index is still there and nothing is behind. */
+    journal_close(f->j);
+    f->j = NULL;
+    assert_int_equal(journal_open(f->path, JOURNAL_DURABILITY_NORMAL, &f->j, &err), 0);
+    r = journal_reader_for_thread(f->j, &err);
+    assert_non_null(r);
+    assert_int_equal(journal_index_position(r, &pos, &err), 0);
+    assert_int_equal(pos.indexed_through, 6);
+    assert_int_equal(pos.lag, 0);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(journal_search(r, "basalt OR obsidian", NULL, NULL, 10, on_hit, &g, next,
+                                    &err), 0);
+    assert_int_equal(g.rows, 4); /* 3 with obsidian (the resolution too), 1 basalt */
     free(j1);
     free(j2);
     free(j3);
@@ -280,11 +332,69 @@ static void test_pages_and_errors(void **state)
     assert_int_equal(journal_search(r, "x", "s1", "s12", 5, on_hit, &g, next, &err), 0);
 }
 
+/* Appends that never pause (each batch queued before the last commits)
+ * still let the follower through: it gets a step between two groups, so
+ * the index is caught up soon after the appends stop, with nothing left
+ * out, and no step ran longer than a bounded time. */
+static void test_follower_keeps_up(void **state)
+{
+    struct fx *f = *state;
+    struct err err;
+    assert_int_equal(journal_open(f->path, JOURNAL_DURABILITY_NORMAL, &f->j, &err), 0);
+    journal_index_follow(f->j, 0);
+    struct journal_session_row row = {.session_id = "busy", .agent = "mock",
+                                      .agent_mode = "m", .permission_mode = "p"};
+    struct journal_batch b = {.session_id = "busy", .create = &row};
+    assert_int_equal(journal_append(f->j, &b, &err), 0);
+    enum { N = 600, PER = 3 };
+    char *jsons[N];
+    for (int i = 0; i < N; i++) {
+        char data[256];
+        snprintf(data, sizeof data,
+                 "{\"item\":{\"item_id\":\"itm_%d\",\"kind\":\"message\",\"role\":"
+                 "\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"granite w%d "
+                 "quartz\"}],\"status\":\"completed\"}}", i, i);
+        jsons[i] = event_json("busy", i + 1, "item.completed", data);
+    }
+    for (int i = 0; i < N; i += PER) {
+        struct journal_event ev[PER];
+        for (int k = 0; k < PER; k++)
+            ev[k] = (struct journal_event){.sequence = (uint64_t)(i + k + 1),
+                                           .type = "item.completed", .json = jsons[i + k],
+                                           .json_len = strlen(jsons[i + k])};
+        b = (struct journal_batch){.session_id = "busy", .events = ev, .n_events = PER};
+        assert_int_equal(journal_submit(f->j, &b, NULL, NULL, &err), 0);
+    }
+    journal_reader_t *r = journal_reader_for_thread(f->j, &err);
+    assert_non_null(r);
+    /* journal_submit() copied the batches; the last one's commit is the
+     * last sequence. */
+    for (int i = 0; i < 4000 && journal_last_sequence(f->j, "busy") < N; i++)
+        nap_2ms();
+    assert_int_equal(journal_last_sequence(f->j, "busy"), N);
+    wait_indexed(r);
+    struct got g = {0};
+    char next[JOURNAL_CURSOR_MAX];
+    assert_int_equal(journal_search(r, "granite", NULL, NULL, 0, on_hit, &g, next, &err), 0);
+    assert_int_equal(g.rows, N);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(journal_search(r, "w599", NULL, NULL, 0, on_hit, &g, next, &err), 0);
+    assert_int_equal(g.rows, 1);
+    struct journal_index_stats st;
+    journal_index_get_stats(f->j, &st);
+    assert_int_equal(st.events_indexed, N);
+    assert_int_equal(st.lag, 0);
+    assert_true(st.steps >= 1);
+    for (int i = 0; i < N; i++)
+        free(jsons[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migration_backfills, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_pages_and_errors, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_follower_keeps_up, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

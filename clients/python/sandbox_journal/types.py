@@ -8,7 +8,7 @@ into a file unchanged."""
 from typing import Any, Dict, List, Literal, Optional, TypedDict
 
 __all__ = [
-    "HealthResponse", "AgentCapabilities", "ServerStatusInfo", "AgentInfo", "AgentListResponse",
+    "HealthResponse", "SearchIndexInfo", "AgentCapabilities", "ServerStatusInfo", "AgentInfo", "AgentListResponse",
     "AgentModeInfo", "AgentModesResponse", "SessionInfo", "SessionListResponse",
     "CreateSessionResponse", "AgentError", "ContentPart", "UniversalItem", "UniversalEvent",
     "EventsResponse", "SearchHit", "SearchResponse", "ProblemDetails", "UniversalEventType",
@@ -23,8 +23,17 @@ UniversalEventType = Literal[
 PermissionReply = Literal["once", "always", "reject"]
 
 
-class HealthResponse(TypedDict):
+class SearchIndexInfo(TypedDict):
+    indexedThrough: int
+    lag: int
+
+
+class _HealthRequired(TypedDict):
     status: str
+
+
+class HealthResponse(_HealthRequired, total=False):
+    searchIndex: SearchIndexInfo  # issue 14: how far the search index is
 
 
 AgentCapabilities = TypedDict("AgentCapabilities", {
@@ -185,6 +194,8 @@ class _SearchResponseRequired(TypedDict):
 
 class SearchResponse(_SearchResponseRequired, total=False):
     nextCursor: Optional[str]
+    indexedThrough: int  # events (commit order) the index has read
+    indexLag: int  # committed events not searchable yet
 
 
 class _ProblemRequired(TypedDict):

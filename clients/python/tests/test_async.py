@@ -15,7 +15,7 @@ def test_async_calls_and_streams(server):
     async def main():
         async with AsyncClient(server.url, timeout=10, backoff_initial=0.05,
                                backoff_max=0.5) as c:
-            assert await c.health() == {"status": "ok"}
+            assert (await c.health())["status"] == "ok"
             assert any(a["id"] == "mock" for a in (await c.list_agents())["agents"])
             await c.create_session("a1", agent="mock")
             await c.create_session("a2", agent="mock")

@@ -4,7 +4,7 @@
 // terminate).  URLs: /ui/, /ui/sessions/<id>, /ui/sessions/<id>/events/<seq>;
 // the server answers index.html for each, so reloads and links keep the place.
 import { ApiError, call, follow, q, sessionPath, setToken, setTokenPrompt, token } from './api.js';
-import { ago, clock, el, renderItem, renderSystem } from './transcript.js';
+import { ago, breakLongWords, clock, el, renderItem, renderSystem, when } from './transcript.js';
 
 const PAGE = 200;        // events per transcript page
 const LIST_PAGE = 100;   // sessions per list page
@@ -79,7 +79,7 @@ function rowContent(s) {
       el('code', { class: 'row-id' }, s.sessionId),
       el('span', null, s.agent),
       el('span', { class: 'count' }, `${s.eventCount ?? 0} events`),
-      el('time', { datetime: s.updatedAt || '', title: s.updatedAt || '' }, s.updatedAt ? ago(s.updatedAt) : '')),
+      el('time', { datetime: s.updatedAt || '', title: when(s.updatedAt) }, s.updatedAt ? ago(s.updatedAt) : '')),
   ];
 }
 
@@ -222,7 +222,9 @@ async function moreHits(gen, ul, status, cursor) {
     }
     if (gen !== search.gen) return;
     for (const h of r.hits) ul.appendChild(hitRow(h));
-    status.textContent = ul.children.length ? '' : 'No matches';
+    // The index follows the journal: say so when the newest events are not in it yet.
+    const lag = r.indexLag ? ` (the ${r.indexLag} newest events are not indexed yet)` : '';
+    status.textContent = (ul.children.length ? '' : 'No matches') + lag;
     if (r.nextCursor) {
       const more = el('button', { type: 'button', class: 'more' }, 'More results');
       more.addEventListener('click', () => { more.remove(); moreHits(gen, ul, status, r.nextCursor); });
@@ -269,7 +271,7 @@ function setLive(state) {
 function blockNode(v, kind, firstSeq, time) {
   const node = el('li', { class: `ev ev-${kind}`, id: `ev-${firstSeq}`, 'data-seq': firstSeq });
   const meta = el('div', { class: 'ev-meta' },
-    el('time', { datetime: time || '', title: time || '' }, clock(time)),
+    el('time', { datetime: time || '', title: when(time) }, clock(time)),
     el('a', { href: sessionUrl(v.id, firstSeq), 'data-nav': true, class: 'seq', title: 'Link to this event' }, `#${firstSeq}`),
     el('button', { type: 'button', class: 'raw-btn', title: 'Raw JSON', 'aria-label': `Raw JSON of event ${firstSeq}` }, '{ }'));
   node.appendChild(meta);
@@ -278,7 +280,7 @@ function blockNode(v, kind, firstSeq, time) {
 }
 
 function setBody(b, content) {
-  b.node.querySelector('.ev-body').replaceChildren(content);
+  b.node.querySelector('.ev-body').replaceChildren(breakLongWords(content));
 }
 
 function spanSeq(b, seq) {
@@ -458,7 +460,7 @@ function showInfo(v) {
     el('code', null, s.sessionId), ` · ${s.agent}`,
     s.agentMode ? ` · ${s.agentMode}` : '', s.permissionMode ? ` · ${s.permissionMode}` : '',
     s.model ? ` · ${s.model}` : '', ` · ${s.eventCount} events`,
-    s.createdAt ? ` · created ${new Date(s.createdAt).toLocaleString()}` : '');
+    s.createdAt ? ` · created ${when(s.createdAt).slice(0, 19)}` : '');
   const ended = s.ended || s.status === 'ended';
   $('terminate').disabled = ended;
   $('message').disabled = ended;
@@ -593,6 +595,7 @@ async function showRaw(v, b) {
   try {
     const r = await call(`${sessionPath(v.id)}/events${q({ offset: b.first - 1, limit: n, include_raw: true })}`);
     $('raw-json').textContent = JSON.stringify(n > 1 ? r.events : r.events[0], null, 2);
+    breakLongWords($('raw-json'));
   } catch (e) {
     $('raw-json').textContent = `Could not load: ${e.message}`;
   }

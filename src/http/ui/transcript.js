@@ -2,6 +2,7 @@
 // untrusted: everything is built with DOM calls and text nodes, message text
 // goes through renderMarkdown (which never creates script, handlers or
 // non-http links), and nothing is ever assigned as HTML.
+import { collapseText, formatAbsoluteTime, formatRelativeTime } from './format.js';
 import { renderMarkdown } from './markdown.js';
 
 const LONG_LINES = 12;
@@ -25,36 +26,63 @@ export function el(tag, attrs, ...children) {
   return e;
 }
 
-export function clock(iso) {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return String(iso || '');
-  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+// Chromium lays a line out in time quadratic in the length of its longest
+// unbroken word (10,000 characters: 1.3 s; 40,000: 15 s; agent output has
+// such words: minified code, base64, a hostile 100 kB line), whatever the
+// overflow-wrap.  A <wbr> every 80 characters of a long run makes it linear
+// (100,000 characters: 0.3 s) and adds no text: copying and textContent
+// are unchanged.
+const RUN = 80;
+export function breakLongWords(root) {
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const long = [];
+  for (let n = walker.nextNode(); n; n = walker.nextNode())
+    if (n.data.length > RUN && /\S{81}/.test(n.data)) long.push(n);
+  for (const n of long) {
+    const s = n.data;
+    const frag = document.createDocumentFragment();
+    let run = 0;
+    let start = 0;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c === 32 || c === 9 || c === 10 || c === 13) { run = 0; continue; }
+      // Never between the halves of a surrogate pair.
+      if (++run >= RUN && !(c >= 0xd800 && c <= 0xdbff)) {
+        frag.appendChild(document.createTextNode(s.slice(start, i + 1)));
+        frag.appendChild(document.createElement('wbr'));
+        start = i + 1;
+        run = 0;
+      }
+    }
+    frag.appendChild(document.createTextNode(s.slice(start)));
+    n.replaceWith(frag);
+  }
+  return root;
 }
 
-export function ago(iso) {
-  const t = new Date(iso).getTime();
-  if (Number.isNaN(t)) return '';
-  const s = Math.round((Date.now() - t) / 1000);
-  if (s < 45) return 'just now';
-  if (s < 3600) return `${Math.round(s / 60)} min ago`;
-  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
-  if (s < 86400 * 30) return `${Math.round(s / 86400)} d ago`;
-  return new Date(t).toLocaleDateString();
-}
+// The time of day of an event ("14:03:27"), in the viewer's zone.
+export const clock = (iso) => formatAbsoluteTime(iso).slice(11);
+export const when = (iso) => formatAbsoluteTime(iso, { ms: true });
+export const ago = (iso) => formatRelativeTime(iso, Date.now());
 
 function pretty(s) {
   if (typeof s !== 'string') return JSON.stringify(s, null, 2);
   try { return JSON.stringify(JSON.parse(s), null, 2); } catch { return s; }
 }
 
-// Long text collapsed behind a <details> whose summary says how long it is.
+// Long text shows its first lines and a button for the rest.
 function longText(label, text, cls) {
   const s = String(text ?? '');
-  const lines = s.split('\n').length;
-  const pre = el('pre', { class: cls || 'out' }, s);
-  if (lines <= LONG_LINES && s.length <= LONG_CHARS) return el('div', { class: 'part-block' }, el('div', { class: 'part-label' }, label), pre);
-  return el('details', { class: 'part-block' },
-    el('summary', null, `${label} (${lines} lines, ${s.length} characters)`), pre);
+  const c = collapseText(s, { maxLines: LONG_LINES, maxChars: LONG_CHARS });
+  const pre = el('pre', { class: cls || 'out' }, c.head);
+  const block = el('div', { class: 'part-block' }, el('div', { class: 'part-label' }, label), pre);
+  if (c.collapsed) {
+    const more = el('button', { type: 'button', class: 'quiet more-text' },
+      `Show the rest (${c.hiddenLines} more lines, ${c.hiddenChars} characters)`);
+    more.addEventListener('click', () => { pre.textContent = s; breakLongWords(pre); more.remove(); });
+    block.appendChild(more);
+  }
+  return block;
 }
 
 function part(p) {
