@@ -4,23 +4,68 @@
  * GET /v1/agents). */
 #include "adapters/registry.h"
 
+#include "adapters/acp.h"
 #include "agents/install.h"
 #include "agents/supervisor_restart.h"
 
 #include <string.h>
 
-static const struct registry_entry registry_table[] = {
+/* The built-in agents first, then room for the ones added at start-up. */
+static struct registry_entry registry_table[REGISTRY_MAX] = {
 #define ADAPTER(name) { #name, &adapter_##name },
 #include "adapters/adapters.def"
 #undef ADAPTER
+#define ACP_AGENT(id, binary, args, vars) { #id, &adapter_##id },
+#include "adapters/acp_agents.def"
+#undef ACP_AGENT
 };
 
-#define REGISTRY_COUNT (sizeof registry_table / sizeof registry_table[0])
+enum {
+    REGISTRY_BUILTIN = 0
+#define ADAPTER(name) +1
+#include "adapters/adapters.def"
+#undef ADAPTER
+#define ACP_AGENT(id, binary, args, vars) +1
+#include "adapters/acp_agents.def"
+#undef ACP_AGENT
+};
+
+static size_t registry_count = REGISTRY_BUILTIN;
+
+#define REGISTRY_COUNT registry_count
 
 const struct registry_entry *registry_all(size_t *count)
 {
     *count = REGISTRY_COUNT;
     return registry_table;
+}
+
+int registry_add_acp(const char *definition, struct err *err)
+{
+    if (registry_count == REGISTRY_MAX)
+        return err_set(err, ERR_INVALID, "too many agents: at most %d", REGISTRY_MAX);
+    const struct adapter *a = NULL;
+    int rc = adapter_acp_custom_new(definition, &a, err);
+    if (rc)
+        return rc;
+    struct err lookup;
+    if (registry_find(a->name, &lookup)) {
+        rc = err_set_subject(err, ERR_CONFLICT, a->name, "--acp-agent: there is an agent %s "
+                                                         "already", a->name);
+        adapter_acp_custom_free(a);
+        return rc;
+    }
+    registry_table[registry_count++] = (struct registry_entry){ a->name, a };
+    return 0;
+}
+
+void registry_reset(void)
+{
+    while (registry_count > REGISTRY_BUILTIN) {
+        registry_count--;
+        adapter_acp_custom_free(registry_table[registry_count].adapter);
+        registry_table[registry_count] = (struct registry_entry){ NULL, NULL };
+    }
 }
 
 size_t registry_index(const struct registry_entry *e)
@@ -62,6 +107,9 @@ static json_t *registry_info_json(const struct registry_entry *e, const char *ag
     const struct adapter *a = e->adapter;
     if (!a->builtin_version && install_status(agents_dir, e->id, &found, NULL) != 0)
         memset(&found, 0, sizeof found);
+    /* An agent run as a command of its own: installed when it resolves. */
+    if (!a->builtin_version && !found.installed && install_find_command(a->command, found.path))
+        found.installed = 1;
     int installed = a->builtin_version || found.installed;
     json_t *info = json_pack("{s:s,s:b}", "id", e->id, "installed", installed);
     json_t *caps = registry_caps_json(&e->adapter->caps);
@@ -146,6 +194,14 @@ int registry_install_start(const char *agents_dir, const char *id, int reinstall
         return ERR_UNSUPPORTED_AGENT;
     if (e->adapter->builtin_version)
         return 0; /* built in: always installed */
+    char path[PATH_MAX];
+    if (!install_package_for(e->id) && install_find_command(e->adapter->command, path))
+        return 0; /* its own command, there: nothing to install */
+    if (!install_package_for(e->id) && e->adapter->command)
+        return err_set_subject(err, ERR_INSTALL_FAILED, e->id,
+                               "install failed: %s is run as '%s', which is not found "
+                               "(install it yourself)",
+                               e->id, e->adapter->command);
     if (!install_package_for(e->id))
         return err_set_subject(err, ERR_INSTALL_FAILED, e->id,
                                "install failed: %s (no package is pinned for it)", e->id);

@@ -13,6 +13,12 @@ struct install_job;
 #define ADAPTER(name) extern const struct adapter adapter_##name;
 #include "adapters/adapters.def"
 #undef ADAPTER
+#define ACP_AGENT(id, binary, args, vars) extern const struct adapter adapter_##id;
+#include "adapters/acp_agents.def"
+#undef ACP_AGENT
+
+/* The most agents one server knows (built-in and --acp-agent). */
+#define REGISTRY_MAX 64
 
 struct registry_entry {
     const char *id;
@@ -22,7 +28,19 @@ struct registry_entry {
 /* borrowed: the entry for `id`, or NULL (ERR_UNSUPPORTED_AGENT in err). */
 const struct registry_entry *registry_find(const char *id, struct err *err);
 
-/* The entries in API order (claude, codex, opencode, amp, mock). */
+/* Adds an ACP agent from "NAME=COMMAND [ARGS...]" (`server --acp-agent`)
+ * after the built-in ones.  ERR_INVALID for a bad definition, ERR_CONFLICT
+ * for a name the registry has, ERR_INVALID past REGISTRY_MAX agents.
+ * Thread: main, before any sessions_open(): entries never move or go once
+ * sessions point at them. */
+int registry_add_acp(const char *definition, struct err *err);
+
+/* Forgets the agents registry_add_acp() added (tests; the server keeps
+ * them for its life).  Thread: main, with no sessions open. */
+void registry_reset(void);
+
+/* The entries in API order (claude, codex, opencode, amp, mock, then the
+ * ACP agents of acp_agents.def, then those registry_add_acp() added). */
 const struct registry_entry *registry_all(size_t *count);
 
 /* The position of `e` (an entry of registry_all()) in that array. */

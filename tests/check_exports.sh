@@ -4,6 +4,9 @@
 # Symbols the sanitizers add themselves (__odr_asan.*) are not ours.
 set -euo pipefail
 lib=$1
+# The ACP adapter defines adapter_<id> for each agent of its launch table.
+acp_agents=$(sed -n 's/^ACP_AGENT(\([a-z0-9_]*\),.*/adapter_\1/p' \
+  "$(dirname "$0")/../adapters/acp_agents.def" | tr '\n' ' ')
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
@@ -24,6 +27,7 @@ for obj in *.o; do
     codex|codex_parse) prefixes="adapter_codex" ;;
     opencode|opencode_parse) prefixes="adapter_opencode" ;;
     amp|amp_parse) prefixes="adapter_amp" ;;
+    acp|acp_parse) prefixes="adapter_acp $acp_agents" ;;
     migrations_data) prefixes="migrations_" ;;
     openapi_data) prefixes="embedded_openapi" ;;
     *) prefixes="${base}_" ;;

@@ -54,6 +54,7 @@ struct adapter_settings {
     const char *data_dir;     /* the server's data directory */
     const char *agents_dir;   /* where agent CLIs are installed (install.h) */
     unsigned mock_delay_ms;   /* the mock agent's pause between events */
+    const struct adapter *adapter; /* the adapter this instance is made for */
 };
 
 /* How an adapter reports events.  Provided by the session layer.
@@ -78,6 +79,11 @@ struct adapter_host {
      * same transaction as the next emit(), and handed back as saved_state
      * after a restart. */
     int (*save_state)(struct adapter_ctx *ctx, const char *state_json, struct err *err);
+    /* new (free()) in *out: the session's conversation so far as plain
+     * text (user and assistant messages, from the journal), for an agent
+     * that lost it and is offered it as context; "" when there is none.
+     * Session locked.  0, or the journal's error. */
+    int (*transcript)(struct adapter_ctx *ctx, char **out, struct err *err);
 };
 
 /* What an adapter sees of its session.  Strings are borrowed and live as long
@@ -125,6 +131,14 @@ struct adapter {
     /* Set for agents that live inside the server ("builtin"); others report
      * the version of the binary they find. */
     const char *builtin_version;
+    /* For agents no npm package is pinned for: the command to run (a path,
+     * or a name looked for on PATH, install_find_command()); the agent is
+     * installed when it resolves.  NULL otherwise. */
+    const char *command;
+    /* The adapter's own description of the agent it drives (the ACP
+     * adapter: the agent's launch line), read by its instance_new through
+     * adapter_settings.adapter.  NULL when unused. */
+    const void *spec;
 
     /* Which modes the agent takes (adapter_modes.h). */
     const struct adapter_mode_rule *mode_rule;

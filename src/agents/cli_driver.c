@@ -265,7 +265,10 @@ static void cli_run(struct cli_driver *d, const struct cli_message *m)
             supervisor_proc_stop(d->proc, d->p->kill_ms);
         return;
     }
-    cli_write(d, line);
+    /* "": the protocol keeps the message until the agent is ready for it
+     * (ACP's handshake, one prompt at a time). */
+    if (*line)
+        cli_write(d, line);
     free(line);
     /* EOF after the one message: the CLI ends once the turn is done. */
     if (d->p->per_turn)

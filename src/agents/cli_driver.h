@@ -1,7 +1,7 @@
 /* The driver of line-oriented agent CLIs: a child process per session on the
  * supervisor loop that takes the user's messages as lines on its stdin and
  * prints its progress as lines on stdout (Claude Code, Amp; the ACP agents
- * next).  The driver does what every such CLI needs:
+ * agents).  The driver does what every such CLI needs:
  *   - journals the user's message (item user_<n>, persisted as {"turns":n})
  *     and hands it to the loop without waiting;
  *   - spawns the CLI in the session's working directory, with the common
@@ -62,8 +62,11 @@ struct cli_driver_protocol {
     int (*command)(void *state, const char *binary, const char *home, const char *native_id,
                    const char *args[CLI_DRIVER_MAX_ARGS], struct agent_env *env,
                    struct err *err);
-    /* new (free()): the stdin line of a user message, one JSON object and
-     * "\n"; a turn starts.  NULL when memory ran out. */
+    /* new (free()): the stdin text of a user message, JSON lines each
+     * ending in "\n", or "" when the protocol holds the message back to
+     * write it later as a reply of parse_line (ACP sends a prompt once the
+     * agent is ready and the previous one ended); a turn starts.  NULL when
+     * memory ran out. */
     char *(*encode)(void *state, const char *text);
     /* One stdout line (see supervisor.h): appends its conversions (new) to
      * `conversions` and the lines to write back (JSON strings) to `replies`.

@@ -131,6 +131,23 @@ static int install_find_in_path(const char *name, char out[PATH_MAX])
     }
 }
 
+int install_find_command(const char *command, char out[PATH_MAX])
+{
+    if (!command || !*command)
+        return 0;
+    if (strchr(command, '/')) {
+        int n = snprintf(out, PATH_MAX, "%s", command);
+        if (n > 0 && n < PATH_MAX && install_is_executable(out))
+            return 1;
+        out[0] = '\0';
+        return 0;
+    }
+    if (install_find_in_path(command, out))
+        return 1;
+    out[0] = '\0';
+    return 0;
+}
+
 /* The "version" of package.json at `path` if its "name" is `package`
  * (NULL: any name).  1 if found. */
 static int install_read_version(const char *path, const char *package, char *out, size_t size)

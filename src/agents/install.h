@@ -64,6 +64,12 @@ int install_status(const char *agents_dir, const char *agent, struct install_inf
  * is there, else PATH.  1 if found (path in out[PATH_MAX]), 0 if not. */
 int install_find_binary(const char *agents_dir, const char *agent, char out[PATH_MAX]);
 
+/* Agents run as a command of their own (an ACP agent the server was told
+ * about, or one no package is pinned for): `command` itself when it holds a
+ * '/', else the first executable of that name on PATH.  1 if found (path in
+ * out[PATH_MAX]), 0 if not. */
+int install_find_command(const char *command, char out[PATH_MAX]);
+
 struct install_options {
     int reinstall;     /* install even if the pinned version is there */
     int if_missing;    /* do nothing if any binary is found (PATH counts) */

@@ -12,6 +12,7 @@
 #include "sessions/sessions.h"
 #include "agents/install.h"
 #include "agents/supervisor.h"
+#include "adapters/registry.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -52,6 +53,8 @@ struct cmd_server_options {
     size_t n_exports;
     const char *webhook_secret_file;
     unsigned export_batch;
+    const char *acp_agents[CMD_SERVER_MAX_LIST];
+    size_t n_acp_agents;
 };
 
 static const char cmd_server_usage[] =
@@ -90,6 +93,9 @@ static const char cmd_server_usage[] =
     "                               (repeatable; see 'export'; GET /v1/exports shows them)\n"
     "      --webhook-secret-file PATH  the webhooks' signing secret, whsec_<base64 key>\n"
     "      --export-batch N         events per batch or webhook delivery (default 5000)\n"
+    "      --acp-agent 'NAME=COMMAND [ARGS...]'  serve one more agent that speaks the Agent\n"
+    "                               Client Protocol on its stdio, as agent NAME (one\n"
+    "                               argument, split at spaces; repeatable)\n"
     "\n"
     "\n"
     "examples:\n"
@@ -213,6 +219,9 @@ static int cmd_server_parse(int argc, char **argv, struct cmd_server_options *o)
                 return opts_fail("--export-batch must be a number from 1 to %u, not '%s'",
                                  EXPORT_MAX_BATCH, v);
             o->export_batch = (unsigned)n;
+        } else if (opts_match(argc, argv, &i, "--acp-agent", NULL, 1, &v, &missing)) {
+            rc = missing ? 0 : cmd_server_append(o->acp_agents, &o->n_acp_agents, v,
+                                                 "--acp-agent");
         } else if (opts_match(argc, argv, &i, "--no-telemetry", NULL, 0, &v, &missing)) {
             /* Accepted for drop-in compatibility: this server sends no telemetry. */
         } else if (opts_match(argc, argv, &i, "--mock-delay-ms", NULL, 1, &v, &missing)) {
@@ -280,6 +289,11 @@ int cmd_server(int argc, char **argv)
     int rc = cmd_server_parse(argc, argv, &o);
     if (rc)
         return rc < 0 ? 0 : rc;
+    for (size_t i = 0; i < o.n_acp_agents; i++) {
+        struct err aerr;
+        if (registry_add_acp(o.acp_agents[i], &aerr) != 0)
+            return opts_fail("%s", aerr.msg);
+    }
 
     char data_dir[PATH_MAX];
     if (o.data_dir) {

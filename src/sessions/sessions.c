@@ -190,7 +190,8 @@ static void session_find_binary(struct session *s)
     const struct adapter *a = s->agent->adapter;
     if (s->binary[0] || !a || a->builtin_version)
         return;
-    if (install_find_binary(s->owner->agents_dir, s->agent->id, s->binary))
+    if (install_find_binary(s->owner->agents_dir, s->agent->id, s->binary) ||
+        install_find_command(a->command, s->binary))
         s->ctx.binary_path = s->binary;
 }
 
@@ -464,10 +465,76 @@ static int sessions_host_save_state(struct adapter_ctx *ctx, const char *state_j
     return 0;
 }
 
+/* journal_read_events() callback: appends "<role>: <text>\n" (a JSON
+ * string) to the array `arg` for each text part of a completed user or
+ * assistant message.  0, or ERR_NOMEM. */
+static int sessions_transcript_event(void *arg, uint64_t sequence, const char *json,
+                                     size_t json_len, const char *raw, size_t raw_len,
+                                     int turn_end)
+{
+    (void)sequence, (void)raw, (void)raw_len, (void)turn_end; /* the text says it all */
+    json_t *acc = arg;
+    json_t *ev = json_loadb(json, json_len, 0, NULL);
+    const json_t *item = json_object_get(json_object_get(ev, "data"), "item");
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    const char *role = json_string_value(json_object_get(item, "role"));
+    const char *kind = json_string_value(json_object_get(item, "kind"));
+    int rc = 0;
+    if (type && strcmp(type, "item.completed") == 0 && kind && strcmp(kind, "message") == 0 &&
+        role && (strcmp(role, "user") == 0 || strcmp(role, "assistant") == 0)) {
+        size_t i;
+        json_t *part;
+        json_array_foreach(json_object_get(item, "content"), i, part) {
+            const char *t = json_string_value(json_object_get(part, "text"));
+            const char *pt = json_string_value(json_object_get(part, "type"));
+            if (!t || !pt || strcmp(pt, "text") != 0)
+                continue;
+            json_t *line = json_sprintf("%s: %s\n", role, t);
+            if (!line || json_array_append_new(acc, line) != 0)
+                rc = ERR_NOMEM;
+        }
+    }
+    json_decref(ev);
+    return rc;
+}
+
+static int sessions_host_transcript(struct adapter_ctx *ctx, char **out, struct err *err)
+{
+    struct session *s = session_of(ctx);
+    assert(session_is_locked(s)); /* adapter.h: called from the session's own hooks */
+    journal_reader_t *r = journal_reader_for_thread(s->owner->journal, err);
+    json_t *acc = json_array();
+    if (!r || !acc) {
+        json_decref(acc);
+        return r ? err_set(err, ERR_NOMEM, "out of memory") : ERR_STORAGE;
+    }
+    int rc = journal_read_events(r, s->id, 0, 0, sessions_transcript_event, acc, NULL, err);
+    if (rc == ERR_NOMEM)
+        err_set(err, ERR_NOMEM, "out of memory");
+    size_t total = 1, i;
+    json_t *line;
+    json_array_foreach(acc, i, line)
+        total += json_string_length(line);
+    char *text = rc ? NULL : malloc(total), *w = text;
+    if (!rc && !text)
+        rc = err_set(err, ERR_NOMEM, "out of memory");
+    if (text) {
+        json_array_foreach(acc, i, line) {
+            memcpy(w, json_string_value(line), json_string_length(line));
+            w += json_string_length(line);
+        }
+        *w = '\0';
+        *out = text;
+    }
+    json_decref(acc);
+    return rc;
+}
+
 static const struct adapter_host sessions_host = {
     .emit = sessions_host_emit,
     .emit_async = sessions_host_emit_async,
     .save_state = sessions_host_save_state,
+    .transcript = sessions_host_transcript,
 };
 
 /* ---- registry ------------------------------------------------------------ */
@@ -531,12 +598,13 @@ int sessions_open(journal_t *journal, supervisor_t *supervisor,
         free(m);
         return err_set(err, ERR_NOMEM, "out of memory");
     }
-    const struct adapter_settings settings = { .supervisor = supervisor,
-                                               .data_dir = m->data_dir,
-                                               .agents_dir = m->agents_dir,
-                                               .mock_delay_ms = config->mock_delay_ms };
+    struct adapter_settings settings = { .supervisor = supervisor,
+                                         .data_dir = m->data_dir,
+                                         .agents_dir = m->agents_dir,
+                                         .mock_delay_ms = config->mock_delay_ms };
     for (size_t i = 0; i < m->n_instances; i++) {
         const struct adapter *a = all[i].adapter;
+        settings.adapter = a;
         int rc = a->instance_new ? a->instance_new(&settings, &m->instances[i], err) : 0;
         if (rc) {
             sessions_free(m);
