@@ -100,5 +100,12 @@ int adapter_acp_home_prepare(const char *agent, const char *binary, const char *
 {
     if (strcmp(agent, "pi") == 0)
         return acp_home_pi(binary, home, model, env, err);
+    /* Both restart themselves in a child node with a larger heap; killed,
+     * the parent leaves that child holding our pipes, and stopping the
+     * session (or the server) waits for it. */
+    if (strcmp(agent, "qwen") == 0)
+        agent_env_set(env, "QWEN_CODE_NO_RELAUNCH", "true");
+    else if (strcmp(agent, "gemini") == 0)
+        agent_env_set(env, "GEMINI_CLI_NO_RELAUNCH", "true");
     return 0;
 }

@@ -1,7 +1,8 @@
 /* What a built-in ACP agent needs in its private HOME and environment
  * before it starts, beyond the variables acp_agents.def passes through.
- * Only Pi needs anything today: pi-acp runs `pi`, which reads its model
- * providers from ~/.pi/agent/ rather than from the environment. */
+ * Pi: pi-acp runs `pi`, which reads its model providers from ~/.pi/agent/
+ * rather than from the environment.  Qwen Code and Gemini CLI: one process
+ * (they otherwise re-run themselves in a child node). */
 #ifndef SJ_ADAPTERS_ACP_HOME_H
 #define SJ_ADAPTERS_ACP_HOME_H
 
@@ -15,7 +16,8 @@
  * runs `pi` and `npm view`, never reaches the network), PI_OFFLINE is set,
  * and when OPENAI_BASE_URL is set a provider "sj" at that endpoint becomes
  * pi's default in home/.pi/agent/{models,settings}.json (the key is named,
- * OPENAI_API_KEY, never written).  0, or an error for the journal. */
+ * OPENAI_API_KEY, never written).  For "qwen" and "gemini": their
+ * *_NO_RELAUNCH variable.  0, or an error for the journal. */
 int adapter_acp_home_prepare(const char *agent, const char *binary, const char *home,
                              const char *model, struct agent_env *env, struct err *err);
 
