@@ -317,67 +317,137 @@ static int credentials_cmp(const void *a, const void *b)
     return strcmp(x->provider, y->provider);
 }
 
-/* Adds OpenCode's providers: anthropic and openai only where nothing was
- * found before, the others to out->other. */
-static int credentials_opencode(const struct credentials_ctx *c, struct credentials_set *out)
+/* Puts a credential for `provider` where it belongs: the anthropic or
+ * openai slot, or a new entry of out->other (kept sorted), unless the
+ * provider has one already (the first source found wins).  0 or
+ * ERR_NOMEM. */
+static int credentials_add(const struct credentials_ctx *c, struct credentials_set *out,
+                           const char *provider, const char *source, const char *location,
+                           enum credentials_auth auth, const char *secret)
+{
+    if (credentials_find(out, provider))
+        return 0;
+    if (strcmp(provider, "anthropic") == 0)
+        return credentials_entry_set(&out->anthropic, provider, source, location, auth, secret,
+                                     c->err);
+    if (strcmp(provider, "openai") == 0)
+        return credentials_entry_set(&out->openai, provider, source, location, auth, secret,
+                                     c->err);
+    struct credentials_entry *grown = realloc(out->other, (out->n_other + 1) * sizeof *grown);
+    if (!grown)
+        return credentials_nomem(c->err);
+    out->other = grown;
+    memset(&grown[out->n_other], 0, sizeof *grown);
+    int rc = credentials_entry_set(&grown[out->n_other], provider, source, location, auth,
+                                   secret, c->err);
+    if (rc)
+        return rc;
+    out->n_other++;
+    qsort(out->other, out->n_other, sizeof *out->other, credentials_cmp);
+    return 0;
+}
+
+/* Adds the providers of an auth.json keyed by provider name, as OpenCode
+ * (type "api", "key") and Pi (type "api_key", "key") write it, OAuth logins
+ * (type "oauth", "access", "expires") with include_oauth: anthropic and
+ * openai only where nothing was found before. */
+static int credentials_auth_file(const struct credentials_ctx *c, struct credentials_set *out,
+                                 const char *rel, const char *source)
 {
     char path[4096];
-    json_t *root = credentials_load(c, ".local/share/opencode/auth.json", path, sizeof path);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return 0;
-    }
-    size_t cap = json_object_size(root);
-    struct credentials_entry *others = cap ? calloc(cap, sizeof *others) : NULL;
-    if (cap && !others) {
-        json_decref(root);
-        return credentials_nomem(c->err);
-    }
-    size_t n = 0;
+    json_t *root = credentials_load(c, rel, path, sizeof path);
     int rc = 0;
     const char *provider;
     json_t *config;
-    json_object_foreach(root, provider, config) {
+    json_object_foreach(json_is_object(root) ? root : NULL, provider, config) {
         const char *type = credentials_string_at(config, "type");
         const char *secret = NULL;
         enum credentials_auth auth = CREDENTIALS_API_KEY;
         if (!*provider || !type)
             continue;
-        if (strcmp(type, "api") == 0) {
+        if (strcmp(type, "api") == 0 || strcmp(type, "api_key") == 0) {
             secret = credentials_string_at(config, "key");
         } else if (strcmp(type, "oauth") == 0 && c->o->include_oauth &&
                    !credentials_expired(json_object_get(config, "expires"), c->now_ms)) {
             secret = credentials_string_at(config, "access");
             auth = CREDENTIALS_OAUTH;
         }
-        if (!secret)
-            continue;
-        struct credentials_entry *slot;
-        if (strcmp(provider, "anthropic") == 0)
-            slot = out->anthropic.provider ? NULL : &out->anthropic;
-        else if (strcmp(provider, "openai") == 0)
-            slot = out->openai.provider ? NULL : &out->openai;
-        else
-            slot = &others[n++];
-        if (slot && (rc = credentials_entry_set(slot, provider, "opencode", path, auth, secret,
-                                                c->err)) != 0)
+        if (secret && (rc = credentials_add(c, out, provider, source, path, auth, secret)) != 0)
             break;
     }
     json_decref(root);
-    if (rc) {
-        for (size_t i = 0; i < n; i++)
-            credentials_entry_clear(&others[i]);
-        free(others);
-        return rc;
-    }
-    if (n == 0) {
-        free(others);
+    return rc;
+}
+
+/* Adds NAME=value lines of a dotenv file (home/<rel>, as Gemini CLI and
+ * Qwen Code read ~/.gemini/.env and ~/.qwen/.env): each variable of
+ * `names` gives `providers[i]`.  Quotes around the value are dropped. */
+static int credentials_dotenv(const struct credentials_ctx *c, struct credentials_set *out,
+                              const char *rel, const char *source, const char *const *names,
+                              const char *const *providers)
+{
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s/%s", c->o->home_dir, rel);
+    FILE *f = n > 0 && (size_t)n < sizeof path ? fopen(path, "r") : NULL;
+    if (!f)
         return 0;
+    char line[4096];
+    int rc = 0;
+    while (!rc && fgets(line, sizeof line, f)) {
+        char *l = line;
+        while (*l == ' ' || *l == '\t')
+            l++;
+        if (strncmp(l, "export ", 7) == 0)
+            l += 7;
+        char *eq = strchr(l, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        char *v = eq + 1;
+        v[strcspn(v, "\r\n")] = '\0';
+        size_t len = strlen(v);
+        if (len >= 2 && (v[0] == '"' || v[0] == '\'') && v[len - 1] == v[0]) {
+            v[len - 1] = '\0';
+            v++;
+        }
+        for (size_t i = 0; names[i] && *v; i++)
+            if (strcmp(l, names[i]) == 0)
+                rc = credentials_add(c, out, providers[i], source, path, CREDENTIALS_API_KEY, v);
     }
-    qsort(others, n, sizeof *others, credentials_cmp);
-    out->other = others;
-    out->n_other = n;
-    return 0;
+    memset(line, 0, sizeof line); /* it held a secret */
+    fclose(f);
+    return rc;
+}
+
+/* The ACP agents' keys: the environment, then their own files. */
+static int credentials_acp_agents(const struct credentials_ctx *c, struct credentials_set *out)
+{
+    static const char *const env[] = { "GEMINI_API_KEY", "GOOGLE_API_KEY", "DASHSCOPE_API_KEY",
+                                       "QWEN_API_KEY", "CURSOR_API_KEY", NULL };
+    static const char *const env_providers[] = { "google", "google", "dashscope", "dashscope",
+                                                 "cursor" };
+    int rc = 0;
+    for (size_t i = 0; !rc && env[i]; i++) {
+        const char *v = getenv(env[i]);
+        if (v && *v) {
+            char location[64];
+            snprintf(location, sizeof location, "$%s", env[i]);
+            rc = credentials_add(c, out, env_providers[i], "environment", location,
+                                 CREDENTIALS_API_KEY, v);
+        }
+    }
+    static const char *const gemini_names[] = { "GEMINI_API_KEY", "GOOGLE_API_KEY", NULL };
+    static const char *const gemini_providers[] = { "google", "google" };
+    static const char *const qwen_names[] = { "OPENAI_API_KEY", "DASHSCOPE_API_KEY", NULL };
+    static const char *const qwen_providers[] = { "openai", "dashscope" };
+    if (!rc)
+        rc = credentials_dotenv(c, out, ".gemini/.env", "gemini", gemini_names,
+                                gemini_providers);
+    if (!rc)
+        rc = credentials_dotenv(c, out, ".qwen/.env", "qwen", qwen_names, qwen_providers);
+    if (!rc)
+        rc = credentials_auth_file(c, out, ".pi/agent/auth.json", "pi");
+    return rc;
 }
 
 int credentials_extract(const struct credentials_options *o, struct credentials_set *out,
@@ -400,7 +470,9 @@ int credentials_extract(const struct credentials_options *o, struct credentials_
     if (!rc && !out->openai.provider)
         rc = credentials_codex(&c, &out->openai);
     if (!rc)
-        rc = credentials_opencode(&c, out);
+        rc = credentials_auth_file(&c, out, ".local/share/opencode/auth.json", "opencode");
+    if (!rc)
+        rc = credentials_acp_agents(&c, out);
     if (rc)
         credentials_set_clear(out);
     return rc;
@@ -438,16 +510,29 @@ int credentials_for_agent(const struct credentials_set *s, const char *agent,
         only = "anthropic";
     else if (strcmp(agent, "codex") == 0)
         only = "openai";
-    else if (strcmp(agent, "opencode") != 0)
-        return err_set(err, ERR_INVALID, "unknown agent '%s' (claude, codex, opencode or amp)",
+    else if (strcmp(agent, "gemini") == 0)
+        only = "google";
+    else if (strcmp(agent, "cursor") == 0)
+        only = "cursor";
+    else if (strcmp(agent, "qwen") == 0 && !provider && !s->openai.provider &&
+             credentials_find(s, "dashscope"))
+        only = "dashscope"; /* Qwen Code takes an OpenAI-style key, or DashScope's */
+    else if (strcmp(agent, "qwen") == 0 && (!provider || strcmp(provider, "dashscope") != 0))
+        only = "openai";
+    else if (strcmp(agent, "qwen") == 0)
+        only = "dashscope";
+    else if (strcmp(agent, "opencode") != 0 && strcmp(agent, "pi") != 0)
+        return err_set(err, ERR_INVALID,
+                       "unknown agent '%s' (claude, codex, opencode, amp, qwen, pi, gemini or "
+                       "cursor)",
                        agent);
     if (only) {
         if (provider && strcmp(provider, only) != 0)
             return err_set(err, ERR_INVALID, "agent %s only supports provider %s", agent, only);
         return credentials_for_provider(s, only, out, err);
     }
-    /* OpenCode speaks to any provider: prefer openai, then anthropic, then a
-     * lone other one. */
+    /* OpenCode and Pi speak to any provider: prefer openai, then anthropic,
+     * then a lone other one. */
     if (provider)
         return credentials_for_provider(s, provider, out, err);
     if (s->openai.provider)
@@ -457,7 +542,7 @@ int credentials_for_agent(const struct credentials_set *s, const char *agent,
     else if (s->n_other == 1)
         *out = &s->other[0];
     else if (s->n_other == 0)
-        return err_set(err, ERR_NOT_FOUND, "no credentials found for opencode");
+        return err_set(err, ERR_NOT_FOUND, "no credentials found for %s", agent);
     else {
         char names[200] = "";
         size_t used = 0;
@@ -469,7 +554,8 @@ int credentials_for_agent(const struct credentials_set *s, const char *agent,
             used += (size_t)n;
         }
         return err_set(err, ERR_INVALID,
-                       "multiple providers available for opencode: %s (use --provider)", names);
+                       "multiple providers available for %s: %s (use --provider)", agent,
+                       names);
     }
     return 0;
 }

@@ -10,6 +10,13 @@
  *              (OPENAI_API_KEY, or the OAuth tokens.access_token), then
  *              OpenCode's
  *   others     every other provider in ~/.local/share/opencode/auth.json
+ *   google     GEMINI_API_KEY, GOOGLE_API_KEY, then ~/.gemini/.env (Gemini CLI)
+ *   dashscope  DASHSCOPE_API_KEY, QWEN_API_KEY, then ~/.qwen/.env (Qwen Code,
+ *              whose OPENAI_API_KEY there counts for openai when nothing
+ *              else gave one)
+ *   cursor     CURSOR_API_KEY
+ *   (any)      Pi's ~/.pi/agent/auth.json, keyed by provider like OpenCode's
+ * A provider found once keeps its first source.
  *
  * Missing or unreadable files are skipped; expired OAuth tokens are not
  * reported.  Nothing here prints: secrets leave only through the caller,
@@ -30,7 +37,8 @@ enum credentials_auth {
  * empty slot. */
 struct credentials_entry {
     char *provider; /* "anthropic", "openai", or an OpenCode provider name */
-    char *source;   /* "environment", "claude-code", "codex", "opencode" or "amp" */
+    char *source;   /* "environment", "claude-code", "codex", "opencode", "amp", "gemini",
+                     * "qwen" or "pi" */
     char *location; /* the variable or file it came from, e.g. "$OPENAI_API_KEY" */
     enum credentials_auth auth;
     char *secret;   /* the key or token itself: never print it unmasked unasked */
@@ -62,7 +70,8 @@ void credentials_set_clear(struct credentials_set *s);
 const struct credentials_entry *credentials_find(const struct credentials_set *s,
                                                  const char *provider);
 
-/* The credential an agent ("claude", "codex", "opencode", "amp") would use,
+/* The credential an agent ("claude", "codex", "opencode", "amp", "qwen",
+ * "pi", "gemini", "cursor") would use,
  * narrowed to `provider` if non-NULL, chosen as the reference CLI chooses.
  * borrowed: *out points into `s`.  ERR_INVALID (unknown agent, provider the
  * agent cannot use, several candidates) or ERR_NOT_FOUND, with a message. */

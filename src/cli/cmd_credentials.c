@@ -33,10 +33,12 @@ static const char cmd_credentials_usage[] =
     "usage: sandbox-journal credentials <extract|extract-env> [options]\n"
     "\n"
     "Finds the API keys coding agents already have: ANTHROPIC_API_KEY, CLAUDE_API_KEY,\n"
-    "OPENAI_API_KEY and CODEX_API_KEY in the environment, then the agents' own files:\n"
+    "OPENAI_API_KEY, CODEX_API_KEY, GEMINI_API_KEY, GOOGLE_API_KEY, DASHSCOPE_API_KEY,\n"
+    "QWEN_API_KEY and CURSOR_API_KEY in the environment, then the agents' own files:\n"
     "~/.amp/config.json, ~/.claude.json(.api), ~/.claude/.credentials.json,\n"
-    "~/.claude-oauth-credentials.json, ~/.codex/auth.json and\n"
-    "~/.local/share/opencode/auth.json.  Secrets are masked unless --reveal is given.\n"
+    "~/.claude-oauth-credentials.json, ~/.codex/auth.json,\n"
+    "~/.local/share/opencode/auth.json, ~/.gemini/.env, ~/.qwen/.env and\n"
+    "~/.pi/agent/auth.json.  Secrets are masked unless --reveal is given.\n"
     "\n"
     "commands:\n"
     "  extract        print what was found (JSON), or one agent's or provider's key\n"
@@ -58,7 +60,7 @@ static const char cmd_credentials_extract_usage[] =
     "the one key that agent or provider would use, or fails (exit 1).\n"
     "\n"
     "options:\n"
-    "  -a, --agent AGENT        claude, codex, opencode or amp\n"
+    "  -a, --agent AGENT        claude, codex, opencode, amp, qwen, pi, gemini or cursor\n"
     "  -p, --provider PROVIDER  anthropic, openai, or an OpenCode provider\n"
     "  -d, --home-dir DIR       look for the agents' files under DIR (default $HOME)\n"
     "  -r, --reveal             print secrets in full (default: masked as sk-a...wxyz)\n"
@@ -121,9 +123,15 @@ static int cmd_credentials_parse(int argc, char **argv, int env, struct cmd_cred
         if (missing)
             return opts_fail("%s needs a value", argv[i]);
     }
-    if (o->agent && strcmp(o->agent, "claude") != 0 && strcmp(o->agent, "codex") != 0 &&
-        strcmp(o->agent, "opencode") != 0 && strcmp(o->agent, "amp") != 0)
-        return opts_fail("--agent must be claude, codex, opencode or amp, not '%s'", o->agent);
+    static const char *const agents[] = { "claude", "codex", "opencode", "amp", "qwen",
+                                          "pi", "gemini", "cursor", NULL };
+    int known = !o->agent;
+    for (size_t a = 0; !known && agents[a]; a++)
+        known = strcmp(o->agent, agents[a]) == 0;
+    if (!known)
+        return opts_fail("--agent must be claude, codex, opencode, amp, qwen, pi, gemini or "
+                         "cursor, not '%s'",
+                         o->agent);
     if (o->provider && !*o->provider)
         return opts_fail("--provider must not be empty");
     return 0;

@@ -197,11 +197,11 @@ static void prompt(json_t *id, json_t *params)
                          "tool_call_update", "toolCallId", "call_1", "status",
                          allowed ? "completed" : "failed", "content", "type", "content",
                          "content", "type", "text", "text", allowed ? "hi" : "denied"));
-        json_decref(r);
         if (cancelled || (how && strcmp(how, "cancelled") == 0))
             stop = "cancelled";
         else
             snprintf(answer, sizeof answer, "%s", allowed ? "allowed" : "rejected");
+        json_decref(r);
     } else if (strncmp(text, "read ", 5) == 0) {
         json_t *r = ask("fs/read_text_file",
                         json_pack("{s:s,s:s}", "sessionId", session, "path", text + 5),

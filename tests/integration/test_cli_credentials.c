@@ -207,9 +207,10 @@ static void test_extract_one(void **state)
     sj_cli_assert_one_line(r.err, "no credentials found for provider nope");
     sj_cli_result_free(&r);
 
-    creds(home, NULL, &r, "extract", "--agent", "gemini", NULL);
+    creds(home, NULL, &r, "extract", "--agent", "nosuch", NULL);
     assert_int_equal(r.exit_code, 2);
-    sj_cli_assert_one_line(r.err, "--agent must be claude, codex, opencode or amp");
+    sj_cli_assert_one_line(r.err, "--agent must be claude, codex, opencode, amp, qwen, pi, "
+                                  "gemini or cursor");
     sj_cli_result_free(&r);
 }
 

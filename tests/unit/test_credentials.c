@@ -20,7 +20,8 @@
 #define Y2030_MS 1893456000000LL
 
 static const char *const key_vars[] = { "ANTHROPIC_API_KEY", "CLAUDE_API_KEY", "OPENAI_API_KEY",
-                                        "CODEX_API_KEY" };
+                                        "CODEX_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
+                                        "DASHSCOPE_API_KEY", "QWEN_API_KEY", "CURSOR_API_KEY" };
 
 static void clear_key_vars(void)
 {
@@ -263,7 +264,12 @@ static void test_for_agent(void **state)
     assert_string_equal(err.msg, "no credentials found for provider anthropic");
     assert_int_equal(credentials_for_agent(&set, "opencode", NULL, &e, &err), ERR_NOT_FOUND);
     assert_string_equal(err.msg, "no credentials found for opencode");
-    assert_int_equal(credentials_for_agent(&set, "gemini", NULL, &e, &err), ERR_INVALID);
+    assert_int_equal(credentials_for_agent(&set, "nosuch", NULL, &e, &err), ERR_INVALID);
+    assert_int_equal(credentials_for_agent(&set, "gemini", NULL, &e, &err), ERR_NOT_FOUND);
+    assert_string_equal(err.msg, "no credentials found for provider google");
+    assert_int_equal(credentials_for_agent(&set, "qwen", NULL, &e, &err), ERR_NOT_FOUND);
+    assert_string_equal(err.msg, "no credentials found for provider openai");
+    assert_int_equal(credentials_for_agent(&set, "pi", NULL, &e, &err), ERR_NOT_FOUND);
 
     set.other = calloc(2, sizeof *set.other);
     assert_non_null(set.other);
@@ -296,6 +302,59 @@ static void test_for_agent(void **state)
     credentials_set_clear(&set);
 }
 
+/* The ACP agents' keys: the environment first, then Gemini CLI's and Qwen
+ * Code's .env files and Pi's auth.json; a provider keeps its first source. */
+static void test_acp_agents(void **state)
+{
+    (void)state; /* cmocka fixture unused */
+    clear_key_vars();
+    char home[512];
+    fresh_home(home, sizeof home, "acp");
+    write_file(home, ".gemini/.env", "# Gemini CLI\nexport GEMINI_API_KEY=\"gem-file-key\"\n");
+    write_file(home, ".qwen/.env", "OPENAI_API_KEY='qwen-openai-key'\nDASHSCOPE_API_KEY=ds-key\n");
+    write_file(home, ".pi/agent/auth.json",
+               "{\"anthropic\":{\"type\":\"api_key\",\"key\":\"pi-anthropic\"},"
+               "\"groq\":{\"type\":\"api_key\",\"key\":\"pi-groq\"},"
+               "\"openai\":{\"type\":\"oauth\",\"access\":\"pi-oauth\",\"expires\":"
+               "1893456000001}}");
+    assert_int_equal(setenv("CURSOR_API_KEY", "cursor-env-key", 1), 0);
+    struct credentials_set set;
+    extract(home, 1, Y2030_MS - 1, &set);
+    const struct credentials_entry *e = credentials_find(&set, "google");
+    assert_non_null(e);
+    assert_string_equal(e->secret, "gem-file-key");
+    assert_string_equal(e->source, "gemini");
+    e = credentials_find(&set, "openai");
+    assert_string_equal(e->secret, "qwen-openai-key"); /* before Pi's OAuth login */
+    assert_string_equal(e->source, "qwen");
+    assert_string_equal(credentials_find(&set, "dashscope")->secret, "ds-key");
+    assert_string_equal(credentials_find(&set, "anthropic")->secret, "pi-anthropic");
+    assert_string_equal(credentials_find(&set, "groq")->source, "pi");
+    e = credentials_find(&set, "cursor");
+    assert_string_equal(e->secret, "cursor-env-key");
+    assert_string_equal(e->location, "$CURSOR_API_KEY");
+    for (size_t i = 1; i < set.n_other; i++) /* kept sorted */
+        assert_true(strcmp(set.other[i - 1].provider, set.other[i].provider) < 0);
+    struct err err;
+    assert_int_equal(credentials_for_agent(&set, "qwen", NULL, &e, &err), 0);
+    assert_string_equal(e->secret, "qwen-openai-key");
+    assert_int_equal(credentials_for_agent(&set, "qwen", "dashscope", &e, &err), 0);
+    assert_string_equal(e->secret, "ds-key");
+    assert_int_equal(credentials_for_agent(&set, "gemini", NULL, &e, &err), 0);
+    assert_string_equal(e->secret, "gem-file-key");
+    assert_int_equal(credentials_for_agent(&set, "cursor", NULL, &e, &err), 0);
+    assert_int_equal(credentials_for_agent(&set, "pi", "groq", &e, &err), 0);
+    assert_string_equal(e->secret, "pi-groq");
+    credentials_set_clear(&set);
+
+    /* The environment wins over the files. */
+    assert_int_equal(setenv("GEMINI_API_KEY", "gem-env-key", 1), 0);
+    extract(home, 0, 0, &set);
+    assert_string_equal(credentials_find(&set, "google")->secret, "gem-env-key");
+    credentials_set_clear(&set);
+    clear_key_vars();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_claude_oauth_expiry),
         cmocka_unit_test(test_environment_and_amp),
         cmocka_unit_test(test_for_agent),
+        cmocka_unit_test(test_acp_agents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
