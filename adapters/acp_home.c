@@ -95,6 +95,26 @@ static int acp_home_pi(const char *binary, const char *home, const char *model,
     return rc;
 }
 
+/* Writes home/<dir>/settings.json turning usage statistics off, unless a
+ * settings file is there already (then it is the user's to keep). */
+static int acp_home_no_statistics(const char *home, const char *dir, struct err *err)
+{
+    char path[PATH_MAX + 32];
+    if (snprintf(path, sizeof path, "%s/%s", home, dir) >= (int)sizeof path - 16)
+        return err_set(err, ERR_INTERNAL, "path too long: %s", home);
+    if (datadir_mkdirs(path) != 0)
+        return err_set(err, ERR_INTERNAL, "cannot create %s: %s", path, strerror(errno));
+    strcat(path, "/settings.json");
+    if (access(path, F_OK) == 0)
+        return 0;
+    json_t *settings = json_pack("{s:{s:b}}", "privacy", "usageStatisticsEnabled", 0);
+    if (!settings)
+        return err_set(err, ERR_NOMEM, "out of memory");
+    int rc = acp_home_write(path, settings, err);
+    json_decref(settings);
+    return rc;
+}
+
 int adapter_acp_home_prepare(const char *agent, const char *binary, const char *home,
                              const char *model, struct agent_env *env, struct err *err)
 {
@@ -103,9 +123,14 @@ int adapter_acp_home_prepare(const char *agent, const char *binary, const char *
     /* Both restart themselves in a child node with a larger heap; killed,
      * the parent leaves that child holding our pipes, and stopping the
      * session (or the server) waits for it. */
-    if (strcmp(agent, "qwen") == 0)
+    /* Their usage statistics go to their vendors' collectors by default. */
+    if (strcmp(agent, "qwen") == 0) {
         agent_env_set(env, "QWEN_CODE_NO_RELAUNCH", "true");
-    else if (strcmp(agent, "gemini") == 0)
+        return acp_home_no_statistics(home, ".qwen", err);
+    }
+    if (strcmp(agent, "gemini") == 0) {
         agent_env_set(env, "GEMINI_CLI_NO_RELAUNCH", "true");
+        return acp_home_no_statistics(home, ".gemini", err);
+    }
     return 0;
 }

@@ -17,7 +17,9 @@
  * and when OPENAI_BASE_URL is set a provider "sj" at that endpoint becomes
  * pi's default in home/.pi/agent/{models,settings}.json (the key is named,
  * OPENAI_API_KEY, never written).  For "qwen" and "gemini": their
- * *_NO_RELAUNCH variable.  0, or an error for the journal. */
+ * *_NO_RELAUNCH variable, and usage statistics off in
+ * home/.qwen|.gemini/settings.json unless that file exists.  0, or an
+ * error for the journal. */
 int adapter_acp_home_prepare(const char *agent, const char *binary, const char *home,
                              const char *model, struct agent_env *env, struct err *err);
 
