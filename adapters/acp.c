@@ -89,7 +89,8 @@ struct acp_proto {
     json_t *mcp_servers;              /* ACP's form */
     int bypass;
     /* Loop only. */
-    char *context;                    /* the transcript for a resume without load */
+    char *context;                    /* the transcript for a resume without load,
+                                       * until the first process starts */
     adapter_acp_parser_t *parser;     /* the running process's */
 };
 
@@ -277,6 +278,11 @@ static int acp_command(void *state, const char *binary, const char *home, const 
     c->parser = adapter_acp_parser_new(&start);
     if (!c->parser)
         return err_set(err, ERR_NOMEM, "out of memory");
+    /* The transcript is the journal's as of this server's start: offered to
+     * the first process only (a later one after a crash either loads the
+     * session this one made or starts without it). */
+    free(c->context);
+    c->context = NULL;
     return 0;
 }
 

@@ -347,8 +347,10 @@ static void cli_job_run(uv_loop_t *loop, void *arg)
         char *line = NULL;
         struct err err;
         err_clear(&err);
-        if (j->make_line(d->state, j->arg, &line, &err) == 0)
-            cli_write(d, line);
+        if (j->make_line(d->state, j->arg, &line, &err) == 0) {
+            if (*line) /* "": nothing to say after all (no prompt to cancel) */
+                cli_write(d, line);
+        }
         else
             /* The process that asked is gone (crash, restart): the reply is
              * journaled by the session layer and has no one to reach. */

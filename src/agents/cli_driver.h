@@ -98,7 +98,7 @@ int cli_driver_send(struct adapter_ctx *ctx, const struct cli_driver_protocol *p
 
 /* Writes a line the protocol makes on the loop to the running process's
  * stdin: make_line(state, arg, &line, err) returns 0 and a new (free())
- * line, or an error that is logged (the process that asked is gone).  `arg`
+ * line ("" writes nothing), or an error that is logged (the process that asked is gone).  `arg`
  * is freed with free_arg(arg) in every case, a failed post included. */
 int cli_driver_reply(struct adapter_ctx *ctx, const struct cli_driver_protocol *protocol,
                      int (*make_line)(void *state, void *arg, char **line, struct err *err),

@@ -1,12 +1,16 @@
-/* sj-fault-agent: a misbehaving stand-in for the Claude Code CLI and the
- * Codex app-server, for tests/integration/test_agent_faults.c.
+/* sj-fault-agent: a misbehaving stand-in for the Claude Code CLI, the
+ * Codex app-server and any ACP agent, for
+ * tests/integration/test_agent_faults.c and test_acp_faults.c.
  *
- *     sj-fault-agent claude|codex <control dir> [the agent's own arguments]
+ *     sj-fault-agent claude|codex|acp <control dir> [the agent's own arguments]
  *
  * It speaks just enough of each protocol to get a turn going: Claude's
  * stream-json (a user line in; system, stream_event, assistant and result
- * lines out) and Codex's app-server JSON-RPC (initialize, thread/start,
- * thread/resume, turn/start; turn notifications out).  Then it does what
+ * lines out), Codex's app-server JSON-RPC (initialize, thread/start,
+ * thread/resume, turn/start; turn notifications out) and the Agent Client
+ * Protocol (initialize, session/new, session/load, session/prompt;
+ * session/update notifications out; ACP agents are registered with
+ * `server --acp-agent NAME=<this> acp <control dir>`).  Then it does what
  * its mode says.  The server finds it as an ordinary agent binary: the test
  * puts a two-line shell script at <agents dir>/<agent>/node_modules/.bin/
  * that execs this program with the control directory.
@@ -21,7 +25,7 @@
  * Start modes, before the agent reads anything:
  *   ok             speak the protocol
  *   startexit      print an error on stderr and exit 1 (a failed handshake)
- *   hserror        Codex: answer every request with a JSON-RPC error
+ *   hserror        Codex, ACP: answer every request with a JSON-RPC error
  *
  * A turn whose user text contains "fault:<what>[:N]" misbehaves after one
  * text delta; any other turn completes.  <what> is:
@@ -34,7 +38,8 @@
  *   garbage        invalid UTF-8, a half line, a NUL byte; then finish
  *   truncexit      a JSON line cut short, no newline, then exit 0
  *   permexit       ask for a permission (Claude: can_use_tool, Codex: a
- *                  command approval), then exit 3 while it is pending
+ *                  command approval, ACP: session/request_permission), then
+ *                  exit 3 while it is pending
  *   permwait       ask for a permission and wait (the answer is ignored)
  *
  * Built without sanitizers (tests/CMakeLists.txt), so that a SIGSEGV is a
@@ -356,10 +361,88 @@ static int codex_main(void)
     return 0;
 }
 
+/* ---- ACP: JSON-RPC over stdio --------------------------------------------------- */
+
+static void acp_update(const char *session, const char *text)
+{
+    fa_send(json_pack("{s:s,s:s,s:{s:s,s:{s:s,s:{s:s,s:s}}}}", "jsonrpc", "2.0", "method",
+                      "session/update", "params", "sessionId", session, "update",
+                      "sessionUpdate", "agent_message_chunk", "content", "type", "text", "text",
+                      text));
+}
+
+static void acp_turn(json_t *id, const char *session, const char *text)
+{
+    turns++;
+    fa_set_fault(text);
+    acp_update(session, "partial ");
+    if (fa_is("lines")) {
+        long long t0 = fa_now_ms();
+        for (long i = 0; i < fault_arg; i++)
+            acp_update(session, "x");
+        fa_log("flood %ld %lld", fault_arg, fa_now_ms() - t0);
+    } else if (fa_is("permexit") || fa_is("permwait")) {
+        fa_send(json_pack("{s:s,s:s,s:s,s:{s:s,s:{s:s,s:s},s:[{s:s,s:s,s:s}]}}", "jsonrpc",
+                          "2.0", "id", "perm-fault-1", "method", "session/request_permission",
+                          "params", "sessionId", session, "toolCall", "toolCallId", "call-1",
+                          "title", "echo hi > out.txt", "options", "optionId", "ok", "name",
+                          "Allow", "kind", "allow_once"));
+        if (fa_is("permexit"))
+            exit(3);
+        return; /* the prompt stays open: its answer never comes */
+    } else if (fault[0]) {
+        fa_misbehave("{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"stopRea");
+    }
+    acp_update(session, "turn done");
+    fa_send(json_pack("{s:s,s:O,s:{s:s}}", "jsonrpc", "2.0", "id", id, "result", "stopReason",
+                      "end_turn"));
+}
+
+static int acp_main(void)
+{
+    char session[64] = "";
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, stdin) > 0) {
+        json_t *v = json_loads(line, 0, NULL);
+        const char *method = json_string_value(json_object_get(v, "method"));
+        json_t *id = json_object_get(v, "id");
+        const json_t *params = json_object_get(v, "params");
+        if (!method || !id) {
+            json_decref(v); /* session/cancel, answers to our requests */
+            continue;
+        }
+        if (strcmp(mode, "hserror") == 0) {
+            fa_send(json_pack("{s:s,s:O,s:{s:i,s:s}}", "jsonrpc", "2.0", "id", id, "error",
+                              "code", -32000, "message", "fault-agent: authentication required"));
+        } else if (strcmp(method, "initialize") == 0) {
+            fa_send(json_pack("{s:s,s:O,s:{s:i,s:{s:b}}}", "jsonrpc", "2.0", "id", id, "result",
+                              "protocolVersion", 1, "agentCapabilities", "loadSession", 1));
+        } else if (strcmp(method, "session/new") == 0) {
+            snprintf(session, sizeof session, "acp-%ld", (long)getpid());
+            fa_send(json_pack("{s:s,s:O,s:{s:s}}", "jsonrpc", "2.0", "id", id, "result",
+                              "sessionId", session));
+        } else if (strcmp(method, "session/load") == 0) {
+            const char *want = json_string_value(json_object_get(params, "sessionId"));
+            snprintf(session, sizeof session, "%.63s", want ? want : "?");
+            fa_send(json_pack("{s:s,s:O,s:{}}", "jsonrpc", "2.0", "id", id, "result"));
+        } else if (strcmp(method, "session/prompt") == 0) {
+            const json_t *blocks = json_object_get(params, "prompt");
+            const json_t *last = json_array_get(blocks, json_array_size(blocks) - 1);
+            acp_turn(id, session, json_string_value(json_object_get(last, "text")));
+        } else {
+            fa_send(json_pack("{s:s,s:O,s:{}}", "jsonrpc", "2.0", "id", id, "result"));
+        }
+        json_decref(v);
+    }
+    free(line);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: sj-fault-agent claude|codex <control dir> [args]\n");
+        fprintf(stderr, "usage: sj-fault-agent claude|codex|acp <control dir> [args]\n");
         return 2;
     }
     ctl = argv[2];
@@ -373,6 +456,8 @@ int main(int argc, char **argv)
         return claude_main(argc - 3, argv + 3);
     if (strcmp(argv[1], "codex") == 0)
         return codex_main();
+    if (strcmp(argv[1], "acp") == 0)
+        return acp_main();
     fprintf(stderr, "sj-fault-agent: unknown agent %s\n", argv[1]);
     return 2;
 }

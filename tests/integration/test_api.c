@@ -63,15 +63,16 @@ static void test_root(void **state)
 
 static void test_agents(void **state)
 {
-    static const char *const ids[] = {"claude", "codex", "opencode", "amp", "mock"};
+    static const char *const ids[] = {"claude", "codex",  "opencode", "amp",
+                                      "mock",   "qwen",   "pi",       "gemini", "cursor"};
     struct sj_server *s = *state;
     json_t *r = sj_call(s, "GET", "/v1/agents", NULL, 200);
     json_t *agents = json_object_get(r, "agents");
     json_t *mock, *caps;
 
     assert_true(json_is_array(agents));
-    assert_int_equal(json_array_size(agents), 5);
-    for (size_t i = 0; i < 5; i++) {
+    assert_int_equal(json_array_size(agents), 9);
+    for (size_t i = 0; i < 9; i++) {
         json_t *a = json_array_get(agents, i);
         assert_string_equal(sj_str(a, "id"), ids[i]);
         assert_true(json_is_boolean(json_object_get(a, "installed")));

@@ -210,7 +210,7 @@ static void test_install_then_noop_then_reinstall(void **state)
     assert_true(info.pinned);
 
     /* The agent list reports it. */
-    void *no_instances[8] = { 0 }; /* no shared server runs here */
+    void *no_instances[REGISTRY_MAX] = { 0 }; /* no shared server runs here */
     json_t *list = registry_list_json(agents, no_instances);
     assert_non_null(list);
     size_t i;
