@@ -1,9 +1,10 @@
-/* End to end with the real Pi (pi-acp running @mariozechner/pi-coding-agent's `pi --mode rpc`) at its pinned version, installed by
- * `sandbox-journal install-agent pi` into SJ_AGENTS_DIR, against the fake
- * model's chat.completions API on loopback, through the HTTP API: the
- * flows of tests/support/e2e_acp.c (streamed text, the shell tool granted
- * and rejected, two sessions at once, the agent killed mid-turn, a server
- * restart, terminate mid-turn). */
+/* End to end with the real Pi (pi-acp running
+ * @mariozechner/pi-coding-agent's `pi --mode rpc`) at its
+ * pinned version, installed by `sandbox-journal install-agent pi` into
+ * SJ_AGENTS_DIR, against the fake model's chat.completions API on
+ * loopback, through the HTTP API: the flows of tests/support/e2e_acp.c
+ * (streamed text, the shell tool granted and rejected, two sessions at
+ * once, the agent killed mid-turn, a server restart, terminate mid-turn). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
