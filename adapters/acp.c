@@ -35,6 +35,7 @@
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "adapters/acp.h"
+#include "adapters/acp_home.h"
 
 #include "agents/adapter.h"
 #include "agents/agent_env.h"
@@ -243,7 +244,6 @@ static int acp_command(void *state, const char *binary, const char *home, const 
                        const char *args[CLI_DRIVER_MAX_ARGS], struct agent_env *env,
                        struct err *err)
 {
-    (void)home; /* ACP agents keep their own state under HOME */
     struct acp_proto *c = state;
     struct acp_instance *in = c->inst;
     size_t n = 0;
@@ -263,6 +263,9 @@ static int acp_command(void *state, const char *binary, const char *home, const 
         agent_env_credential(env, "openai", "OPENAI_API_KEY", NULL);
     if (wants_anthropic)
         agent_env_credential(env, "anthropic", "ANTHROPIC_API_KEY", NULL);
+    int rc = adapter_acp_home_prepare(in->id, binary, home, c->model, env, err);
+    if (rc)
+        return rc;
 
     char token[9];
     acp_token(token);

@@ -27,7 +27,7 @@ for obj in *.o; do
     codex|codex_parse) prefixes="adapter_codex" ;;
     opencode|opencode_parse) prefixes="adapter_opencode" ;;
     amp|amp_parse) prefixes="adapter_amp" ;;
-    acp|acp_parse) prefixes="adapter_acp $acp_agents" ;;
+    acp|acp_parse|acp_home) prefixes="adapter_acp $acp_agents" ;;
     migrations_data) prefixes="migrations_" ;;
     openapi_data) prefixes="embedded_openapi" ;;
     *) prefixes="${base}_" ;;

@@ -37,7 +37,8 @@ extern char **environ;
 #define INSTALL_TAIL_MAX 8192
 
 static const struct install_package install_packages[] = {
-#define AGENT_PACKAGE(agent, package, version, binary) { #agent, package, version, binary },
+#define AGENT_PACKAGE(agent, package, version, binary, with) \
+    { #agent, package, version, binary, with },
 #include "agents/manifest.def"
 #undef AGENT_PACKAGE
 };
@@ -394,6 +395,24 @@ static int install_version_by_running(const char *binary, char *out, size_t size
 
 /* ---- status --------------------------------------------------------------- */
 
+/* Whether the second package of `pkg` (if any) is under `dir` at its
+ * version.  A scoped name's '@' is not the version's. */
+static int install_with_pinned(const struct install_package *pkg, const char *dir)
+{
+    if (!pkg->with[0])
+        return 1;
+    const char *at = strrchr(pkg->with, '@');
+    if (!at || at == pkg->with)
+        return 0;
+    char name[256], pj[PATH_MAX], version[64];
+    if (snprintf(name, sizeof name, "%.*s", (int)(at - pkg->with), pkg->with) >=
+            (int)sizeof name ||
+        snprintf(pj, sizeof pj, "%s/node_modules/%s/package.json", dir, name) >= (int)sizeof pj)
+        return 0;
+    return install_read_version(pj, name, version, sizeof version) &&
+           strcmp(version, at + 1) == 0;
+}
+
 /* Fills *out from the pinned install under `dir` (<agents_dir>/<agent>).  1 if there. */
 static int install_pinned_status(const struct install_package *pkg, const char *dir,
                                  struct install_info *out)
@@ -409,7 +428,7 @@ static int install_pinned_status(const struct install_package *pkg, const char *
     out->installed = 1;
     snprintf(out->path, sizeof out->path, "%s", bin);
     if (install_read_version(pj, pkg->package, out->version, sizeof out->version))
-        out->pinned = strcmp(out->version, pkg->version) == 0;
+        out->pinned = strcmp(out->version, pkg->version) == 0 && install_with_pinned(pkg, dir);
     return 1;
 }
 
@@ -534,11 +553,12 @@ static int install_npm(const struct install_package *pkg, const char *staging,
     char spec[256];
     snprintf(spec, sizeof spec, "%s@%s", pkg->package, pkg->version);
     const char *argv[] = { npm, "install", "--prefix", staging, "--no-audit", "--no-fund",
-                           "--no-update-notifier", "--loglevel=error", spec, NULL };
+                           "--no-update-notifier", "--loglevel=error", spec,
+                           pkg->with[0] ? pkg->with : NULL, NULL };
     if (o->progress_fd >= 0) {
         char line[512];
-        int n = snprintf(line, sizeof line, "installing %s (%s) with %s...\n", pkg->agent,
-                         spec, npm);
+        int n = snprintf(line, sizeof line, "installing %s (%s%s%s) with %s...\n", pkg->agent,
+                         spec, pkg->with[0] ? " + " : "", pkg->with, npm);
         if (n > 0 && write(o->progress_fd, line, (size_t)n) < 0)
             n = 0; /* progress is best effort */
     }

@@ -36,6 +36,10 @@ struct install_package {
     const char *package; /* "@anthropic-ai/claude-code" */
     const char *version; /* "2.1.197" */
     const char *binary;  /* "claude" */
+    /* A second package installed beside it, "name@version", or "" (pi-acp
+     * runs the `pi` of @mariozechner/pi-coding-agent).  The install is
+     * pinned only when both are there at their versions. */
+    const char *with;
 };
 
 /* borrowed (static): the pinned package of `agent`, or NULL for agents

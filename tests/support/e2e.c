@@ -212,6 +212,9 @@ static const struct {
     { "claude", "ANTHROPIC_BASE_URL", "", "ANTHROPIC_API_KEY" },
     { "codex", "OPENAI_BASE_URL", "/v1", "OPENAI_API_KEY" },
     { "opencode", "OPENAI_BASE_URL", "/v1", "OPENAI_API_KEY" },
+    { "qwen", "OPENAI_BASE_URL", "/v1", "OPENAI_API_KEY" },
+    { "pi", "OPENAI_BASE_URL", "/v1", "OPENAI_API_KEY" },
+    { "gemini", "GOOGLE_GEMINI_BASE_URL", "", "GEMINI_API_KEY" },
 };
 
 void e2e_rig_start(struct e2e_rig *r, const char *agent, const char *script,

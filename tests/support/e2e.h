@@ -71,8 +71,8 @@ int e2e_rig_teardown(void **state);
 /* Skips the test unless e2e_ready(agent); starts the fake with `script`
  * in a fresh dir, points the agent's CLI at it (base URL and API key in the
  * environment the server passes on), then starts the server as
- * e2e_server_start does, in a fresh working dir.  agent: "claude", "codex"
- * or "opencode". */
+ * e2e_server_start does, in a fresh working dir.  agent: "claude", "codex",
+ * "opencode", "qwen", "pi" or "gemini". */
 void e2e_rig_start(struct e2e_rig *r, const char *agent, const char *script,
                    const char *const *extra_args);
 

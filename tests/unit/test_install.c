@@ -60,11 +60,13 @@ static void make_npm(const char *dir, char *npm, size_t size, int fail)
             "#!/bin/sh\n"
             "echo run >> '%s/calls'\n"
             "%s"
-            "prefix=''; spec=''\n"
+            "prefix=''; specs=''\n"
             "while [ $# -gt 0 ]; do\n"
-            "  case \"$1\" in --prefix) prefix=$2; shift ;; -*) ;; install) ;; *) spec=$1 ;; esac\n"
+            "  case \"$1\" in --prefix) prefix=$2; shift ;; -*) ;; install) ;;\n"
+            "    *) specs=\"$specs $1\" ;; esac\n"
             "  shift\n"
             "done\n"
+            "for spec in $specs; do\n"
             "pkg=${spec%%@*}; ver=${spec##*@}\n"
             "case \"$spec\" in @*) pkg=@${spec#@}; pkg=${pkg%%@*} ;; esac\n"
             "bin=$(echo \"$pkg\" | sed 's|.*/||; s|-code$||; s|claude|claude|')\n"
@@ -76,6 +78,7 @@ static void make_npm(const char *dir, char *npm, size_t size, int fail)
             "printf '#!/bin/sh\\necho %%s\\n' \"$ver\" > \"$prefix/node_modules/$pkg/cli\"\n"
             "chmod +x \"$prefix/node_modules/$pkg/cli\"\n"
             "ln -s \"../$pkg/cli\" \"$prefix/node_modules/.bin/$bin\"\n"
+            "done\n"
             "echo 'added 1 package in 0s'\n",
             dir,
             fail ? "echo 'npm error code ENOTFOUND' >&2\n"
@@ -129,6 +132,42 @@ static void test_manifest(void **state)
     assert_int_equal(install_agent(base, "nope", &(struct install_options){ .progress_fd = -1 },
                                    &info, &err),
                      ERR_INVALID);
+}
+
+/* An agent made of two packages (pi-acp runs pi): both are installed, and
+ * the install counts as pinned only while both are at their versions. */
+static void test_install_two_packages(void **state)
+{
+    (void)state;
+    char dir[PATH_MAX], npm[PATH_MAX], agents[PATH_MAX + 16];
+    fresh(dir, sizeof dir, "two");
+    make_npm(dir, npm, sizeof npm, 0);
+    snprintf(agents, sizeof agents, "%s/agents", dir);
+    const struct install_package *p = install_package_for("pi");
+    assert_non_null(p);
+    assert_string_equal(p->binary, "pi-acp");
+    assert_string_equal(p->with, "@mariozechner/pi-coding-agent@0.73.1");
+    struct install_info info;
+    struct err err;
+    struct install_options o = { .progress_fd = -1, .npm = npm };
+    assert_int_equal(install_agent(agents, "pi", &o, &info, &err), 0);
+    assert_true(info.pinned);
+    assert_int_equal(calls(dir), 1);
+    char pj[PATH_MAX * 2];
+    snprintf(pj, sizeof pj, "%s/pi/node_modules/@mariozechner/pi-coding-agent/package.json",
+             agents);
+    assert_int_equal(access(pj, F_OK), 0);
+    /* Pinned: nothing to do. */
+    assert_int_equal(install_agent(agents, "pi", &o, &info, &err), 0);
+    assert_int_equal(calls(dir), 1);
+    /* The second package at another version: not pinned, installed again. */
+    write_file(pj, "{\"name\":\"@mariozechner/pi-coding-agent\",\"version\":\"0.1.0\"}", 0);
+    assert_int_equal(install_status(agents, "pi", &info, &err), 0);
+    assert_true(info.installed);
+    assert_false(info.pinned);
+    assert_int_equal(install_agent(agents, "pi", &o, &info, &err), 0);
+    assert_true(info.pinned);
+    assert_int_equal(calls(dir), 2);
 }
 
 static void test_install_then_noop_then_reinstall(void **state)
@@ -356,6 +395,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_manifest),
         cmocka_unit_test(test_install_then_noop_then_reinstall),
+        cmocka_unit_test(test_install_two_packages),
         cmocka_unit_test(test_failed_npm_keeps_previous_install),
         cmocka_unit_test(test_npm_missing),
         cmocka_unit_test(test_agent_on_path),
