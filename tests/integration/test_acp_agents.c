@@ -410,6 +410,14 @@ static void test_restart_resumes(void **state)
     json_decref(events);
 }
 
+/* The user's own message streams as an item.delta too: only the agent's
+ * chunk proves the agent is running. */
+static int is_agent_delta(const json_t *event)
+{
+    const char *delta = json_string_value(json_object_get(json_object_get(event, "data"), "delta"));
+    return delta && strcmp(delta, "working") == 0;
+}
+
 static void test_terminate_mid_turn(void **state)
 {
     struct rig *r = *state;
@@ -419,7 +427,8 @@ static void test_terminate_mid_turn(void **state)
         create(r, sid, "standin");
         long long before = turn(r, sid, k ? "permission" : "hang");
         json_decref(e2e_wait_event(&r->srv, sid, before,
-                                   k ? "permission.requested" : "item.delta", NULL, WAIT_MS));
+                                   k ? "permission.requested" : "item.delta",
+                                   k ? NULL : is_agent_delta, WAIT_MS));
         pid_t agent = e2e_child_pid(r->srv.pid, "sj-acp-standin");
         assert_true(agent > 0);
         char *path = sj_fmt("/v1/sessions/%s/terminate", sid);

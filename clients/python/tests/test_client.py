@@ -1,5 +1,6 @@
 """The blocking client against the real server with the mock agent."""
 
+import time
 import uuid
 
 import pytest
@@ -138,7 +139,14 @@ def test_get_session_and_search(client):
     with pytest.raises(ApiError) as info:
         client.get_session("no-such-session")
     assert info.value.status == 404 and info.value.error_type == "session_not_found"
-    found = client.search("needle")
+    # The index follows the commit: once an answer reports no lag, the
+    # assistant's message (already streamed, so committed) must be a hit.
+    for _ in range(500):
+        found = client.search("needle")
+        if found["indexLag"] == 0:
+            break
+        time.sleep(0.01)
+    assert found["indexLag"] == 0
     hit = [h for h in found["hits"] if h["sessionId"] == "found"][0]
     assert "<mark>needle</mark>" in hit["snippet"] and hit["sequence"] >= 1
     assert client.search("needle", session="found", limit=1)["hits"][0]["sessionId"] == "found"
