@@ -141,7 +141,8 @@ void supervisor_proc_stop(supervisor_proc_t *p, unsigned kill_ms);
  * one asked for. */
 int supervisor_proc_stopping(const supervisor_proc_t *p);
 
-/* Sends `signum` to the child.  0, or ERR_INVALID if it is already gone. */
+/* Sends `signum` to the child and its process group (every child leads
+ * one).  0, or ERR_INVALID if it is already gone. */
 int supervisor_proc_kill(supervisor_proc_t *p, int signum);
 
 /* Stops reading the child's output (a raw-mode consumer that is behind):

@@ -358,9 +358,11 @@ int supervisor_proc_spawn(uv_loop_t *loop, const struct supervisor_proc_options 
         .cwd = options->cwd,
         .stdio_count = 3,
         .stdio = stdio,
-        /* setsid(): the terminal's session leader, and out of the server's
-         * process group. */
-        .flags = options->tty ? UV_PROCESS_DETACHED : 0,
+        /* setsid(): every child leads its own process group (and a terminal's
+         * session), so a stop reaches what it started too (a tool's shell,
+         * a dev server) and a Ctrl-C at the server's terminal reaches only
+         * the server, which stops its children in order. */
+        .flags = UV_PROCESS_DETACHED,
     };
     p->process.data = p;
     int rc = uv_spawn(loop, &p->process, &po);
@@ -509,6 +511,9 @@ int supervisor_proc_kill(supervisor_proc_t *p, int signum)
     assert(supervisor_on_loop(p->process.loop));
     if (p->exited)
         return ERR_INVALID;
+    /* The group first; the child alone if it already left its group. */
+    if (kill(-p->process.pid, signum) == 0)
+        return 0;
     return uv_process_kill(&p->process, signum) < 0 ? ERR_INVALID : 0;
 }
 

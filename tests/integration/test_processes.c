@@ -593,6 +593,57 @@ static int setup_token(void **state)
     return sj_setup_with(state, args);
 }
 
+/* 1 while `pid` is alive: neither gone nor a zombie waiting for init. */
+static int alive(long pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *close_paren = strrchr(buf, ')');
+    char st = 0;
+    return close_paren && sscanf(close_paren + 1, " %c", &st) == 1 && st != 'Z' && st != 'X';
+}
+
+/* A stop reaches what the process started: a shell's background job dies
+ * with the shell instead of living on as an orphan. */
+static void test_stop_reaches_the_group(void **state)
+{
+    struct sj_server *s = *state;
+    json_t *p = create(s, "{\"command\":\"sh\",\"args\":[\"-c\",\"sleep 300 & echo $!; wait\"]}");
+    const char *id = sj_str(p, "id");
+    long job = 0;
+    for (int i = 0; i < WAIT_MS / 10 && job <= 0; i++) {
+        size_t len;
+        char *text = log_text(s, id, NULL, &len);
+        if (strchr(text, '\n'))
+            job = atol(text);
+        free(text);
+        if (job <= 0)
+            sj_sleep_ms(10);
+    }
+    assert_true(job > 0);
+    assert_true(alive(job));
+    char *path = sj_fmt("/v1/processes/%s/stop?waitMs=5000", id);
+    json_t *info = sj_call(s, "POST", path, NULL, 200);
+    assert_string_equal(sj_str(info, "status"), "exited");
+    json_decref(info);
+    free(path);
+    int gone = 0;
+    for (int i = 0; i < 500 && !gone; i++) {
+        gone = !alive(job);
+        if (!gone)
+            sj_sleep_ms(10);
+    }
+    assert_true(gone);
+    json_decref(p);
+    assert_no_zombie(s);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_token, sj_teardown_default)
@@ -606,6 +657,7 @@ int main(void)
         T(test_follow_then_kill9_restart),
         T(test_auth_and_unknown_ids),
         T(test_stop_ends_processes),
+        T(test_stop_reaches_the_group),
         cmocka_unit_test_setup_teardown(test_run_holds_no_worker, setup_one_worker,
                                         sj_teardown_default),
     };
