@@ -57,6 +57,7 @@ struct http {
     int listen_fd;
     struct http_config config;
     struct http_server_ctx ctx;
+    _Atomic unsigned waiting; /* ctx.waiting points here */
     const struct http_route *tables[HTTP_MAX_TABLES + 1]; /* searched in order; NULL ends */
     const struct http_body_stream *streams[HTTP_MAX_STREAM_TABLES + 1]; /* NULL ends */
 };
@@ -910,6 +911,8 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
     h->ctx.max_upload_bytes = config->max_upload_bytes;
     h->ctx.inflight = &h->inflight;
     h->ctx.processes = config->processes;
+    h->ctx.wait_slots = config->threads > 1 ? config->threads - 1 : 0;
+    h->ctx.waiting = &h->waiting;
     h->inflight.keys = hmap_new();
     if (!h->inflight.keys || pthread_mutex_init(&h->inflight.lock, NULL) != 0) {
         hmap_free(h->inflight.keys);

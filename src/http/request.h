@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 struct sse_hub;
@@ -28,6 +29,11 @@ struct http_server_ctx {
     struct http_inflight *inflight; /* Idempotency-Keys of requests running now */
     processes_t *processes;         /* the workspace's processes */
     uint64_t max_upload_bytes;       /* the largest file or tar a /v1/fs route takes */
+    /* A handler that may hold its worker waiting (/stop and /kill with
+     * waitMs) takes one of `wait_slots` first: one worker fewer than there
+     * are, so one always stays free for every other client. */
+    unsigned wait_slots;
+    _Atomic unsigned *waiting;
 };
 
 struct http_request {

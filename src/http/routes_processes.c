@@ -8,6 +8,7 @@
 #include "http/sse.h"
 #include "workspace/processes.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,12 +130,24 @@ static enum MHD_Result proc_signal(struct http_request *req, int hard)
     uint64_t wait_ms = 0;
     int present = 0;
     int rc = http_query_u64(req, "waitMs", &wait_ms, &present, &err);
-    /* The wait holds this worker: bounded, the client asks again for more. */
+    /* The wait holds this worker: bounded, and only while a worker can be
+     * spared; otherwise the answer is the state now and the client asks
+     * again. */
     if (rc == 0 && wait_ms > PROC_MAX_WAIT_MS)
         wait_ms = PROC_MAX_WAIT_MS;
+    int slot = 0;
+    if (rc == 0 && wait_ms) {
+        slot = atomic_fetch_add(req->server->waiting, 1) < req->server->wait_slots;
+        if (!slot) {
+            atomic_fetch_sub(req->server->waiting, 1);
+            wait_ms = 0;
+        }
+    }
     if (rc == 0)
         rc = processes_signal(req->server->processes, req->params[0], hard, wait_ms, &out,
                               &err);
+    if (slot)
+        atomic_fetch_sub(req->server->waiting, 1);
     return proc_answer(req, rc, &err, out);
 }
 

@@ -579,6 +579,60 @@ static void test_run_holds_no_worker(void **state)
     assert_true(b.status == 409 || b.status < 0);
 }
 
+struct bg_stop {
+    int port;
+    const char *auth;
+    char path[128];
+    int status;
+};
+
+static void *bg_stop_main(void *arg)
+{
+    struct bg_stop *b = arg;
+    struct httpc_response resp;
+    const char *headers[] = { b->auth, NULL };
+    b->status = httpc_request(b->port, "POST", b->path, headers, NULL, 0, 60000, &resp) == 0
+                    ? resp.status : -1;
+    if (b->status > 0)
+        httpc_response_free(&resp);
+    return NULL;
+}
+
+/* With one worker, /stop?waitMs cannot take it: the wait for a child that
+ * shrugs off SIGTERM (5 s until the SIGKILL) would stall every other
+ * client. */
+static void test_stop_wait_holds_no_last_worker(void **state)
+{
+    struct sj_server *s = *state;
+    json_t *p = create(s, "{\"command\":\"sh\",\"args\":[\"-c\","
+                          "\"trap '' TERM; echo ready; while :; do sleep 1; done\"]}");
+    const char *id = sj_str(p, "id");
+    for (int i = 0; i < WAIT_MS / 10; i++) {
+        size_t len;
+        char *text = log_text(s, id, NULL, &len);
+        int ready = strstr(text, "ready") != NULL;
+        free(text);
+        if (ready)
+            break;
+        sj_sleep_ms(10);
+    }
+    char auth[192];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", s->token);
+    struct bg_stop b = { .port = s->port, .auth = auth };
+    snprintf(b.path, sizeof b.path, "/v1/processes/%s/stop?waitMs=30000", id);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, bg_stop_main, &b), 0);
+    sj_sleep_ms(300);
+    struct httpc_response resp;
+    assert_int_equal(httpc_request(s->port, "GET", "/v1/health", NULL, NULL, 0, 2000, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    httpc_response_free(&resp);
+    pthread_join(t, NULL);
+    assert_int_equal(b.status, 200);
+    json_decref(wait_exited(s, id));
+    json_decref(p);
+}
+
 /* One HTTP worker, and a token. */
 static int setup_one_worker(void **state)
 {
@@ -660,6 +714,8 @@ int main(void)
         T(test_stop_reaches_the_group),
         cmocka_unit_test_setup_teardown(test_run_holds_no_worker, setup_one_worker,
                                         sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_stop_wait_holds_no_last_worker,
+                                        setup_one_worker, sj_teardown_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
