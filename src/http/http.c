@@ -445,30 +445,35 @@ const char *http_header(struct http_request *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
-char *http_query(struct http_request *req, const char *name)
+int http_query(struct http_request *req, const char *name, char **out, struct err *err)
 {
+    *out = NULL;
     const char *raw = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
     if (!raw)
-        return NULL;
-    struct err err;
-    char *value = parse_percent_decode(raw, strlen(raw), 1, &err);
-    if (!value && err.code == ERR_INVALID)
-        value = strdup("\x01"); /* a broken escape reads as an invalid value */
-    return value;
+        return 0;
+    *out = parse_percent_decode(raw, strlen(raw), 1, err);
+    if (*out)
+        return 0;
+    if (err->code == ERR_INVALID)
+        err_set(err, ERR_INVALID,
+                "invalid request: query parameter '%s' has a malformed escape or a NUL byte",
+                name);
+    return err->code;
 }
 
 int http_query_bool(struct http_request *req, const char *name, const char *alias, int *out,
                     struct err *err)
 {
     const char *used = name;
-    char *v = http_query(req, name);
-    if (!v && alias) {
-        v = http_query(req, alias);
+    char *v = NULL;
+    int rc = http_query(req, name, &v, err);
+    if (rc == 0 && !v && alias) {
+        rc = http_query(req, alias, &v, err);
         used = alias;
     }
-    if (!v)
-        return 0;
-    int rc = parse_bool(used, v, out, err);
+    if (rc || !v)
+        return rc;
+    rc = parse_bool(used, v, out, err);
     free(v);
     return rc;
 }
@@ -476,11 +481,12 @@ int http_query_bool(struct http_request *req, const char *name, const char *alia
 int http_query_u64(struct http_request *req, const char *name, uint64_t *out, int *present,
                    struct err *err)
 {
-    char *v = http_query(req, name);
+    char *v = NULL;
+    int rc = http_query(req, name, &v, err);
     *present = v != NULL;
-    if (!v)
-        return 0;
-    int rc = parse_u64(name, v, out, err);
+    if (rc || !v)
+        return rc;
+    rc = parse_u64(name, v, out, err);
     free(v);
     return rc;
 }

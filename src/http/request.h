@@ -87,8 +87,10 @@ struct http_body_stream {
 /* The request's params, body and CORS headers are freed once its handler
  * returns: a handler copies what outlives it. */
 
-/* Looks up a query argument, percent-decoded.  new: free() it; NULL if absent. */
-char *http_query(struct http_request *req, const char *name);
+/* Looks up a query argument, percent-decoded.  0 with *out new (free()
+ * it) or NULL when absent; ERR_INVALID naming the argument when its
+ * escapes are broken or decode to a NUL byte, ERR_NOMEM. */
+int http_query(struct http_request *req, const char *name, char **out, struct err *err);
 /* Looks up a request header (case-insensitive).  borrowed, or NULL. */
 const char *http_header(struct http_request *req, const char *name);
 /* 1 for a HEAD request: the handler answers with headers only. */

@@ -12,11 +12,14 @@ static int routes_config_query(struct http_request *req, enum wsconfig_kind kind
                                char **directory, char **name, struct err *err)
 {
     const char *key = kind == WSCONFIG_MCP ? "mcpName" : "skillName";
-    *directory = http_query(req, "directory");
-    *name = http_query(req, key);
-    if (*directory && *name)
+    *directory = *name = NULL;
+    int rc = http_query(req, "directory", directory, err);
+    if (rc == 0)
+        rc = http_query(req, key, name, err);
+    if (rc == 0 && *directory && *name)
         return 0;
-    int rc = err_set(err, ERR_INVALID, "the query needs directory and %s", key);
+    if (rc == 0)
+        rc = err_set(err, ERR_INVALID, "the query needs directory and %s", key);
     free(*directory);
     free(*name);
     *directory = *name = NULL;

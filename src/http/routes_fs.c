@@ -20,11 +20,14 @@
 static int routes_fs_path(struct http_request *req, const char *name, const char *def,
                           char **out, struct err *err)
 {
-    char *raw = http_query(req, name);
+    char *raw = NULL;
+    int rc = http_query(req, name, &raw, err);
+    if (rc)
+        return rc;
     if (!raw && !def)
         return err_set(err, ERR_INVALID, "invalid request: query parameter '%s' is required",
                        name);
-    int rc = fs_resolve(raw ? raw : def, out, err);
+    rc = fs_resolve(raw ? raw : def, out, err);
     free(raw);
     return rc;
 }

@@ -33,8 +33,10 @@ static enum MHD_Result proc_list(struct http_request *req)
 {
     struct err err;
     json_t *out = NULL;
-    char *owner = http_query(req, "owner");
-    int rc = processes_list(req->server->processes, owner, &out, &err);
+    char *owner = NULL;
+    int rc = http_query(req, "owner", &owner, &err);
+    if (rc == 0)
+        rc = processes_list(req->server->processes, owner, &out, &err);
     free(owner);
     return proc_answer(req, rc, &err, out);
 }
@@ -262,7 +264,9 @@ static int proc_logs_query(struct http_request *req, journal_reader_t *r,
         since = v;
         has_since = 1;
     }
-    char *stream = http_query(req, "stream");
+    char *stream = NULL;
+    if ((rc = http_query(req, "stream", &stream, err)) != 0)
+        return rc;
     if (stream && strcmp(stream, "combined") == 0) {
         free(stream);
         stream = NULL;

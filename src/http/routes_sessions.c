@@ -45,11 +45,15 @@ static enum MHD_Result routes_sessions_list(struct http_request *req)
 {
     struct err err;
     struct journal_session_query q = { .by_activity = 1 };
-    char *cursor = http_query(req, "cursor");
-    char *status = http_query(req, "status");
-    char *agent = http_query(req, "agent");
+    char *cursor = NULL, *status = NULL, *agent = NULL;
     int has_limit = 0;
-    int rc = routes_page_limit(req, &q.limit, &has_limit, &err);
+    int rc = http_query(req, "cursor", &cursor, &err);
+    if (rc == 0)
+        rc = http_query(req, "status", &status, &err);
+    if (rc == 0)
+        rc = http_query(req, "agent", &agent, &err);
+    if (rc == 0)
+        rc = routes_page_limit(req, &q.limit, &has_limit, &err);
     json_t *list = NULL;
     if (rc == 0) {
         q.cursor = cursor;
@@ -90,14 +94,18 @@ static int routes_search_hit(void *arg, const struct journal_hit *h)
 static enum MHD_Result routes_search(struct http_request *req)
 {
     struct err err;
-    char *q = http_query(req, "q");
-    char *cursor = http_query(req, "cursor");
-    char *session = http_query(req, "session");
+    char *q = NULL, *cursor = NULL, *session = NULL;
     uint32_t limit = 0;
     int has_limit;
     json_t *hits = json_array();
     char next[JOURNAL_CURSOR_MAX];
     int rc = hits ? 0 : err_set(&err, ERR_NOMEM, "out of memory");
+    if (rc == 0)
+        rc = http_query(req, "q", &q, &err);
+    if (rc == 0)
+        rc = http_query(req, "cursor", &cursor, &err);
+    if (rc == 0)
+        rc = http_query(req, "session", &session, &err);
     if (rc == 0)
         rc = routes_page_limit(req, &limit, &has_limit, &err);
     journal_reader_t *r = rc == 0 ? journal_reader_for_thread(req->server->journal, &err) : NULL;

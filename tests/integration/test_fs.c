@@ -478,6 +478,23 @@ static void test_errors(void **state)
     q = sj_fmt("/v1/fs/entry?path=%s&recursive=maybe", file);
     fs_problem(s, "DELETE", q, NULL, 0, 400, "invalid_request");
     free(q);
+    /* A path that cannot be decoded is refused, never read as some other
+     * name (a NUL byte, a broken escape): nothing is written. */
+    static const char *const undecodable[] = { "%00", "a%00b", "%zz", "%4" };
+    for (size_t i = 0; i < sizeof undecodable / sizeof undecodable[0]; i++) {
+        q = sj_fmt("/v1/fs/file?path=%s/%s", dir, undecodable[i]);
+        fs_problem(s, "PUT", q, "x", 1, 400, "invalid_request");
+        free(q);
+        q = sj_fmt("/v1/fs/stat?path=%s", undecodable[i]);
+        fs_problem(s, "GET", q, NULL, 0, 400, "invalid_request");
+        free(q);
+    }
+    json_t *left = NULL;
+    q = sj_fmt("/v1/fs/entries?path=%s", dir);
+    left = sj_call(s, "GET", q, NULL, 200);
+    free(q);
+    assert_int_equal(json_array_size(left), 1); /* f alone */
+    json_decref(left);
     /* Not a tar archive. */
     q = sj_fmt("/v1/fs/upload-batch?path=%s/t", dir);
     fs_problem(s, "POST", q, "hello", 5, 400, "invalid_request");
