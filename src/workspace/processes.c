@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -650,6 +651,10 @@ static int proc_parse(const json_t *body, const char ***argv, char ***env, const
         return err_set(err, ERR_INVALID, "args must be an array of strings");
     if (jcwd && !json_is_null(jcwd) && !json_is_string(jcwd))
         return err_set(err, ERR_INVALID, "cwd must be a string");
+    /* Said here: a failed spawn's ENOENT would blame the command. */
+    struct stat st;
+    if (json_is_string(jcwd) && (stat(json_string_value(jcwd), &st) != 0 || !S_ISDIR(st.st_mode)))
+        return err_set(err, ERR_INVALID, "cwd %s is not a directory", json_string_value(jcwd));
     if (jenv && !json_is_null(jenv) && !json_is_object(jenv))
         return err_set(err, ERR_INVALID, "env must be an object of strings");
     const char *key;

@@ -155,6 +155,14 @@ static void test_run_exit_output_timeout(void **state)
     sj_expect_problem(s, "POST", "/v1/processes/run", "{\"command\":\"no-such-program-xyz\"}",
                       400, "invalid_request");
     sj_expect_problem(s, "POST", "/v1/processes/run", "{\"args\":[]}", 400, "invalid_request");
+    /* A missing working directory is named as such, not as a missing program. */
+    static const char *const routes[] = { "/v1/processes/run", "/v1/processes" };
+    for (int i = 0; i < 2; i++) {
+        json_t *pd = sj_call(s, "POST", routes[i],
+                             "{\"command\":\"echo\",\"cwd\":\"/no/such/dir\"}", 400);
+        assert_non_null(strstr(sj_str(pd, "detail"), "cwd /no/such/dir"));
+        json_decref(pd);
+    }
     assert_no_zombie(s);
 }
 
