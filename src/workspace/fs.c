@@ -1,4 +1,6 @@
 /* The workspace's files (fs.h). */
+/* O_TMPFILE (Linux). */
+#define _GNU_SOURCE
 #include "workspace/fs.h"
 
 #include <dirent.h>
@@ -363,17 +365,24 @@ int fs_open_read(const char *path, int *fd_out, uint64_t *size, struct err *err)
 
 /* ---- temporary files -------------------------------------------------------- */
 
-int fs_temp_open(int dirfd, const char *name, unsigned mode, char *tmp, size_t size,
-                 struct err *err)
+/* A fresh temporary name beside `name` into tmp[size]: 0, or -1 if it
+ * does not fit. */
+static int fs_temp_name(const char *name, char *tmp, size_t size)
 {
     static atomic_uint_fast64_t counter;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t r = (uint64_t)atomic_fetch_add(&counter, 1) * 0x9E3779B97F4A7C15ull ^
+                 (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+    int n = snprintf(tmp, size, ".%.180s.sj-%016llx", name, (unsigned long long)r);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+int fs_temp_open(int dirfd, const char *name, unsigned mode, char *tmp, size_t size,
+                 struct err *err)
+{
     for (int attempt = 0; attempt < 100; attempt++) {
-        uint64_t r = (uint64_t)atomic_fetch_add(&counter, 1) * 0x9E3779B97F4A7C15ull ^
-                     (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
-        int n = snprintf(tmp, size, ".%.180s.sj-%016llx", name, (unsigned long long)r);
-        if (n < 0 || (size_t)n >= size)
+        if (fs_temp_name(name, tmp, size) != 0)
             return err_set(err, ERR_INVALID, "name too long: %s", name);
         int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                         (mode_t)mode);
@@ -385,10 +394,81 @@ int fs_temp_open(int dirfd, const char *name, unsigned mode, char *tmp, size_t s
     return err_set(err, ERR_INTERNAL, "no free temporary name beside %s", name);
 }
 
+int fs_temp_file_open(int dirfd, const char *leaf, unsigned mode, struct fs_temp *t,
+                      struct err *err)
+{
+    t->name[0] = '\0';
+    /* Naming it later goes through /proc/self/fd. */
+    if (access("/proc/self/fd", X_OK) == 0) {
+        t->fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, (mode_t)mode);
+        if (t->fd >= 0)
+            return 0;
+        if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+            return fs_errno(err, errno, "cannot create a file beside", leaf);
+    }
+    t->fd = fs_temp_open(dirfd, leaf, mode, t->name, sizeof t->name, err);
+    if (t->fd >= 0)
+        return 0;
+    int rc = t->fd;
+    t->fd = -1;
+    return rc;
+}
+
+/* Gives the unnamed file of `t` a temporary name: 0 or an errno. */
+static int fs_temp_file_link(int dirfd, struct fs_temp *t, const char *leaf)
+{
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", t->fd);
+    for (int attempt = 0; attempt < 100; attempt++) {
+        if (fs_temp_name(leaf, t->name, sizeof t->name) != 0)
+            return ENAMETOOLONG;
+        if (linkat(AT_FDCWD, proc, dirfd, t->name, AT_SYMLINK_FOLLOW) == 0)
+            return 0;
+        if (errno != EEXIST) {
+            int e = errno;
+            t->name[0] = '\0';
+            return e;
+        }
+    }
+    t->name[0] = '\0';
+    return EEXIST;
+}
+
+int fs_temp_file_place(int dirfd, struct fs_temp *t, const char *leaf, int sync)
+{
+    int e = 0;
+    if (sync && fsync(t->fd) != 0)
+        e = errno;
+    if (!e && !t->name[0])
+        e = fs_temp_file_link(dirfd, t, leaf);
+    if (close(t->fd) != 0 && !e)
+        e = errno;
+    t->fd = -1;
+    if (!e && renameat(dirfd, t->name, dirfd, leaf) != 0)
+        e = errno;
+    if (e && t->name[0] && unlinkat(dirfd, t->name, 0) != 0)
+        fprintf(stderr, "sandbox-journal: cannot remove %s: %s\n", t->name, strerror(errno));
+    if (!e && sync && fsync(dirfd) != 0)
+        e = errno;
+    t->name[0] = '\0';
+    return e;
+}
+
+void fs_temp_file_discard(int dirfd, struct fs_temp *t)
+{
+    if (t->fd < 0)
+        return;
+    close(t->fd);
+    t->fd = -1;
+    if (t->name[0] && unlinkat(dirfd, t->name, 0) != 0)
+        fprintf(stderr, "sandbox-journal: cannot remove %s: %s\n", t->name, strerror(errno));
+    t->name[0] = '\0';
+}
+
 struct fs_writer {
     char *path;
-    int dirfd, fd;
-    char tmp[256];
+    int dirfd;
+    struct fs_temp tmp;
     const char *leaf; /* in path */
     uint64_t written, limit;
     int committed;
@@ -413,7 +493,7 @@ int fs_writer_open(const char *path, uint64_t limit, fs_writer_t **out, struct e
         free(w);
         return err_set(err, ERR_NOMEM, "out of memory");
     }
-    w->fd = w->dirfd = -1;
+    w->tmp.fd = w->dirfd = -1;
     w->limit = limit;
     char *slash = strrchr(w->path, '/');
     w->leaf = slash + 1;
@@ -429,14 +509,12 @@ int fs_writer_open(const char *path, uint64_t limit, fs_writer_t **out, struct e
         fs_writer_free(w);
         return err_set_subject(err, ERR_INVALID, path, "%s is a directory", path);
     }
-    int fd = fs_temp_open(w->dirfd, w->leaf, mode, w->tmp, sizeof w->tmp, err);
-    if (fd < 0) {
+    if ((rc = fs_temp_file_open(w->dirfd, w->leaf, mode, &w->tmp, err)) != 0) {
         fs_writer_free(w);
-        return fd;
+        return rc;
     }
-    w->fd = fd;
     /* A file replaced keeps its permissions, whatever the umask says. */
-    if (keep_mode && fchmod(fd, (mode_t)mode) != 0) {
+    if (keep_mode && fchmod(w->tmp.fd, (mode_t)mode) != 0) {
         rc = fs_errno(err, errno, "cannot set the mode of", path);
         fs_writer_free(w);
         return rc;
@@ -448,18 +526,12 @@ int fs_writer_open(const char *path, uint64_t limit, fs_writer_t **out, struct e
 /* Removes the temporary file: the write is abandoned. */
 static void fs_writer_abandon(struct fs_writer *w)
 {
-    if (w->fd >= 0) {
-        close(w->fd);
-        w->fd = -1;
-        if (unlinkat(w->dirfd, w->tmp, 0) != 0)
-            fprintf(stderr, "sandbox-journal: cannot remove %s: %s\n", w->tmp,
-                    strerror(errno));
-    }
+    fs_temp_file_discard(w->dirfd, &w->tmp);
 }
 
 int fs_writer_write(fs_writer_t *w, const char *p, size_t n, struct err *err)
 {
-    if (w->fd < 0)
+    if (w->tmp.fd < 0)
         return err_set(err, ERR_INTERNAL, "the write of %s was abandoned", w->path);
     if (n > w->limit - w->written) {
         fs_writer_abandon(w);
@@ -468,7 +540,7 @@ int fs_writer_write(fs_writer_t *w, const char *p, size_t n, struct err *err)
                                (unsigned long long)w->limit);
     }
     while (n) {
-        ssize_t k = write(w->fd, p, n);
+        ssize_t k = write(w->tmp.fd, p, n);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -485,20 +557,12 @@ int fs_writer_write(fs_writer_t *w, const char *p, size_t n, struct err *err)
 
 int fs_writer_commit(fs_writer_t *w, uint64_t *written, struct err *err)
 {
-    if (w->fd < 0)
+    if (w->tmp.fd < 0)
         return err_set(err, ERR_INTERNAL, "the write of %s was abandoned", w->path);
-    int fd = w->fd;
-    w->fd = -1;
-    if (close(fd) != 0) {
-        int rc = fs_errno(err, errno, "cannot write", w->path);
-        unlinkat(w->dirfd, w->tmp, 0);
-        return rc;
-    }
-    if (renameat(w->dirfd, w->tmp, w->dirfd, w->leaf) != 0) {
-        int rc = fs_errno(err, errno, "cannot write", w->path);
-        unlinkat(w->dirfd, w->tmp, 0);
-        return rc;
-    }
+    /* Synced before the answer: a 200 means the bytes survive a power cut. */
+    int e = fs_temp_file_place(w->dirfd, &w->tmp, w->leaf, 1);
+    if (e)
+        return fs_errno(err, e, "cannot write", w->path);
     w->committed = 1;
     *written = w->written;
     return 0;

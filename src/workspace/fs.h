@@ -96,6 +96,25 @@ void fs_unpack_free(fs_unpack_t *u);
 int fs_temp_open(int dirfd, const char *name, unsigned mode, char *tmp, size_t size,
                  struct err *err);
 
+/* A file being written that becomes `leaf` in its directory only when it
+ * is complete.  Where the filesystem can (O_TMPFILE) it has no name until
+ * then, so a server killed during an upload leaves nothing behind; where
+ * it cannot, it is a hidden ".<leaf>.sj-<random>" beside the leaf. */
+struct fs_temp {
+    int fd;         /* -1: none */
+    char name[256]; /* its temporary name; "" while it has none */
+};
+
+/* Opens `t` for a file to be placed as `leaf` in `dirfd`, with permission
+ * bits `mode` (before the umask).  0 or an ERR_* code. */
+int fs_temp_file_open(int dirfd, const char *leaf, unsigned mode, struct fs_temp *t,
+                      struct err *err);
+/* Closes `t` (after an fsync if `sync`) and renames it over `leaf`; on
+ * failure removes it.  0, or the errno of what failed. */
+int fs_temp_file_place(int dirfd, struct fs_temp *t, const char *leaf, int sync);
+/* Closes and removes `t`, if open. */
+void fs_temp_file_discard(int dirfd, struct fs_temp *t);
+
 /* For fs_unpack.c: the ERR_* code and message for errno `e` about `path`. */
 int fs_errno(struct err *err, int e, const char *what, const char *path);
 

@@ -32,8 +32,8 @@ struct fs_unpack {
     json_t *paths;
     int truncated;
     /* The file being written: its directory, names and descriptor. */
-    int file_dirfd, file_fd;
-    char file_tmp[256];
+    int file_dirfd;
+    struct fs_temp file;
     char clean[TAR_READER_MAX_NAME + 1];
     char full[TAR_READER_MAX_NAME + 1024];
 };
@@ -210,24 +210,21 @@ static int fs_unpack_member(void *arg, const struct tar_member *m, struct err *e
     if ((rc = fs_unpack_parent(u, u->clean, 1, &u->file_dirfd, &leaf, err)) != 0)
         return rc;
     /* The owner can always read and write what it uploaded. */
-    int fd = fs_temp_open(u->file_dirfd, leaf, (m->mode & 0777) | 0600, u->file_tmp,
-                          sizeof u->file_tmp, err);
-    if (fd < 0) {
+    if ((rc = fs_temp_file_open(u->file_dirfd, leaf, (m->mode & 0777) | 0600, &u->file,
+                                err)) != 0) {
         close(u->file_dirfd);
         u->file_dirfd = -1;
-        return fd;
     }
-    u->file_fd = fd;
-    return 0;
+    return rc;
 }
 
 static int fs_unpack_data(void *arg, const char *p, size_t n, struct err *err)
 {
     struct fs_unpack *u = arg;
-    if (u->file_fd < 0)
+    if (u->file.fd < 0)
         return 0; /* data of a member skipped */
     while (n) {
-        ssize_t k = write(u->file_fd, p, n);
+        ssize_t k = write(u->file.fd, p, n);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -242,33 +239,23 @@ static int fs_unpack_data(void *arg, const char *p, size_t n, struct err *err)
 /* Drops the file being written, if any. */
 static void fs_unpack_drop(struct fs_unpack *u)
 {
-    if (u->file_fd >= 0) {
-        close(u->file_fd);
-        if (unlinkat(u->file_dirfd, u->file_tmp, 0) != 0)
-            fprintf(stderr, "sandbox-journal: cannot remove %s: %s\n", u->file_tmp,
-                    strerror(errno));
-    }
+    fs_temp_file_discard(u->file_dirfd, &u->file);
     if (u->file_dirfd >= 0)
         close(u->file_dirfd);
-    u->file_fd = u->file_dirfd = -1;
+    u->file_dirfd = -1;
 }
 
 static int fs_unpack_end(void *arg, struct err *err)
 {
     struct fs_unpack *u = arg;
-    if (u->file_fd < 0)
+    if (u->file.fd < 0)
         return 0;
-    int fd = u->file_fd, rc = 0;
-    u->file_fd = -1;
     const char *leaf = strrchr(u->clean, '/');
     leaf = leaf ? leaf + 1 : u->clean;
-    if (close(fd) != 0) {
-        rc = fs_errno(err, errno, "cannot write", fs_unpack_full(u, u->clean));
-        if (unlinkat(u->file_dirfd, u->file_tmp, 0) != 0)
-            fprintf(stderr, "sandbox-journal: cannot remove %s\n", u->file_tmp);
-    } else {
-        rc = fs_unpack_place(u, u->file_dirfd, u->file_tmp, leaf, err);
-    }
+    /* Not synced one by one: a thousand fsyncs would make a batch crawl. */
+    int e = fs_temp_file_place(u->file_dirfd, &u->file, leaf, 0);
+    int rc = e ? fs_errno(err, e, "cannot write", fs_unpack_full(u, u->clean))
+               : fs_unpack_note(u, u->clean, err);
     close(u->file_dirfd);
     u->file_dirfd = -1;
     return rc;
@@ -288,7 +275,7 @@ int fs_unpack_open(const char *dir, uint64_t limit, fs_unpack_t **out, struct er
     struct fs_unpack *u = calloc(1, sizeof *u);
     if (!u)
         return err_set(err, ERR_NOMEM, "out of memory");
-    u->dirfd = u->file_fd = u->file_dirfd = -1;
+    u->dirfd = u->file.fd = u->file_dirfd = -1;
     u->limit = limit;
     if (!(u->dir = strdup(dir)) || !(u->paths = json_array())) {
         fs_unpack_free(u);

@@ -15,6 +15,7 @@
 /* realpath() */
 #define _XOPEN_SOURCE 700
 
+#define _GNU_SOURCE /* O_TMPFILE */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,6 +97,42 @@ static int fs_temp_files(const char *dir)
     struct dirent *de;
     while ((de = readdir(d)) != NULL)
         n += strstr(de->d_name, ".sj-") != NULL;
+    closedir(d);
+    return n;
+}
+
+/* 1 if `dir`'s filesystem makes unnamed files (O_TMPFILE), as the server
+ * then does for uploads; else they are named temporary files. */
+static int fs_unnamed_temp_files(const char *dir)
+{
+    int fd = open(dir, O_TMPFILE | O_WRONLY, 0600);
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return 1;
+}
+
+/* Files the server holds open inside `dir` (not `dir` itself): an upload's
+ * file while it is written, named or not (an unnamed O_TMPFILE file reads
+ * "<dir>/#<inode> (deleted)"). */
+static int fs_server_open_files(pid_t server, const char *dir)
+{
+    char fds[64];
+    snprintf(fds, sizeof fds, "/proc/%d/fd", (int)server);
+    DIR *d = opendir(fds);
+    assert_non_null(d);
+    size_t dlen = strlen(dir);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char link[512], target[1024];
+        snprintf(link, sizeof link, "%s/%s", fds, de->d_name);
+        ssize_t k = readlink(link, target, sizeof target - 1);
+        if (k <= 0)
+            continue;
+        target[k] = '\0';
+        n += strncmp(target, dir, dlen) == 0 && target[dlen] == '/';
+    }
     closedir(d);
     return n;
 }
@@ -649,10 +686,14 @@ static void test_size_limit_and_atomicity(void **state)
     memset(half, 'h', sizeof half);
     assert_int_equal(fs_send_all(fd, half, sizeof half), 0);
     free(head);
-    /* The temporary file exists once the server read the headers. */
-    for (int i = 0; i < 500 && fs_temp_files(dir) == 0; i++)
+    /* The file being written is open once the server read the headers;
+     * it has no name in the directory (O_TMPFILE), so nothing can be left
+     * behind there. */
+    for (int i = 0; i < 500 && fs_server_open_files(s->pid, dir) == 0; i++)
         sj_sleep_ms(10);
-    assert_int_equal(fs_temp_files(dir), 1);
+    assert_int_equal(fs_server_open_files(s->pid, dir), 1);
+    int unnamed = fs_unnamed_temp_files(dir);
+    assert_int_equal(fs_temp_files(dir), unnamed ? 0 : 1);
     /* A reset rather than a FIN: once, in the full suite on a loaded
      * machine, libmicrohttpd (0.9.75, epoll) had not noticed a FIN in the
      * middle of a body 10 s later (not understood yet).  What is tested here
@@ -660,8 +701,9 @@ static void test_size_limit_and_atomicity(void **state)
     struct linger lg = { .l_onoff = 1, .l_linger = 0 };
     assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
     close(fd);
-    for (int i = 0; i < 3000 && fs_temp_files(dir) != 0; i++)
+    for (int i = 0; i < 3000 && fs_server_open_files(s->pid, dir) != 0; i++)
         sj_sleep_ms(10);
+    assert_int_equal(fs_server_open_files(s->pid, dir), 0);
     assert_int_equal(fs_temp_files(dir), 0);
     size_t len;
     char *got = fs_read_local(local, &len);
@@ -673,6 +715,29 @@ static void test_size_limit_and_atomicity(void **state)
     assert_int_equal(r.status, 200);
     assert_int_equal(r.body_len, 8);
     httpc_response_free(&r);
+
+    /* The server SIGKILLed mid-upload: the old file stays whole and, where
+     * the filesystem has O_TMPFILE, no temporary file is left behind. */
+    fd = fs_connect(s->port);
+    head = sj_fmt("PUT %s HTTP/1.1\r\nHost: x\r\nContent-Length: 90000\r\n\r\n", q);
+    assert_int_equal(fs_send_all(fd, head, strlen(head)), 0);
+    assert_int_equal(fs_send_all(fd, half, sizeof half), 0);
+    free(head);
+    for (int i = 0; i < 500 && fs_server_open_files(s->pid, dir) == 0; i++)
+        sj_sleep_ms(10);
+    assert_int_equal(fs_server_open_files(s->pid, dir), 1);
+    sj_server_kill(s);
+    close(fd);
+    if (unnamed)
+        assert_int_equal(fs_temp_files(dir), 0);
+    else
+        fprintf(stderr, "fs: no O_TMPFILE here: a named temporary file stays after a kill\n");
+    got = fs_read_local(local, &len);
+    assert_int_equal(len, 8);
+    assert_memory_equal(got, "original", 8);
+    free(got);
+    if (sj_server_restart(s) != 0)
+        fail_msg("restart failed");
     free(q);
     free(qb);
     free(local);
