@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,9 @@ extern char **environ;
 #define PROC_INFLIGHT_HIGH 256
 #define PROC_INFLIGHT_LOW 64
 #define PROC_STOP_GRACE_MS 5000
+/* The most /v1/processes/config may set (see processes_config_set()). */
+#define PROC_MAX_CONCURRENT_CEILING 1024
+#define PROC_MAX_BYTES_CEILING ((int64_t)64 << 20)
 #define PROC_ID_MAX 32
 
 struct proc_config {
@@ -1057,22 +1061,33 @@ int processes_config_get(processes_t *p, json_t **out, struct err *err)
 
 int processes_config_set(processes_t *p, const json_t *body, json_t **out, struct err *err)
 {
+    /* The ceilings bound what the server itself holds: a /run keeps up to
+     * twice maxOutputBytes in memory, an /input one request's bytes, and
+     * each process a few descriptors. */
     static const struct {
         const char *name;
         size_t off;
+        int64_t max;
     } fields[] = {
-        { "defaultRunTimeoutMs", offsetof(struct proc_config, default_run_timeout_ms) },
-        { "maxRunTimeoutMs", offsetof(struct proc_config, max_run_timeout_ms) },
-        { "maxConcurrentProcesses", offsetof(struct proc_config, max_concurrent) },
-        { "maxInputBytesPerRequest", offsetof(struct proc_config, max_input_bytes) },
-        { "maxLogBytesPerProcess", offsetof(struct proc_config, max_log_bytes) },
-        { "maxOutputBytes", offsetof(struct proc_config, max_output_bytes) },
+        { "defaultRunTimeoutMs", offsetof(struct proc_config, default_run_timeout_ms),
+          INT64_MAX },
+        { "maxRunTimeoutMs", offsetof(struct proc_config, max_run_timeout_ms), INT64_MAX },
+        { "maxConcurrentProcesses", offsetof(struct proc_config, max_concurrent),
+          PROC_MAX_CONCURRENT_CEILING },
+        { "maxInputBytesPerRequest", offsetof(struct proc_config, max_input_bytes),
+          PROC_MAX_BYTES_CEILING },
+        { "maxLogBytesPerProcess", offsetof(struct proc_config, max_log_bytes), INT64_MAX },
+        { "maxOutputBytes", offsetof(struct proc_config, max_output_bytes),
+          PROC_MAX_BYTES_CEILING },
     };
     struct proc_config c;
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         const json_t *v = json_object_get(body, fields[i].name);
         if (!json_is_integer(v) || json_integer_value(v) < 1)
             return err_set(err, ERR_INVALID, "%s must be a positive integer", fields[i].name);
+        if (json_integer_value(v) > fields[i].max)
+            return err_set(err, ERR_INVALID, "%s must be at most %lld", fields[i].name,
+                           (long long)fields[i].max);
         *(int64_t *)(void *)((char *)&c + fields[i].off) = (int64_t)json_integer_value(v);
     }
     if (c.default_run_timeout_ms > c.max_run_timeout_ms)

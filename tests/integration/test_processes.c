@@ -500,6 +500,23 @@ static void test_auth_and_unknown_ids(void **state)
     sj_expect_problem(s, "GET", "/v1/processes/ghost/logs?follow=true", NULL, 404, "not_found");
     sj_expect_problem(s, "POST", "/v1/processes/config", "{\"maxOutputBytes\":-1}", 400,
                       "invalid_request");
+    /* Limits past what the server can hold for a client are refused. */
+    static const char *const too_big[] = {
+        "\"maxConcurrentProcesses\":100000,\"maxInputBytesPerRequest\":1024,"
+        "\"maxOutputBytes\":1024",
+        "\"maxConcurrentProcesses\":8,\"maxInputBytesPerRequest\":99999999999,"
+        "\"maxOutputBytes\":1024",
+        "\"maxConcurrentProcesses\":8,\"maxInputBytesPerRequest\":1024,"
+        "\"maxOutputBytes\":99999999999",
+    };
+    for (size_t i = 0; i < sizeof too_big / sizeof too_big[0]; i++) {
+        char *body = sj_fmt("{\"defaultRunTimeoutMs\":1000,\"maxRunTimeoutMs\":2000,"
+                            "\"maxLogBytesPerProcess\":100000,%s}", too_big[i]);
+        json_t *pd = sj_call(s, "POST", "/v1/processes/config", body, 400);
+        assert_non_null(strstr(sj_str(pd, "detail"), "must be at most"));
+        json_decref(pd);
+        free(body);
+    }
 }
 
 /* A clean stop ends the running processes itself (EOF, SIGTERM) and
