@@ -13,6 +13,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -457,9 +458,9 @@ static int skills_git_clone(struct skills_run *r, const char *url, const char *r
      * looks like a finished one, and two sessions cloning at once both end
      * with one whole clone. */
     snprintf(tmp, sizeof tmp, "%s.tmp-%ld", out, (long)getpid());
-    static unsigned counter;
+    static atomic_uint counter;
     size_t tl = strlen(tmp);
-    snprintf(tmp + tl, sizeof tmp - tl, "-%u", __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+    snprintf(tmp + tl, sizeof tmp - tl, "-%u", atomic_fetch_add(&counter, 1));
     /* No prompt for credentials: the server has nobody to ask. */
     const char *clone[] = { "git", "-c", "core.askPass=false", "clone", "--quiet", "--", url,
                             tmp, NULL };
@@ -504,6 +505,12 @@ static void skills_source(struct skills_run *r, const char *working_dir, const c
             return;
         }
     } else if (strcmp(type, "git") == 0) {
+        /* git would take a leading '-' as one of its options. */
+        if (source[0] == '-' || (ref && (!ref[0] || ref[0] == '-'))) {
+            skills_problem(r, "git source %.200s or ref %.64s starts with '-'", source,
+                           ref ? ref : "");
+            return;
+        }
         if (skills_git_clone(r, source, ref, cache, base) != 0)
             return;
     } else {

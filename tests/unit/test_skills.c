@@ -227,17 +227,19 @@ static void test_resolve_problems(void **state)
              "{\"type\":\"local\",\"source\":\"empty\"},"
              "{\"type\":\"local\",\"source\":\".\",\"subpath\":\"../etc\"},"
              "{\"type\":\"local\",\"source\":\".\"},"
-             "{\"type\":\"local\",\"source\":\"nofront\"}]}}");
+             "{\"type\":\"local\",\"source\":\"nofront\"},"
+             "{\"type\":\"git\",\"source\":\"file:///r\",\"ref\":\"--orphan=x\"}]}}");
     json_t *problems;
     json_t *skills = resolve(cfg, root, "/nonexistent-cache", &problems);
     assert_int_equal(json_array_size(skills), 0);
-    assert_int_equal(json_array_size(problems), 6);
+    assert_int_equal(json_array_size(problems), 7);
     assert_true(problems_say(problems, "source type \"github\" is not supported"));
     assert_true(problems_say(problems, "/missing: No such file or directory"));
     assert_true(problems_say(problems, "no SKILL.md in"));
     assert_true(problems_say(problems, "subpath ../etc leaves its source"));
     assert_true(problems_say(problems, "the name \"bad name\" is not"));
     assert_true(problems_say(problems, "SKILL.md has no front matter"));
+    assert_true(problems_say(problems, "or ref --orphan=x starts with '-'"));
     json_decref(skills);
     json_decref(problems);
 }
