@@ -474,6 +474,7 @@ const struct adapter adapter_claude = {
     .modes = claude_modes,
     .n_modes = sizeof claude_modes / sizeof claude_modes[0],
     .can_resume = 1,
+    .takes_skills = 1,
     .builtin_version = NULL,
     .mode_rule = &claude_mode_rule,
     .start_session = claude_start_session,

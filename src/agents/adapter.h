@@ -132,6 +132,9 @@ struct adapter {
     size_t n_modes;
     /* The agent can continue a session after its process ended. */
     int can_resume;
+    /* The adapter hands ctx.skills to its agent: the session layer resolves
+     * the configured skills (which may clone repositories) only then. */
+    int takes_skills;
     /* Set for agents that live inside the server ("builtin"); others report
      * the version of the binary they find. */
     const char *builtin_version;

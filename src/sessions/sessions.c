@@ -601,11 +601,11 @@ static int sessions_skills_add(void *arg, const char *name, const char *config_j
 /* Fills ctx.skills from the skills configured for the session's working
  * directory (/v1/config/skills), resolved to directories now (git sources
  * cloned into <data dir>/skills-git on first use): read once, like the MCP
- * servers.  What cannot be resolved is appended to `problems` as messages;
- * the session starts with the rest. */
+ * servers, for agents that take skills only.  What cannot be resolved is
+ * appended to `problems` as messages; the session starts with the rest. */
 static int session_load_skills(struct session *s, json_t *problems, struct err *err)
 {
-    if (!s->working_dir)
+    if (!s->working_dir || !s->agent->adapter || !s->agent->adapter->takes_skills)
         return 0;
     journal_reader_t *r = journal_reader_for_thread(s->owner->journal, err);
     if (!r)
