@@ -3,7 +3,8 @@
  * fake model on loopback, through the HTTP API: streamed text, a tool call
  * allowed and denied (the fake's request log shows what reached the model),
  * a question, plan mode, two turns, a server restart that resumes the
- * conversation, and the CLI dying under the session.
+ * conversation, the CLI dying under the session, and the MCP servers and
+ * skills configured for the session's directory reaching the model.
  *
  * Nothing leaves 127.0.0.1: the server passes Claude only the fake's URL
  * and the switches that keep it quiet (see adapters/claude.c). */
