@@ -947,6 +947,7 @@ int sessions_create(sessions_t *m, const char *session_id,
     if (agent->adapter->start_session) {
         rc = agent->adapter->start_session(&s->ctx, native_id_out, err);
         if (rc) {
+            json_decref(skill_problems);
             session_free(s);
             return rc;
         }
