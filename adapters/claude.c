@@ -30,6 +30,7 @@
 #include "agents/user_config.h"
 #include "agents/cli_driver.h"
 #include "agents/mcp_config.h"
+#include "agents/skills.h"
 #include "base/err.h"
 #include "base/sha256.h"
 #include "events/event.h"
@@ -60,6 +61,11 @@ struct claude_proto {
     char *mcp_json;
     /* Loop only: where the document was last written, args' borrow. */
     char mcp_path[PATH_MAX];
+    /* The session's skills (ctx.skills, copied), or NULL for none: a
+     * plugin of them is written into the home before each start. */
+    json_t *skills;
+    /* Loop only: that plugin's directory, args' borrow. */
+    char plugin_dir[PATH_MAX];
     /* Loop only: the running process's parser, NULL without one. */
     adapter_claude_parser_t *parser;
 };
@@ -71,6 +77,7 @@ static void claude_state_free(void *state)
     free(c->session_id);
     free(c->model);
     free(c->mcp_json);
+    json_decref(c->skills);
     free(c);
 }
 
@@ -92,6 +99,10 @@ static void *claude_state_new(const struct adapter_ctx *ctx)
             claude_state_free(c);
             return NULL;
         }
+    }
+    if (ctx->skills && !(c->skills = json_deep_copy(ctx->skills))) {
+        claude_state_free(c);
+        return NULL;
     }
     if (!c->session_id || (ctx->model && !c->model)) {
         claude_state_free(c);
@@ -190,14 +201,15 @@ static int claude_command(void *state, const char *binary, const char *home,
         args[n++] = "--model";
         args[n++] = c->model;
     }
+    /* Files of this session in the shared home (sessions share the home,
+     * not their servers or skills) are named by a digest since a session id
+     * may hold any character. */
+    unsigned char d[SHA256_DIGEST_LEN];
+    char hex[33];
+    sha256_digest(c->session_id, strlen(c->session_id), d);
+    for (size_t i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
     if (c->mcp_json) {
-        /* One file per session (sessions share the home, not their servers),
-         * named by a digest since a session id may hold any character. */
-        unsigned char d[SHA256_DIGEST_LEN];
-        char hex[33];
-        sha256_digest(c->session_id, strlen(c->session_id), d);
-        for (size_t i = 0; i < 16; i++)
-            snprintf(hex + 2 * i, 3, "%02x", d[i]);
         int len = snprintf(c->mcp_path, sizeof c->mcp_path, "%s/.sandbox-journal/mcp-%s.json",
                            home, hex);
         if (len < 0 || (size_t)len >= sizeof c->mcp_path)
@@ -207,6 +219,20 @@ static int claude_command(void *state, const char *binary, const char *home,
             return rc;
         args[n++] = "--mcp-config";
         args[n++] = c->mcp_path;
+    }
+    if (c->skills) {
+        /* A plugin of this session only (--plugin-dir), rather than the
+         * home's ~/.claude/skills that every session would see.  Claude
+         * offers its skills as "sandbox-journal:<name>". */
+        int len = snprintf(c->plugin_dir, sizeof c->plugin_dir,
+                           "%s/.sandbox-journal/skills-%s", home, hex);
+        if (len < 0 || (size_t)len >= sizeof c->plugin_dir)
+            return err_set(err, ERR_INTERNAL, "claude: skills plugin path too long");
+        int rc = skills_write_claude_plugin(c->plugin_dir, c->skills, err);
+        if (rc)
+            return rc;
+        args[n++] = "--plugin-dir";
+        args[n++] = c->plugin_dir;
     }
     args[n++] = claude_has_conversation(home, native_id) ? "--resume" : "--session-id";
     args[n++] = native_id;
@@ -448,6 +474,7 @@ const struct adapter adapter_claude = {
     .modes = claude_modes,
     .n_modes = sizeof claude_modes / sizeof claude_modes[0],
     .can_resume = 1,
+    .takes_skills = 1,
     .builtin_version = NULL,
     .mode_rule = &claude_mode_rule,
     .start_session = claude_start_session,

@@ -115,6 +115,10 @@ struct adapter_ctx {
      * none.  Borrowed, read-only; adapters that take MCP servers pass them
      * on in the agent's own form when they start it. */
     const json_t *mcp_servers;
+    /* The skills configured for working_dir (PUT /v1/config/skills),
+     * resolved to directories: [{name, description, path}] (agents/skills.h);
+     * NULL when none.  Borrowed, read-only, like mcp_servers. */
+    const json_t *skills;
     void *state;
     /* The adapter's instance in this server (instance_new), shared by all
      * its sessions; NULL for an adapter without one. */
@@ -128,6 +132,9 @@ struct adapter {
     size_t n_modes;
     /* The agent can continue a session after its process ended. */
     int can_resume;
+    /* The adapter hands ctx.skills to its agent: the session layer resolves
+     * the configured skills (which may clone repositories) only then. */
+    int takes_skills;
     /* Set for agents that live inside the server ("builtin"); others report
      * the version of the binary they find. */
     const char *builtin_version;

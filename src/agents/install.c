@@ -366,6 +366,11 @@ fail_pipe:
     return -1;
 }
 
+int install_run_command(const char *const *argv, int timeout_ms, struct buf *tail, int *status)
+{
+    return install_run(argv, -1, timeout_ms, tail, status, NULL);
+}
+
 /* The version a binary reports with --version: the first token that starts
  * with a digit ("2.1.197 (Claude Code)", "codex-cli 0.169.0").  1 if found. */
 static int install_version_by_running(const char *binary, char *out, size_t size)

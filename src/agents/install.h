@@ -25,6 +25,7 @@
 #ifndef SJ_INSTALL_H
 #define SJ_INSTALL_H
 
+#include "base/buf.h"
 #include "base/err.h"
 
 #include <limits.h>
@@ -53,6 +54,14 @@ struct install_info {
     char path[PATH_MAX];    /* the binary ("" if not installed) */
     char version[64];       /* its version ("" if unknown) */
 };
+
+/* Runs argv (argv[0] looked up on PATH) with stdin from /dev/null and the
+ * server's environment, killed after timeout_ms; the last few KiB of its
+ * stdout and stderr are appended to *tail, *status gets the wait status.
+ * 0, or -1 with errno (spawn failure, ETIMEDOUT).  Blocks: never on the
+ * supervisor loop. */
+int install_run_command(const char *const *argv, int timeout_ms, struct buf *tail,
+                        int *status);
 
 /* Looks for the agent's binary: the pinned install under agents_dir, then
  * PATH.  Fills *out (zeroed first).  0 whether or not it was found;

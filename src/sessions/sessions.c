@@ -20,6 +20,7 @@
 #include "events/event.h"
 #include "base/hmap.h"
 #include "agents/install.h"
+#include "agents/skills.h"
 #include "events/normalize.h"
 
 #include <assert.h>
@@ -48,6 +49,7 @@ struct session {
     char *saved_state;
     char *working_dir;        /* NULL for rows from before working dirs were kept */
     json_t *mcp_servers;      /* ctx.mcp_servers: {name: McpServerConfig}, or NULL */
+    json_t *skills;           /* ctx.skills: [{name, description, path}], or NULL */
     char binary[PATH_MAX];    /* "" until found */
     pthread_mutex_t lock;     /* through session_lock() and session_unlock() only */
     atomic_uintptr_t lock_owner; /* the holder's session_thread_tag address, or 0 */
@@ -120,6 +122,7 @@ static void session_free(struct session *s)
     free(s->saved_state);
     free(s->working_dir);
     json_decref(s->mcp_servers);
+    json_decref(s->skills);
     free(s->pending_state);
     free(s);
 }
@@ -585,6 +588,53 @@ static int session_load_mcp(struct session *s, struct err *err)
     return 0;
 }
 
+static int sessions_skills_add(void *arg, const char *name, const char *config_json)
+{
+    json_t *config = json_loads(config_json, 0, NULL);
+    if (!config) {
+        fprintf(stderr, "sandbox-journal: skills entry %s is not JSON, skipped\n", name);
+        return 0;
+    }
+    return json_object_set_new(arg, name, config) ? ERR_NOMEM : 0;
+}
+
+/* Fills ctx.skills from the skills configured for the session's working
+ * directory (/v1/config/skills), resolved to directories now (git sources
+ * cloned into <data dir>/skills-git on first use): read once, like the MCP
+ * servers, for agents that take skills only.  What cannot be resolved is
+ * appended to `problems` as messages; the session starts with the rest. */
+static int session_load_skills(struct session *s, json_t *problems, struct err *err)
+{
+    if (!s->working_dir || !s->agent->adapter || !s->agent->adapter->takes_skills)
+        return 0;
+    journal_reader_t *r = journal_reader_for_thread(s->owner->journal, err);
+    if (!r)
+        return err->code;
+    json_t *configs = json_object(), *skills = json_array();
+    char cache[PATH_MAX];
+    int rc = 0;
+    if (!configs || !skills)
+        rc = err_set(err, ERR_NOMEM, "out of memory");
+    else if (snprintf(cache, sizeof cache, "%s/skills-git", s->owner->data_dir) >=
+             (int)sizeof cache)
+        rc = err_set(err, ERR_INVALID, "data directory path too long");
+    if (!rc)
+        rc = journal_config_list(r, "skills", s->working_dir, sessions_skills_add, configs, err);
+    if (!rc && json_object_size(configs) &&
+        skills_resolve(configs, s->working_dir, cache, skills, problems) != 0)
+        rc = ERR_NOMEM;
+    if (rc == ERR_NOMEM)
+        rc = err_set(err, ERR_NOMEM, "out of memory");
+    json_decref(configs);
+    if (rc || json_array_size(skills) == 0) {
+        json_decref(skills);
+        return rc;
+    }
+    s->skills = skills;
+    s->ctx.skills = skills;
+    return 0;
+}
+
 /* ---- registry ------------------------------------------------------------ */
 
 static int sessions_load_row(void *arg, const struct journal_session_info *row)
@@ -612,6 +662,17 @@ static int sessions_load_row(void *arg, const struct journal_session_info *row)
          * without the servers, which the log line explains. */
         fprintf(stderr, "sandbox-journal: session %s: MCP servers not loaded: %s\n",
                 row->session_id, cfg_err.msg);
+    /* Reported as events when the session was created; here only logged. */
+    json_t *problems = json_array();
+    if (!problems || session_load_skills(s, problems, &cfg_err) != 0)
+        fprintf(stderr, "sandbox-journal: session %s: skills not loaded: %s\n",
+                row->session_id, problems ? cfg_err.msg : "out of memory");
+    size_t pi;
+    json_t *problem;
+    json_array_foreach(problems, pi, problem)
+        fprintf(stderr, "sandbox-journal: session %s: %s\n", row->session_id,
+                json_string_value(problem));
+    json_decref(problems);
     session_find_binary(s);
     s->ended = row->ended;
     if (hmap_put(m->by_id, s->id, s) != 0) {
@@ -858,7 +919,7 @@ int sessions_create(sessions_t *m, const char *session_id,
      * and the registry must not wait for that.  A quick check first saves
      * that work for an id that is taken. */
     struct session *s = NULL;
-    json_t *conversions = NULL;
+    json_t *conversions = NULL, *skill_problems = NULL;
     pthread_mutex_lock(&m->lock);
     if (m->closing)
         rc = err_set(err, ERR_INVALID, "the server is shutting down");
@@ -872,7 +933,12 @@ int sessions_create(sessions_t *m, const char *session_id,
                     req->variant, NULL, NULL, working_dir);
     if (!s)
         return err_set(err, ERR_NOMEM, "out of memory");
-    if ((rc = session_load_mcp(s, err)) != 0) {
+    skill_problems = json_array();
+    if (!skill_problems)
+        rc = err_set(err, ERR_NOMEM, "out of memory");
+    if (rc || (rc = session_load_mcp(s, err)) != 0 ||
+        (rc = session_load_skills(s, skill_problems, err)) != 0) {
+        json_decref(skill_problems);
         session_free(s);
         return rc;
     }
@@ -881,6 +947,7 @@ int sessions_create(sessions_t *m, const char *session_id,
     if (agent->adapter->start_session) {
         rc = agent->adapter->start_session(&s->ctx, native_id_out, err);
         if (rc) {
+            json_decref(skill_problems);
             session_free(s);
             return rc;
         }
@@ -913,6 +980,18 @@ int sessions_create(sessions_t *m, const char *session_id,
     if (!conversions || !started || json_array_append_new(conversions, started) != 0) {
         rc = err_set(err, ERR_NOMEM, "out of memory");
         goto done;
+    }
+    /* Skills that could not be set up are said in the session's own log,
+     * where its client looks; the session runs with the others. */
+    size_t pi;
+    json_t *problem;
+    json_array_foreach(skill_problems, pi, problem) {
+        json_t *c = event_synthetic(event_conversion(
+            "error", event_error_data(json_string_value(problem), "skills", NULL)));
+        if (json_array_append_new(conversions, c) != 0) {
+            rc = err_set(err, ERR_NOMEM, "out of memory");
+            goto done;
+        }
     }
     struct session_batch b;
     session_lock(s);
@@ -957,6 +1036,7 @@ int sessions_create(sessions_t *m, const char *session_id,
 done:
     pthread_mutex_unlock(&m->lock);
     json_decref(conversions);
+    json_decref(skill_problems);
     session_free(s);
     free(answer);
     return rc;

@@ -470,6 +470,26 @@ static void test_bad_definitions(void **state)
     }
 }
 
+/* Skills configured for the directory are not resolved for an agent that
+ * does not take them (adapter.takes_skills, docs/agents.md): no clone, and
+ * no `error` event for a source no ACP agent would get anyway.  The
+ * session's events at creation are committed before the create answers. */
+static void test_skills_not_resolved(void **state)
+{
+    struct rig *r = *state;
+    start(r);
+    char *path = sj_fmt("/v1/config/skills?directory=%s&skillName=house", r->work);
+    json_decref(sj_call(&r->srv, "PUT", path,
+                        "{\"sources\":[{\"type\":\"github\",\"source\":\"octo/skills\"}]}",
+                        204));
+    free(path);
+    create(r, "k1", "standin");
+    json_t *events = e2e_events(&r->srv, "k1");
+    assert_int_equal(json_array_size(events), 1);
+    assert_string_equal(sj_str(json_array_get(events, 0), "type"), "session.started");
+    json_decref(events);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -482,6 +502,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_resumes, rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(test_terminate_mid_turn, rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(test_bad_definitions, rig_setup, rig_teardown),
+        cmocka_unit_test_setup_teardown(test_skills_not_resolved, rig_setup, rig_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * fake model on loopback, through the HTTP API: streamed text, a tool call
  * allowed and denied (the fake's request log shows what reached the model),
  * a question, plan mode, two turns, a server restart that resumes the
- * conversation, and the CLI dying under the session.
+ * conversation, the CLI dying under the session, and the MCP servers and
+ * skills configured for the session's directory reaching the model.
  *
  * Nothing leaves 127.0.0.1: the server passes Claude only the fake's URL
  * and the switches that keep it quiet (see adapters/claude.c). */
@@ -603,6 +604,92 @@ static void test_mcp_config_applied(void **state)
     assert_true(called);
 }
 
+/* Writes `dir`/SKILL.md (making `dir` and its parents) with front matter
+ * naming it `name`, described by `description`. */
+static void write_skill(const char *dir, const char *name, const char *description)
+{
+    char cmd[1400], path[1100];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/SKILL.md", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "---\nname: %s\ndescription: %s\n---\n\n# %s\n\nSay the marker.\n", name,
+            description, name);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A session created in a directory with skills configured for it (PUT
+ * /v1/config/skills) starts Claude with them (--plugin-dir): a local skill
+ * and one from a git repository (a file:// clone, never the network) are
+ * offered to the model by name and description; a source type we cannot
+ * fetch is an error event in the session, which works all the same. */
+static void test_skills_applied(void **state)
+{
+    struct e2e_rig *t = *state;
+    start(t, "{\"steps\":[{\"text\":\"done\"}]}", NULL);
+    char local[700], repo[700], cmd[2400], body[2600], path[1200];
+    snprintf(local, sizeof local, "%s/skills-here", t->fake_dir);
+    write_skill(local, "sj-local-skill", "SJMARK_LOCAL use it for the house style");
+    /* A folder of skills in a git repository, under a subpath; the filter
+     * keeps one of its two. */
+    snprintf(repo, sizeof repo, "%s/skill-repo", t->fake_dir);
+    snprintf(path, sizeof path, "%s/pack/sj-git-skill", repo);
+    write_skill(path, "sj-git-skill", "SJMARK_GIT use it for the release notes");
+    snprintf(path, sizeof path, "%s/pack/sj-unwanted", repo);
+    write_skill(path, "sj-unwanted", "SJMARK_UNWANTED never offered");
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && git init -q -b trunk && git add -A && "
+             "git -c user.name=t -c user.email=t@t commit -q -m skills",
+             repo);
+    assert_int_equal(system(cmd), 0);
+
+    snprintf(body, sizeof body,
+             "{\"sources\":[{\"type\":\"local\",\"source\":\"%s\"},"
+             "{\"type\":\"git\",\"source\":\"file://%s\",\"ref\":\"trunk\","
+             "\"subpath\":\"pack\",\"skills\":[\"sj-git-skill\"]},"
+             "{\"type\":\"github\",\"source\":\"octo/skills\"}]}",
+             local, repo);
+    char *dir = curl_escape_min(t->work);
+    snprintf(path, sizeof path, "/v1/config/skills?directory=%s&skillName=house", dir);
+    free(dir);
+    json_decref(sj_call(&t->srv, "PUT", path, body, 204));
+
+    create(t, "k1", NULL);
+    sj_send_message(&t->srv, "k1", "write the release notes");
+    json_t *done = e2e_wait_assistant_done(&t->srv, "k1", 0, WAIT_MS);
+    assert_string_equal(item_text(done, 0), "done");
+    json_decref(done);
+
+    json_t *reqs = e2e_fake_requests(&t->fake, "/v1/messages");
+    assert_true(json_array_size(reqs) >= 1);
+    const json_t *req = json_object_get(json_array_get(reqs, json_array_size(reqs) - 1), "body");
+    /* Plugin skills are offered under the plugin's name (skills.h). */
+    if (!e2e_json_contains(req, "sandbox-journal:sj-local-skill") ||
+        !e2e_json_contains(req, "SJMARK_LOCAL") ||
+        !e2e_json_contains(req, "sandbox-journal:sj-git-skill") ||
+        !e2e_json_contains(req, "SJMARK_GIT")) {
+        char *text = json_dumps(req, JSON_COMPACT);
+        fail_msg("the skills are not offered to the model: %.6000s", text);
+    }
+    assert_false(e2e_json_contains(req, "SJMARK_UNWANTED"));
+    json_decref(reqs);
+
+    json_t *events = e2e_events(&t->srv, "k1");
+    size_t i;
+    const json_t *ev;
+    int said = 0;
+    json_array_foreach(events, i, ev) {
+        const char *msg =
+            json_string_value(json_object_get(json_object_get(ev, "data"), "message"));
+        if (strcmp(json_string_value(json_object_get(ev, "type")), "error") == 0 && msg &&
+            strstr(msg, "\"github\" is not supported"))
+            said = 1;
+    }
+    json_decref(events);
+    assert_true(said);
+}
+
 int main(void)
 {
     /* SJ_TEST_FILTER=test_mcp_* runs some of them (cmocka's pattern). */
@@ -621,6 +708,7 @@ int main(void)
         E2E_TEST(test_killed_mid_turn),
         E2E_TEST(test_failed_resume_reports_stderr),
         E2E_TEST(test_mcp_config_applied),
+        E2E_TEST(test_skills_applied),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
