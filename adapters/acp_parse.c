@@ -37,8 +37,9 @@ struct adapter_acp_parser {
     enum acp_phase phase;
     int can_load;
     int loading;              /* session/load sent: replayed updates are skipped */
+    int sync_after_load;      /* see adapter_acp_start */
     long long next_id;        /* our JSON-RPC request ids */
-    long long init_id, open_id, prompt_id; /* 0: none outstanding */
+    long long init_id, open_id, prompt_id, sync_id; /* 0: none outstanding */
     char *acp_session;
     json_t *modes;            /* [{id,name,description}] or NULL */
     char *current_mode;
@@ -150,6 +151,7 @@ adapter_acp_parser_t *adapter_acp_parser_new(const struct adapter_acp_start *sta
     p->resume_id = acp_dup(start->resume_id, &failed);
     p->agent_mode = acp_dup(start->agent_mode, &failed);
     p->context = acp_dup(start->context, &failed);
+    p->sync_after_load = start->sync_after_load;
     p->mcp_servers = start->mcp_servers ? json_deep_copy(start->mcp_servers) : json_array();
     p->queue = json_array();
     p->parts = json_array();
@@ -823,7 +825,7 @@ static int acp_response(adapter_acp_parser_t *p, const json_t *v, json_t *out, j
         p->phase = ACP_OPENING;
         return acp_push_line(replies, acp_open_line(p), err);
     }
-    if (id == p->open_id && p->phase == ACP_OPENING) {
+    if (p->open_id && id == p->open_id && p->phase == ACP_OPENING) {
         p->open_id = 0;
         int was_loading = p->loading;
         p->loading = 0;
@@ -862,8 +864,22 @@ static int acp_response(adapter_acp_parser_t *p, const json_t *v, json_t *out, j
                                                      "modeId", p->agent_mode),
                                            NULL),
                                err);
+        if (rc == 0 && was_loading && p->sync_after_load) {
+            /* Still replaying: the prompts wait for the sync's answer. */
+            p->loading = 1;
+            return acp_push_line(replies,
+                                 acp_request(p, ACP_SYNC_METHOD, json_object(), &p->sync_id),
+                                 err);
+        }
         p->phase = ACP_READY;
         return rc ? rc : acp_next_prompt(p, replies, err);
+    }
+    if (p->sync_id && id == p->sync_id && p->phase == ACP_OPENING) {
+        /* Its error ("method not found") ends the replay as well as a result. */
+        p->sync_id = 0;
+        p->loading = 0;
+        p->phase = ACP_READY;
+        return acp_next_prompt(p, replies, err);
     }
     if (id == p->prompt_id && p->prompt_running) {
         const char *stop = acp_str(result, "stopReason");
