@@ -52,6 +52,11 @@ struct adapter_acp_parser {
     unsigned long long counter;
 
     json_t *tools;            /* {toolCallId: the call as merged so far} */
+    /* {toolCallId: true}: calls in `tools` known only from a permission
+     * request's toolCall, whose tool_call item is still to come (Qwen Code
+     * and Gemini CLI announce no call of their own: its title, kind and
+     * rawInput are only in the permission request). */
+    json_t *unannounced;
     json_t *pending;          /* {permission id: {"id": rpc id, "options", "action"}} */
 };
 
@@ -156,9 +161,11 @@ adapter_acp_parser_t *adapter_acp_parser_new(const struct adapter_acp_start *sta
     p->queue = json_array();
     p->parts = json_array();
     p->tools = json_object();
+    p->unannounced = json_object();
     p->pending = json_object();
     p->next_id = 1;
-    if (failed || !p->mcp_servers || !p->queue || !p->parts || !p->tools || !p->pending) {
+    if (failed || !p->mcp_servers || !p->queue || !p->parts || !p->tools || !p->unannounced ||
+        !p->pending) {
         adapter_acp_parser_free(p);
         return NULL;
     }
@@ -183,6 +190,7 @@ void adapter_acp_parser_free(adapter_acp_parser_t *p)
     json_decref(p->queue);
     json_decref(p->parts);
     json_decref(p->tools);
+    json_decref(p->unannounced);
     json_decref(p->pending);
     free(p);
 }
@@ -450,10 +458,13 @@ static int acp_merge_tool(json_t *call, const json_t *update)
     return 0;
 }
 
-/* new: the tool_call item of a call. */
+/* new: the tool_call item of a call: named after the tool when the agent
+ * says which (Qwen Code's _meta.toolName), else after its title or kind. */
 static json_t *acp_tool_call_item(const char *id, const json_t *call)
 {
-    const char *name = acp_str(call, "title");
+    const char *name = acp_str(json_object_get(call, "_meta"), "toolName");
+    if (!name || !*name)
+        name = acp_str(call, "title");
     if (!name || !*name)
         name = acp_str(call, "kind");
     const json_t *input = json_object_get(call, "rawInput");
@@ -521,6 +532,10 @@ static int acp_tool_update(adapter_acp_parser_t *p, const json_t *update, int fi
         call = json_object();
         if (!call || json_object_set_new(p->tools, id, call) != 0)
             return acp_nomem(err);
+        announce = 1;
+    } else if (json_object_get(p->unannounced, id)) {
+        /* Known from its permission request: this update adds to that. */
+        json_object_del(p->unannounced, id);
         announce = 1;
     } else if (first) {
         /* The same id again: a new announcement replaces the call. */
@@ -660,6 +675,17 @@ static int acp_request_permission(adapter_acp_parser_t *p, const json_t *id,
                              err);
     const char *call_id = acp_str(call, "toolCallId");
     const json_t *known = call_id ? json_object_get(p->tools, call_id) : NULL;
+    if (call_id && *call_id && !known && json_is_object(call)) {
+        /* Kept for the tool_call item the call's first update makes. */
+        json_t *copy = json_object();
+        if (copy && acp_merge_tool(copy, call) != 0) {
+            json_decref(copy);
+            copy = NULL;
+        }
+        if (!copy || json_object_set_new(p->tools, call_id, copy) != 0 ||
+            json_object_set_new(p->unannounced, call_id, json_true()) != 0)
+            return acp_nomem(err);
+    }
     const char *action = acp_str(call, "title");
     if (!action)
         action = acp_str(known, "title");
@@ -996,6 +1022,7 @@ int adapter_acp_close_turns(adapter_acp_parser_t *p, json_t *conversions, struct
     p->open_turns = 0;
     json_array_clear(p->queue);
     json_object_clear(p->tools);
+    json_object_clear(p->unannounced);
     return rc ? rc : acp_withdraw(p, conversions, err);
 }
 
