@@ -3,6 +3,7 @@
 
 #include "base/datadir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -95,9 +96,10 @@ static int acp_home_pi(const char *binary, const char *home, const char *model,
     return rc;
 }
 
-/* Writes home/<dir>/settings.json turning usage statistics off, unless a
- * settings file is there already (then it is the user's to keep). */
-static int acp_home_no_statistics(const char *home, const char *dir, struct err *err)
+/* Writes home/<dir>/settings.json (`settings`, stolen) unless a settings
+ * file is there already (then it is the user's to keep). */
+static int acp_home_settings(const char *home, const char *dir, json_t *settings,
+                             struct err *err)
 {
     char path[PATH_MAX + 32];
     if (snprintf(path, sizeof path, "%s/%s", home, dir) >= (int)sizeof path - 16)
@@ -105,14 +107,67 @@ static int acp_home_no_statistics(const char *home, const char *dir, struct err 
     if (datadir_mkdirs(path) != 0)
         return err_set(err, ERR_INTERNAL, "cannot create %s: %s", path, strerror(errno));
     strcat(path, "/settings.json");
-    if (access(path, F_OK) == 0)
+    if (access(path, F_OK) == 0) {
+        json_decref(settings);
         return 0;
-    json_t *settings = json_pack("{s:{s:b}}", "privacy", "usageStatisticsEnabled", 0);
+    }
     if (!settings)
         return err_set(err, ERR_NOMEM, "out of memory");
     int rc = acp_home_write(path, settings, err);
     json_decref(settings);
     return rc;
+}
+
+/* Gemini CLI 0.61.0 names a session's chat file after the minute it was
+ * started, session-YYYY-MM-DDTHH-MM-<first 8 of the id>.jsonl, and a
+ * process that starts (for session/load too) first appends a fresh start
+ * of the session to that name.  When a session is loaded within the
+ * minute it was created, that fresh start lands in the same file and
+ * hides the conversation: session/load answers "Invalid session
+ * identifier".  Moving each such file to a name no process will create
+ * (an "-r" after the minute; Gemini CLI finds sessions by the "session-"
+ * prefix and the id's suffix) keeps every conversation loadable.  A name
+ * that is taken already stays as it is: only a fresh start can be left
+ * there, and a fresh start has nothing to hide. */
+static void acp_home_gemini_chats(const char *home)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/.gemini/tmp", home) >= (int)sizeof path)
+        return;
+    DIR *projects = opendir(path);
+    if (!projects)
+        return; /* no session yet */
+    const struct dirent *p;
+    while ((p = readdir(projects))) {
+        if (p->d_name[0] == '.')
+            continue;
+        char chats[PATH_MAX];
+        if (snprintf(chats, sizeof chats, "%s/%s/chats", path, p->d_name) >= (int)sizeof chats)
+            continue;
+        DIR *d = opendir(chats);
+        if (!d)
+            continue;
+        const struct dirent *f;
+        while ((f = readdir(d))) {
+            const char *n = f->d_name;
+            if (strlen(n) != 39 || strncmp(n, "session-", 8) != 0 || n[24] != '-' ||
+                strcmp(n + 33, ".jsonl") != 0)
+                continue;
+            char from[PATH_MAX], to[PATH_MAX];
+            if (snprintf(from, sizeof from, "%s/%s", chats, n) >= (int)sizeof from ||
+                snprintf(to, sizeof to, "%s/%.24s-r%s", chats, n, n + 24) >= (int)sizeof to)
+                continue;
+            if (link(from, to) == 0) {
+                if (unlink(from) != 0)
+                    fprintf(stderr, "sandbox-journal: cannot remove %s: %s\n", from,
+                            strerror(errno));
+            } else if (errno != EEXIST) {
+                fprintf(stderr, "sandbox-journal: cannot rename %s: %s\n", from, strerror(errno));
+            }
+        }
+        closedir(d);
+    }
+    closedir(projects);
 }
 
 int adapter_acp_home_prepare(const char *agent, const char *binary, const char *home,
@@ -126,11 +181,28 @@ int adapter_acp_home_prepare(const char *agent, const char *binary, const char *
     /* Their usage statistics go to their vendors' collectors by default. */
     if (strcmp(agent, "qwen") == 0) {
         agent_env_set(env, "QWEN_CODE_NO_RELAUNCH", "true");
-        return acp_home_no_statistics(home, ".qwen", err);
+        return acp_home_settings(home, ".qwen",
+                                 json_pack("{s:{s:b}}", "privacy", "usageStatisticsEnabled", 0),
+                                 err);
     }
     if (strcmp(agent, "gemini") == 0) {
         agent_env_set(env, "GEMINI_CLI_NO_RELAUNCH", "true");
-        return acp_home_no_statistics(home, ".gemini", err);
+        /* The session's model by name: Gemini CLI's default ("auto") first
+         * asks a classifier model which model to use, a request of its own
+         * to the endpoint. */
+        if (model && *model)
+            agent_env_set(env, "GEMINI_MODEL", model);
+        acp_home_gemini_chats(home);
+        /* Usage statistics go to play.googleapis.com unless switched off
+         * (strace of 0.61.0: with this file it connects to nothing but
+         * GOOGLE_GEMINI_BASE_URL); the update check and telemetry are off
+         * too, so no future default reaches out either. */
+        return acp_home_settings(
+            home, ".gemini",
+            json_pack("{s:{s:b},s:{s:b,s:b},s:{s:b}}", "privacy", "usageStatisticsEnabled", 0,
+                      "general", "enableAutoUpdate", 0, "enableAutoUpdateNotification", 0,
+                      "telemetry", "enabled", 0),
+            err);
     }
     return 0;
 }

@@ -37,8 +37,9 @@ struct adapter_acp_parser {
     enum acp_phase phase;
     int can_load;
     int loading;              /* session/load sent: replayed updates are skipped */
+    int sync_after_load;      /* see adapter_acp_start */
     long long next_id;        /* our JSON-RPC request ids */
-    long long init_id, open_id, prompt_id; /* 0: none outstanding */
+    long long init_id, open_id, prompt_id, sync_id; /* 0: none outstanding */
     char *acp_session;
     json_t *modes;            /* [{id,name,description}] or NULL */
     char *current_mode;
@@ -51,6 +52,11 @@ struct adapter_acp_parser {
     unsigned long long counter;
 
     json_t *tools;            /* {toolCallId: the call as merged so far} */
+    /* {toolCallId: true}: calls in `tools` known only from a permission
+     * request's toolCall, whose tool_call item is still to come (Qwen Code
+     * and Gemini CLI announce no call of their own: its title, kind and
+     * rawInput are only in the permission request). */
+    json_t *unannounced;
     json_t *pending;          /* {permission id: {"id": rpc id, "options", "action"}} */
 };
 
@@ -150,13 +156,16 @@ adapter_acp_parser_t *adapter_acp_parser_new(const struct adapter_acp_start *sta
     p->resume_id = acp_dup(start->resume_id, &failed);
     p->agent_mode = acp_dup(start->agent_mode, &failed);
     p->context = acp_dup(start->context, &failed);
+    p->sync_after_load = start->sync_after_load;
     p->mcp_servers = start->mcp_servers ? json_deep_copy(start->mcp_servers) : json_array();
     p->queue = json_array();
     p->parts = json_array();
     p->tools = json_object();
+    p->unannounced = json_object();
     p->pending = json_object();
     p->next_id = 1;
-    if (failed || !p->mcp_servers || !p->queue || !p->parts || !p->tools || !p->pending) {
+    if (failed || !p->mcp_servers || !p->queue || !p->parts || !p->tools || !p->unannounced ||
+        !p->pending) {
         adapter_acp_parser_free(p);
         return NULL;
     }
@@ -181,6 +190,7 @@ void adapter_acp_parser_free(adapter_acp_parser_t *p)
     json_decref(p->queue);
     json_decref(p->parts);
     json_decref(p->tools);
+    json_decref(p->unannounced);
     json_decref(p->pending);
     free(p);
 }
@@ -448,10 +458,13 @@ static int acp_merge_tool(json_t *call, const json_t *update)
     return 0;
 }
 
-/* new: the tool_call item of a call. */
+/* new: the tool_call item of a call: named after the tool when the agent
+ * says which (Qwen Code's _meta.toolName), else after its title or kind. */
 static json_t *acp_tool_call_item(const char *id, const json_t *call)
 {
-    const char *name = acp_str(call, "title");
+    const char *name = acp_str(json_object_get(call, "_meta"), "toolName");
+    if (!name || !*name)
+        name = acp_str(call, "title");
     if (!name || !*name)
         name = acp_str(call, "kind");
     const json_t *input = json_object_get(call, "rawInput");
@@ -519,6 +532,10 @@ static int acp_tool_update(adapter_acp_parser_t *p, const json_t *update, int fi
         call = json_object();
         if (!call || json_object_set_new(p->tools, id, call) != 0)
             return acp_nomem(err);
+        announce = 1;
+    } else if (json_object_get(p->unannounced, id)) {
+        /* Known from its permission request: this update adds to that. */
+        json_object_del(p->unannounced, id);
         announce = 1;
     } else if (first) {
         /* The same id again: a new announcement replaces the call. */
@@ -658,6 +675,17 @@ static int acp_request_permission(adapter_acp_parser_t *p, const json_t *id,
                              err);
     const char *call_id = acp_str(call, "toolCallId");
     const json_t *known = call_id ? json_object_get(p->tools, call_id) : NULL;
+    if (call_id && *call_id && !known && json_is_object(call)) {
+        /* Kept for the tool_call item the call's first update makes. */
+        json_t *copy = json_object();
+        if (copy && acp_merge_tool(copy, call) != 0) {
+            json_decref(copy);
+            copy = NULL;
+        }
+        if (!copy || json_object_set_new(p->tools, call_id, copy) != 0 ||
+            json_object_set_new(p->unannounced, call_id, json_true()) != 0)
+            return acp_nomem(err);
+    }
     const char *action = acp_str(call, "title");
     if (!action)
         action = acp_str(known, "title");
@@ -823,7 +851,7 @@ static int acp_response(adapter_acp_parser_t *p, const json_t *v, json_t *out, j
         p->phase = ACP_OPENING;
         return acp_push_line(replies, acp_open_line(p), err);
     }
-    if (id == p->open_id && p->phase == ACP_OPENING) {
+    if (p->open_id && id == p->open_id && p->phase == ACP_OPENING) {
         p->open_id = 0;
         int was_loading = p->loading;
         p->loading = 0;
@@ -862,8 +890,22 @@ static int acp_response(adapter_acp_parser_t *p, const json_t *v, json_t *out, j
                                                      "modeId", p->agent_mode),
                                            NULL),
                                err);
+        if (rc == 0 && was_loading && p->sync_after_load) {
+            /* Still replaying: the prompts wait for the sync's answer. */
+            p->loading = 1;
+            return acp_push_line(replies,
+                                 acp_request(p, ACP_SYNC_METHOD, json_object(), &p->sync_id),
+                                 err);
+        }
         p->phase = ACP_READY;
         return rc ? rc : acp_next_prompt(p, replies, err);
+    }
+    if (p->sync_id && id == p->sync_id && p->phase == ACP_OPENING) {
+        /* Its error ("method not found") ends the replay as well as a result. */
+        p->sync_id = 0;
+        p->loading = 0;
+        p->phase = ACP_READY;
+        return acp_next_prompt(p, replies, err);
     }
     if (id == p->prompt_id && p->prompt_running) {
         const char *stop = acp_str(result, "stopReason");
@@ -980,6 +1022,7 @@ int adapter_acp_close_turns(adapter_acp_parser_t *p, json_t *conversions, struct
     p->open_turns = 0;
     json_array_clear(p->queue);
     json_object_clear(p->tools);
+    json_object_clear(p->unannounced);
     return rc ? rc : acp_withdraw(p, conversions, err);
 }
 

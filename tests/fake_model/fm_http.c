@@ -46,6 +46,7 @@ enum fm_http_route {
     FM_ROUTE_COUNT_TOKENS,
     FM_ROUTE_RESPONSES,
     FM_ROUTE_CHAT,
+    FM_ROUTE_GEMINI,
     FM_ROUTE_STATE,
     FM_ROUTE_RESET,
 };
@@ -68,6 +69,12 @@ static const struct fm_http_route_def fm_http_routes[] = {
     {FM_ROUTE_RESET, "/__fake/reset", "POST"},
 };
 
+/* Gemini names the model and the method in the path:
+ * /v1beta/models/{model}:{generateContent|streamGenerateContent|countTokens}. */
+#define FM_HTTP_GEMINI_PREFIX "/v1beta/models/"
+static const struct fm_http_route_def fm_http_gemini_route = {
+    FM_ROUTE_GEMINI, FM_HTTP_GEMINI_PREFIX "{model}:{method}", "POST"};
+
 /* The headers worth asserting on: credentials, API versions, the CLIs'
  * session and retry markers.  --all-headers logs everything instead. */
 static const char *const fm_http_logged_headers[] = {
@@ -76,9 +83,11 @@ static const char *const fm_http_logged_headers[] = {
     "anthropic-dangerous-direct-browser-access", "x-app", "x-claude-code-session-id",
     "x-stainless-retry-count", "x-stainless-timeout", "session-id", "thread-id", "originator",
     "x-client-request-id", "x-codex-turn-metadata", "x-codex-beta-features",
-    "x-codex-window-id", "openai-beta", "x-session-id", "x-session-affinity", NULL};
+    "x-codex-window-id", "openai-beta", "x-session-id", "x-session-affinity", "x-goog-api-key",
+    "x-goog-api-client", NULL};
 
-static const char *const fm_http_secret_headers[] = {"authorization", "x-api-key", NULL};
+static const char *const fm_http_secret_headers[] = {"authorization", "x-api-key",
+                                                     "x-goog-api-key", NULL};
 
 /* Per-request state across the access handler's calls. */
 struct fm_http_req {
@@ -259,6 +268,8 @@ static enum fm_api fm_http_guess_api(struct MHD_Connection *conn, const char *ur
     if (strncmp(url, "/v1/messages", 12) == 0 ||
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "anthropic-version"))
         return FM_API_ANTHROPIC;
+    if (strncmp(url, "/v1beta/", 8) == 0)
+        return FM_API_GEMINI;
     return FM_API_RESPONSES; /* chat has the same error shape */
 }
 
@@ -337,9 +348,11 @@ static json_t *fm_http_models(const fm_http_t *h)
 }
 
 /* Answers one model request from the script: picks the step, renders it,
- * logs, sleeps the scripted delay, then queues a buffer or a stream. */
+ * logs, sleeps the scripted delay, then queues a buffer or a stream.
+ * `shape` is what the renderer reads ("model", "stream"): the body itself,
+ * except for Gemini, which says both in the path. */
 static enum MHD_Result fm_http_model(fm_http_t *h, struct MHD_Connection *conn, json_t *rec,
-                                     enum fm_api api, const json_t *body,
+                                     enum fm_api api, const json_t *body, const json_t *shape,
                                      const struct fm_http_req *r)
 {
     struct fm_script_choice choice;
@@ -357,7 +370,7 @@ static enum MHD_Result fm_http_model(fm_http_t *h, struct MHD_Connection *conn, 
                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-session-id"),
                        &choice) != 0)
         return fm_http_fail(h, conn, rec, api, 500, "sj-fake-model: out of memory", NULL);
-    rendered = fm_render_step(api, choice.step, body, choice.seq, &reply);
+    rendered = fm_render_step(api, choice.step, shape, choice.seq, &reply);
     json_decref(choice.step);
     if (rendered != 0)
         return fm_http_fail(h, conn, rec, api, 500, "sj-fake-model: out of memory", NULL);
@@ -431,9 +444,13 @@ fail:
 
 static const struct fm_http_route_def *fm_http_find_route(const char *url)
 {
+    const char *model = url + strlen(FM_HTTP_GEMINI_PREFIX);
     for (size_t i = 0; i < sizeof fm_http_routes / sizeof fm_http_routes[0]; i++)
         if (strcmp(url, fm_http_routes[i].path) == 0)
             return &fm_http_routes[i];
+    if (strncmp(url, FM_HTTP_GEMINI_PREFIX, strlen(FM_HTTP_GEMINI_PREFIX)) == 0 &&
+        *model != ':' && strchr(model, ':') && !strchr(model, '/'))
+        return &fm_http_gemini_route;
     return NULL;
 }
 
@@ -461,7 +478,8 @@ static enum MHD_Result fm_http_dispatch(fm_http_t *h, struct MHD_Connection *con
     const struct fm_http_route_def *route = fm_http_find_route(url);
     enum fm_api api = fm_http_guess_api(conn, url);
     json_error_t jerr;
-    json_t *body = NULL, *rec;
+    json_t *body = NULL, *rec, *shape = NULL;
+    const char *gemini_method = NULL;
     char msg[256];
     enum MHD_Result rc;
 
@@ -518,6 +536,28 @@ static enum MHD_Result fm_http_dispatch(fm_http_t *h, struct MHD_Connection *con
     case FM_ROUTE_CHAT:
         api = FM_API_CHAT;
         break;
+    case FM_ROUTE_GEMINI: {
+        const char *model = url + strlen(FM_HTTP_GEMINI_PREFIX);
+        const char *colon = strchr(model, ':');
+        gemini_method = colon + 1;
+        api = FM_API_GEMINI;
+        if (strcmp(gemini_method, "generateContent") != 0 &&
+            strcmp(gemini_method, "streamGenerateContent") != 0 &&
+            strcmp(gemini_method, "countTokens") != 0) {
+            char *clean = fm_util_sanitize(gemini_method, strnlen(gemini_method, 100));
+            snprintf(msg, sizeof msg, "sj-fake-model: no Gemini method %s", clean ? clean : "?");
+            free(clean);
+            rc = fm_http_fail(h, conn, rec, api, 404, msg, NULL);
+            goto done;
+        }
+        shape = json_pack("{s:s%,s:b}", "model", model, (size_t)(colon - model), "stream",
+                          strcmp(gemini_method, "streamGenerateContent") == 0);
+        if (!shape) {
+            rc = fm_http_fail(h, conn, rec, api, 500, "sj-fake-model: out of memory", NULL);
+            goto done;
+        }
+        break;
+    }
     case FM_ROUTE_NONE:
     default:
         rc = fm_http_fail(h, conn, rec, api, 404, "sj-fake-model: no route", NULL);
@@ -545,9 +585,12 @@ static enum MHD_Result fm_http_dispatch(fm_http_t *h, struct MHD_Connection *con
     }
     if (route->id == FM_ROUTE_COUNT_TOKENS)
         rc = fm_http_ok_json(h, conn, rec, json_pack("{s:i}", "input_tokens", 10));
+    else if (gemini_method && strcmp(gemini_method, "countTokens") == 0)
+        rc = fm_http_ok_json(h, conn, rec, json_pack("{s:i}", "totalTokens", 10));
     else
-        rc = fm_http_model(h, conn, rec, api, body, r);
+        rc = fm_http_model(h, conn, rec, api, body, shape ? shape : body, r);
 done:
+    json_decref(shape);
     json_decref(body);
     return rc;
 }

@@ -1,4 +1,4 @@
-/* Wire formats of the three APIs; see fm_render.h.
+/* Wire formats of the four APIs; see fm_render.h.
  *
  * Anthropic Messages (POST /v1/messages, "stream":true):
  *   message_start, then per block content_block_start, deltas (text_delta,
@@ -11,6 +11,9 @@
  * OpenAI chat.completions (POST /v1/chat/completions):
  *   "data: <chunk>\n\n" frames, a finish chunk, a usage chunk when
  *   stream_options.include_usage, then "data: [DONE]\n\n".
+ * Gemini (POST /v1beta/models/{model}:streamGenerateContent?alt=sse):
+ *   "data: <GenerateContentResponse>\n\n" frames, one per delta or
+ *   function call, finishReason on the last; :generateContent gets one.
  * Without "stream":true each API gets its non-streamed JSON object. */
 #include "fm_render.h"
 
@@ -692,10 +695,158 @@ done:
     return rc;
 }
 
+/* ---- Gemini generateContent ------------------------------------------------- */
+
+/* new: one GenerateContentResponse carrying `parts` (stolen). */
+static json_t *fm_render_gemini_chunk(json_t *parts, const char *model, const char *rid)
+{
+    return json_pack("{s:[{s:{s:o,s:s},s:i}],s:{s:i,s:i,s:i},s:s,s:s}", "candidates", "content",
+                     "parts", parts, "role", "model", "index", 0, "usageMetadata",
+                     "promptTokenCount", 10, "candidatesTokenCount", 5, "totalTokenCount", 15,
+                     "modelVersion", model, "responseId", rid);
+}
+
+/* new: the functionCall part of a tool block; Gemini sends a call whole,
+ * never in pieces, and its id only when the script names one. */
+static json_t *fm_render_gemini_call(const json_t *blk)
+{
+    char *text = fm_render_args_text(blk);
+    const char *id = json_string_value(json_object_get(blk, "id"));
+    json_t *args = text ? fm_render_args_value(blk, text) : NULL;
+    json_t *call;
+    free(text);
+    if (!args)
+        return NULL;
+    if (!json_is_object(args)) { /* Gemini's args are always an object */
+        json_decref(args);
+        args = json_object();
+    }
+    call = json_pack("{s:s,s:o}", "name", fm_render_str(blk, "name", ""), "args", args);
+    if (call && id && json_object_set_new(call, "id", json_string(id)) != 0) {
+        json_decref(call);
+        return NULL;
+    }
+    return call ? json_pack("{s:o}", "functionCall", call) : NULL;
+}
+
+/* Streamed: one response per text or thinking delta (a thought part has
+ * "thought": true) and one per function call; the last carries
+ * finishReason (default "STOP", whatever the parts: Gemini has no
+ * tool-use stop reason).  Not streamed: one response with all parts,
+ * each text block whole. */
+static int fm_render_gemini(const json_t *step, const json_t *req, unsigned long seq,
+                            struct fm_render_reply *out)
+{
+    const json_t *blocks = json_object_get(step, "blocks");
+    const json_t *se = json_object_get(step, "stream_error");
+    const char *model = fm_render_model(req, "fake-model");
+    const char *finish = json_string_value(json_object_get(step, "stop_reason"));
+    int stream = json_is_true(json_object_get(req, "stream"));
+    struct fm_render_sse s = {.named = 0};
+    json_t *chunks = json_array(), *whole = json_array(), *blk, *chunk;
+    char rid[64];
+    size_t i;
+    int rc = -1;
+
+    snprintf(rid, sizeof rid, "fake_%lu", seq);
+    if (!chunks || !whole)
+        goto done;
+    json_array_foreach(blocks, i, blk) {
+        const char *type = json_string_value(json_object_get(blk, "type"));
+        if (strcmp(type, "text") == 0 || strcmp(type, "thinking") == 0) {
+            int thought = type[1] == 'h';
+            json_t *pieces = fm_render_pieces(blk), *full = pieces ? fm_render_join(pieces) : NULL;
+            json_t *item;
+            size_t k;
+            if (!full ||
+                json_array_append_new(whole, thought ? json_pack("{s:O,s:b}", "text", full,
+                                                                 "thought", 1)
+                                                     : json_pack("{s:O}", "text", full)) != 0) {
+                json_decref(pieces);
+                json_decref(full);
+                goto done;
+            }
+            json_array_foreach(pieces, k, item)
+                if (json_array_append_new(
+                        chunks, fm_render_gemini_chunk(
+                                    thought ? json_pack("[{s:O,s:b}]", "text", item, "thought", 1)
+                                            : json_pack("[{s:O}]", "text", item),
+                                    model, rid)) != 0) {
+                    json_decref(pieces);
+                    json_decref(full);
+                    goto done;
+                }
+            json_decref(pieces);
+            json_decref(full);
+        } else {
+            json_t *part = fm_render_gemini_call(blk);
+            int failed = !part || json_array_append(whole, part) != 0 ||
+                         json_array_append_new(chunks, fm_render_gemini_chunk(
+                                                           json_pack("[O]", part), model, rid)) != 0;
+            json_decref(part);
+            if (failed)
+                goto done;
+        }
+    }
+    if (!finish)
+        finish = "STOP";
+    if (!stream) {
+        if (se) {
+            rc = fm_render_finish_failed(FM_API_GEMINI, se, "INTERNAL", "scripted stream failure",
+                                         out);
+            goto done;
+        }
+        if (!json_array_size(whole) && json_array_append_new(whole, json_pack("{s:s}", "text", "")))
+            goto done;
+        chunk = fm_render_gemini_chunk(json_incref(whole), model, rid);
+        if (!chunk || json_object_set_new(json_array_get(json_object_get(chunk, "candidates"), 0),
+                                          "finishReason", json_string(finish)) != 0) {
+            json_decref(chunk);
+            goto done;
+        }
+        rc = fm_render_finish_body(chunk, out);
+        goto done;
+    }
+    if (!se && !json_is_true(json_object_get(step, "disconnect"))) {
+        if (!json_array_size(chunks) &&
+            json_array_append_new(chunks, fm_render_gemini_chunk(json_pack("[{s:s}]", "text", ""),
+                                                                 model, rid)) != 0)
+            goto done;
+        chunk = json_array_get(chunks, json_array_size(chunks) - 1);
+        if (json_object_set_new(json_array_get(json_object_get(chunk, "candidates"), 0),
+                                "finishReason", json_string(finish)) != 0)
+            goto done;
+    }
+    json_array_foreach(chunks, i, chunk)
+        fm_render_emit(&s, NULL, json_incref(chunk));
+    if (se)
+        fm_render_emit(&s, NULL,
+                       json_pack("{s:{s:i,s:s,s:s}}", "error", "code", 500, "message",
+                                 fm_render_str(se, "message", "scripted stream failure"), "status",
+                                 fm_render_str(se, "type", "INTERNAL")));
+    rc = fm_render_finish_stream(&s, out);
+done:
+    fm_render_sse_free(&s);
+    json_decref(chunks);
+    json_decref(whole);
+    return rc;
+}
+
 /* ---- errors and entry points ------------------------------------------------- */
 
 static const char *fm_render_error_type(enum fm_api api, int status)
 {
+    if (api == FM_API_GEMINI) {
+        switch (status) {
+        case 400: return "INVALID_ARGUMENT";
+        case 401: return "UNAUTHENTICATED";
+        case 403: return "PERMISSION_DENIED";
+        case 404: return "NOT_FOUND";
+        case 429: return "RESOURCE_EXHAUSTED";
+        case 503: return "UNAVAILABLE";
+        default: return status < 500 ? "FAILED_PRECONDITION" : "INTERNAL";
+        }
+    }
     if (api == FM_API_ANTHROPIC) {
         switch (status) {
         case 400: return "invalid_request_error";
@@ -721,6 +872,9 @@ char *fm_render_error_body(enum fm_api api, int status, const char *type, const 
     if (api == FM_API_ANTHROPIC)
         obj = json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type", type, "message",
                         message);
+    else if (api == FM_API_GEMINI)
+        obj = json_pack("{s:{s:i,s:s,s:s}}", "error", "code", status, "message", message,
+                        "status", type);
     else
         obj = json_pack("{s:{s:s,s:s,s:n,s:s?}}", "error", "message", message, "type", type,
                         "param", "code", code);
@@ -770,6 +924,7 @@ int fm_render_step(enum fm_api api, const json_t *step, const json_t *req, unsig
         case FM_API_ANTHROPIC: rc = fm_render_anthropic(step, req, seq, out); break;
         case FM_API_RESPONSES: rc = fm_render_responses(step, req, seq, out); break;
         case FM_API_CHAT: rc = fm_render_chat(step, req, seq, out); break;
+        case FM_API_GEMINI: rc = fm_render_gemini(step, req, seq, out); break;
         default: rc = -1; break;
         }
     }

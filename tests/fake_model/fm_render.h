@@ -1,5 +1,5 @@
 /* Turning a canonical script step (fm_script.h) into the bytes one of the
- * three APIs would send.  Pure: no I/O, no clock except the "created"
+ * four APIs would send.  Pure: no I/O, no clock except the "created"
  * field of chat chunks, so every wire format can be checked in isolation.
  *
  * The shapes copy the Python fakes in /work/shared/agent-notes/, which
@@ -42,6 +42,7 @@ void fm_render_reply_free(struct fm_render_reply *r);
 /* new (malloc): an error body in the API's own shape, e.g.
  *   anthropic: {"type":"error","error":{"type":T,"message":M}}
  *   openai:    {"error":{"message":M,"type":T,"param":null,"code":C}}
+ *   gemini:    {"error":{"code":status,"message":M,"status":T}}
  * `type` NULL picks the usual type for `status`; `code` may be NULL. */
 char *fm_render_error_body(enum fm_api api, int status, const char *type, const char *message,
                            const char *code);

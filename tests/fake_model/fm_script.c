@@ -2,7 +2,7 @@
  * for the canonical step form and README.md for the file format.
  *
  * A script has a "default" section and optionally one section per API
- * ("anthropic", "responses", "chat").  A request uses its API's section if
+ * ("anthropic", "responses", "chat", "gemini").  A request uses its API's section if
  * the script has one, else the default section; each section has its own
  * cursor, so one fake can serve a Claude and a Codex session with separate
  * scripts.  Within a section the order of precedence is: rules (never
@@ -45,7 +45,7 @@ struct fm_script_section {
 /* Section 0 is the default one; API a uses section a + 1 when present. */
 #define FM_SCRIPT_SECTIONS (FM_API_COUNT + 1)
 static const char *const fm_script_section_names[FM_SCRIPT_SECTIONS] = {
-    "default", "anthropic", "responses", "chat"};
+    "default", "anthropic", "responses", "chat", "gemini"};
 
 struct fm_script {
     pthread_mutex_t lock;
@@ -658,6 +658,7 @@ static int fm_script_section_load(struct fm_script_ctx *c, const char *name, con
 {
     static const char *const top_keys[] = {"steps", "after", "rules", "count", "side",
                                            "chunk_delay_ms", "anthropic", "responses", "chat",
+                                           "gemini",
                                            "models", "per_session", NULL};
     static const char *const sub_keys[] = {"steps", "after", "rules", "count", "side",
                                            "chunk_delay_ms", "per_session", NULL};
@@ -711,9 +712,11 @@ static int fm_script_section_load(struct fm_script_ctx *c, const char *name, con
             return fm_script_fail(c, at, "a rule needs a non-empty string \"match\"");
         if (api && !(json_is_string(api) && (strcmp(json_string_value(api), "anthropic") == 0 ||
                                              strcmp(json_string_value(api), "responses") == 0 ||
-                                             strcmp(json_string_value(api), "chat") == 0)))
+                                             strcmp(json_string_value(api), "chat") == 0 ||
+                                             strcmp(json_string_value(api), "gemini") == 0)))
             return fm_script_fail(c, at,
-                                  "\"api\" must be \"anthropic\", \"responses\" or \"chat\"");
+                                  "\"api\" must be \"anthropic\", \"responses\", \"chat\" "
+                                  "or \"gemini\"");
         if (!json_object_get(item, "reply"))
             return fm_script_fail(c, at, "a rule needs \"reply\"");
         snprintf(at, sizeof at, "%s%srules[%zu].reply", prefix, dot, i);

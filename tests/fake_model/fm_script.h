@@ -23,15 +23,16 @@
 #include <jansson.h>
 #include <stddef.h>
 
-/* The three wire protocols served. */
+/* The wire protocols served. */
 enum fm_api {
     FM_API_ANTHROPIC, /* POST /v1/messages */
     FM_API_RESPONSES, /* POST /v1/responses */
     FM_API_CHAT,      /* POST /v1/chat/completions */
+    FM_API_GEMINI,    /* POST /v1beta/models/{model}:generateContent and :streamGenerateContent */
     FM_API_COUNT
 };
 
-/* static: "anthropic", "responses" or "chat". */
+/* static: "anthropic", "responses", "chat" or "gemini". */
 const char *fm_script_api_name(enum fm_api api);
 
 typedef struct fm_script fm_script_t;

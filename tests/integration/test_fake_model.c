@@ -1096,6 +1096,92 @@ static void test_chat_stream(void **state)
     fake_stop(f);
 }
 
+/* ---- Gemini ------------------------------------------------------------------------------ */
+
+static const char *const gemini_headers[] = {"Content-Type: application/json",
+                                             "x-goog-api-key: sk-gem", NULL};
+
+/* What Gemini CLI sends (shortened): contents with parts, tools as
+ * functionDeclarations, the model in the path. */
+static const char gemini_body[] =
+    "{\"contents\":[{\"parts\":[{\"text\":\"hi\"}],\"role\":\"user\"}],"
+    "\"tools\":[{\"functionDeclarations\":[{\"name\":\"run_shell_command\"}]}],"
+    "\"generationConfig\":{\"temperature\":1}}";
+
+static void test_gemini(void **state)
+{
+    struct fake *f = *state;
+    struct httpc_response resp;
+    json_t *ev, *body, *log;
+    fake_start(f, "{\"steps\":["
+                  "{\"thinking\":\"Hmm.\",\"chunks\":1,\"text\":[\"Hel\",\"lo\"],"
+                  " \"tool\":{\"name\":\"run_shell_command\",\"input\":{\"command\":\"echo hi\"}}},"
+                  "{\"text\":\"done\",\"stop_reason\":\"MAX_TOKENS\"},"
+                  "{\"text\":\"cut\",\"chunks\":1,\"stream_error\":{\"message\":\"boom\"}},"
+                  "{\"error\":{\"status\":429}}]}");
+    /* One response per delta and one per call; finishReason on the last. */
+    ev = post_stream(f, "/v1beta/models/gem-x:streamGenerateContent?alt=sse", gemini_headers,
+                     gemini_body);
+    assert_int_equal(json_array_size(ev), 4);
+    assert_json_eq(ev_data(ev, 0),
+                   "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hmm.\",\"thought\":true}],"
+                   "\"role\":\"model\"},\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":10,"
+                   "\"candidatesTokenCount\":5,\"totalTokenCount\":15},\"modelVersion\":\"gem-x\","
+                   "\"responseId\":\"fake_1\"}");
+    assert_json_eq(json_object_get(ev_data(ev, 2), "candidates"),
+                   "[{\"content\":{\"parts\":[{\"text\":\"lo\"}],\"role\":\"model\"},\"index\":0}]");
+    assert_json_eq(json_object_get(ev_data(ev, 3), "candidates"),
+                   "[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"run_shell_command\","
+                   "\"args\":{\"command\":\"echo hi\"}}}],\"role\":\"model\"},\"index\":0,"
+                   "\"finishReason\":\"STOP\"}]");
+    json_decref(ev);
+    /* Not streamed: one response with every part. */
+    request(f, "POST", "/v1beta/models/gem-x:generateContent", gemini_headers, gemini_body,
+            &resp);
+    assert_int_equal(resp.status, 200);
+    body = httpc_json(&resp);
+    assert_json_eq(json_object_get(body, "candidates"),
+                   "[{\"content\":{\"parts\":[{\"text\":\"done\"}],\"role\":\"model\"},\"index\":0,"
+                   "\"finishReason\":\"MAX_TOKENS\"}]");
+    json_decref(body);
+    httpc_response_free(&resp);
+    /* A broken stream ends with Google's error object, no finishReason. */
+    ev = post_stream(f, "/v1beta/models/gem-x:streamGenerateContent?alt=sse", gemini_headers,
+                     gemini_body);
+    assert_int_equal(json_array_size(ev), 2);
+    assert_null(sj_str(json_array_get(json_object_get(ev_data(ev, 0), "candidates"), 0),
+                       "finishReason"));
+    assert_json_eq(ev_data(ev, 1),
+                   "{\"error\":{\"code\":500,\"message\":\"boom\",\"status\":\"INTERNAL\"}}");
+    json_decref(ev);
+    /* Errors in Google's shape. */
+    request(f, "POST", "/v1beta/models/gem-x:streamGenerateContent?alt=sse", gemini_headers,
+            gemini_body, &resp);
+    assert_int_equal(resp.status, 429);
+    body = httpc_json(&resp);
+    assert_int_equal(sj_int(body, "error.code"), 429);
+    assert_string_equal(sj_str(body, "error.status"), "RESOURCE_EXHAUSTED");
+    json_decref(body);
+    httpc_response_free(&resp);
+    request(f, "POST", "/v1beta/models/gem-x:countTokens", gemini_headers, gemini_body, &resp);
+    assert_int_equal(resp.status, 200);
+    assert_string_equal(resp.body, "{\"totalTokens\":10}");
+    httpc_response_free(&resp);
+    request(f, "POST", "/v1beta/models/gem-x:embedContent", gemini_headers, gemini_body, &resp);
+    assert_int_equal(resp.status, 404);
+    body = httpc_json(&resp);
+    assert_string_equal(sj_str(body, "error.status"), "NOT_FOUND");
+    json_decref(body);
+    httpc_response_free(&resp);
+    /* Logged as the gemini API, with its key header. */
+    log = fake_log(f);
+    assert_string_equal(sj_str(json_array_get(log, 0), "api"), "gemini");
+    assert_string_equal(sj_str(json_array_get(log, 0), "headers.x-goog-api-key"), "sk-gem");
+    assert_int_equal(sj_int(json_array_get(log, 0), "reply.seq"), 1);
+    json_decref(log);
+    fake_stop(f);
+}
+
 /* ---- script rules ------------------------------------------------------------------------ */
 
 /* POSTs a chat request and returns the concatenated text content. */
@@ -1766,6 +1852,7 @@ int main(void)
         T(test_responses_tools_and_reasoning),
         T(test_responses_errors),
         T(test_chat_stream),
+        T(test_gemini),
         T(test_after_rules),
         T(test_rules_count_match),
         T(test_per_session),

@@ -79,10 +79,10 @@ static void expect_answer(struct e2e_rig *t, const char *sid, long long after, c
     free(got);
 }
 
-/* new: the chat requests the agent made to the fake, in order. */
+/* new: the turn requests the agent made to the fake, in order. */
 static json_t *model_requests(struct e2e_rig *t)
 {
-    return e2e_fake_requests(&t->fake, "/v1/chat/completions");
+    return e2e_fake_requests(&t->fake, acp->model_path ? acp->model_path : "/v1/chat/completions");
 }
 
 /* The first live child of the server (the agent process), or 0. */
@@ -139,8 +139,14 @@ void e2e_acp_text_turn(void **state)
     json_t *reqs = model_requests(t);
     assert_int_equal(json_array_size(reqs), 1);
     const json_t *req = json_array_get(reqs, 0);
-    assert_string_equal(sj_str(req, "body.model"), "fake-model");
-    assert_string_equal(sj_str(req, "headers.authorization"), "Bearer sk-test-e2e");
+    if (acp->key_header) {
+        char *header = sj_fmt("headers.%s", acp->key_header);
+        assert_string_equal(sj_str(req, header), "sk-test-e2e");
+        free(header);
+    } else {
+        assert_string_equal(sj_str(req, "body.model"), "fake-model");
+        assert_string_equal(sj_str(req, "headers.authorization"), "Bearer sk-test-e2e");
+    }
     assert_true(e2e_json_contains(req, "say hello"));
     json_decref(reqs);
 }
@@ -177,7 +183,8 @@ static void shell_flow(struct e2e_rig *t, const char *reply)
     assert_int_equal(json_array_size(reqs), 2);
     const json_t *second = json_array_get(reqs, 1);
     /* The tool's outcome went back to the model as a tool message. */
-    assert_true(e2e_json_contains(second, "\"role\":\"tool\""));
+    assert_true(e2e_json_contains(second, acp->tool_result ? acp->tool_result
+                                                           : "\"role\":\"tool\""));
     if (strcmp(reply, "reject") == 0) {
         assert_int_not_equal(stat(out, &st), 0);
         assert_true(e2e_json_contains(second, "canceled by the user"));

@@ -1,6 +1,7 @@
 /* End-to-end flows shared by the real ACP agents (test_e2e_qwen.c,
- * test_e2e_pi.c): the agent CLI at its pinned version, through the HTTP
- * API, against the fake model's chat.completions API on loopback.  Each
+ * test_e2e_pi.c, test_e2e_gemini.c): the agent CLI at its pinned version,
+ * through the HTTP API, against the fake model on loopback (its
+ * chat.completions API, or Gemini's).  Each
  * flow is a cmocka test body; the agent is described by a
  * `struct e2e_acp_agent` the test file sets with e2e_acp_use() first. */
 #ifndef SJ_TEST_E2E_ACP_H
@@ -11,6 +12,12 @@ struct e2e_acp_agent {
     const char *shell_tool;   /* its shell tool's name in the model's tools */
     const char *shell_input;  /* that tool's input (JSON object text) writing "hi" to out.txt */
     int asks_permission;      /* 1 if the shell call waits for a permission reply */
+    /* The agent's model API, NULL for chat.completions (model "fake-model"
+     * in the body, "Authorization: Bearer <key>", tool results as
+     * "role":"tool" messages): */
+    const char *model_path;   /* the path prefix of its turn requests, model included */
+    const char *key_header;   /* the header carrying the key as is */
+    const char *tool_result;  /* what marks a tool result in a request */
 };
 
 /* borrowed: `agent` outlives the tests. */

@@ -98,7 +98,8 @@ struct run {
     json_t *conversions, *replies, *requests;
 };
 
-static void run_open(struct run *r, const char *resume_id, const char *context)
+static void run_open_sync(struct run *r, const char *resume_id, const char *context,
+                          int sync_after_load)
 {
     struct normalize_config config = { .session_id = "s1", .agent_emits_item_started = 0,
                                        .agent_can_resume = 1,
@@ -114,12 +115,18 @@ static void run_open(struct run *r, const char *resume_id, const char *context)
     assert_non_null(servers);
     struct adapter_acp_start start = { .session_id = "s1", .id_prefix = "p0", .cwd = "/w",
                                        .mcp_servers = servers, .resume_id = resume_id,
-                                       .agent_mode = "build", .context = context };
+                                       .agent_mode = "build", .context = context,
+                                       .sync_after_load = sync_after_load };
     r->p = adapter_acp_parser_new(&start);
     assert_non_null(r->p);
     json_decref(servers);
     json_decref(mcp);
     r->conversions = r->replies = r->requests = NULL;
+}
+
+static void run_open(struct run *r, const char *resume_id, const char *context)
+{
+    run_open_sync(r, resume_id, context, 0);
 }
 
 static void run_clear(struct run *r)
@@ -503,6 +510,91 @@ static void test_load(void **state)
     run_close(&r);
 }
 
+/* Feeds `line` (a literal); its output replaces the last. */
+static void feed_text(struct run *r, const char *line)
+{
+    run_clear(r);
+    struct err err;
+    assert_int_equal(adapter_acp_parse_line(r->p, line, strlen(line), 0, r->conversions,
+                                            r->replies, r->requests, &err),
+                     0);
+    fixtures_vet(r->n, r->conversions);
+}
+
+/* An agent that goes on replaying after its session/load result (Gemini
+ * CLI): the prompt waits for the answer to the sync request, and what
+ * comes before that answer is history, not the turn. */
+static void test_sync_after_load(void **state)
+{
+    (void)state;
+    struct run r;
+    run_open_sync(&r, "sess-1", NULL, 1);
+    free(send(&r, "again"));
+    feed(&r, L_INIT_LOAD);
+    json_decref(reply(&r, 0)); /* session/load */
+    feed_text(&r, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}");
+    assert_int_equal(json_array_size(r.replies), 1);
+    json_t *sync = reply(&r, 0);
+    assert_string_equal(json_string_value(json_object_get(sync, "method")), ACP_SYNC_METHOD);
+    assert_int_equal(json_integer_value(json_object_get(sync, "id")), 3);
+    json_decref(sync);
+    feed(&r, L_CHUNK1); /* more of the replayed history */
+    assert_int_equal(json_array_size(r.conversions), 0);
+    assert_int_equal(json_array_size(r.replies), 0);
+    feed_text(&r, "{\"jsonrpc\":\"2.0\",\"id\":3,\"error\":{\"code\":-32601,\"message\":"
+                  "\"Method not found\"}}");
+    assert_int_equal(json_array_size(r.conversions), 0);
+    json_t *prompt = reply(&r, 0);
+    assert_string_equal(json_string_value(json_object_get(prompt, "method")), "session/prompt");
+    json_decref(prompt);
+    feed(&r, L_CHUNK1); /* the turn's own */
+    assert_int_equal(json_array_size(r.conversions), 1);
+    assert_string_equal(conv_type(&r, 0), "item.delta");
+    run_close(&r);
+}
+
+/* A call the agent announces only in its permission request (Qwen Code,
+ * Gemini CLI): the tool_call item its first update makes has the
+ * request's title and rawInput, and the update's _meta.toolName. */
+static void test_call_known_from_permission(void **state)
+{
+    (void)state;
+    struct run r;
+    run_open(&r, NULL, NULL);
+    handshake(&r, "run it");
+    feed_text(&r, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"session/request_permission\","
+                  "\"params\":{\"sessionId\":\"sess-1\",\"toolCall\":{\"toolCallId\":\"c9\","
+                  "\"status\":\"pending\",\"title\":\"ls -l\",\"kind\":\"execute\","
+                  "\"rawInput\":{\"command\":\"ls -l\"}},\"options\":[{\"optionId\":\"y\","
+                  "\"name\":\"Allow\",\"kind\":\"allow_once\"}]}}");
+    assert_int_equal(json_array_size(r.conversions), 1);
+    assert_string_equal(conv_type(&r, 0), "permission.requested");
+    feed_text(&r, "{\"jsonrpc\":\"2.0\",\"method\":\"session/update\",\"params\":{\"sessionId\":"
+                  "\"sess-1\",\"update\":{\"sessionUpdate\":\"tool_call_update\",\"toolCallId\":"
+                  "\"c9\",\"status\":\"completed\",\"content\":[{\"type\":\"content\","
+                  "\"content\":{\"type\":\"text\",\"text\":\"a.txt\"}}],"
+                  "\"_meta\":{\"toolName\":\"run_shell_command\"}}}}");
+    assert_int_equal(json_array_size(r.conversions), 2);
+    const json_t *part = json_array_get(json_object_get(conv_item(&r, 0), "content"), 0);
+    assert_string_equal(json_string_value(json_object_get(part, "name")), "run_shell_command");
+    assert_string_equal(json_string_value(json_object_get(part, "arguments")),
+                        "{\"command\":\"ls -l\"}");
+    part = json_array_get(json_object_get(conv_item(&r, 1), "content"), 0);
+    assert_string_equal(json_string_value(json_object_get(part, "output")), "a.txt");
+    /* Without a tool name: the permission's title. */
+    feed_text(&r, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"session/request_permission\","
+                  "\"params\":{\"sessionId\":\"sess-1\",\"toolCall\":{\"toolCallId\":\"c10\","
+                  "\"title\":\"echo hi\",\"kind\":\"execute\"},\"options\":[{\"optionId\":\"y\","
+                  "\"name\":\"Allow\",\"kind\":\"allow_once\"}]}}");
+    feed_text(&r, "{\"jsonrpc\":\"2.0\",\"method\":\"session/update\",\"params\":{\"sessionId\":"
+                  "\"sess-1\",\"update\":{\"sessionUpdate\":\"tool_call_update\",\"toolCallId\":"
+                  "\"c10\",\"status\":\"in_progress\"}}}");
+    assert_int_equal(json_array_size(r.conversions), 1);
+    part = json_array_get(json_object_get(conv_item(&r, 0), "content"), 0);
+    assert_string_equal(json_string_value(json_object_get(part, "name")), "echo hi");
+    run_close(&r);
+}
+
 /* An agent that cannot load (or lost the session) gets a new one, and the
  * transcript as context with the first prompt, said in a status item. */
 static void test_resume_without_load(void **state)
@@ -682,6 +774,8 @@ int main(void)
         cmocka_unit_test(test_one_prompt_at_a_time),
         cmocka_unit_test(test_permission),
         cmocka_unit_test(test_permission_without_matching_option),
+        cmocka_unit_test(test_sync_after_load),
+        cmocka_unit_test(test_call_known_from_permission),
         cmocka_unit_test(test_agent_requests),
         cmocka_unit_test(test_load),
         cmocka_unit_test(test_resume_without_load),

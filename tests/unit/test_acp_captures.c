@@ -1,5 +1,5 @@
-/* The recorded ACP wire of the real agents (tests/fixtures/qwen/ and
- * tests/fixtures/pi/, made with tests/fixtures/acp_capture.py against
+/* The recorded ACP wire of the real agents (tests/fixtures/qwen/,
+ * tests/fixtures/pi/ and tests/fixtures/gemini/, made with tests/fixtures/acp_capture.py against
  * sj-fake-model) replayed through the ACP parser (adapters/acp_parse.c):
  * our side of each capture is played by the parser itself (its initialize,
  * session/new or session/load, session/prompt, permission answers and
@@ -152,6 +152,9 @@ static char *run_case(const char *input, size_t len)
         .session_id = "s1", .id_prefix = "p0",
         .cwd = json_string_value(json_object_get(open_params, "cwd")),
         .resume_id = load ? json_string_value(json_object_get(open_params, "sessionId")) : NULL,
+        /* The capture's client synced after the load as the adapter does
+         * for an agent that replays after the result (Gemini CLI). */
+        .sync_after_load = first_sent(records, ACP_SYNC_METHOD) != NULL,
     };
     adapter_acp_parser_t *p = adapter_acp_parser_new(&start);
     assert_non_null(p);
@@ -272,9 +275,34 @@ static void test_fixture_prefixes(void **state)
     fixtures_each_prefix(*state, "input.jsonl", "", 7, 40, parse_prefix, NULL);
 }
 
+/* Qwen Code announces no tool call: the call's tool, title and input are
+ * only in the permission request's toolCall, its tool name only in the
+ * tool_call_update's _meta.  The tool_call item has them all (it used to
+ * say "tool" with arguments {}). */
+static void test_qwen_tool_call_named(void **state)
+{
+    (void)state;
+    size_t len;
+    char *wire = fixtures_read_agent("qwen", "tool-allow/wire.jsonl", &len);
+    assert_non_null(wire);
+    char *out = run_case(wire, len);
+    const char *item = strstr(out, "\"kind\":\"tool_call\"");
+    assert_non_null(item);
+    assert_non_null(strstr(item, "\"name\":\"run_shell_command\","));
+    assert_non_null(strstr(item, "\"arguments\":\"{\\\"command\\\":\\\"echo hi > out.txt\\\""));
+    assert_null(strstr(out, "\"name\":\"tool\""));
+    free(out);
+    free(wire);
+}
+
 int main(void)
 {
-    int failed = fixtures_run_group("qwen", test_fixture, test_fixture_prefixes, NULL, 0);
+    const struct CMUnitTest qwen[] = {
+        cmocka_unit_test(test_qwen_tool_call_named),
+    };
+    int failed = fixtures_run_group("qwen", test_fixture, test_fixture_prefixes, qwen,
+                                    sizeof qwen / sizeof qwen[0]);
     failed |= fixtures_run_group("pi", test_fixture, test_fixture_prefixes, NULL, 0);
+    failed |= fixtures_run_group("gemini", test_fixture, test_fixture_prefixes, NULL, 0);
     return failed;
 }
