@@ -511,7 +511,12 @@ static void proc_exit_done(void *arg, int rc, const struct err *err)
     pthread_cond_broadcast(&p->changed);
     wproc_unref_locked(w);
     pthread_mutex_unlock(&p->lock);
-    /* Followers of the log wait for "any commit": this was one. */
+    /* Followers of the log (GET /logs?follow, the terminal) wait for "any
+     * commit", and this one woke them before `ended` was set (the journal
+     * wakes waiters before it calls `done`): one that read then saw the
+     * process running, found nothing and parked again.  Wake them now that
+     * a read finds it ended. */
+    journal_wake_all(p->journal, 0);
 }
 
 static void proc_on_exit(void *arg, const struct supervisor_exit *e)
