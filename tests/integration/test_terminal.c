@@ -408,10 +408,15 @@ static void test_flood_never_read(void **state)
                     "round %.3f s\n", base, peak, seq, worst);
     json_t *info = sj_call(s, "GET", "/v1/processes", NULL, 200);
     json_decref(info);
-    assert_true(worst < 5.0);
-    /* Generous for sanitizers: without the bound the stuck client's buffer
-     * would hold the whole flood (tens of MiB in these two seconds). */
-    assert_true(peak - base < 24 * 1024);
+    /* Under a wrapper (valgrind, TSan's `env`) memory and time are the
+     * wrapper's: the figures are printed only, as the other RSS tests do. */
+    const char *wrapper = getenv("SJ_SERVER_WRAPPER");
+    if (!wrapper || !*wrapper) {
+        assert_true(worst < 5.0);
+        /* Without the bound the stuck client's buffer holds the whole flood:
+         * 60 MiB and more in these two seconds. */
+        assert_true(peak - base < 24 * 1024);
+    }
 
     wsc_free(w);
     wsc_free(stuck);
