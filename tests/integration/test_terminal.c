@@ -320,6 +320,31 @@ static void test_framing_errors(void **state)
     free(id);
 }
 
+/* A terminal still open when the server stops: the server's stop ends the
+ * process (exit frame, close 1000) or says goodbye (close 1001), and the
+ * server exits cleanly with the socket open. */
+static void test_open_at_shutdown(void **state)
+{
+    struct sj_server *s = *state;
+    char *id = create_proc(s, "{\"command\":\"cat\",\"tty\":true,\"interactive\":true}");
+    struct wsc *w = open_term(s, id);
+    expect_ready(w, id);
+    assert_int_equal(sj_server_stop(s), 0);
+    for (;;) {
+        struct wsc_msg m;
+        assert_int_equal(wsc_recv(w, WAIT_MS, &m), 0);
+        int op = m.opcode;
+        unsigned code = m.code;
+        wsc_msg_free(&m);
+        if (op != 8)
+            continue;
+        assert_true(code == 1000 || code == 1001);
+        break;
+    }
+    wsc_free(w);
+    free(id);
+}
+
 static long rss_kib(pid_t pid)
 {
     char path[64], line[256];
@@ -435,6 +460,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auth_and_refusals, setup, sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_framing_errors, setup, sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_flood_never_read, setup, sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_open_at_shutdown, setup, sj_teardown_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
