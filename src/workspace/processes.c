@@ -40,6 +40,9 @@ extern char **environ;
 #define PROC_INFLIGHT_HIGH 256
 #define PROC_INFLIGHT_LOW 64
 #define PROC_STOP_GRACE_MS 5000
+/* Input queued for a child that has not read it: a request that would
+ * pass this is refused (one alone, on an empty queue, always goes). */
+#define PROC_INPUT_QUEUE_MAX (4 * 1024 * 1024)
 #define PROC_ID_MAX 32
 
 struct proc_config {
@@ -831,13 +834,23 @@ static void proc_op_on_loop(uv_loop_t *loop, void *arg)
             op->rc = err_set_subject(&op->err, ERR_PROC_CONFLICT, op->w->id,
                                      "process %s has exited", op->w->id);
         break;
-    case 2:
+    case 2: {
+        /* A child that does not read its input must not make us hold
+         * whatever clients keep sending (/input, the terminal's input). */
+        size_t queued = supervisor_proc_queued(sp);
+        if (queued && queued + op->len > PROC_INPUT_QUEUE_MAX) {
+            op->rc = err_set_subject(&op->err, ERR_PROC_CONFLICT, op->w->id,
+                                     "process %s is not reading its input (%zu bytes wait)",
+                                     op->w->id, queued);
+            break;
+        }
         op->rc = supervisor_proc_write(sp, op->data, op->len, &op->err);
         if (op->rc)
             op->rc = err_set_subject(&op->err, ERR_PROC_CONFLICT, op->w->id,
                                      "process %s does not read its input: %s", op->w->id,
                                      op->err.msg);
         break;
+    }
     default:
         op->rc = supervisor_proc_resize(sp, (unsigned short)op->rows, (unsigned short)op->cols,
                                         &op->err);

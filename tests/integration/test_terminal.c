@@ -320,6 +320,36 @@ static void test_framing_errors(void **state)
     free(id);
 }
 
+/* A process that does not read its terminal while the client keeps typing:
+ * past a bound of queued input the server refuses more (error frames)
+ * instead of holding it all. */
+static void test_input_not_read(void **state)
+{
+    struct sj_server *s = *state;
+    char *id = create_proc(s, "{\"command\":\"sh\",\"args\":[\"-c\",\"stty raw -echo; "
+                              "echo st''arted; exec sleep 60\"],\"tty\":true,\"interactive\":true}");
+    struct wsc *w = open_term(s, id);
+    expect_ready(w, id);
+    char *screen = NULL;
+    size_t len = 0;
+    read_until(w, &screen, &len, "started");
+    size_t mib = 1024 * 1024;
+    char *big = malloc(mib);
+    assert_non_null(big);
+    memset(big, 'x', mib);
+    for (int i = 0; i < 12; i++)
+        assert_int_equal(wsc_send_frame(w, 2, 1, big, mib), 0);
+    free(big);
+    json_t *f = next_control(w);
+    assert_string_equal(sj_str(f, "type"), "error");
+    assert_non_null(strstr(sj_str(f, "message"), "not reading its input"));
+    json_decref(f);
+    kill_proc(s, id);
+    wsc_free(w);
+    free(screen);
+    free(id);
+}
+
 /* A terminal still open when the server stops: the server's stop ends the
  * process (exit frame, close 1000) or says goodbye (close 1001), and the
  * server exits cleanly with the socket open. */
@@ -460,6 +490,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auth_and_refusals, setup, sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_framing_errors, setup, sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_flood_never_read, setup, sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_input_not_read, setup, sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_open_at_shutdown, setup, sj_teardown_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
