@@ -39,7 +39,7 @@
 /* The route tables: the service's, the sessions', the inspector's, the
  * workspace's, and the debug one that only tests turn on
  * (SJ_TEST_DEBUG_ROUTES, see http_start). */
-#define HTTP_MAX_TABLES 8
+#define HTTP_MAX_TABLES 10
 /* The tables of routes whose bodies are streams (http_body_stream). */
 #define HTTP_MAX_STREAM_TABLES 1
 
@@ -936,6 +936,8 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
     h->tables[nt++] = routes_ui_table;
     if (getenv("SJ_TEST_DEBUG_ROUTES"))
         h->tables[nt++] = sse_debug_table;
+    if (getenv("SJ_TEST_DEBUG_ROUTES") && config->processes)
+        h->tables[nt++] = terminal_debug_table;
     int ipv6 = 0;
     int rc = http_listen(config->host, config->port, &h->listen_fd, port_out, &ipv6, err);
     if (rc) {

@@ -73,6 +73,8 @@ struct terminal_hub {
     struct term *incoming; /* under lock: handed over, not yet taken */
     size_t count;          /* under lock: terminals reserved (handshake to free) */
     int closing;           /* under lock */
+    size_t open;           /* under lock: terminals the thread serves (for tests) */
+    size_t peak_buffered;  /* under lock: the most bytes one socket has had waiting */
     struct term *active;   /* hub thread only */
 };
 
@@ -427,7 +429,9 @@ static void *term_hub_main(void *arg)
             break;
 
         uint64_t seen = journal_commit_count(hub->journal);
+        uint64_t exits = processes_exit_count(hub->processes);
         int want_park = 0, again = 0;
+        size_t peak = 0;
         size_t n = 0;
         int64_t now = term_now_ms();
         for (struct term *t = hub->active; t; t = t->next, n++) {
@@ -445,6 +449,8 @@ static void *term_hub_main(void *arg)
                 t->state = TERM_DONE;
             if (term_pending(t) && t->stall_since && now - t->stall_since >= TERMINAL_STALL_MS)
                 t->state = TERM_DONE; /* a client that takes nothing */
+            if (term_pending(t) > peak)
+                peak = term_pending(t);
             want_park |= t->waiting;
             again |= t->state == TERM_OPEN && !t->waiting && !t->exit_sent &&
                      term_pending(t) < TERMINAL_OUT_LOW;
@@ -460,6 +466,11 @@ static void *term_hub_main(void *arg)
                 pp = &t->next;
             }
         }
+        pthread_mutex_lock(&hub->lock);
+        hub->open = n;
+        if (peak > hub->peak_buffered)
+            hub->peak_buffered = peak;
+        pthread_mutex_unlock(&hub->lock);
         if (want_park && !again) {
             int rc = journal_park_any(hub->journal, seen, &hub->waiter);
             if (rc == 1)
@@ -467,6 +478,8 @@ static void *term_hub_main(void *arg)
             else if (rc == 0)
                 parked = 1;
             /* else the journal is closing: the poll below still ends */
+            if (processes_exit_count(hub->processes) != exits)
+                again = 1; /* an exit whose wake came before the park */
         }
         if (n + 1 > fds_cap) {
             struct pollfd *grown = realloc(fds, (n + 1) * sizeof *fds);
@@ -732,3 +745,23 @@ enum MHD_Result terminal_ws_handler(struct http_request *req)
     MHD_destroy_response(resp);
     return rc;
 }
+
+/* ---- GET /v1/debug/terminals ------------------------------------------------------- */
+
+static enum MHD_Result terminal_debug(struct http_request *req)
+{
+    struct terminal_hub *hub = req->server->terminals;
+    if (!hub)
+        return term_refuse(req, ERR_ROUTE_NOT_FOUND, "terminals are not available");
+    pthread_mutex_lock(&hub->lock);
+    json_int_t open = (json_int_t)hub->open, peak = (json_int_t)hub->peak_buffered;
+    pthread_mutex_unlock(&hub->lock);
+    return http_respond_json(req, MHD_HTTP_OK,
+                             json_pack("{s:I,s:I,s:I}", "open", open, "peakBufferedBytes", peak,
+                                       "boundBytes", (json_int_t)TERMINAL_OUT_LOW));
+}
+
+const struct http_route terminal_debug_table[] = {
+    { "GET", "/v1/debug/terminals", terminal_debug, 0 },
+    { NULL, NULL, NULL, 0 },
+};

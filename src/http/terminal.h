@@ -57,4 +57,9 @@ void terminal_hub_stop(struct terminal_hub *hub);
 /* The route's handler (routes_processes.c's table). */
 enum MHD_Result terminal_ws_handler(struct http_request *req);
 
+/* GET /v1/debug/terminals: {"open", "peakBufferedBytes" (the most output
+ * one socket has had waiting), "boundBytes"}, for tests; http.c serves it
+ * only when SJ_TEST_DEBUG_ROUTES is set in the environment. */
+extern const struct http_route terminal_debug_table[];
+
 #endif

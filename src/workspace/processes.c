@@ -118,6 +118,7 @@ struct processes {
     struct processes_run_job *runs; /* waiting for their child */
     struct processes_run_job *loop_runs; /* whose child runs: loop thread only */
     struct proc_config cfg;
+    uint64_t exits;       /* exits seen ended (processes_exit_count()) */
 };
 
 static int64_t proc_now_ms(void)
@@ -511,6 +512,7 @@ static void proc_exit_done(void *arg, int rc, const struct err *err)
                 err ? err->msg : "?");
     pthread_mutex_lock(&p->lock);
     w->ended = 1;
+    p->exits++;
     pthread_cond_broadcast(&p->changed);
     wproc_unref_locked(w);
     pthread_mutex_unlock(&p->lock);
@@ -1000,6 +1002,14 @@ int processes_state(processes_t *p, const char *id, int *ended, struct err *err)
         *ended = w->ended;
     pthread_mutex_unlock(&p->lock);
     return w ? 0 : proc_not_found(err, id);
+}
+
+uint64_t processes_exit_count(processes_t *p)
+{
+    pthread_mutex_lock(&p->lock);
+    uint64_t n = p->exits;
+    pthread_mutex_unlock(&p->lock);
+    return n;
 }
 
 int processes_delete(processes_t *p, const char *id, struct err *err)
