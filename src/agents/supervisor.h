@@ -124,6 +124,11 @@ int supervisor_proc_spawn(uv_loop_t *loop, const struct supervisor_proc_options 
  * closed or the child is gone. */
 int supervisor_proc_write(supervisor_proc_t *p, const char *data, size_t len, struct err *err);
 
+/* Bytes queued by supervisor_proc_write() that the child has not taken yet
+ * (0 once its stdin is closed): for callers that bound what a child that
+ * does not read may pin. */
+size_t supervisor_proc_queued(const supervisor_proc_t *p);
+
 /* Closes the child's stdin after what is queued (EOF tells most CLIs to end). */
 void supervisor_proc_close_stdin(supervisor_proc_t *p);
 

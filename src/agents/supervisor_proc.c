@@ -457,6 +457,14 @@ int supervisor_proc_write(supervisor_proc_t *p, const char *data, size_t len, st
     return 0;
 }
 
+size_t supervisor_proc_queued(const supervisor_proc_t *p)
+{
+    assert(supervisor_on_loop(p->process.loop));
+    if (uv_is_closing((const uv_handle_t *)&p->in))
+        return 0;
+    return uv_stream_get_write_queue_size((const uv_stream_t *)&p->in);
+}
+
 void supervisor_proc_close_stdin(supervisor_proc_t *p)
 {
     assert(supervisor_on_loop(p->process.loop));

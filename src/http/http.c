@@ -18,6 +18,7 @@
 #include "http/request.h"
 #include "http/routes.h"
 #include "http/sse.h"
+#include "http/terminal.h"
 
 #include "base/hmap.h"
 
@@ -38,7 +39,7 @@
 /* The route tables: the service's, the sessions', the inspector's, the
  * workspace's, and the debug one that only tests turn on
  * (SJ_TEST_DEBUG_ROUTES, see http_start). */
-#define HTTP_MAX_TABLES 8
+#define HTTP_MAX_TABLES 10
 /* The tables of routes whose bodies are streams (http_body_stream). */
 #define HTTP_MAX_STREAM_TABLES 1
 
@@ -509,11 +510,21 @@ static int http_token_equal(const char *given, size_t glen, const char *expected
     return diff == 0;
 }
 
-static int http_authorized(const struct http *h, struct http_request *req)
+/* `query_token`: the route also takes ?access_token= (HTTP_ROUTE_QUERY_TOKEN). */
+static int http_authorized(const struct http *h, struct http_request *req, int query_token)
 {
     if (!h->config.token)
         return 1;
     const char *auth = http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!auth && query_token) {
+        char *given = NULL;
+        struct err err;
+        /* A token that cannot be decoded is a wrong token. */
+        int ok = http_query(req, "access_token", &given, &err) == 0 && given &&
+                 http_token_equal(given, strlen(given), h->config.token);
+        free(given);
+        return ok;
+    }
     if (!auth)
         return 0;
     while (*auth == ' ' || *auth == '\t')
@@ -749,7 +760,8 @@ static enum MHD_Result http_first_call(struct http *h, struct MHD_Connection *co
         return http_respond_error(&p->req, &err);
     p->req.route = p->route;
     p->req.path = url;
-    if (!p->route->public_route && !http_authorized(h, &p->req)) {
+    if (p->route->public_route != 1 &&
+        !http_authorized(h, &p->req, p->route->public_route == HTTP_ROUTE_QUERY_TOKEN)) {
         err_set(&err, ERR_AUTH, "token invalid");
         return http_respond_error(&p->req, &err);
     }
@@ -936,6 +948,8 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
     h->tables[nt++] = routes_ui_table;
     if (getenv("SJ_TEST_DEBUG_ROUTES"))
         h->tables[nt++] = sse_debug_table;
+    if (getenv("SJ_TEST_DEBUG_ROUTES") && config->processes)
+        h->tables[nt++] = terminal_debug_table;
     int ipv6 = 0;
     int rc = http_listen(config->host, config->port, &h->listen_fd, port_out, &ipv6, err);
     if (rc) {
@@ -948,8 +962,18 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
         http_free(h);
         return rc;
     }
+    if (config->processes) {
+        rc = terminal_hub_start(journal, config->processes, &h->ctx.terminals, err);
+        if (rc) {
+            sse_hub_stop(h->ctx.sse);
+            close(h->listen_fd);
+            http_free(h);
+            return rc;
+        }
+    }
+    /* MHD_ALLOW_UPGRADE: the process terminal's WebSocket (terminal.h). */
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+                     MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, http_access, h,
         MHD_OPTION_EXTERNAL_LOGGER, http_log, h,
@@ -970,6 +994,7 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
         MHD_OPTION_UNESCAPE_CALLBACK, http_keep_escaped, h,
         MHD_OPTION_END);
     if (!h->daemon) {
+        terminal_hub_stop(h->ctx.terminals);
         sse_hub_stop(h->ctx.sse);
         close(h->listen_fd);
         http_free(h);
@@ -986,6 +1011,8 @@ void http_stop(http_t *h)
         return;
     /* Suspended streams must be resumed to be closed: end them first. */
     sse_hub_close_streams(h->ctx.sse);
+    /* Upgraded sockets must all be closed before the daemon stops. */
+    terminal_hub_stop(h->ctx.terminals);
     MHD_stop_daemon(h->daemon);
     sse_hub_stop(h->ctx.sse);
     close(h->listen_fd);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 struct sse_hub;
+struct terminal_hub;
 struct http_inflight;
 struct http_route;
 
@@ -34,6 +35,7 @@ struct http_server_ctx {
      * are, so one always stays free for every other client. */
     unsigned wait_slots;
     _Atomic unsigned *waiting;
+    struct terminal_hub *terminals;  /* the process terminals' sockets (terminal.h) */
 };
 
 struct http_request {
@@ -61,11 +63,14 @@ struct http_request {
 
 /* One line of a route table: a pattern's "*" segments are the path
  * parameters, in order.  Tables end with a NULL method. */
+#define HTTP_ROUTE_QUERY_TOKEN 2
 struct http_route {
     const char *method;
     const char *pattern;
     enum MHD_Result (*handler)(struct http_request *req);
-    int public_route; /* reachable without a token */
+    int public_route; /* 1: reachable without a token; HTTP_ROUTE_QUERY_TOKEN:
+                       * the token may also come as ?access_token= (a browser's
+                       * WebSocket cannot set headers) */
 };
 
 /* A route that takes its body as a stream rather than in req->body (file

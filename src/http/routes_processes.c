@@ -6,6 +6,7 @@
 
 #include "base/base64.h"
 #include "http/sse.h"
+#include "http/terminal.h"
 #include "workspace/processes.h"
 
 #include <stdatomic.h>
@@ -409,5 +410,6 @@ const struct http_route routes_processes_table[] = {
     { "POST", "/v1/processes/*/input", proc_input, 0 },
     { "GET", "/v1/processes/*/logs", proc_logs, 0 },
     { "POST", "/v1/processes/*/terminal/resize", proc_resize, 0 },
+    { "GET", "/v1/processes/*/terminal/ws", terminal_ws_handler, HTTP_ROUTE_QUERY_TOKEN },
     { NULL, NULL, NULL, 0 },
 };

@@ -45,6 +45,9 @@ extern char **environ;
 /* The most /v1/processes/config may set (see processes_config_set()). */
 #define PROC_MAX_CONCURRENT_CEILING 1024
 #define PROC_MAX_BYTES_CEILING ((int64_t)64 << 20)
+/* Input queued for a child that has not read it: a request that would
+ * pass this is refused (one alone, on an empty queue, always goes). */
+#define PROC_INPUT_QUEUE_MAX (4 * 1024 * 1024)
 #define PROC_ID_MAX 32
 
 struct proc_config {
@@ -120,6 +123,7 @@ struct processes {
     struct processes_run_job *runs; /* waiting for their child */
     struct processes_run_job *loop_runs; /* whose child runs: loop thread only */
     struct proc_config cfg;
+    uint64_t exits;       /* exits seen ended (processes_exit_count()) */
 };
 
 static int64_t proc_now_ms(void)
@@ -513,10 +517,16 @@ static void proc_exit_done(void *arg, int rc, const struct err *err)
                 err ? err->msg : "?");
     pthread_mutex_lock(&p->lock);
     w->ended = 1;
+    p->exits++;
     pthread_cond_broadcast(&p->changed);
     wproc_unref_locked(w);
     pthread_mutex_unlock(&p->lock);
-    /* Followers of the log wait for "any commit": this was one. */
+    /* Followers of the log (GET /logs?follow, the terminal) wait for "any
+     * commit", and this one woke them before `ended` was set (the journal
+     * wakes waiters before it calls `done`): one that read then saw the
+     * process running, found nothing and parked again.  Wake them now that
+     * a read finds it ended. */
+    journal_wake_all(p->journal, 0);
 }
 
 static void proc_on_exit(void *arg, const struct supervisor_exit *e)
@@ -835,13 +845,23 @@ static void proc_op_on_loop(uv_loop_t *loop, void *arg)
             op->rc = err_set_subject(&op->err, ERR_PROC_CONFLICT, op->w->id,
                                      "process %s has exited", op->w->id);
         break;
-    case 2:
+    case 2: {
+        /* A child that does not read its input must not make us hold
+         * whatever clients keep sending (/input, the terminal's input). */
+        size_t queued = supervisor_proc_queued(sp);
+        if (queued && queued + op->len > PROC_INPUT_QUEUE_MAX) {
+            op->rc = err_set_subject(&op->err, ERR_PROC_CONFLICT, op->w->id,
+                                     "process %s is not reading its input (%zu bytes wait)",
+                                     op->w->id, queued);
+            break;
+        }
         op->rc = supervisor_proc_write(sp, op->data, op->len, &op->err);
         if (op->rc)
             op->rc = err_set_subject(&op->err, ERR_PROC_CONFLICT, op->w->id,
                                      "process %s does not read its input: %s", op->w->id,
                                      op->err.msg);
         break;
+    }
     default:
         op->rc = supervisor_proc_resize(sp, (unsigned short)op->rows, (unsigned short)op->cols,
                                         &op->err);
@@ -991,6 +1011,14 @@ int processes_state(processes_t *p, const char *id, int *ended, struct err *err)
         *ended = w->ended;
     pthread_mutex_unlock(&p->lock);
     return w ? 0 : proc_not_found(err, id);
+}
+
+uint64_t processes_exit_count(processes_t *p)
+{
+    pthread_mutex_lock(&p->lock);
+    uint64_t n = p->exits;
+    pthread_mutex_unlock(&p->lock);
+    return n;
 }
 
 int processes_delete(processes_t *p, const char *id, struct err *err)

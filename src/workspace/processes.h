@@ -78,6 +78,12 @@ void processes_run_release(struct processes_run_job *job);
  * ERR_PROC_NOT_FOUND. */
 int processes_state(processes_t *p, const char *id, int *ended, struct err *err);
 
+/* How many exits have been seen ended.  The wake of an exit (the
+ * journal_wake_all() once it is `ended`) can come before a follower that
+ * just read it running parks again: such a follower reads this before its
+ * read and, once parked, again; a change means read again. */
+uint64_t processes_exit_count(processes_t *p);
+
 /* One ProcessLogEntry (the chunk's data base64-encoded).  new, or NULL when
  * memory ran out. */
 json_t *processes_log_entry(const struct journal_proc_chunk *c);

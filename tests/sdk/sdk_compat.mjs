@@ -10,8 +10,19 @@
 // "ok <method>: ..." or "FAIL <method>: ...", and the exit status is the
 // number of failed checks (0: all passed).  Every wait is bounded.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+
+// The terminal methods use the global WebSocket, which Node 22 has and
+// Node 20 and 21 only with --experimental-websocket: rerun under the flag.
+if (typeof globalThis.WebSocket !== "function" &&
+    !process.execArgv.includes("--experimental-websocket")) {
+  const r = spawnSync(process.execPath,
+                      ["--experimental-websocket", ...process.execArgv, ...process.argv.slice(1)],
+                      { stdio: "inherit" });
+  process.exit(r.status ?? 1);
+}
 
 const env = (name) => {
   const v = process.env[name];
@@ -335,6 +346,61 @@ await check("process tty resize", ["resizeProcessTerminal"], async () => {
   await sdk.deleteProcess(p.id);
 });
 
+await check("process terminal (WebSocket: input, resize, exit)",
+  ["buildProcessTerminalWebSocketUrl", "connectProcessTerminal"], async () => {
+    const p = await sdk.createProcess({ command: "sh", tty: true, interactive: true,
+                                        env: { PS1: "$ " } });
+    const url = new URL(sdk.buildProcessTerminalWebSocketUrl(p.id));
+    assert.equal(url.protocol, "ws:");
+    assert.equal(url.pathname, `/v1/processes/${p.id}/terminal/ws`);
+    assert.equal(url.searchParams.get("access_token"), env("SJ_TOKEN"));
+    const term = sdk.connectProcessTerminal(p.id);
+    let out = "";
+    const errors = [];
+    term.onData((b) => { out += Buffer.from(b).toString("utf8"); });
+    term.onError((e) => errors.push(e));
+    const ready = new Promise((res) => term.onReady(res));
+    const exited = new Promise((res) => term.onExit(res));
+    assert.equal((await ready).processId, p.id);
+    term.sendInput("echo sdk''term\n"); // text input
+    await until("the echo", () => out.includes("sdkterm\r\n"));
+    term.resize({ cols: 91, rows: 27 });
+    term.sendInput(new TextEncoder().encode("stty size\n")); // bytes: sent as base64
+    await until("the new size", () => out.includes("27 91"));
+    term.sendInput("exit 5\n");
+    assert.equal((await exited).exitCode, 5);
+    await term.closed;
+    assert.deepEqual(errors, []);
+  });
+
+await check("process terminal (raw WebSocket, errors)", ["connectProcessTerminalWebSocket"],
+  async () => {
+    const p = await sdk.createProcess({ command: "sh", args: ["-c", "printf done; exit 2"],
+                                        tty: true });
+    await until("the exit", async () => (await sdk.getProcess(p.id)).status === "exited");
+    // An exited terminal: ready, its output replayed, the exit, a normal close.
+    const ws = sdk.connectProcessTerminalWebSocket(p.id);
+    ws.binaryType = "arraybuffer";
+    const frames = [];
+    const closed = new Promise((res) => ws.addEventListener("close", res));
+    ws.addEventListener("message", (ev) => frames.push(ev.data));
+    const c = await closed;
+    assert.equal(c.code, 1000);
+    assert.deepEqual(JSON.parse(frames[0]), { type: "ready", processId: p.id });
+    assert.deepEqual(JSON.parse(frames[frames.length - 1]), { type: "exit", exitCode: 2 });
+    const text = frames.slice(1, -1).map((f) => Buffer.from(f).toString("utf8")).join("");
+    assert.ok(text.includes("done"), text);
+    // Refused before the upgrade (no tty, unknown, bad token): the socket errors.
+    const plain = await sdk.createProcess({ command: "sleep", args: ["30"] });
+    for (const [id, opts] of [[plain.id, {}], ["no-such-process", {}],
+                              [p.id, { accessToken: "wrong" }]]) {
+      const bad = sdk.connectProcessTerminal(id, opts);
+      const failed = new Promise((res) => bad.onError(res));
+      assert.match(String((await failed).message), /connection failed/);
+    }
+    await sdk.killProcess(plain.id, { waitMs: 5000 });
+  });
+
 // Every workspace method of the SDK is covered by a check above.
 const expected = [
   "listFsEntries", "readFsFile", "writeFsFile", "deleteFsEntry", "mkdirFs", "moveFs", "statFs",
@@ -342,7 +408,8 @@ const expected = [
   "setSkillsConfig", "deleteSkillsConfig", "getProcessConfig", "setProcessConfig",
   "createProcess", "runProcess", "listProcesses", "getProcess", "stopProcess", "killProcess",
   "deleteProcess", "getProcessLogs", "followProcessLogs", "sendProcessInput",
-  "resizeProcessTerminal",
+  "resizeProcessTerminal", "buildProcessTerminalWebSocketUrl", "connectProcessTerminalWebSocket",
+  "connectProcessTerminal",
 ];
 for (const m of expected) {
   if (typeof sdk[m] !== "function") {
