@@ -622,10 +622,13 @@ static const struct adapter_mode acp_modes[] = {
 /* What every ACP agent shows over the protocol (docs/agents.md): diffs are
  * file_ref parts of the tool's result, not items of their own; shell
  * commands and MCP tools are tool calls like any other. */
+#define ACP_REPORTS_ALL                                                                      \
+    { .permissions = 1, .tool_calls = 1, .tool_results = 1, .text_messages = 1,               \
+      .file_attachments = 1, .error_events = 1, .reasoning = 1, .status = 1,                  \
+      .streaming_deltas = 1, .item_started = 0 }
+#define ACP_REPORTS_FINAL_TEXT                                                               \
+    { .text_messages = 1, .error_events = 1, .status = 1, .streaming_deltas = 1 }
 #define ACP_ADAPTER_FIELDS                                                                   \
-    .caps = { .permissions = 1, .tool_calls = 1, .tool_results = 1, .text_messages = 1,       \
-              .file_attachments = 1, .error_events = 1, .reasoning = 1, .status = 1,          \
-              .streaming_deltas = 1, .item_started = 0 },                                     \
     .modes = acp_modes, .n_modes = sizeof acp_modes / sizeof acp_modes[0], .can_resume = 1,   \
     .builtin_version = NULL, .mode_rule = &acp_mode_rule, .start_session = NULL,              \
     .send_message = acp_send_message, .reply_permission = acp_reply_permission,               \
@@ -634,10 +637,11 @@ static const struct adapter_mode acp_modes[] = {
     .instance_new = acp_instance_new, .instance_free = acp_instance_free,                     \
     .server_status_json = NULL, .modes_json = acp_modes_json
 
-#define ACP_AGENT(id_, binary_, args_, vars_)                                                 \
+#define ACP_AGENT(id_, binary_, args_, vars_, reports_)                                       \
     static const struct acp_spec acp_spec_##id_ = { #id_, binary_, args_, vars_ };           \
     const struct adapter adapter_##id_ = { .name = #id_, .command = binary_,                  \
-                                           .spec = &acp_spec_##id_, ACP_ADAPTER_FIELDS };
+                                           .spec = &acp_spec_##id_, .caps = reports_,         \
+                                           ACP_ADAPTER_FIELDS };
 #include "adapters/acp_agents.def"
 #undef ACP_AGENT
 
@@ -648,7 +652,8 @@ struct acp_custom {
     char text[];
 };
 
-static const struct adapter acp_custom_template = { .name = NULL, ACP_ADAPTER_FIELDS };
+static const struct adapter acp_custom_template = { .name = NULL, .caps = ACP_REPORTS_ALL,
+                                                    ACP_ADAPTER_FIELDS };
 
 int adapter_acp_custom_new(const char *definition, const struct adapter **out, struct err *err)
 {

@@ -15,7 +15,7 @@ static struct registry_entry registry_table[REGISTRY_MAX] = {
 #define ADAPTER(name) { #name, &adapter_##name },
 #include "adapters/adapters.def"
 #undef ADAPTER
-#define ACP_AGENT(id, binary, args, vars) { #id, &adapter_##id },
+#define ACP_AGENT(id, binary, args, vars, reports) { #id, &adapter_##id },
 #include "adapters/acp_agents.def"
 #undef ACP_AGENT
 };
@@ -25,7 +25,7 @@ enum {
 #define ADAPTER(name) +1
 #include "adapters/adapters.def"
 #undef ADAPTER
-#define ACP_AGENT(id, binary, args, vars) +1
+#define ACP_AGENT(id, binary, args, vars, reports) +1
 #include "adapters/acp_agents.def"
 #undef ACP_AGENT
 };

@@ -13,7 +13,7 @@ struct install_job;
 #define ADAPTER(name) extern const struct adapter adapter_##name;
 #include "adapters/adapters.def"
 #undef ADAPTER
-#define ACP_AGENT(id, binary, args, vars) extern const struct adapter adapter_##id;
+#define ACP_AGENT(id, binary, args, vars, reports) extern const struct adapter adapter_##id;
 #include "adapters/acp_agents.def"
 #undef ACP_AGENT
 
