@@ -1126,8 +1126,8 @@ static void test_gemini(void **state)
     assert_json_eq(ev_data(ev, 0),
                    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hmm.\","
                    "\"thought\":true}],\"role\":\"model\"},\"index\":0}],\"usageMetadata\":"
-                   "{\"promptTokenCount\":10,\"candidatesTokenCount\":5,\"totalTokenCount\":15},\"modelVersion\":\"gem-x\","
-                   "\"responseId\":\"fake_1\"}");
+                   "{\"promptTokenCount\":10,\"candidatesTokenCount\":5,\"totalTokenCount\":15},"
+                   "\"modelVersion\":\"gem-x\",\"responseId\":\"fake_1\"}");
     assert_json_eq(json_object_get(ev_data(ev, 2), "candidates"),
                    "[{\"content\":{\"parts\":[{\"text\":\"lo\"}],\"role\":\"model\"},"
                    "\"index\":0}]");
