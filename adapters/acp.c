@@ -273,6 +273,7 @@ static int acp_command(void *state, const char *binary, const char *home, const 
         .session_id = c->session_id, .id_prefix = token, .cwd = c->working_dir,
         .mcp_servers = c->mcp_servers, .resume_id = native_id, .agent_mode = c->agent_mode,
         .context = native_id ? c->context : NULL,
+        /* Gemini CLI 0.61.0 replays a loaded session after the result. */
         .sync_after_load = strcmp(in->id, "gemini") == 0,
     };
     adapter_acp_parser_free(c->parser);

@@ -91,14 +91,14 @@ struct adapter_acp_start {
     const char *context;
     /* 1 for an agent that goes on replaying a loaded session after its
      * session/load result (Gemini CLI 0.61.0; ACP wants the replay first).
-     * The parser then sends ACP_SYNC_METHOD, a request no agent knows,
-     * before the first prompt and keeps skipping updates until it is
+     * The parser then sends ADAPTER_ACP_SYNC_METHOD, a request no agent
+     * knows, before the first prompt and keeps skipping updates until it is
      * answered: the agent reads it only once the replay it writes in one
      * go is out, so the answer follows the replay's last line. */
     int sync_after_load;
 };
 
-#define ACP_SYNC_METHOD "_sandbox_journal/sync"
+#define ADAPTER_ACP_SYNC_METHOD "_sandbox_journal/sync"
 
 /* new: free with adapter_acp_parser_free().  NULL when memory ran out. */
 adapter_acp_parser_t *adapter_acp_parser_new(const struct adapter_acp_start *start);

@@ -18,8 +18,11 @@
  * pi's default in home/.pi/agent/{models,settings}.json (the key is named,
  * OPENAI_API_KEY, never written).  For "qwen" and "gemini": their
  * *_NO_RELAUNCH variable, and usage statistics off in
- * home/.qwen|.gemini/settings.json unless that file exists.  0, or an
- * error for the journal. */
+ * home/.qwen|.gemini/settings.json unless that file exists (gemini's also
+ * turns telemetry and the update check off).  For "gemini" also:
+ * GEMINI_MODEL=`model` when given, and its chat files in
+ * home/.gemini/tmp/<project>/chats/ renamed so that session/load finds
+ * them (see acp_home.c).  0, or an error for the journal. */
 int adapter_acp_home_prepare(const char *agent, const char *binary, const char *home,
                              const char *model, struct agent_env *env, struct err *err);
 

@@ -893,9 +893,8 @@ static int acp_response(adapter_acp_parser_t *p, const json_t *v, json_t *out, j
         if (rc == 0 && was_loading && p->sync_after_load) {
             /* Still replaying: the prompts wait for the sync's answer. */
             p->loading = 1;
-            return acp_push_line(replies,
-                                 acp_request(p, ACP_SYNC_METHOD, json_object(), &p->sync_id),
-                                 err);
+            char *sync = acp_request(p, ADAPTER_ACP_SYNC_METHOD, json_object(), &p->sync_id);
+            return acp_push_line(replies, sync, err);
         }
         p->phase = ACP_READY;
         return rc ? rc : acp_next_prompt(p, replies, err);

@@ -780,9 +780,12 @@ static int fm_render_gemini(const json_t *step, const json_t *req, unsigned long
             json_decref(full);
         } else {
             json_t *part = fm_render_gemini_call(blk);
-            int failed = !part || json_array_append(whole, part) != 0 ||
-                         json_array_append_new(chunks, fm_render_gemini_chunk(
-                                                           json_pack("[O]", part), model, rid)) != 0;
+            json_t *one = part ? fm_render_gemini_chunk(json_pack("[O]", part), model, rid) : NULL;
+            int failed = !one || json_array_append(whole, part) != 0;
+            if (failed)
+                json_decref(one);
+            else if (json_array_append_new(chunks, one) != 0) /* steals `one` */
+                failed = 1;
             json_decref(part);
             if (failed)
                 goto done;

@@ -3,7 +3,8 @@
  * the first user message (so the handshake, the session id, the running
  * prompt, tool calls and pending permissions carry over); with the first
  * byte odd the last line counts as cut short, with bit 2 set a second
- * message is sent halfway.  Each permission it asks is answered at once
+ * message is sent halfway, bit 4 resumes with session/load, bit 8 asks for
+ * plan mode, bit 16 syncs after the load (the Gemini CLI case).  Each permission it asks is answered at once
  * (once / always / reject in turn), and the session is cancelled and its
  * turns closed at the end, as the process side does at an exit.
  * Invariants: parsing never fails but for memory; every conversion is
@@ -78,7 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct adapter_acp_start start = { .session_id = "fuzz", .id_prefix = "f", .cwd = "/w",
                                        .resume_id = size && (data[0] & 4) ? "old" : NULL,
                                        .agent_mode = size && (data[0] & 8) ? "plan" : "build",
-                                       .context = "user: earlier\n" };
+                                       .context = "user: earlier\n",
+                                       .sync_after_load = size && (data[0] & 16) };
     adapter_acp_parser_t *p = adapter_acp_parser_new(&start);
     normalize_t *n = normalize_new(&cfg);
     json_t *conv = json_array(), *rep = json_array(), *req = json_array();

@@ -1124,12 +1124,13 @@ static void test_gemini(void **state)
                      gemini_body);
     assert_int_equal(json_array_size(ev), 4);
     assert_json_eq(ev_data(ev, 0),
-                   "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hmm.\",\"thought\":true}],"
-                   "\"role\":\"model\"},\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":10,"
-                   "\"candidatesTokenCount\":5,\"totalTokenCount\":15},\"modelVersion\":\"gem-x\","
-                   "\"responseId\":\"fake_1\"}");
+                   "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hmm.\","
+                   "\"thought\":true}],\"role\":\"model\"},\"index\":0}],\"usageMetadata\":"
+                   "{\"promptTokenCount\":10,\"candidatesTokenCount\":5,\"totalTokenCount\":15},"
+                   "\"modelVersion\":\"gem-x\",\"responseId\":\"fake_1\"}");
     assert_json_eq(json_object_get(ev_data(ev, 2), "candidates"),
-                   "[{\"content\":{\"parts\":[{\"text\":\"lo\"}],\"role\":\"model\"},\"index\":0}]");
+                   "[{\"content\":{\"parts\":[{\"text\":\"lo\"}],\"role\":\"model\"},"
+                   "\"index\":0}]");
     assert_json_eq(json_object_get(ev_data(ev, 3), "candidates"),
                    "[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"run_shell_command\","
                    "\"args\":{\"command\":\"echo hi\"}}}],\"role\":\"model\"},\"index\":0,"

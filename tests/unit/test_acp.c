@@ -535,7 +535,8 @@ static void test_sync_after_load(void **state)
     feed_text(&r, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}");
     assert_int_equal(json_array_size(r.replies), 1);
     json_t *sync = reply(&r, 0);
-    assert_string_equal(json_string_value(json_object_get(sync, "method")), ACP_SYNC_METHOD);
+    assert_string_equal(json_string_value(json_object_get(sync, "method")),
+                        ADAPTER_ACP_SYNC_METHOD);
     assert_int_equal(json_integer_value(json_object_get(sync, "id")), 3);
     json_decref(sync);
     feed(&r, L_CHUNK1); /* more of the replayed history */

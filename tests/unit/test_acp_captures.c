@@ -154,7 +154,7 @@ static char *run_case(const char *input, size_t len)
         .resume_id = load ? json_string_value(json_object_get(open_params, "sessionId")) : NULL,
         /* The capture's client synced after the load as the adapter does
          * for an agent that replays after the result (Gemini CLI). */
-        .sync_after_load = first_sent(records, ACP_SYNC_METHOD) != NULL,
+        .sync_after_load = first_sent(records, ADAPTER_ACP_SYNC_METHOD) != NULL,
     };
     adapter_acp_parser_t *p = adapter_acp_parser_new(&start);
     assert_non_null(p);
