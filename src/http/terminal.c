@@ -271,7 +271,7 @@ static void term_input(struct term *t, const void *data, size_t len)
 static void term_text(struct term *t, const unsigned char *text, size_t len)
 {
     json_error_t jerr;
-    json_t *f = json_loadb((const char *)text, len, 0, &jerr);
+    json_t *f = json_loadb((const char *)text, len, JSON_ALLOW_NUL, &jerr);
     const char *type = json_string_value(json_object_get(f, "type"));
     struct err err;
     if (!type) {
