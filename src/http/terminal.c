@@ -592,7 +592,7 @@ int terminal_hub_start(journal_t *journal, processes_t *processes, struct termin
     return 0;
 }
 
-void terminal_hub_stop(struct terminal_hub *hub)
+void terminal_hub_close(struct terminal_hub *hub)
 {
     if (!hub)
         return;
@@ -611,6 +611,13 @@ void terminal_hub_stop(struct terminal_hub *hub)
     }
     close(hub->wake_fd[0]);
     close(hub->wake_fd[1]);
+    hub->wake_fd[0] = hub->wake_fd[1] = -1;
+}
+
+void terminal_hub_free(struct terminal_hub *hub)
+{
+    if (!hub)
+        return;
     pthread_mutex_destroy(&hub->lock);
     free(hub);
 }
