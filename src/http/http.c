@@ -994,7 +994,8 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
         MHD_OPTION_UNESCAPE_CALLBACK, http_keep_escaped, h,
         MHD_OPTION_END);
     if (!h->daemon) {
-        terminal_hub_stop(h->ctx.terminals);
+        terminal_hub_close(h->ctx.terminals);
+        terminal_hub_free(h->ctx.terminals);
         sse_hub_stop(h->ctx.sse);
         close(h->listen_fd);
         http_free(h);
@@ -1011,9 +1012,11 @@ void http_stop(http_t *h)
         return;
     /* Suspended streams must be resumed to be closed: end them first. */
     sse_hub_close_streams(h->ctx.sse);
-    /* Upgraded sockets must all be closed before the daemon stops. */
-    terminal_hub_stop(h->ctx.terminals);
+    /* Upgraded sockets must all be closed before the daemon stops, and
+     * the upgraded requests it then ends still hold their terminals. */
+    terminal_hub_close(h->ctx.terminals);
     MHD_stop_daemon(h->daemon);
+    terminal_hub_free(h->ctx.terminals);
     sse_hub_stop(h->ctx.sse);
     close(h->listen_fd);
     http_free(h);

@@ -271,7 +271,7 @@ static void term_input(struct term *t, const void *data, size_t len)
 static void term_text(struct term *t, const unsigned char *text, size_t len)
 {
     json_error_t jerr;
-    json_t *f = json_loadb((const char *)text, len, 0, &jerr);
+    json_t *f = json_loadb((const char *)text, len, JSON_ALLOW_NUL, &jerr);
     const char *type = json_string_value(json_object_get(f, "type"));
     struct err err;
     if (!type) {
@@ -592,7 +592,7 @@ int terminal_hub_start(journal_t *journal, processes_t *processes, struct termin
     return 0;
 }
 
-void terminal_hub_stop(struct terminal_hub *hub)
+void terminal_hub_close(struct terminal_hub *hub)
 {
     if (!hub)
         return;
@@ -611,6 +611,13 @@ void terminal_hub_stop(struct terminal_hub *hub)
     }
     close(hub->wake_fd[0]);
     close(hub->wake_fd[1]);
+    hub->wake_fd[0] = hub->wake_fd[1] = -1;
+}
+
+void terminal_hub_free(struct terminal_hub *hub)
+{
+    if (!hub)
+        return;
     pthread_mutex_destroy(&hub->lock);
     free(hub);
 }

@@ -49,10 +49,14 @@ struct terminal_hub;
 /* new: *out, with its thread running.  Thread: main. */
 int terminal_hub_start(journal_t *journal, processes_t *processes, struct terminal_hub **out,
                        struct err *err);
-/* Says goodbye (close 1001) to every terminal, closes their sockets, joins
- * the thread and frees the hub.  Before MHD_stop_daemon(): libmicrohttpd
- * wants every upgraded socket closed first.  NULL is a no-op.  Thread: main. */
-void terminal_hub_stop(struct terminal_hub *hub);
+/* Says goodbye (close 1001) to every terminal, closes their sockets and
+ * joins the thread; later handshakes are refused.  Before MHD_stop_daemon():
+ * libmicrohttpd wants every upgraded socket closed first.  NULL is a no-op.
+ * Thread: main. */
+void terminal_hub_close(struct terminal_hub *hub);
+/* After MHD_stop_daemon(), which ends the upgraded requests, each of which
+ * still holds its terminal through the hub.  NULL is a no-op. */
+void terminal_hub_free(struct terminal_hub *hub);
 
 /* The route's handler (routes_processes.c's table). */
 enum MHD_Result terminal_ws_handler(struct http_request *req);

@@ -125,15 +125,21 @@ void ws_reader_free(struct ws_reader *r)
     buf_free(&r->msg);
 }
 
-/* Drops what the events already returned used. */
-static void ws_reader_settle(struct ws_reader *r)
+/* Drops the bytes of the frames already returned: only when more arrive, so
+ * a push of many small frames is not moved once per frame. */
+static void ws_reader_compact(struct ws_reader *r)
 {
     if (r->consumed) {
         buf_consume(&r->in, r->consumed);
         r->consumed = 0;
     }
+}
+
+/* The last assembled message was handed over: its buffer is free again. */
+static void ws_reader_settle(struct ws_reader *r)
+{
     if (!r->msg_opcode && r->msg.len)
-        buf_reset(&r->msg); /* the last assembled message was handed over */
+        buf_reset(&r->msg);
 }
 
 size_t ws_reader_room(const struct ws_reader *r)
@@ -146,6 +152,7 @@ size_t ws_reader_room(const struct ws_reader *r)
 int ws_reader_push(struct ws_reader *r, const void *data, size_t len)
 {
     ws_reader_settle(r);
+    ws_reader_compact(r);
     return buf_append(&r->in, data, len);
 }
 
@@ -166,8 +173,8 @@ static int ws_reader_step(struct ws_reader *r, struct ws_event *ev)
     if (r->failed)
         return ws_fail(r, ev, (unsigned)r->failed);
     ws_reader_settle(r);
-    unsigned char *p = (unsigned char *)r->in.data;
-    size_t have = r->in.len;
+    unsigned char *p = (unsigned char *)r->in.data + r->consumed;
+    size_t have = r->in.len - r->consumed;
     if (have < 2)
         return 0;
     int fin = p[0] >> 7;
@@ -217,7 +224,7 @@ static int ws_reader_step(struct ws_reader *r, struct ws_event *ev)
     unsigned char *payload = p + hl;
     size_t n = (size_t)len;
     ws_mask(payload, n, mask, 0);
-    r->consumed = hl + n;
+    r->consumed += hl + n;
 
     if (control) {
         ev->data = payload;
