@@ -1048,7 +1048,7 @@ int export_run(export_t *e, journal_t *j, struct err *err)
     e->cursor = 0;
     while (!export_stopped(e)) {
         /* Read before the scan: a commit after it must wake the wait below. */
-        uint64_t seen = journal_commit_count(j);
+        uint64_t seen = journal_wake_count(j);
         uint64_t dv = 0;
         struct export_scan_ctx ctx = {e, first, err};
         rc = journal_data_version(r, &dv, err);

@@ -271,7 +271,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 
         if (s->src.read) {
             /* Read before looking, so a commit in between is not missed. */
-            uint64_t seen = journal_commit_count(hub->journal);
+            uint64_t seen = journal_wake_count(hub->journal);
             struct err err;
             journal_reader_t *r = journal_reader_for_thread(hub->journal, &err);
             int done = 0;

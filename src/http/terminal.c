@@ -428,7 +428,7 @@ static void *term_hub_main(void *arg)
         if (closing)
             break;
 
-        uint64_t seen = journal_commit_count(hub->journal);
+        uint64_t seen = journal_wake_count(hub->journal);
         uint64_t exits = processes_exit_count(hub->processes);
         int want_park = 0, again = 0;
         size_t peak = 0;

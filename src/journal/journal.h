@@ -210,11 +210,13 @@ int journal_park(journal_t *j, const char *session_id, uint64_t after,
  * be called), 0 if it was not (already woken, or never parked). */
 int journal_unpark(journal_t *j, struct journal_waiter *w);
 
-/* Transactions committed since journal_open() (journal_get_stats()'s
- * `transactions`).  Thread: any. */
-uint64_t journal_commit_count(journal_t *j);
+/* A count that grows with every commit and every journal_wake_all().  Read
+ * it before looking at the journal, or at state that a commit's done
+ * callback changes and then announces with journal_wake_all() (a process's
+ * exit), and journal_park_any() with it misses neither.  Thread: any. */
+uint64_t journal_wake_count(journal_t *j);
 
-/* Parks `w` until a transaction commits that makes journal_commit_count()
+/* Parks `w` until a commit or a journal_wake_all() makes journal_wake_count()
  * exceed `seen` (read it before looking at the journal, so nothing committed
  * in between is missed): "wake me on any commit", for exporters that follow
  * every session.  Returns 1 without parking if that already happened, 0

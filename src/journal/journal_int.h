@@ -316,6 +316,9 @@ struct journal {
     struct journal_wait_list *wait_lists;
     struct journal_waiter *any_head, *any_tail; /* journal_park_any() */
     int watch_closing;
+    /* Grows with every commit and every journal_wake_all(): what
+     * journal_park_any() waiters wait to see pass (journal_wake_count()). */
+    uint64_t wake_gen;
     struct journal_stats stats;
 
     pthread_mutex_t readers_lock;

@@ -51,14 +51,14 @@ static void any_unlink(journal_t *j, struct journal_waiter *w)
     w->parked = 0;
 }
 
-/* Wakes every journal_park_any() waiter whose `seen` the commit count has
+/* Wakes every journal_park_any() waiter whose `seen` the wake count has
  * passed.  Under watch_lock; each is unlinked before its wake runs. */
 void journal__wake_any(journal_t *j, int all)
 {
     assert(watch_held(j));
     for (struct journal_waiter *w = j->any_head, *next; w; w = next) {
         next = w->next;
-        if (all || w->after < j->stats.transactions) {
+        if (all || w->after < j->wake_gen) {
             any_unlink(j, w);
             if (w->wake)
                 w->wake(w);
@@ -178,10 +178,10 @@ int journal_unpark(journal_t *j, struct journal_waiter *w)
     return was;
 }
 
-uint64_t journal_commit_count(journal_t *j)
+uint64_t journal_wake_count(journal_t *j)
 {
     pthread_mutex_lock(&j->watch_lock);
-    uint64_t n = j->stats.transactions;
+    uint64_t n = j->wake_gen;
     pthread_mutex_unlock(&j->watch_lock);
     return n;
 }
@@ -195,7 +195,7 @@ int journal_park_any(journal_t *j, uint64_t seen, struct journal_waiter *w)
         pthread_mutex_unlock(&j->watch_lock);
         return ERR_INVALID;
     }
-    if (j->stats.transactions > seen) {
+    if (j->wake_gen > seen) {
         pthread_mutex_unlock(&j->watch_lock);
         return 1;
     }
@@ -220,6 +220,7 @@ void journal_wake_all(journal_t *j, int closing)
     pthread_mutex_lock(&j->watch_lock);
     if (closing)
         j->watch_closing = 1;
+    j->wake_gen++;
     /* Unlinking a list's last waiter frees the list and advances
      * j->wait_lists, so this always takes the first waiter still parked. */
     for (struct journal_wait_list *l; (l = j->wait_lists);) {

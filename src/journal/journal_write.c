@@ -248,6 +248,7 @@ static void finish_group(journal_t *j, struct journal_node *group, size_t n_ok,
         atomic_store(&j->idx_stalled, 0); /* the storage takes writes again */
     if (committed && n_ok) {
         j->stats.transactions++;
+        j->wake_gen++;
         j->stats.batches += n_ok;
         j->stats.events += n_events;
         if (n_ok > j->stats.max_tx_batches)

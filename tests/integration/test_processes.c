@@ -672,6 +672,36 @@ static int setup_token(void **state)
     return sj_setup_with(state, args);
 }
 
+/* A followed log ends when its process has exited, at once: the exit is
+ * known a moment after the commit that journaled it wakes the follower,
+ * and a follower that looked in between must be woken again (else it
+ * waits for the next commit or heartbeat: an hour here). */
+static void test_follow_ends_at_exit(void **state)
+{
+    struct sj_server *s = *state;
+    char auth[192];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", s->token);
+    const char *headers[] = { auth, NULL };
+    for (int i = 0; i < 20; i++) {
+        json_t *p = create(s, "{\"command\":\"sh\",\"args\":[\"-c\",\"echo x\"]}");
+        char *path = sj_fmt("/v1/processes/%s/logs?follow=true", sj_str(p, "id"));
+        struct httpc_response resp;
+        assert_int_equal(httpc_request(s->port, "GET", path, headers, NULL, 0, 10000, &resp), 0);
+        assert_int_equal(resp.status, 200);
+        assert_non_null(strstr(resp.body, "event: log"));
+        httpc_response_free(&resp);
+        free(path);
+        json_decref(p);
+    }
+}
+
+static int setup_no_heartbeat(void **state)
+{
+    static const char *const args[] = { "--token", "proc-secret", "--sse-heartbeat-ms",
+                                        "3600000", NULL };
+    return sj_setup_with(state, args);
+}
+
 /* 1 while `pid` is alive: neither gone nor a zombie waiting for init. */
 static int alive(long pid)
 {
@@ -741,6 +771,8 @@ int main(void)
                                         sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_stop_wait_holds_no_last_worker,
                                         setup_one_worker, sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_follow_ends_at_exit, setup_no_heartbeat,
+                                        sj_teardown_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

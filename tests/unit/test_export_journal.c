@@ -264,7 +264,7 @@ static void test_park_any(void **state)
     assert_int_equal(pthread_cond_init(&a.cond, NULL), 0);
     a.w.wake = any_wake;
 
-    uint64_t seen = journal_commit_count(f->j);
+    uint64_t seen = journal_wake_count(f->j);
     assert_int_equal(journal_park_any(f->j, seen, &a.w), 0);
     /* a commit of any session wakes it, once */
     append(f->j, "x", 1, 1);
@@ -287,17 +287,23 @@ static void test_park_any(void **state)
     /* a commit since `seen` means no parking at all */
     assert_int_equal(journal_park_any(f->j, seen, &a.w), 1);
     /* taken back before any commit: no wake */
-    seen = journal_commit_count(f->j);
+    seen = journal_wake_count(f->j);
     assert_int_equal(journal_park_any(f->j, seen, &a.w), 0);
     assert_int_equal(journal_park_any(f->j, seen, &a.w), ERR_INVALID); /* already parked */
     assert_int_equal(journal_unpark(f->j, &a.w), 1);
     append(f->j, "x", 2, 1);
     assert_int_equal(a.woken, 1);
     /* wake_all (shutdown) reaches these waiters too */
-    seen = journal_commit_count(f->j);
+    seen = journal_wake_count(f->j);
     assert_int_equal(journal_park_any(f->j, seen, &a.w), 0);
     journal_wake_all(f->j, 0);
     assert_int_equal(a.woken, 2);
+    /* A wake_all between looking and parking is not missed either: the
+     * state it announces (a process's exit, set after its commit woke
+     * everyone) may have been read stale just before. */
+    seen = journal_wake_count(f->j);
+    journal_wake_all(f->j, 0);
+    assert_int_equal(journal_park_any(f->j, seen, &a.w), 1);
     pthread_cond_destroy(&a.cond);
     pthread_mutex_destroy(&a.lock);
 }
