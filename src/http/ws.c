@@ -173,10 +173,10 @@ static int ws_reader_step(struct ws_reader *r, struct ws_event *ev)
     if (r->failed)
         return ws_fail(r, ev, (unsigned)r->failed);
     ws_reader_settle(r);
-    unsigned char *p = (unsigned char *)r->in.data + r->consumed;
     size_t have = r->in.len - r->consumed;
     if (have < 2)
-        return 0;
+        return 0; /* (before any byte in.data is NULL: no pointer from it) */
+    unsigned char *p = (unsigned char *)r->in.data + r->consumed;
     int fin = p[0] >> 7;
     unsigned op = p[0] & 0x0f;
     int masked = p[1] >> 7;
