@@ -689,7 +689,7 @@ static void test_size_limit_and_atomicity(void **state)
     /* The file being written is open once the server read the headers;
      * it has no name in the directory (O_TMPFILE), so nothing can be left
      * behind there. */
-    for (int i = 0; i < 500 && fs_server_open_files(s->pid, dir) == 0; i++)
+    for (int i = 0; i < 3000 && fs_server_open_files(s->pid, dir) == 0; i++)
         sj_sleep_ms(10);
     assert_int_equal(fs_server_open_files(s->pid, dir), 1);
     int unnamed = fs_unnamed_temp_files(dir);
@@ -723,7 +723,7 @@ static void test_size_limit_and_atomicity(void **state)
     assert_int_equal(fs_send_all(fd, head, strlen(head)), 0);
     assert_int_equal(fs_send_all(fd, half, sizeof half), 0);
     free(head);
-    for (int i = 0; i < 500 && fs_server_open_files(s->pid, dir) == 0; i++)
+    for (int i = 0; i < 3000 && fs_server_open_files(s->pid, dir) == 0; i++)
         sj_sleep_ms(10);
     assert_int_equal(fs_server_open_files(s->pid, dir), 1);
     sj_server_kill(s);
