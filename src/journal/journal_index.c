@@ -77,9 +77,7 @@ int journal__index_prepare(journal_t *j, struct err *err)
         (rc = prepare(j->db, "INSERT INTO events_fts(rowid, body) VALUES(?1, ?2)",
                       &j->st_idx_ins, err)) ||
         (rc = prepare(j->db, "UPDATE search_index SET indexed_through = ?1 WHERE one = 1",
-                      &j->st_idx_set, err)) ||
-        (rc = prepare(j->db, "PRAGMA synchronous = NORMAL", &j->st_sync_normal, err)) ||
-        (rc = prepare(j->db, "PRAGMA synchronous = FULL", &j->st_sync_full, err)))
+                      &j->st_idx_set, err)))
         return rc;
     return 0;
 }
@@ -90,8 +88,6 @@ void journal__index_finalize(journal_t *j)
     finalize_cached(&j->st_idx_scan);
     finalize_cached(&j->st_idx_ins);
     finalize_cached(&j->st_idx_set);
-    finalize_cached(&j->st_sync_normal);
-    finalize_cached(&j->st_sync_full);
 }
 
 int journal__index_load(journal_t *j, struct err *err)
@@ -192,6 +188,19 @@ static int index_events(journal_t *j, int64_t t0, int64_t *through, uint64_t *re
     }
 }
 
+/* PRAGMA synchronous takes effect when the statement is compiled, not when
+ * it is stepped: a prepared copy sets the level once, at prepare time, and
+ * stepping it later does nothing.  (Two prepared copies, NORMAL then FULL,
+ * once left every journal at FULL: a normal-durability server fsynced each
+ * commit, and each step paid an fsync of its own.)  So the level is set by
+ * compiling the pragma each time; it costs microseconds. */
+static int index_set_synchronous(journal_t *j, const char *level)
+{
+    char sql[40];
+    snprintf(sql, sizeof sql, "PRAGMA synchronous = %s", level);
+    return sqlite3_exec(j->db, sql, NULL, NULL, NULL);
+}
+
 void journal__index_step(journal_t *j)
 {
     assert(runs_group(j));
@@ -201,7 +210,7 @@ void journal__index_step(journal_t *j)
     }
     int64_t t0 = index_now_us(), cpu0 = index_clock_us(CLOCK_THREAD_CPUTIME_ID);
     int relaxed = j->durability == JOURNAL_DURABILITY_FULL;
-    int rc = relaxed ? step_write(j->st_sync_normal) : SQLITE_OK;
+    int rc = relaxed ? index_set_synchronous(j, "NORMAL") : SQLITE_OK;
     if (rc == SQLITE_OK)
         rc = step_write(j->st_begin);
     int64_t start = 0, through = 0;
@@ -232,7 +241,7 @@ void journal__index_step(journal_t *j)
             fprintf(stderr, "journal: search index rollback: %s\n", sqlite3_errmsg(j->db));
         atomic_store(&j->idx_stalled, 1);
     }
-    if (relaxed && step_write(j->st_sync_full) != SQLITE_OK) {
+    if (relaxed && index_set_synchronous(j, "FULL") != SQLITE_OK) {
         /* Commits must not go on without their fsync: the connection goes,
          * and the next group opens a new one at the journal's durability
          * (as after a WAL recovery). */

@@ -276,8 +276,6 @@ struct journal {
     sqlite3_stmt *st_idx_scan;
     sqlite3_stmt *st_idx_ins;
     sqlite3_stmt *st_idx_set;
-    sqlite3_stmt *st_sync_normal;
-    sqlite3_stmt *st_sync_full;
     atomic_int idx_on;                 /* journal_index_follow() was called */
     atomic_int idx_stalled;            /* a step failed; cleared by a commit */
     atomic_uint_fast32_t idx_quantum_us;

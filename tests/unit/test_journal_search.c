@@ -15,6 +15,7 @@
 #include "journal/migrations.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +171,155 @@ static void wait_indexed(journal_reader_t *r)
             nap_2ms();
     }
     assert_int_equal(pos.lag, 0);
+}
+
+/* ---- a VFS that counts fsyncs ----------------------------------------------
+ * The journal's durability is what SQLite syncs, so the tests below count
+ * xSync calls through a VFS that forwards everything to the default one. */
+struct sync_file {
+    sqlite3_file base;
+    sqlite3_file *real; /* the default VFS's file, allocated just after */
+};
+
+static sqlite3_vfs *sync_real_vfs;
+static sqlite3_vfs sync_vfs;
+static sqlite3_io_methods sync_io;
+static atomic_int sync_count;
+
+#define REAL(f) (((struct sync_file *)(f))->real)
+static int sf_close(sqlite3_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
+static int sf_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
+{
+    return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
+}
+static int sf_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+    return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
+}
+static int sf_truncate(sqlite3_file *f, sqlite3_int64 n)
+{
+    return REAL(f)->pMethods->xTruncate(REAL(f), n);
+}
+static int sf_sync(sqlite3_file *f, int flags)
+{
+    atomic_fetch_add(&sync_count, 1);
+    return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+static int sf_size(sqlite3_file *f, sqlite3_int64 *n)
+{
+    return REAL(f)->pMethods->xFileSize(REAL(f), n);
+}
+static int sf_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
+static int sf_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
+static int sf_check(sqlite3_file *f, int *out)
+{
+    return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+static int sf_fcntl(sqlite3_file *f, int op, void *arg)
+{
+    return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+static int sf_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int sf_caps(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
+static int sf_shm_map(sqlite3_file *f, int pg, int sz, int ext, void volatile **out)
+{
+    return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, ext, out);
+}
+static int sf_shm_lock(sqlite3_file *f, int off, int n, int flags)
+{
+    return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
+}
+static void sf_shm_barrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
+static int sf_shm_unmap(sqlite3_file *f, int del)
+{
+    return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+static int sf_fetch(sqlite3_file *f, sqlite3_int64 o, int n, void **out)
+{
+    return REAL(f)->pMethods->xFetch(REAL(f), o, n, out);
+}
+static int sf_unfetch(sqlite3_file *f, sqlite3_int64 o, void *p)
+{
+    return REAL(f)->pMethods->xUnfetch(REAL(f), o, p);
+}
+
+static int sf_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+    (void)vfs;
+    struct sync_file *sf = (struct sync_file *)f;
+    sf->real = (sqlite3_file *)(sf + 1);
+    int rc = sync_real_vfs->xOpen(sync_real_vfs, name, sf->real, flags, out);
+    /* The file is ours to close only if the real one opened. */
+    f->pMethods = rc == SQLITE_OK && sf->real->pMethods ? &sync_io : NULL;
+    return rc;
+}
+
+/* Makes the counting VFS the default one (once per process). */
+static void sync_vfs_install(void)
+{
+    if (sync_real_vfs)
+        return;
+    sync_real_vfs = sqlite3_vfs_find(NULL);
+    assert_non_null(sync_real_vfs);
+    sync_vfs = *sync_real_vfs;
+    sync_vfs.zName = "sj-count-syncs";
+    sync_vfs.szOsFile = (int)sizeof(struct sync_file) + sync_real_vfs->szOsFile;
+    sync_vfs.xOpen = sf_open;
+    sync_io = (sqlite3_io_methods){3,         sf_close,   sf_read,        sf_write,
+                                   sf_truncate, sf_sync,  sf_size,        sf_lock,
+                                   sf_unlock, sf_check,   sf_fcntl,       sf_sector,
+                                   sf_caps,   sf_shm_map, sf_shm_lock,    sf_shm_barrier,
+                                   sf_shm_unmap, sf_fetch, sf_unfetch};
+    assert_int_equal(sqlite3_vfs_register(&sync_vfs, 1), SQLITE_OK);
+}
+
+/* Appends `n` text events to session "d" one commit at a time, letting the
+ * follower index after each (a step of its own); returns the syncs those
+ * commits and steps made. */
+static int syncs_for_appends(struct fx *f, enum journal_durability durability, int n)
+{
+    struct err err;
+    sync_vfs_install();
+    assert_int_equal(journal_open(f->path, durability, &f->j, &err), 0);
+    journal_index_follow(f->j, 0);
+    journal_reader_t *r = journal_reader_for_thread(f->j, &err);
+    assert_non_null(r);
+    struct journal_session_row row = {.session_id = "d", .agent = "mock", .agent_mode = "m",
+                                      .permission_mode = "p"};
+    struct journal_batch b = {.session_id = "d", .create = &row};
+    assert_int_equal(journal_append(f->j, &b, &err), 0);
+    wait_indexed(r);
+    int before = atomic_load(&sync_count);
+    for (int i = 1; i <= n; i++) {
+        char *json = event_json("d", i, "item.completed", USER_MSG("durable basalt"));
+        struct journal_event ev = {.sequence = (uint64_t)i, .type = "item.completed",
+                                   .json = json, .json_len = strlen(json)};
+        b = (struct journal_batch){.session_id = "d", .events = &ev, .n_events = 1};
+        assert_int_equal(journal_append(f->j, &b, &err), 0);
+        free(json);
+        wait_indexed(r);
+    }
+    int syncs = atomic_load(&sync_count) - before;
+    struct journal_index_stats st;
+    journal_index_get_stats(f->j, &st);
+    assert_true(st.steps >= (uint64_t)n); /* the steps had their chance to sync */
+    return syncs;
+}
+
+/* Durability normal: commits are not synced (only checkpoints are, and a few
+ * small commits reach none).  This failed while the follower's prepared
+ * PRAGMA synchronous = FULL had set the connection to FULL at prepare time. */
+static void test_normal_commits_do_not_sync(void **state)
+{
+    assert_int_equal(syncs_for_appends(*state, JOURNAL_DURABILITY_NORMAL, 8), 0);
+}
+
+/* Durability full: one sync per commit, and the index steps in between add
+ * none (they commit with synchronous=NORMAL; the next commit's sync covers
+ * them). */
+static void test_full_syncs_each_commit_only(void **state)
+{
+    assert_int_equal(syncs_for_appends(*state, JOURNAL_DURABILITY_FULL, 8), 8);
 }
 
 static void test_migration_backfills(void **state)
@@ -395,6 +545,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migration_backfills, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_pages_and_errors, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_follower_keeps_up, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_normal_commits_do_not_sync, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_full_syncs_each_commit_only, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
