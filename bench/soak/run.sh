@@ -43,7 +43,7 @@ done
 [ -n "$port" ] || { echo "soak: the server did not start" >&2; cat "$data/server.err" >&2; exit 1; }
 
 echo "soak: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)," \
-     "$(uname -sr), server options: --mock-delay-ms 0 ${SJ_SOAK_SERVER_ARGS:-(defaults: durability full, 4 HTTP threads)}"
+     "$(uname -sr), server options: --mock-delay-ms 0 ${SJ_SOAK_SERVER_ARGS:-(defaults: durability full, 16 HTTP threads)}"
 status=0
 "$build/soak" --port "$port" --pid "$pid" --sessions "$sessions" --subscribers "$subscribers" \
   --seconds "$secs" --rss-every 5 || status=$?

@@ -85,7 +85,7 @@ static const char cmd_server_usage[] =
     "  -C, --cors-allow-credentials allow credentials in CORS requests\n"
     "      --no-inspector-cors      do not allow the hosted inspector's origin\n"
     "      --mock-delay-ms N        pause between the mock agent's events (default 200)\n"
-    "      --http-threads N         HTTP worker threads (default 4)\n"
+    "      --http-threads N         HTTP worker threads (default 16)\n"
     "      --max-body-bytes N       largest request body accepted (default 1048576)\n"
     "      --max-upload-bytes N     largest file or tar upload to /v1/fs (default 1073741824)\n"
     "      --sse-heartbeat-ms N     comment sent on idle event streams (default 15000)\n"
@@ -289,9 +289,13 @@ static void cmd_server_raise_fd_limit(void)
 
 int cmd_server(int argc, char **argv)
 {
+    /* 16 workers: a message's request holds its worker until its commit is
+     * durable, so the workers bound how many requests share one fsync.  At
+     * 4, 64 clients appending at durability full got 4 requests per commit
+     * (docs/benchmarks.md); each worker costs ~160 KiB (stack and reader). */
     struct cmd_server_options o = {
         .host = "127.0.0.1", .port = 2468, .durability = JOURNAL_DURABILITY_FULL,
-        .mock_delay_ms = 200, .threads = 4, .max_body_bytes = 1024 * 1024,
+        .mock_delay_ms = 200, .threads = 16, .max_body_bytes = 1024 * 1024,
         .max_upload_bytes = 1UL << 30,
         .heartbeat_ms = 15000,
     };
