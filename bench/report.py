@@ -216,11 +216,12 @@ def main():
             ratio = ratio_cell(ratio_stats(data, key, metric,
                                            ("append", "sqlite", "raw SQLite, " + rest), metric))
         if "mock" in c:
-            ref_http[c.rsplit(", ", 1)[1]] = key
+            kind = "keyed" if "Idempotency-Key" in c else "plain"
+            ref_http[(kind, c.rsplit(", ", 1)[1])] = key
         md.append(f"| {SYSTEM_NAMES.get(s, s)} | {c} | {cell(st)} | {ratio} |")
         plot.append((label(key), st))
     md.append("")
-    full_ref = ref_http.get("full")
+    full_ref = ref_http.get(("plain", "full"))
     if full_ref:
         md.append("Our HTTP append path (durability full, fsync per commit) against each "
                   "peer's append over its own protocol, events/s, same run:")
@@ -233,6 +234,18 @@ def main():
             md.append(f"| {label(key)} | " + ratio_cell(ratio_stats(
                 data, full_ref, "ops_per_s", key, "ops_per_s",
                 num_scale=MOCK_EVENTS_PER_MESSAGE)) + " |")
+        md.append("")
+    keyed = [(d, ref_http[("plain", d)], ref_http[("keyed", d)]) for d in ("full", "normal")
+             if ("plain", d) in ref_http and ("keyed", d) in ref_http]
+    if keyed:
+        md.append("What `Idempotency-Key` costs on the message path (issue 15; goal: ≤ 5 %): "
+                  "the keyed run's messages/s ÷ the plain run's, same server, same run:")
+        md.append("")
+        md.append("| durability | keyed ÷ plain |")
+        md.append("| --- | --- |")
+        for d, plain, with_key in keyed:
+            md.append(f"| {d} | " + ratio_cell(ratio_stats(
+                data, with_key, "ops_per_s", plain, "ops_per_s")) + " |")
         md.append("")
     svg_bars("Append: events/s", "events/s", plot, os.path.join(plot_dir, "append.svg"), log=True)
     md.append(f"![append]({rel}/append.svg)")
