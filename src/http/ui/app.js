@@ -5,8 +5,8 @@
 // the server answers index.html for each, so reloads and links keep the place.
 import { ApiError, call, follow, q, sessionPath, setToken, setTokenPrompt, token } from './api.js';
 import { ago, breakLongWords, clock, el, renderItem, renderSystem, when } from './transcript.js';
+import { PAGE, newestPagePath, parseRoute } from './early.js';
 
-const PAGE = 200;        // events per transcript page
 const FIRST = 50;        // of a session's newest page, the events in its first frame (more than a screenful)
 const LIST_PAGE = 100;   // sessions per list page
 const $ = (id) => document.getElementById(id);
@@ -564,7 +564,7 @@ async function openSession(id, seq) {
       // to the first paint, not two.
       const info = loadInfo(v);
       info.catch(() => {}); // awaited below; its error is reported from there
-      r = await call(`${sessionPath(id)}/events${q({ tail: PAGE })}`);
+      r = await call(newestPagePath(id));
       await info;
       start = r.events.length ? r.events[0].sequence - 1 : 0;
     }
@@ -755,14 +755,6 @@ async function terminate() {
 }
 
 // ---- routing -------------------------------------------------------------------
-
-function parseRoute() {
-  const m = location.pathname.match(/^\/ui\/sessions\/([^/]+)(?:\/events\/(\d+))?\/?$/);
-  if (!m) return { id: null, seq: 0 };
-  let id;
-  try { id = decodeURIComponent(m[1]); } catch { id = m[1]; }
-  return { id, seq: m[2] ? Number(m[2]) : 0 };
-}
 
 // Resolves when the page shows what the URL names.
 function route() {
