@@ -312,11 +312,19 @@ static int routes_page_event(void *arg, uint64_t sequence, const char *json, siz
 static enum MHD_Result routes_session_events(struct http_request *req)
 {
     struct err err;
-    uint64_t offset = 0, limit = 0;
-    int has_offset, has_limit, include_raw = 0;
+    uint64_t offset = 0, limit = 0, tail = 0;
+    int has_offset, has_limit, has_tail, include_raw = 0;
     int rc = http_query_u64(req, "offset", &offset, &has_offset, &err);
     if (rc == 0)
         rc = http_query_u64(req, "limit", &limit, &has_limit, &err);
+    /* tail=N: the newest N events, for a reader (the inspector) that opens
+     * a session at its end without first asking for its length. */
+    if (rc == 0)
+        rc = http_query_u64(req, "tail", &tail, &has_tail, &err);
+    if (rc == 0 && has_tail && (has_offset || has_limit || tail == 0 || tail > ROUTES_MAX_PAGE))
+        rc = err_set(&err, ERR_INVALID,
+                     "invalid request: tail must be 1..%d, without offset or limit",
+                     ROUTES_MAX_PAGE);
     if (rc == 0)
         rc = http_query_bool(req, "include_raw", "includeRaw", &include_raw, &err);
     if (rc == 0 && !sessions_exists(req->server->sessions, req->params[0]))
@@ -327,6 +335,12 @@ static enum MHD_Result routes_session_events(struct http_request *req)
         rc = err.code;
     if (rc)
         return http_respond_error(req, &err);
+    if (has_tail) {
+        uint64_t last = journal_last_sequence(req->server->journal, req->params[0]);
+        offset = last > tail ? last - tail : 0;
+        limit = tail;
+        has_limit = 1;
+    }
 
     struct routes_page page = { .include_raw = include_raw };
     buf_init(&page.out);

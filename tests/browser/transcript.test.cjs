@@ -131,19 +131,29 @@ test('download as JSONL holds every event', async () => {
 test(`a ${LONG}-event session opens on its newest page and pages older ones in on scroll`, async () => {
   const page = await L.newPage(browser);
   const pages = [];
+  const firstAsk = [];
   page.on('request', (r) => {
     const u = new URL(r.url());
-    if (u.pathname === '/v1/sessions/long/events') pages.push(Number(u.searchParams.get('limit')));
+    if (u.pathname.startsWith('/v1/sessions/long') && firstAsk.length < 2) firstAsk.push(u.pathname + u.search);
+    // The newest page is asked for as tail=N, older ones as offset and limit.
+    if (u.pathname === '/v1/sessions/long/events') pages.push(Number(u.searchParams.get('limit') || u.searchParams.get('tail')));
   });
   const t0 = Date.now();
   await L.open(page, srv, '/ui/sessions/long');
   await L.waitSeq(page, LONG);
   console.log(`newest of ${LONG} events painted in ${Date.now() - t0} ms`);
+  // The newest page is asked for with the session's row, not after it.
+  assert.deepEqual(firstAsk.sort(), ['/v1/sessions/long', '/v1/sessions/long/events?tail=200']);
   assert.ok(await page.evaluate(() => {
     const t = document.getElementById('transcript');
     return t.scrollHeight - t.scrollTop - t.clientHeight < 60;
   }), 'opened at the bottom');
-  assert.equal(await page.$$eval('#events .ev', (n) => n.length), 200);
+  // The newest events come first, the rest of the page in the next frame.
+  await page.waitForFunction(() => document.querySelectorAll('#events .ev').length === 200);
+  assert.ok(await page.evaluate(() => {
+    const t = document.getElementById('transcript');
+    return t.scrollHeight - t.scrollTop - t.clientHeight < 60;
+  }), 'still at the bottom with the whole page in');
   for (let i = 0; i < 30; i++) {
     const first = await page.$eval('#events .ev', (n) => Number(n.dataset.seq));
     if (first === 1) break;

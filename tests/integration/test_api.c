@@ -443,9 +443,27 @@ static void test_events_paging(void **state)
         assert_true(json_is_null(json_object_get(json_array_get(events, i), "raw")));
     json_decref(page);
 
+    /* tail=N: the newest N events, without knowing the session's length. */
+    page = sj_get_events(s, "p", "?tail=3");
+    events = json_object_get(page, "events");
+    assert_int_equal(json_array_size(events), 3);
+    assert_int_equal(sj_int(json_array_get(events, 0), "sequence"), 5);
+    assert_int_equal(sj_int(json_array_get(events, 2), "sequence"), 7);
+    assert_true(json_is_false(json_object_get(page, "hasMore")));
+    json_decref(page);
+    page = sj_get_events(s, "p", "?tail=50");
+    events = json_object_get(page, "events");
+    assert_int_equal(json_array_size(events), 7);
+    assert_int_equal(sj_int(json_array_get(events, 0), "sequence"), 1);
+    json_decref(page);
+
     /* Malformed query values are rejected. */
     sj_expect_problem(s, "GET", "/v1/sessions/p/events?offset=abc", NULL, 400, "invalid_request");
     sj_expect_problem(s, "GET", "/v1/sessions/p/events?limit=-1", NULL, 400, "invalid_request");
+    sj_expect_problem(s, "GET", "/v1/sessions/p/events?tail=0", NULL, 400, "invalid_request");
+    sj_expect_problem(s, "GET", "/v1/sessions/p/events?tail=10001", NULL, 400, "invalid_request");
+    sj_expect_problem(s, "GET", "/v1/sessions/p/events?tail=2&offset=1", NULL, 400,
+                      "invalid_request");
 }
 
 static int setup_big(void **state)

@@ -73,7 +73,8 @@ static void test_files_and_headers(void **state)
 static void test_every_reference_resolves(void **state)
 {
     struct sj_server *s = *state;
-    const char *pages[] = {"/ui/", "/ui/app.js", "/ui/api.js", "/ui/transcript.js"};
+    const char *pages[] = {"/ui/", "/ui/app.js", "/ui/api.js", "/ui/transcript.js",
+                           "/ui/early.js"};
     int checked = 0;
     for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
         struct httpc_response r;

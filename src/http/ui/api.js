@@ -45,10 +45,24 @@ async function problemOf(resp) {
   try { return await resp.json(); } catch { return null; }
 }
 
+// GETs made before the app ran (early.js), by path: the first GET of the
+// same path takes the response instead of asking again.  null: it failed,
+// ask again.
+const early = new Map();
+
+export function prefetch(path) {
+  early.set(path, fetch(path, { headers: headers() }).catch(() => null));
+}
+
 // fetch with the token; a 401 asks for a token and tries again.
 async function authFetch(path, init) {
+  const method = (init && init.method) || 'GET';
+  const pre = method === 'GET' && !(init && init.headers && Object.keys(init.headers).length) ? early.get(path) : undefined;
+  if (pre) early.delete(path);
+  let first = pre ? await pre : null;
   for (;;) {
-    const resp = await fetch(path, Object.assign({}, init, { headers: headers(init && init.headers) }));
+    const resp = first || await fetch(path, Object.assign({}, init, { headers: headers(init && init.headers) }));
+    first = null;
     if (resp.status === 401 && await reauthorize()) continue;
     return resp;
   }

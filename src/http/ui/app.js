@@ -5,8 +5,9 @@
 // the server answers index.html for each, so reloads and links keep the place.
 import { ApiError, call, follow, q, sessionPath, setToken, setTokenPrompt, token } from './api.js';
 import { ago, breakLongWords, clock, el, renderItem, renderSystem, when } from './transcript.js';
+import { PAGE, newestPagePath, parseRoute } from './early.js';
 
-const PAGE = 200;        // events per transcript page
+const FIRST = 50;        // of a session's newest page, the events in its first frame (more than a screenful)
 const LIST_PAGE = 100;   // sessions per list page
 const $ = (id) => document.getElementById(id);
 
@@ -65,7 +66,8 @@ function updateTokenButton(t) { $('forget-token').hidden = !(t || token()); }
 
 // ---- sessions list -------------------------------------------------------
 
-const list = { rows: new Map(), cursor: null, done: false, loading: false, gen: 0, paged: true };
+// held: not loaded yet, while a session opened by its URL paints first.
+const list = { rows: new Map(), cursor: null, done: false, loading: false, gen: 0, paged: true, held: true };
 
 function filters() {
   return { status: $('filter-status').value, agent: $('filter-agent').value };
@@ -98,7 +100,7 @@ function matchesFilters(s) {
 }
 
 async function loadMoreSessions() {
-  if (list.loading || list.done) return;
+  if (list.held || list.loading || list.done) return;
   list.loading = true;
   const gen = list.gen;
   $('list-status').textContent = 'Loading…';
@@ -140,7 +142,7 @@ function resetList() {
 // The first page again, every few seconds: counts, statuses and new sessions
 // stay current without a reload.
 async function refreshList() {
-  if (document.hidden || list.loading) return;
+  if (document.hidden || list.held || list.loading) return;
   const gen = list.gen;
   try {
     const r = await call(`/v1/sessions${q({ limit: LIST_PAGE, ...filters() })}`);
@@ -549,18 +551,41 @@ async function openSession(id, seq) {
   $('s-meta').replaceChildren();
   setLive('loading');
   try {
-    await loadInfo(v);
-    if (v.closed) return;
-    const last = v.info.lastSequence ?? v.info.eventCount ?? 0;
-    const start = seq ? Math.max(0, Math.min(seq - 1 - PAGE / 2, last - PAGE)) : Math.max(0, last - PAGE);
-    const r = await call(`${sessionPath(id)}/events${q({ offset: start, limit: PAGE })}`);
+    let start, r;
+    if (seq) {
+      // A linked event: its page is placed by the session's length.
+      await loadInfo(v);
+      if (v.closed) return;
+      const last = v.info.lastSequence ?? v.info.eventCount ?? 0;
+      start = Math.max(0, Math.min(seq - 1 - PAGE / 2, last - PAGE));
+      r = await call(`${sessionPath(id)}/events${q({ offset: start, limit: PAGE })}`);
+    } else {
+      // The newest page (tail) and the session row at once: one round trip
+      // to the first paint, not two.
+      const info = loadInfo(v);
+      info.catch(() => {}); // awaited below; its error is reported from there
+      r = await call(newestPagePath(id));
+      await info;
+      start = r.events.length ? r.events[0].sequence - 1 : 0;
+    }
     if (v.closed) return;
     v.first = start + 1;
     v.loadedTo = r.events.length ? r.events[r.events.length - 1].sequence : start;
     v.hasOlder = start > 0;
     v.hasNewer = r.hasMore;
     v.pinned = !!seq;
-    ingest(v, r.events, false);
+    // Opened at its end, the first frame lays out the newest FIRST events,
+    // not the whole page (style and layout are most of the first paint);
+    // the rest goes above them after that frame, as an older page would.
+    const split = seq ? 0 : Math.max(0, r.events.length - FIRST);
+    ingest(v, r.events.slice(split), false);
+    if (split) {
+      v.loading = true; // loadOlder waits for the rest
+      afterFrame(() => {
+        if (!v.closed) ingest(v, r.events.slice(0, split), true);
+        v.loading = false;
+      });
+    }
     $('older').textContent = v.hasOlder ? 'Older events load as you scroll up' : 'Start of the session';
     $('newer').textContent = v.hasNewer ? 'Newer events load as you scroll down' : '';
     if (seq) highlight(v, seq);
@@ -573,6 +598,12 @@ async function openSession(id, seq) {
     $('s-title').textContent = e instanceof ApiError && e.status === 404 ? `No session ${id}` : id;
     failed('Session', e);
   }
+}
+
+// fn once the next frame is on screen (the second animation frame's
+// callbacks run after it), so it adds nothing to that frame.
+function afterFrame(fn) {
+  requestAnimationFrame(() => requestAnimationFrame(fn));
 }
 
 function showHome() {
@@ -725,18 +756,12 @@ async function terminate() {
 
 // ---- routing -------------------------------------------------------------------
 
-function parseRoute() {
-  const m = location.pathname.match(/^\/ui\/sessions\/([^/]+)(?:\/events\/(\d+))?\/?$/);
-  if (!m) return { id: null, seq: 0 };
-  let id;
-  try { id = decodeURIComponent(m[1]); } catch { id = m[1]; }
-  return { id, seq: m[2] ? Number(m[2]) : 0 };
-}
-
+// Resolves when the page shows what the URL names.
 function route() {
   const r = parseRoute();
-  if (r.id) openSession(r.id, r.seq);
-  else showHome();
+  if (r.id) return openSession(r.id, r.seq);
+  showHome();
+  return Promise.resolve();
 }
 
 function navigate(url) {
@@ -803,8 +828,15 @@ function wire() {
   setInterval(refreshList, 5000);
 }
 
+// The sessions list and the agents menu after the first view: opening a
+// session by its URL, their requests and rows would otherwise share the
+// main thread with the transcript's first paint.
+function startSidebar() {
+  list.held = false;
+  loadMoreSessions();
+  loadAgents();
+}
+
 wire();
-loadMoreSessions();
-loadAgents();
-route();
+route().finally(() => afterFrame(startSidebar));
 window.__sjInspectorReady = true;
