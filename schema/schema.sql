@@ -107,11 +107,14 @@ SELECT e.id AS id,
   FROM events AS e
  WHERE e.type NOT IN ('item.started', 'item.delta');
 
+-- prefix: 0009_search_prefix.sql, so that 1-3 character prefix queries
+-- read one doclist instead of merging every matching term's.
 CREATE VIRTUAL TABLE events_fts USING fts5(
     body,
     content = 'events_text',
     content_rowid = 'id',
-    tokenize = 'unicode61 remove_diacritics 2'
+    tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '1 2 3'
 );
 
 CREATE TRIGGER sessions_created AFTER INSERT ON sessions
