@@ -1,6 +1,7 @@
 -- The journal's full current schema, for human readers: the result of
--- applying every file of migrations/ in order (PRAGMA user_version = 8; 0006 is the
--- sessions/search API's, 0007 the workspace processes', 0008 the workspace configuration).
+-- applying every file of migrations/ in order (PRAGMA user_version = 9; 0006 is the
+-- sessions/search API's, 0007 the workspace processes', 0008 the workspace configuration,
+-- 0009 the search index's prefix indexes).
 -- journal_open() never reads this file; the migrations are the source of
 -- truth and this copy must be kept identical to their sum.
 --
