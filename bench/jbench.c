@@ -18,9 +18,10 @@
  *   jbench index --db F [--quantum US]
  *       Starts the follower on an existing journal and times its catch-up
  *       (the back-fill of a journal written without it, as after gen).
- *   jbench search --db F --seconds S
+ *   jbench search --db F --seconds S [--sessions N --events E]
  *       GET /v1/search's journal call (limit 20) in a loop over a few query
- *       shapes on a journal made with --text 1: queries/s and latency.
+ *       shapes on a journal made with --text 1 (N and E as given to gen,
+ *       for the session filter and cursor shapes): queries/s and latency.
  *
  * Events are ~400 bytes of JSON shaped like the server's item.delta events,
  * which the search index skips (item.completed holds the item's text); with
@@ -410,26 +411,55 @@ static int jbench_search(void)
         return 1;
     }
     journal_reader_t *r = journal_reader_for_thread(j, &err);
-    char common[8], mid[8], rare[8], rare2[8], phrase[24], prefix[8];
+    char common[8], mid[8], rare[8], rare2[8], phrase[24], prefix[8], prefix2[8], prefix1[8];
     jbench_word(common, 0);
     jbench_word(mid, 700);
     jbench_word(rare, 4990);
     jbench_word(rare2, 4900);
     snprintf(phrase, sizeof phrase, "\"%s %s\"", common, mid);
     snprintf(prefix, sizeof prefix, "%.3s*", rare);
+    snprintf(prefix2, sizeof prefix2, "%.2s*", rare);
+    snprintf(prefix1, sizeof prefix1, "%.1s*", rare);
     char two[20];
     snprintf(two, sizeof two, "%s %s", rare, rare2);
-    const char *queries[] = {common, mid, rare, two, phrase, prefix};
-    const char *names[] = {"common", "mid", "rare", "two_rare", "phrase", "prefix"};
+    /* The shapes an API client makes: a word, words, a phrase, prefixes;
+     * the same within one session (the oldest of gen's sessions, s0: every
+     * hit of the newer sessions lies before its own) and the newest (s<N-1>);
+     * and a later page (the cursor of an event a tenth of the way in). */
+    char oldest[32] = "s0", newest[32], deep[32];
+    snprintf(newest, sizeof newest, "s%ld", jbench_sessions - 1);
+    snprintf(deep, sizeof deep, "s%ld", jbench_sessions * jbench_events / 10);
+    struct {
+        const char *name, *q, *session, *cursor;
+    } shapes[] = {
+        {"common", common, NULL, NULL},
+        {"mid", mid, NULL, NULL},
+        {"rare", rare, NULL, NULL},
+        {"two_rare", two, NULL, NULL},
+        {"phrase", phrase, NULL, NULL},
+        {"prefix", prefix, NULL, NULL},
+        {"prefix2", prefix2, NULL, NULL},
+        {"prefix1", prefix1, NULL, NULL},
+        {"common_page", common, NULL, deep},
+        {"prefix_page", prefix, NULL, deep},
+        {"common_s_old", common, oldest, NULL},
+        {"rare_s_old", rare, oldest, NULL},
+        {"two_rare_s_old", two, oldest, NULL},
+        {"phrase_s_old", phrase, oldest, NULL},
+        {"prefix_s_old", prefix, oldest, NULL},
+        {"common_s_new", common, newest, NULL},
+        {"rare_s_new", rare, newest, NULL},
+    };
     int rc = r ? 0 : 1;
-    for (size_t q = 0; rc == 0 && q < sizeof queries / sizeof queries[0]; q++) {
+    for (size_t q = 0; rc == 0 && q < sizeof shapes / sizeof shapes[0]; q++) {
         static double lat[1000000];
         long n = 0, hits = 0;
         double t0 = jbench_now(), until = t0 + jbench_seconds;
         while (n < 1000000 && jbench_now() < until) {
             double a = jbench_now();
             char next[JOURNAL_CURSOR_MAX];
-            if (journal_search(r, queries[q], NULL, NULL, 20, jbench_hit, &hits, next, &err)) {
+            if (journal_search(r, shapes[q].q, shapes[q].session, shapes[q].cursor, 20,
+                               jbench_hit, &hits, next, &err)) {
                 fprintf(stderr, "jbench: %s\n", err.msg);
                 rc = 1;
                 break;
@@ -439,9 +469,10 @@ static int jbench_search(void)
         if (n == 0)
             break;
         qsort(lat, (size_t)n, sizeof lat[0], jbench_cmp_double);
-        printf("query=%s q=%s queries=%ld hits_per_query=%.1f p50_ms=%.3f p99_ms=%.3f "
-               "max_ms=%.3f\n",
-               names[q], queries[q], n, (double)hits / (double)n, lat[n / 2],
+        printf("query=%s q=%s session=%s cursor=%s queries=%ld hits_per_query=%.1f "
+               "p50_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
+               shapes[q].name, shapes[q].q, shapes[q].session ? shapes[q].session : "-",
+               shapes[q].cursor ? shapes[q].cursor : "-", n, (double)hits / (double)n, lat[n / 2],
                lat[(size_t)((double)n * 0.99)], lat[n - 1]);
     }
     journal_close(j);

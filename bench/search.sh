@@ -4,7 +4,8 @@
 # big journal.  In-process (bench/jbench.c), Release build.  See
 # docs/benchmarks.md, "Search index".
 #
-#   bench/search.sh [--seconds S] [--runs N] [--events-total N]
+#   bench/search.sh [--seconds S] [--runs N] [--events-total N] [--search-only]
+#                   [--journal FILE]
 #
 # Append: jbench journal (1 writer) at batch 1, 10 and 100, durability full
 # and normal, in three modes, runs alternating: "index" (the summaries'
@@ -17,16 +18,23 @@
 # for it), its lag when the appends stopped and the time to catch up.
 # Search: jbench gen --text 1 builds N events (1000 per session) without the
 # follower, jbench index times the follower's back-fill of them, then jbench
-# search times journal_search() (limit 20) per query shape.
+# search times journal_search() (limit 20) per query shape: words, a phrase,
+# prefixes of 1-3 letters, a later page (cursor), the same within the oldest
+# and the newest session.  --search-only skips the append rows; --journal
+# FILE keeps the big journal there (built and back-filled if FILE does not
+# exist, reused as it is if it does: building 1M events takes minutes).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-secs=3 runs=2 total=1000000
+secs=3 runs=2 total=1000000 search_only=0 journal=
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) secs=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --events-total) total=$2; shift 2 ;;
-    *) echo "usage: $0 [--seconds S] [--runs N] [--events-total N]" >&2; exit 2 ;;
+    --search-only) search_only=1; shift ;;
+    --journal) journal=$2; shift 2 ;;
+    *) echo "usage: $0 [--seconds S] [--runs N] [--events-total N] [--search-only]" \
+            "[--journal FILE]" >&2; exit 2 ;;
   esac
 done
 build=${SJ_BENCH_BUILD:-$root/build-bench}
@@ -51,6 +59,7 @@ fresh() {
   fi
 }
 
+if [ "$search_only" = 0 ]; then
 echo "# append, events/s (jbench journal, 1 writer, ${secs}s per run)"
 for r in $(seq "$runs"); do
   for text in 0 1; do
@@ -66,11 +75,20 @@ for r in $(seq "$runs"); do
     done
   done
 done
+fi
 
 echo "# search over $total indexed events"
-rm -f "$work"/j.db*
-"$jbench" gen --db "$work/j.db" --sessions $((total / 1000)) --events 1000 --text 1
-echo "# the follower's back-fill of them"
-"$jbench" index --db "$work/j.db" --durability normal
-ls -l "$work/j.db" | awk '{print "db_bytes=" $5}'
-"$jbench" search --db "$work/j.db" --seconds "$secs"
+db=${journal:-$work/j.db}
+if [ -z "$journal" ] || [ ! -e "$journal" ]; then
+  rm -f "$db" "$db-wal" "$db-shm"
+  "$jbench" gen --db "$db" --sessions $((total / 1000)) --events 1000 --text 1
+  echo "# the follower's back-fill of them"
+  "$jbench" index --db "$db" --durability normal
+fi
+ls -l "$db" | awk '{print "db_bytes=" $5}'
+echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for r in $(seq "$runs"); do
+  "$jbench" search --db "$db" --seconds "$secs" --sessions $((total / 1000)) --events 1000 |
+    sed "s/^/run=$r /"
+done
+echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

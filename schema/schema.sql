@@ -1,6 +1,7 @@
 -- The journal's full current schema, for human readers: the result of
--- applying every file of migrations/ in order (PRAGMA user_version = 8; 0006 is the
--- sessions/search API's, 0007 the workspace processes', 0008 the workspace configuration).
+-- applying every file of migrations/ in order (PRAGMA user_version = 9; 0006 is the
+-- sessions/search API's, 0007 the workspace processes', 0008 the workspace configuration,
+-- 0009 the search index's prefix indexes).
 -- journal_open() never reads this file; the migrations are the source of
 -- truth and this copy must be kept identical to their sum.
 --
@@ -107,11 +108,14 @@ SELECT e.id AS id,
   FROM events AS e
  WHERE e.type NOT IN ('item.started', 'item.delta');
 
+-- prefix: 0009_search_prefix.sql, so that 1-3 character prefix queries
+-- read one doclist instead of merging every matching term's.
 CREATE VIRTUAL TABLE events_fts USING fts5(
     body,
     content = 'events_text',
     content_rowid = 'id',
-    tokenize = 'unicode61 remove_diacritics 2'
+    tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '1 2 3'
 );
 
 CREATE TRIGGER sessions_created AFTER INSERT ON sessions

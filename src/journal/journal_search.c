@@ -259,19 +259,40 @@ int journal_search(journal_reader_t *r, const char *query, const char *session_i
         after = v;
     }
     sqlite3_stmt *st = NULL;
-    int64_t sid = 0;
+    int64_t sid = 0, lo = 0, hi = after - 1;
     int rc;
     if (session_id) {
-        rc = sqlite3_prepare_v2(r->db, "SELECT id FROM sessions WHERE session_id = ?1", -1,
-                                &st, NULL);
+        /* The session's first and last event ids bound the rowids FTS5 reads:
+         * without them a word common in the newer sessions had every one of
+         * its hits read and joined before the session's own (a second per
+         * query over 1M events, docs/benchmarks.md).  Within a session ids
+         * grow with sequence (both are append order), so the ends of
+         * events_by_session hold them. */
+        rc = sqlite3_prepare_v2(
+            r->db,
+            "SELECT s.id, "
+            "(SELECT e.id FROM events AS e WHERE e.session = s.id ORDER BY e.sequence LIMIT 1), "
+            "(SELECT e.id FROM events AS e WHERE e.session = s.id "
+            "ORDER BY e.sequence DESC LIMIT 1) "
+            "FROM sessions AS s WHERE s.session_id = ?1",
+            -1, &st, NULL);
         if (rc == SQLITE_OK)
             rc = bind_str(st, 1, session_id);
         if (rc == SQLITE_OK)
             rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
+        if (rc == SQLITE_ROW) {
             sid = sqlite3_column_int64(st, 0);
-        else if (rc == SQLITE_DONE)
+            /* a session without events has no hits: an empty range */
+            int64_t first = sqlite3_column_type(st, 1) == SQLITE_NULL
+                                ? INT64_MAX
+                                : sqlite3_column_int64(st, 1);
+            int64_t newest = sqlite3_column_int64(st, 2);
+            lo = first;
+            if (newest < hi)
+                hi = newest;
+        } else if (rc == SQLITE_DONE) {
             rc = sqlite3_finalize(st), st = NULL;
+        }
         if (rc != SQLITE_ROW && rc != SQLITE_OK) {
             int code = sql_fail(err, r->db, rc, "search session");
             finalize_after_error(st);
@@ -284,22 +305,25 @@ int journal_search(journal_reader_t *r, const char *query, const char *session_i
             return err_set_subject(err, ERR_NOT_FOUND, session_id, "session not found: %s",
                                    session_id);
     }
-    /* The FTS5 index answers MATCH and rowid order on its own; the join
-     * reads the hits' rows by primary key only. */
+    /* The FTS5 index answers MATCH, the rowid range (the cursor, the
+     * session's ends) and rowid order on its own; the join reads the hits'
+     * rows by primary key only. */
     rc = sqlite3_prepare_v2(
         r->db,
         "SELECT s.session_id, e.sequence, e.type, "
         "snippet(events_fts, 0, '<mark>', '</mark>', '\xe2\x80\xa6', 16), f.rowid "
         "FROM events_fts AS f JOIN events AS e ON e.id = f.rowid "
         "JOIN sessions AS s ON s.id = e.session "
-        "WHERE events_fts MATCH ?1 AND f.rowid < ?2 AND (?3 = 0 OR e.session = ?3) "
+        "WHERE events_fts MATCH ?1 AND f.rowid >= ?5 AND f.rowid <= ?2 "
+        "AND (?3 = 0 OR e.session = ?3) "
         "ORDER BY f.rowid DESC LIMIT ?4",
         -1, &st, NULL);
     if (rc != SQLITE_OK)
         return sql_fail(err, r->db, rc, "prepare search");
-    if ((rc = bind_str(st, 1, query)) || (rc = sqlite3_bind_int64(st, 2, after)) ||
+    if ((rc = bind_str(st, 1, query)) || (rc = sqlite3_bind_int64(st, 2, hi)) ||
         (rc = sqlite3_bind_int64(st, 3, sid)) ||
-        (rc = sqlite3_bind_int64(st, 4, limit ? (int64_t)limit + 1 : -1))) {
+        (rc = sqlite3_bind_int64(st, 4, limit ? (int64_t)limit + 1 : -1)) ||
+        (rc = sqlite3_bind_int64(st, 5, lo))) {
         sql_fail(err, r->db, rc, "search");
         finalize_after_error(st);
         return sql_code(rc);
