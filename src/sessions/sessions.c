@@ -50,7 +50,10 @@ struct session {
     char *working_dir;        /* NULL for rows from before working dirs were kept */
     json_t *mcp_servers;      /* ctx.mcp_servers: {name: McpServerConfig}, or NULL */
     json_t *skills;           /* ctx.skills: [{name, description, path}], or NULL */
-    char binary[PATH_MAX];    /* "" until found */
+    /* The agent's binary, NULL until found; owned.  On the heap: a session
+     * loaded at start-up that never runs its agent must not cost PATH_MAX
+     * (calloc'd and zeroed for every session of the journal at each start). */
+    char *binary;
     pthread_mutex_t lock;     /* through session_lock() and session_unlock() only */
     atomic_uintptr_t lock_owner; /* the holder's session_thread_tag address, or 0 */
     normalize_t *norm;        /* NULL until first write after load */
@@ -121,6 +124,7 @@ static void session_free(struct session *s)
     free(s->native_session_id);
     free(s->saved_state);
     free(s->working_dir);
+    free(s->binary);
     json_decref(s->mcp_servers);
     json_decref(s->skills);
     free(s->pending_state);
@@ -193,11 +197,15 @@ static struct session *session_of(struct adapter_ctx *ctx)
 static void session_find_binary(struct session *s)
 {
     const struct adapter *a = s->agent->adapter;
-    if (s->binary[0] || !a || a->builtin_version)
+    if (s->binary || !a || a->builtin_version)
         return;
-    if (install_find_binary(s->owner->agents_dir, s->agent->id, s->binary) ||
-        install_find_command(a->command, s->binary))
+    char found[PATH_MAX];
+    if (install_find_binary(s->owner->agents_dir, s->agent->id, found) ||
+        install_find_command(a->command, found)) {
+        /* Out of memory leaves it unknown: the next call looks again. */
+        s->binary = strdup(found);
         s->ctx.binary_path = s->binary;
+    }
 }
 
 /* ---- the normalizer, rebuilt from the journal -------------------------- */
