@@ -28,6 +28,10 @@
  * behind the committed watermark parks without reading at all.  The cache
  * only ever saves a read: a stream that misses it reads the journal as
  * before, and the heartbeat thread empties the caches of quiet sessions.
+ * The streams a commit wakes run on every HTTP worker at once, so they all
+ * miss the cache together: one of them claims the read and the others wait
+ * for its frames (once; a stream that still misses reads alone), or a
+ * commit would cost a query per worker instead of one.
  *
  * Lock order: hub lock, then a session's shared lock or the journal's watch
  * lock (inside journal_park and journal_unpark), never both.  The journal
@@ -75,6 +79,8 @@ struct sse_shared {
     pthread_mutex_t lock;
     sse_tail_t *tail;          /* NULL until the first offer */
     long long last_used_ms;
+    int filling;               /* a stream is reading new frames for the cache */
+    pthread_cond_t filled;     /* broadcast when that read is offered */
 };
 
 /* A stream's place in the hub's epoll set.  epoll hands back a key, not a
@@ -105,6 +111,10 @@ struct sse_hub {
     atomic_size_t peak_buffered;
     atomic_ullong reads;
     atomic_ullong hangups;
+    /* SJ_TEST_SSE_READ_DELAY_MS: each journal read of a session's events
+     * first sleeps this long, so a test can see what a slow read does to
+     * the streams woken with it.  0 outside tests. */
+    unsigned test_read_delay_ms;
 };
 
 /* One journal read of a stream: where each frame ends in the stream's
@@ -131,6 +141,7 @@ struct sse_stream {
     int include_raw;
     int turn_mode; /* end after the first turn-ending event */
     int done;
+    int filling;   /* this stream claimed its session's cache fill */
     int fd;        /* the connection's socket, in the hub's epoll set; -1: not */
     uint32_t slot;
     struct buf out;
@@ -147,6 +158,13 @@ static long long sse_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sse_sleep_ms(unsigned ms)
+{
+    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
 }
 
 static void sse_park(struct journal_waiter *w)
@@ -192,18 +210,33 @@ static int sse_frame(void *arg, uint64_t sequence, const char *json, size_t json
 }
 
 /* Copies the session's shared frames after the cursor into `out`.  1 if it
- * did, 0 if they are not there, -1 when memory ran out. */
+ * did, 0 if they are not there, -1 when memory ran out.  On a miss while
+ * another stream fills the cache, waits for its frames and tries once more;
+ * a miss with nobody filling claims the fill (s->filling), which the stream
+ * gives back with sse_fill_done() after its journal read. */
 static int sse_copy_shared(struct sse_stream *s)
 {
     struct sse_shared *sh = s->shared;
     uint64_t last = 0;
-    int turn_ended = 0, n = 0;
+    int turn_ended = 0, n = 0, waited = 0;
     pthread_mutex_lock(&sh->lock);
-    if (sh->tail) {
-        n = sse_tail_copy(sh->tail, s->last_sent, SSE_EVENTS_PER_READ, SSE_COPY_BYTES,
-                          s->turn_mode, &s->out, &last, &turn_ended);
-        if (n > 0)
-            sh->last_used_ms = sse_now_ms();
+    for (;;) {
+        if (sh->tail) {
+            n = sse_tail_copy(sh->tail, s->last_sent, SSE_EVENTS_PER_READ, SSE_COPY_BYTES,
+                              s->turn_mode, &s->out, &last, &turn_ended);
+            if (n > 0)
+                sh->last_used_ms = sse_now_ms();
+        }
+        if (n != 0 || waited)
+            break;
+        if (!sh->filling) {
+            sh->filling = s->filling = 1;
+            break;
+        }
+        /* The filler only reads the journal, which never waits on a stream. */
+        while (sh->filling)
+            pthread_cond_wait(&sh->filled, &sh->lock);
+        waited = 1;
     }
     pthread_mutex_unlock(&sh->lock);
     if (n < 0)
@@ -216,12 +249,22 @@ static int sse_copy_shared(struct sse_stream *s)
     return 1;
 }
 
-/* Offers the frames of the journal read just done to the other streams. */
-static void sse_offer_read(const struct sse_reading *rd)
+/* Offers the frames of the journal read just done (none: rd NULL) to the
+ * other streams, and ends the fill `s` claimed, if it did. */
+static void sse_fill_done(struct sse_stream *s, const struct sse_reading *rd)
 {
-    const struct sse_stream *s = rd->s;
     struct sse_shared *sh = s->shared;
+    if (!s->filling && (!rd || rd->n == 0))
+        return;
     pthread_mutex_lock(&sh->lock);
+    if (s->filling) {
+        s->filling = sh->filling = 0;
+        pthread_cond_broadcast(&sh->filled);
+    }
+    if (!rd || rd->n == 0) {
+        pthread_mutex_unlock(&sh->lock);
+        return;
+    }
     if (!sh->tail)
         sh->tail = sse_tail_new();
     size_t start = 0;
@@ -315,26 +358,26 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
          * nothing to read; journal_park() below re-checks under its lock. */
         if (journal_last_sequence(hub->journal, s->session_id) > s->last_sent) {
             struct err err;
-            journal_reader_t *r = journal_reader_for_thread(hub->journal, &err);
-            if (!r) {
-                fprintf(stderr, "sandbox-journal: sse: %s\n", err.msg);
-                return MHD_CONTENT_READER_END_WITH_ERROR;
-            }
             struct sse_reading rd = { .s = s, .n = 0 };
-            int rc = journal_read_events_budget(r, s->session_id, s->last_sent,
-                                                SSE_EVENTS_PER_READ, SSE_BUDGET_BYTES,
-                                                sse_frame, &rd, NULL, &err);
+            journal_reader_t *r = journal_reader_for_thread(hub->journal, &err);
+            if (hub->test_read_delay_ms)
+                sse_sleep_ms(hub->test_read_delay_ms);
+            int rc = r ? journal_read_events_budget(r, s->session_id, s->last_sent,
+                                                    SSE_EVENTS_PER_READ, SSE_BUDGET_BYTES,
+                                                    sse_frame, &rd, NULL, &err)
+                       : -1;
+            /* Ends the claim on every path, or its waiters would wait on. */
+            sse_fill_done(s, rc < 0 || s->include_raw ? NULL : &rd);
             if (rc < 0) {
                 fprintf(stderr, "sandbox-journal: sse: %s\n", err.msg);
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             }
             atomic_fetch_add(&hub->reads, 1);
             sse_note_buffered(hub, s->out.len);
-            if (rd.n && !s->include_raw)
-                sse_offer_read(&rd);
             if (s->out.len)
                 continue;
         }
+        sse_fill_done(s, NULL);
         if (atomic_exchange(&s->heartbeat_due, 0)) {
             if (buf_puts(&s->out, ": heartbeat\n\n") != 0)
                 return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -368,7 +411,13 @@ static int sse_shared_acquire(struct sse_hub *hub, struct sse_stream *s)
             free(sh);
             return ERR_NOMEM;
         }
+        if (pthread_cond_init(&sh->filled, NULL) != 0) {
+            pthread_mutex_destroy(&sh->lock);
+            free(sh);
+            return ERR_NOMEM;
+        }
         if (hmap_put(hub->shared, s->session_id, sh) != 0) {
+            pthread_cond_destroy(&sh->filled);
             pthread_mutex_destroy(&sh->lock);
             free(sh);
             return ERR_NOMEM;
@@ -382,6 +431,7 @@ static int sse_shared_acquire(struct sse_hub *hub, struct sse_stream *s)
 static void sse_shared_destroy(struct sse_shared *sh)
 {
     sse_tail_free(sh->tail);
+    pthread_cond_destroy(&sh->filled);
     pthread_mutex_destroy(&sh->lock);
     free(sh);
 }
@@ -575,6 +625,8 @@ int sse_hub_start(journal_t *journal, unsigned heartbeat_ms, struct sse_hub **ou
     hub->journal = journal;
     hub->heartbeat_ms = heartbeat_ms ? heartbeat_ms : 15000;
     hub->free_slot = SSE_NO_SLOT;
+    const char *delay = getenv("SJ_TEST_SSE_READ_DELAY_MS");
+    hub->test_read_delay_ms = delay ? (unsigned)strtoul(delay, NULL, 10) : 0;
     hub->epoll_fd = hub->wake_fd = -1;
     if (pthread_mutex_init(&hub->lock, NULL) != 0) {
         free(hub);

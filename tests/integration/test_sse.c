@@ -592,6 +592,65 @@ static int setup_slow(void **state)
     return sj_setup_with(state, args);
 }
 
+/* Every journal read of the server's streams takes 100 ms more, on 16 HTTP
+ * workers (the default, pinned here because the test depends on it). */
+static int setup_slow_reads(void **state)
+{
+    static const char *const args[] = {"--http-threads", "16", NULL};
+    if (setenv("SJ_TEST_DEBUG_ROUTES", "1", 1) != 0 ||
+        setenv("SJ_TEST_SSE_READ_DELAY_MS", "100", 1) != 0)
+        return -1;
+    int rc = sj_setup_with(state, args);
+    unsetenv("SJ_TEST_SSE_READ_DELAY_MS");
+    return rc;
+}
+
+static long long sse_reads(struct sj_server *s)
+{
+    json_t *d = sj_call(s, "GET", "/v1/debug/sse", NULL, 200);
+    long long reads = sj_int(d, "reads");
+    json_decref(d);
+    return reads;
+}
+
+static void test_woken_readers_share_one_read(void **state)
+{
+    /* A commit wakes every stream of its session at once, on every HTTP
+     * worker, and they all find the shared frames missing together.  Each
+     * used to run the same journal read (one per worker and commit); one
+     * reads now and the others wait for its frames.  The slowed reads keep
+     * them all waking inside one read, however the threads are scheduled. */
+    enum { READERS = 24, LAST = 7 };
+    struct sj_server *s = *state;
+    struct httpc_sse *readers[READERS];
+    new_session_with(s, SID, NULL, 1);
+    char *first = event_text(s, SID, 1, NULL);
+    for (int i = 0; i < READERS; i++) {
+        readers[i] = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
+        expect_frame_is(readers[i], 1, first);
+    }
+    free(first);
+    long long before = sse_reads(s);
+    sj_send_message(s, SID, "echo hi");
+    json_decref(sj_wait_events_exact(s, SID, LAST, WAIT_MS));
+    char *text[LAST + 1];
+    for (long long seq = 2; seq <= LAST; seq++)
+        text[seq] = event_text(s, SID, seq, NULL);
+    for (int i = 0; i < READERS; i++) {
+        for (long long seq = 2; seq <= LAST; seq++)
+            expect_frame_is(readers[i], seq, text[seq]);
+        httpc_sse_close(readers[i]);
+    }
+    for (long long seq = 2; seq <= LAST; seq++)
+        free(text[seq]);
+    long long reads = sse_reads(s) - before;
+    fprintf(stderr, "journal reads for %d readers and %d events: %lld\n", READERS, LAST - 1,
+            reads);
+    /* At most one per event (each could be its own commit); it was 16 or
+     * more, one per worker. */
+    assert_true(reads >= 1 && reads <= LAST - 1);
+}
+
 static void test_turn_stream_ends_on_terminate(void **state)
 {
     /* A turn cut short by terminate ends its stream at session.ended.  The
@@ -851,6 +910,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_heartbeats_on_idle_stream, setup_heartbeat,
                                         sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_sse_slow_reader_budget, setup_big,
+                                        sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_woken_readers_share_one_read, setup_slow_reads,
                                         sj_teardown_default),
     };
 #undef T
