@@ -63,14 +63,20 @@ struct http {
     const struct http_body_stream *streams[HTTP_MAX_STREAM_TABLES + 1]; /* NULL ends */
 };
 
-/* Per-request state between the access handler's calls. */
+/* Per-request state between the access handler's calls.  An event stream
+ * keeps it as long as it is open, so every byte here is paid by each idle
+ * subscriber: what only some requests need is allocated when they do. */
 struct http_pending {
     struct http_request req;
     const struct http_route *route;
     int too_large;
+    int stream_refused;                    /* a chunk was refused: drop the rest */
     const struct http_body_stream *stream; /* the route's, or NULL: a buffered body */
-    struct err stream_err;                 /* a chunk's refusal, answered at the end */
+    struct err *stream_err;                /* the refusal (owned), answered at the end;
+                                            * NULL if it could not be kept */
 };
+/* A 452-byte struct err kept here cost every idle subscriber that much. */
+_Static_assert(sizeof(struct http_pending) <= 192, "every open event stream pays for this");
 
 /* ---- decoding (see parse.c) ---------------------------------------------- */
 
@@ -720,6 +726,7 @@ static void http_pending_free(struct http_pending *p)
     if (p->req.wait_free)
         p->req.wait_free(p->req.wait);
     http_pending_release(p);
+    free(p->stream_err);
     free(p);
 }
 
@@ -802,10 +809,16 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         *upload_data_size = 0;
         if (p->stream) {
             /* After a refusal the rest is read and dropped: nothing is kept. */
-            if (!p->stream_err.code &&
-                p->stream->chunk(&p->req, upload_data, n, &p->stream_err) != 0 &&
-                !p->stream_err.code)
-                err_set(&p->stream_err, ERR_INTERNAL, "the request body was refused");
+            struct err err;
+            err.code = 0;
+            if (!p->stream_refused && p->stream->chunk(&p->req, upload_data, n, &err) != 0) {
+                if (!err.code)
+                    err_set(&err, ERR_INTERNAL, "the request body was refused");
+                p->stream_refused = 1;
+                p->stream_err = malloc(sizeof *p->stream_err);
+                if (p->stream_err)
+                    *p->stream_err = err;
+            }
             return MHD_YES;
         }
         if (p->too_large || p->req.body.len + n > h->config.max_body_bytes) {
@@ -816,8 +829,11 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
             return MHD_NO;
         return MHD_YES;
     }
-    if (p->stream_err.code) {
-        enum MHD_Result rc = http_respond_error(&p->req, &p->stream_err);
+    if (p->stream_refused) {
+        struct err nomem;
+        if (!p->stream_err)
+            err_set(&nomem, ERR_NOMEM, "out of memory");
+        enum MHD_Result rc = http_respond_error(&p->req, p->stream_err ? p->stream_err : &nomem);
         http_pending_release(p);
         p->route = NULL;
         return rc;
