@@ -474,10 +474,11 @@ static int load_tail(void)
         char path[512], req[768];
         s->sse.buf = malloc(NET_SSE_BUF);
         s->sse.fd = net_connect(load_o.port, 0);
-        /* HTTP/1.0 so the stream arrives without chunked framing. */
+        /* HTTP/1.1 like browsers and the SDKs: a server may frame the
+         * stream differently for HTTP/1.0 clients, which are rare. */
         int n = load_expand(load_o.sse, &v, path, sizeof path) < 0
                     ? -1
-                    : snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+                    : snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
         if (!s->sse.buf || s->sse.fd < 0 || n < 0 ||
             net_write_all(s->sse.fd, req, (size_t)n) != 0) {
             fprintf(stderr, "load: subscriber %d: %s\n", i, strerror(errno));

@@ -27,6 +27,7 @@ SYSTEM_NAMES = {
     "durable-streams-memory": "Durable Streams (memory)",
     "redis": "Redis",
     "postgres": "PostgreSQL",
+    "fanout-floor": "floor: bare send() loop (bench/fanout_floor.c)",
 }
 MOCK_EVENTS_PER_MESSAGE = 6
 
@@ -288,7 +289,10 @@ def main():
               "sandbox-journal append is a mock message (6 events); the latency is from just "
               "before the POST is written to the subscriber reading the first event that "
               "carries it, over every subscriber, so it includes the commit's fsync "
-              "(durability full).")
+              "(durability full). Subscribers speak HTTP/1.1, as browsers and the SDKs do. "
+              "The floor row is no server: one thread sends each append's bytes (2,400, "
+              "a mock message's frames) to every subscriber socket, one send() each, and "
+              "the same client reads them; no server's fan-out can beat it on this machine.")
     md.append("")
     md.append("| system | subscribers | appends/s | p50 ms | p99 ms | max ms | delivered / "
               "expected | server CPU % |")

@@ -103,6 +103,7 @@ cmake --build "$build" -j2 --target sandbox-journal sjcore >/dev/null
 warn=(-std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes
       -Wmissing-prototypes -Wformat=2 -Wwrite-strings -Wundef -pthread)
 cc "${warn[@]}" "$root/bench/load.c" "$root/bench/common/net.c" -o "$build/load"
+cc "${warn[@]}" "$root/bench/fanout_floor.c" "$root/bench/common/net.c" -o "$build/fanout_floor"
 # shellcheck disable=SC2046
 cc "${warn[@]}" -I"$root/src" -I"$root" "$root/bench/jbench.c" "$build/libsjcore.a" \
   $(pkg-config --libs sqlite3 libmicrohttpd jansson libuv libpq libcurl) -lm -o "$build/jbench"
@@ -418,6 +419,11 @@ for r in $(seq "$runs"); do
         "$("$load" tail --port "$ds_m_port" --pid "$ds_m_pid" --subs "$subs" --keys "$streams" \
             --rate $rate --seconds "$tail_secs" --expect 204 --content-type text/plain \
             --sse "/$pre{k}?offset=now&live=sse" --req "POST /$pre{k}" || true)"
+      # What the kernel alone costs for the same deliveries (one session's worth).
+      if [ "$streams" = 1 ]; then
+        record tail fanout-floor "$cfg" "$r" \
+          "$("$build/fanout_floor" --subs "$subs" --rate $rate --seconds "$tail_secs" || true)"
+      fi
     done
   done
 done

@@ -186,39 +186,118 @@ int net_request(int port, const char *method, const char *path, const char *cont
     return status;
 }
 
+/* Appends body bytes to the line buffer, calling `fn` for each complete
+ * line.  -1 when a line outgrows the buffer. */
+static int net_sse_body(struct net_sse *s, const char *p, size_t n, net_sse_line_fn fn,
+                        void *arg, int64_t now)
+{
+    while (n) {
+        const char *nl = memchr(p, '\n', n);
+        size_t take = nl ? (size_t)(nl - p) : n;
+        if (s->len + take >= NET_SSE_BUF)
+            return -1;
+        memcpy(s->buf + s->len, p, take);
+        s->len += take;
+        if (!nl)
+            return 0;
+        s->buf[s->len] = '\0';
+        fn(arg, s->buf, now);
+        s->len = 0;
+        p = nl + 1;
+        n -= take + 1;
+    }
+    return 0;
+}
+
+/* Undoes chunked framing: the data of each chunk goes to net_sse_body().
+ * -1 on a malformed size line. */
+static int net_sse_dechunk(struct net_sse *s, const char *p, size_t n, net_sse_line_fn fn,
+                           void *arg, int64_t now)
+{
+    while (n) {
+        if (s->chunk_state == 1) {
+            size_t take = n < s->chunk_left ? n : s->chunk_left;
+            if (net_sse_body(s, p, take, fn, arg, now) != 0)
+                return -1;
+            p += take;
+            n -= take;
+            if ((s->chunk_left -= take) == 0)
+                s->chunk_state = 2;
+            continue;
+        }
+        char c = *p++;
+        n--;
+        if (c != '\n') {
+            if (s->chunk_state == 0) {
+                if (s->size_len + 1 >= sizeof s->size_line)
+                    return -1;
+                s->size_line[s->size_len++] = c;
+            }
+            continue;
+        }
+        if (s->chunk_state == 2) { /* the CRLF that ends a chunk's data */
+            s->chunk_state = 0;
+            continue;
+        }
+        s->size_line[s->size_len] = '\0';
+        char *end;
+        unsigned long size = strtoul(s->size_line, &end, 16);
+        if (end == s->size_line)
+            return -1;
+        s->size_len = 0;
+        if (size == 0)
+            return -1; /* the last chunk: the stream ended */
+        s->chunk_left = size;
+        s->chunk_state = 1;
+    }
+    return 0;
+}
+
 int net_sse_read(struct net_sse *s, net_sse_line_fn fn, void *arg)
 {
+    char raw[NET_SSE_BUF];
     for (;;) {
-        if (s->len + 4096 > NET_SSE_BUF)
-            return -1;
-        ssize_t r = recv(s->fd, s->buf + s->len, NET_SSE_BUF - 1 - s->len, 0);
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return 0;
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        s->len += (size_t)r;
-        s->buf[s->len] = '\0';
-        int64_t now = net_now_ns();
-        char *p = s->buf;
+        char *p = raw;
+        size_t n;
         if (!s->headers_done) {
-            char *end = strstr(p, "\r\n\r\n");
+            if (s->len + 4096 > NET_SSE_BUF)
+                return -1;
+            ssize_t r = recv(s->fd, s->buf + s->len, NET_SSE_BUF - 1 - s->len, 0);
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                return 0;
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return -1;
+            s->len += (size_t)r;
+            s->buf[s->len] = '\0';
+            char *end = strstr(s->buf, "\r\n\r\n");
             if (!end)
                 continue;
-            if (strncmp(p, "HTTP/1.", 7) != 0 || strncmp(p + 8, " 200", 4) != 0)
+            if (strncmp(s->buf, "HTTP/1.", 7) != 0 || strncmp(s->buf + 8, " 200", 4) != 0)
                 return -1;
+            size_t head = (size_t)(end + 4 - s->buf);
+            const char *te = net_header(s->buf, head, "transfer-encoding:");
+            s->chunked = te && strstr(te, "chunked") && strstr(te, "chunked") < end;
             s->headers_done = 1;
-            p = end + 4;
+            n = s->len - head;
+            memcpy(raw, s->buf + head, n);
+            s->len = 0;
+        } else {
+            ssize_t r = recv(s->fd, raw, sizeof raw, 0);
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                return 0;
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return -1;
+            n = (size_t)r;
         }
-        char *nl;
-        while ((nl = strchr(p, '\n'))) {
-            *nl = '\0';
-            fn(arg, p, now);
-            p = nl + 1;
-        }
-        s->len = strlen(p);
-        memmove(s->buf, p, s->len + 1);
+        int64_t now = net_now_ns();
+        int rc = s->chunked ? net_sse_dechunk(s, p, n, fn, arg, now)
+                            : net_sse_body(s, p, n, fn, arg, now);
+        if (rc != 0)
+            return -1;
     }
 }
 

@@ -47,13 +47,20 @@ int net_request(int port, const char *method, const char *path, const char *cont
 
 #define NET_SSE_BUF 65536
 
-/* One subscriber's stream, read without blocking after its request was sent
- * (over HTTP/1.0, so the body arrives without chunked framing). */
+/* One subscriber's stream, read without blocking after its request was sent.
+ * Over HTTP/1.1, as browsers and the SDKs ask, the body usually arrives
+ * chunked; net_sse_read() undoes the framing so callers see the event
+ * stream's lines either way. */
 struct net_sse {
     int fd;
     int headers_done; /* the status was 200 and the headers are consumed */
-    char *buf;        /* NET_SSE_BUF bytes, the caller's */
+    char *buf;        /* NET_SSE_BUF bytes, the caller's: the unfinished line */
     size_t len;
+    int chunked;        /* Transfer-Encoding: chunked */
+    size_t chunk_left;  /* data bytes left in the current chunk */
+    int chunk_state;    /* 0: size line, 1: data, 2: the CRLF after data */
+    char size_line[24]; /* the size line read so far */
+    size_t size_len;
 };
 
 /* Called for each complete line, without its newline; `now` is when the

@@ -253,9 +253,9 @@ int main(int argc, char **argv)
         }
     }
 
-    /* Subscribers: HTTP/1.0 so the stream is the raw event stream (no
-     * chunked framing to undo).  Subscriber k reads session k % N, so the
-     * first N are one per session. */
+    /* Subscribers speak HTTP/1.1, as browsers and the SDKs do (net.c undoes
+     * the chunked framing).  Subscriber k reads session k % N, so the first
+     * N are one per session. */
     soak_subs = calloc((size_t)soak_subscribers, sizeof *soak_subs);
     uint64_t *targets = calloc(SOAK_MAX_SESSIONS, sizeof *targets);
     pthread_t *apps = calloc((size_t)soak_sessions, sizeof *apps);
@@ -275,7 +275,7 @@ int main(int argc, char **argv)
             return 1;
         }
         char req[128];
-        int n = snprintf(req, sizeof req, "GET /v1/sessions/soak-%d/events/sse HTTP/1.0\r\n\r\n",
+        int n = snprintf(req, sizeof req, "GET /v1/sessions/soak-%d/events/sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
                          s->session);
         if (net_write_all(s->sse.fd, req, (size_t)n) != 0)
             return 1;
