@@ -371,9 +371,9 @@ int cmd_server(int argc, char **argv)
     /* The search index catches up behind the commits (back-fill included). */
     journal_index_follow(journal, 0);
     /* A reader connection for every thread that reads (HTTP workers, the
-     * supervisor loop, this thread, exporters), opened while the file is
-     * surely there: reads go on if it later vanishes. */
-    if (journal_open_readers(journal, o.threads + 2 + (unsigned)o.n_exports, &err) != 0)
+     * supervisor loop, this thread, the SSE hub's pushes, exporters), opened
+     * while the file is surely there: reads go on if it later vanishes. */
+    if (journal_open_readers(journal, o.threads + 3 + (unsigned)o.n_exports, &err) != 0)
         goto fail;
     if (supervisor_start(&supervisor, &err) != 0)
         goto fail;

@@ -873,8 +873,15 @@ __attribute__((format(printf, 2, 0)))
 static void http_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls; /* one global log */
-    fputs("sandbox-journal: http: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    /* A client leaving an event stream is how streams end, not an error:
+     * a thousand subscribers going at once must not log a thousand lines. */
+    if (strstr(line, "forcibly closed by remote peer") ||
+        strstr(line, "no longer available for sending"))
+        return;
+    /* One call, so lines from several workers do not interleave. */
+    fprintf(stderr, "sandbox-journal: http: %s", line);
 }
 
 /* ---- start and stop -------------------------------------------------------- */

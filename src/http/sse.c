@@ -33,9 +33,26 @@
  * for its frames (once; a stream that still misses reads alone), or a
  * commit would cost a query per worker instead of one.
  *
+ * Pushing.  Resuming a parked stream costs more than the frames it then
+ * sends: libmicrohttpd signals the worker (a write), the worker wakes, calls
+ * sse_read, sends, calls it again and suspends the connection, once per
+ * stream per commit.  So a stream that parks caught up, with nothing of its
+ * own buffered, is "pushable": the commit that wakes it queues it for the
+ * hub thread instead, which frames the new events once per session (as an
+ * HTTP/1.1 chunk, or raw for HTTP/1.0, exactly as libmicrohttpd would),
+ * sends them to the socket itself and parks the stream again, its
+ * connection suspended throughout.  Only a stream whose socket cannot take
+ * the frames, or that ends, goes back to libmicrohttpd: on EAGAIN at once
+ * (nothing was written), on a partial send once the hub has written the
+ * rest of that chunk (it watches the socket for EPOLLOUT meanwhile), so the
+ * body stays well framed.  libmicrohttpd calls sse_read only with its own
+ * buffer sent, and never touches a suspended connection, so the two writers
+ * never interleave.  A queued stream is unparked, so journal_unpark() finds
+ * nothing and leaves it to the hub, which hands it back when it ends.
+ *
  * Lock order: hub lock, then a session's shared lock or the journal's watch
  * lock (inside journal_park and journal_unpark), never both.  The journal
- * calls park/wake under its watch lock.
+ * calls park/wake under its watch lock; the push queue's lock is innermost.
  */
 #include "http/sse.h"
 
@@ -56,6 +73,10 @@
 
 /* The most a stream copies from its session's shared frames at a time. */
 #define SSE_COPY_BYTES (4 * 1024)
+/* The most one push writes (one event of any size at least). */
+#define SSE_PUSH_BYTES (32 * 1024)
+/* Room before a push's frames for its chunk-size line. */
+#define SSE_CHUNK_HEAD 16
 /* The block libmicrohttpd allocates (and zeroes) with each response, which
  * an idle subscriber pays for in RSS (docs/benchmarks.md, "Memory per
  * connection").  Only HTTP/1.0 streams are written through it, in pieces
@@ -102,7 +123,7 @@ struct sse_hub {
     atomic_int closing;
     int stop;
     int epoll_fd;              /* the streams' sockets, for hang-ups */
-    int wake_fd;               /* an eventfd in that set: stop */
+    int wake_fd;               /* an eventfd in that set: stop, or streams queued */
     struct sse_slot *slots;
     uint32_t n_slots, cap_slots, free_slot;
     pthread_t thread;
@@ -111,17 +132,41 @@ struct sse_hub {
     atomic_size_t peak_buffered;
     atomic_ullong reads;
     atomic_ullong hangups;
+    /* The push queue (see the top): streams a commit woke that the hub
+     * thread writes to itself.  Under queue_lock, innermost of all. */
+    pthread_mutex_t queue_lock;
+    struct sse_stream *queue_head, *queue_tail;
+    size_t queue_len;
+    /* The hub thread's last framed push, shared by the streams one commit
+     * woke: the frames of `shared` after `after`, at wire + SSE_CHUNK_HEAD
+     * (frames_len bytes) with room before them for the chunk-size line and
+     * "\r\n" after them.  Valid while `shared` is not NULL; dropped when
+     * that session's shared part goes. */
+    struct {
+        const struct sse_shared *shared;
+        uint64_t after, last;
+        size_t frames_len;
+        struct buf wire;
+    } push;
+    int push_off;              /* SJ_TEST_SSE_NO_PUSH: every stream goes through MHD */
+    atomic_ullong pushes;
+    atomic_ullong partial_pushes; /* the socket took part of a push */
     /* SJ_TEST_SSE_READ_DELAY_MS: each journal read of a session's events
      * first sleeps this long, so a test can see what a slow read does to
      * the streams woken with it.  0 outside tests. */
     unsigned test_read_delay_ms;
 };
 
-/* One journal read of a stream: where each frame ends in the stream's
- * buffer, to offer them to the other streams.  On the reading thread's
- * stack, so idle streams do not pay for it. */
+/* One journal read: the frames go to `out`, and where each one ends is
+ * noted to offer them to the session's other streams.  On the reading
+ * thread's stack, so idle streams do not pay for it. */
 struct sse_reading {
-    struct sse_stream *s;
+    struct buf *out;
+    size_t base;      /* where the first frame starts in out */
+    int include_raw;
+    int turn_mode;    /* stop after a turn-ending event */
+    uint64_t last;    /* the last event framed, 0: none */
+    int turn_ended;
     size_t n;
     struct {
         uint64_t sequence;
@@ -142,6 +187,13 @@ struct sse_stream {
     int turn_mode; /* end after the first turn-ending event */
     int done;
     int filling;   /* this stream claimed its session's cache fill */
+    int chunked;   /* HTTP/1.1: the body goes out in chunks */
+    int pushable;  /* parked caught up: its wake queues it for the hub */
+    int hub_parks; /* the hub is parking it, its connection already suspended */
+    int queued;    /* in the push queue (queue_lock) */
+    int pushing;   /* out holds the rest of a pushed chunk, written by the hub */
+    int cut;       /* ended in the middle of a pushed chunk: no clean end */
+    struct sse_stream *queue_next;
     int fd;        /* the connection's socket, in the hub's epoll set; -1: not */
     uint32_t slot;
     struct buf out;
@@ -169,43 +221,90 @@ static void sse_sleep_ms(unsigned ms)
 
 static void sse_park(struct journal_waiter *w)
 {
-    MHD_suspend_connection(((struct sse_stream *)w)->conn);
+    struct sse_stream *s = (struct sse_stream *)w;
+    if (!s->hub_parks)
+        MHD_suspend_connection(s->conn);
 }
 
+/* Tells the hub thread there is work (a stop, or queued streams). */
+static void sse_poke(struct sse_hub *hub)
+{
+    uint64_t one = 1;
+    /* An eventfd counter does not fill up from one write per wake. */
+    if (write(hub->wake_fd, &one, sizeof one) != (ssize_t)sizeof one)
+        fprintf(stderr, "sandbox-journal: sse: wake: %s\n", strerror(errno));
+}
+
+/* Under the journal's watch lock, from the committing thread. */
 static void sse_wake(struct journal_waiter *w)
 {
-    MHD_resume_connection(((struct sse_stream *)w)->conn);
+    struct sse_stream *s = (struct sse_stream *)w;
+    struct sse_hub *hub = s->hub;
+    if (!s->pushable) {
+        MHD_resume_connection(s->conn);
+        return;
+    }
+    pthread_mutex_lock(&hub->queue_lock);
+    int first = hub->queue_head == NULL;
+    s->queued = 1;
+    s->queue_next = NULL;
+    if (hub->queue_tail)
+        hub->queue_tail->queue_next = s;
+    else
+        hub->queue_head = s;
+    hub->queue_tail = s;
+    hub->queue_len++;
+    pthread_mutex_unlock(&hub->queue_lock);
+    if (first)
+        sse_poke(hub);
 }
 
 static int sse_frame(void *arg, uint64_t sequence, const char *json, size_t json_len,
                      const char *raw, size_t raw_len, int turn_end)
 {
     struct sse_reading *rd = arg;
-    struct sse_stream *s = rd->s;
-    int rc = buf_printf(&s->out, "id: %llu\ndata: ", (unsigned long long)sequence);
-    if (rc == 0 && s->include_raw && raw && json_len >= EVENT_RAW_SUFFIX_LEN) {
-        rc = buf_append(&s->out, json, json_len - EVENT_RAW_SUFFIX_LEN);
+    struct buf *out = rd->out;
+    int rc = buf_printf(out, "id: %llu\ndata: ", (unsigned long long)sequence);
+    if (rc == 0 && rd->include_raw && raw && json_len >= EVENT_RAW_SUFFIX_LEN) {
+        rc = buf_append(out, json, json_len - EVENT_RAW_SUFFIX_LEN);
         if (rc == 0)
-            rc = buf_append(&s->out, raw, raw_len);
+            rc = buf_append(out, raw, raw_len);
         if (rc == 0)
-            rc = buf_append(&s->out, "}", 1);
+            rc = buf_append(out, "}", 1);
     } else if (rc == 0) {
-        rc = buf_append(&s->out, json, json_len);
+        rc = buf_append(out, json, json_len);
     }
     if (rc == 0)
-        rc = buf_append(&s->out, "\n\n", 2);
+        rc = buf_append(out, "\n\n", 2);
     if (rc)
         return rc;
     if (rd->n < SSE_EVENTS_PER_READ) {
         rd->frames[rd->n].sequence = sequence;
-        rd->frames[rd->n].end = s->out.len;
+        rd->frames[rd->n].end = out->len;
         rd->frames[rd->n++].turn_end = turn_end != 0;
     }
-    s->last_sent = sequence;
-    if (s->turn_mode && turn_end) {
-        s->done = 1;
+    rd->last = sequence;
+    if (rd->turn_mode && turn_end) {
+        rd->turn_ended = 1;
         return 1; /* stop reading: the turn is over */
     }
+    return 0;
+}
+
+/* Reads the events of `session_id` after `after` into rd->out as frames.
+ * 0 or -1 with `err` set. */
+static int sse_read_frames(struct sse_hub *hub, journal_reader_t *r, const char *session_id,
+                           uint64_t after, size_t budget, struct sse_reading *rd,
+                           struct err *err)
+{
+    if (hub->test_read_delay_ms)
+        sse_sleep_ms(hub->test_read_delay_ms);
+    rd->base = rd->out->len;
+    int rc = journal_read_events_budget(r, session_id, after, SSE_EVENTS_PER_READ, budget,
+                                        sse_frame, rd, NULL, err);
+    if (rc < 0)
+        return -1;
+    atomic_fetch_add(&hub->reads, 1);
     return 0;
 }
 
@@ -249,6 +348,22 @@ static int sse_copy_shared(struct sse_stream *s)
     return 1;
 }
 
+/* Offers the frames of a journal read to the session's streams.  sh locked. */
+static void sse_offer(struct sse_shared *sh, const struct sse_reading *rd)
+{
+    if (!sh->tail)
+        sh->tail = sse_tail_new();
+    size_t start = rd->base;
+    for (size_t i = 0; sh->tail && i < rd->n; i++) {
+        /* Out of memory only empties the cache, which readers survive. */
+        if (sse_tail_offer(sh->tail, rd->frames[i].sequence, rd->frames[i].turn_end,
+                           rd->out->data + start, rd->frames[i].end - start) != 0)
+            break;
+        start = rd->frames[i].end;
+    }
+    sh->last_used_ms = sse_now_ms();
+}
+
 /* Offers the frames of the journal read just done (none: rd NULL) to the
  * other streams, and ends the fill `s` claimed, if it did. */
 static void sse_fill_done(struct sse_stream *s, const struct sse_reading *rd)
@@ -261,21 +376,8 @@ static void sse_fill_done(struct sse_stream *s, const struct sse_reading *rd)
         s->filling = sh->filling = 0;
         pthread_cond_broadcast(&sh->filled);
     }
-    if (!rd || rd->n == 0) {
-        pthread_mutex_unlock(&sh->lock);
-        return;
-    }
-    if (!sh->tail)
-        sh->tail = sse_tail_new();
-    size_t start = 0;
-    for (size_t i = 0; sh->tail && i < rd->n; i++) {
-        /* Out of memory only empties the cache, which readers survive. */
-        if (sse_tail_offer(sh->tail, rd->frames[i].sequence, rd->frames[i].turn_end,
-                           s->out.data + start, rd->frames[i].end - start) != 0)
-            break;
-        start = rd->frames[i].end;
-    }
-    sh->last_used_ms = sse_now_ms();
+    if (rd && rd->n)
+        sse_offer(sh, rd);
     pthread_mutex_unlock(&sh->lock);
 }
 
@@ -297,6 +399,10 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
          * libmicrohttpd then reads the end of the connection and closes it. */
         if (atomic_load(&s->hung_up))
             return MHD_CONTENT_READER_END_OF_STREAM;
+        /* Cut inside a pushed chunk (the server is closing): a clean end
+         * would follow a broken chunk, so the connection is dropped. */
+        if (s->cut)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
         if (s->out_pos < s->out.len) {
             size_t n = s->out.len - s->out_pos;
             if (n > max)
@@ -358,13 +464,11 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
          * nothing to read; journal_park() below re-checks under its lock. */
         if (journal_last_sequence(hub->journal, s->session_id) > s->last_sent) {
             struct err err;
-            struct sse_reading rd = { .s = s, .n = 0 };
+            struct sse_reading rd = { .out = &s->out, .include_raw = s->include_raw,
+                                      .turn_mode = s->turn_mode };
             journal_reader_t *r = journal_reader_for_thread(hub->journal, &err);
-            if (hub->test_read_delay_ms)
-                sse_sleep_ms(hub->test_read_delay_ms);
-            int rc = r ? journal_read_events_budget(r, s->session_id, s->last_sent,
-                                                    SSE_EVENTS_PER_READ, SSE_BUDGET_BYTES,
-                                                    sse_frame, &rd, NULL, &err)
+            int rc = r ? sse_read_frames(hub, r, s->session_id, s->last_sent, SSE_BUDGET_BYTES,
+                                         &rd, &err)
                        : -1;
             /* Ends the claim on every path, or its waiters would wait on. */
             sse_fill_done(s, rc < 0 || s->include_raw ? NULL : &rd);
@@ -372,7 +476,10 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
                 fprintf(stderr, "sandbox-journal: sse: %s\n", err.msg);
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             }
-            atomic_fetch_add(&hub->reads, 1);
+            if (rd.last)
+                s->last_sent = rd.last;
+            if (rd.turn_ended)
+                s->done = 1;
             sse_note_buffered(hub, s->out.len);
             if (s->out.len)
                 continue;
@@ -384,6 +491,9 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
             continue;
         }
         pthread_mutex_lock(&hub->lock);
+        /* Caught up, with nothing buffered: the hub may write its next
+         * frames (a turn stream and raw payloads stay on this path). */
+        s->pushable = !hub->push_off && !s->include_raw && !s->turn_mode && s->fd >= 0;
         /* Under the hub lock, so a hang-up cannot slip in between the
          * check and the park: the hub thread marks and unparks under it. */
         int ready = atomic_load(&hub->closing) || atomic_load(&s->hung_up)
@@ -443,6 +553,8 @@ static void sse_shared_release(struct sse_hub *hub, struct sse_stream *s)
     if (!sh || --sh->refs > 0)
         return;
     hmap_remove(hub->shared, s->session_id);
+    if (hub->push.shared == sh)
+        hub->push.shared = NULL; /* another session's part may reuse the address */
     sse_shared_destroy(sh);
 }
 
@@ -518,12 +630,236 @@ static void sse_unwatch(struct sse_hub *hub, struct sse_stream *s)
     s->fd = -1;
 }
 
+/* ---- pushing (the hub thread, hub locked) ------------------------------------------ */
+
+static struct sse_stream *sse_queue_pop(struct sse_hub *hub)
+{
+    pthread_mutex_lock(&hub->queue_lock);
+    struct sse_stream *s = hub->queue_head;
+    if (s) {
+        hub->queue_head = s->queue_next;
+        if (!hub->queue_head)
+            hub->queue_tail = NULL;
+        hub->queue_len--;
+        s->queued = 0;
+        s->queue_next = NULL;
+    }
+    pthread_mutex_unlock(&hub->queue_lock);
+    return s;
+}
+
+static void sse_queue_push(struct sse_hub *hub, struct sse_stream *s)
+{
+    pthread_mutex_lock(&hub->queue_lock);
+    s->queued = 1;
+    s->queue_next = NULL;
+    if (hub->queue_tail)
+        hub->queue_tail->queue_next = s;
+    else
+        hub->queue_head = s;
+    hub->queue_tail = s;
+    hub->queue_len++;
+    pthread_mutex_unlock(&hub->queue_lock);
+}
+
+/* Takes `s` out of the queue if it is in it.  Any thread, hub locked. */
+static void sse_queue_remove(struct sse_hub *hub, struct sse_stream *s)
+{
+    pthread_mutex_lock(&hub->queue_lock);
+    if (s->queued) {
+        struct sse_stream **p = &hub->queue_head, *prev = NULL;
+        while (*p != s) {
+            prev = *p;
+            p = &(*p)->queue_next;
+        }
+        *p = s->queue_next;
+        if (hub->queue_tail == s)
+            hub->queue_tail = prev;
+        hub->queue_len--;
+        s->queued = 0;
+        s->queue_next = NULL;
+    }
+    pthread_mutex_unlock(&hub->queue_lock);
+}
+
+/* Gives a stream the hub held back to libmicrohttpd, whose next sse_read
+ * carries on (it ends the stream if it hung up or the server is closing). */
+static void sse_hand_back(struct sse_stream *s)
+{
+    s->pushable = 0;
+    MHD_resume_connection(s->conn);
+}
+
+/* Frames the events of s's session after s->last_sent into hub->push,
+ * from the shared frames or, when they are not there, from the journal
+ * (offering them to the shared frames).  Streams woken by the same commit
+ * find them framed already.  1 when there are frames, 0 when there are none
+ * or they could not be read (the stream then reads them on its own path). */
+static int sse_push_frames(struct sse_hub *hub, struct sse_stream *s)
+{
+    struct sse_shared *sh = s->shared;
+    if (hub->push.shared == sh && hub->push.after == s->last_sent)
+        return 1;
+    hub->push.shared = NULL;
+    struct buf *wire = &hub->push.wire;
+    buf_reset(wire);
+    if (buf_reserve(wire, SSE_CHUNK_HEAD) != 0)
+        return 0;
+    wire->len = SSE_CHUNK_HEAD;
+    uint64_t last = 0;
+    int turn_ended = 0, n = 0;
+    pthread_mutex_lock(&sh->lock);
+    if (sh->tail) {
+        n = sse_tail_copy(sh->tail, s->last_sent, SSE_EVENTS_PER_READ, SSE_PUSH_BYTES, 0, wire,
+                          &last, &turn_ended);
+        if (n > 0)
+            sh->last_used_ms = sse_now_ms();
+    }
+    pthread_mutex_unlock(&sh->lock);
+    if (n < 0)
+        return 0;
+    if (n == 0) {
+        struct err err;
+        struct sse_reading rd = { .out = wire };
+        journal_reader_t *r = journal_reader_for_thread(hub->journal, &err);
+        if (!r || sse_read_frames(hub, r, s->session_id, s->last_sent, SSE_PUSH_BYTES, &rd,
+                                  &err) != 0) {
+            fprintf(stderr, "sandbox-journal: sse: %s\n", err.msg);
+            return 0;
+        }
+        if (rd.n == 0)
+            return 0;
+        pthread_mutex_lock(&sh->lock);
+        sse_offer(sh, &rd);
+        pthread_mutex_unlock(&sh->lock);
+        last = rd.last;
+    }
+    if (buf_append(wire, "\r\n", 2) != 0)
+        return 0;
+    hub->push.shared = sh;
+    hub->push.after = s->last_sent;
+    hub->push.last = last;
+    hub->push.frames_len = wire->len - SSE_CHUNK_HEAD - 2;
+    return 1;
+}
+
+/* Starts watching for the socket to drain, to write the rest of a chunk. */
+static int sse_watch_out(struct sse_hub *hub, struct sse_stream *s, int out)
+{
+    struct epoll_event ev = { .events = EPOLLRDHUP | (out ? EPOLLOUT : 0),
+                              .data.u64 = sse_slot_key(hub, s->slot) };
+    return epoll_ctl(hub->epoll_fd, EPOLL_CTL_MOD, s->fd, &ev);
+}
+
+/* Parks a stream the hub wrote to again.  Its connection stays suspended. */
+static void sse_repark(struct sse_hub *hub, struct sse_stream *s)
+{
+    s->hub_parks = 1;
+    int ready = atomic_load(&hub->closing)
+                    ? -1
+                    : journal_park(hub->journal, s->session_id, s->last_sent, &s->waiter);
+    s->hub_parks = 0;
+    if (ready == 1)
+        sse_queue_push(hub, s); /* committed meanwhile: its turn comes again */
+    else if (ready != 0)
+        sse_hand_back(s); /* closing, or no memory: its own path decides */
+}
+
+/* Writes the new frames to a stream the commit queued. */
+static void sse_push(struct sse_hub *hub, struct sse_stream *s)
+{
+    if (atomic_load(&hub->closing) || atomic_load(&s->hung_up) || s->fd < 0 ||
+        !sse_push_frames(hub, s)) {
+        sse_hand_back(s);
+        return;
+    }
+    struct buf *wire = &hub->push.wire;
+    const char *p = wire->data + SSE_CHUNK_HEAD;
+    size_t len = hub->push.frames_len;
+    if (s->chunked) {
+        char head[SSE_CHUNK_HEAD + 1];
+        int hl = snprintf(head, sizeof head, "%zx\r\n", len);
+        p -= hl;
+        memcpy(wire->data + SSE_CHUNK_HEAD - hl, head, (size_t)hl);
+        len += (size_t)hl + 2;
+    }
+    ssize_t n = send(s->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        sse_hand_back(s); /* nothing written: libmicrohttpd waits for the socket */
+        return;
+    }
+    if (n <= 0) {
+        atomic_store(&s->hung_up, 1); /* the client is gone */
+        sse_hand_back(s);
+        return;
+    }
+    s->last_sent = hub->push.last;
+    atomic_store(&s->last_write_ms, sse_now_ms());
+    atomic_fetch_add(&hub->pushes, 1);
+    if ((size_t)n == len) {
+        sse_repark(hub, s);
+        return;
+    }
+    /* The socket took part of the chunk: the rest must follow before
+     * anything libmicrohttpd frames, so the hub writes it as it drains. */
+    if (buf_append(&s->out, p + n, len - (size_t)n) != 0 || sse_watch_out(hub, s, 1) != 0) {
+        buf_free(&s->out);
+        s->cut = 1; /* cannot go on well framed */
+        sse_hand_back(s);
+        return;
+    }
+    s->out_pos = 0;
+    s->pushing = 1;
+    atomic_fetch_add(&hub->partial_pushes, 1);
+    sse_note_buffered(hub, s->out.len);
+}
+
+/* The socket of a stream with the rest of a chunk to write drained. */
+static void sse_push_more(struct sse_hub *hub, struct sse_stream *s)
+{
+    ssize_t n = send(s->fd, s->out.data + s->out_pos, s->out.len - s->out_pos,
+                     MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        atomic_store(&s->hung_up, 1);
+    } else if ((s->out_pos += (size_t)n) < s->out.len) {
+        return;
+    }
+    buf_free(&s->out);
+    s->out_pos = 0;
+    s->pushing = 0;
+    if (!atomic_load(&s->hung_up) && sse_watch_out(hub, s, 0) != 0)
+        atomic_store(&s->hung_up, 1);
+    sse_hand_back(s); /* it catches up on its own path, then parks pushable again */
+}
+
+/* Writes to the streams queued when this pass began; those a commit queues
+ * meanwhile wait for the next pass, so hang-ups and heartbeats get their
+ * turn under a steady stream of commits. */
+static void sse_push_queued(struct sse_hub *hub)
+{
+    pthread_mutex_lock(&hub->queue_lock);
+    size_t n = hub->queue_len;
+    pthread_mutex_unlock(&hub->queue_lock);
+    for (size_t i = 0; i < n; i++) {
+        pthread_mutex_lock(&hub->lock);
+        struct sse_stream *s = sse_queue_pop(hub);
+        if (s)
+            sse_push(hub, s);
+        pthread_mutex_unlock(&hub->lock);
+        if (!s)
+            break;
+    }
+}
+
 static void sse_free(void *cls)
 {
     struct sse_stream *s = cls;
     struct sse_hub *hub = s->hub;
     pthread_mutex_lock(&hub->lock);
     journal_unpark(hub->journal, &s->waiter);
+    sse_queue_remove(hub, s);
     sse_unwatch(hub, s);
     sse_slot_put(hub, s);
     if (s->prev)
@@ -544,6 +880,19 @@ static void sse_free(void *cls)
 
 /* ---- the hub thread ---------------------------------------------------------------- */
 
+/* Forgets the rest of a pushed chunk the socket has not taken: the stream
+ * is ending.  1 if there was one (the hub then holds the stream, suspended). */
+static int sse_drop_push(struct sse_stream *s)
+{
+    if (!s->pushing)
+        return 0;
+    buf_free(&s->out);
+    s->out_pos = 0;
+    s->pushing = 0;
+    s->cut = 1;
+    return 1;
+}
+
 /* A client hung up: its stream ends at once (hub locked). */
 static void sse_hangup(struct sse_hub *hub, uint64_t key)
 {
@@ -553,9 +902,10 @@ static void sse_hangup(struct sse_hub *hub, uint64_t key)
     sse_unwatch(hub, s); /* level-triggered: report it once */
     atomic_store(&s->hung_up, 1);
     atomic_fetch_add(&hub->hangups, 1);
-    if (journal_unpark(hub->journal, &s->waiter))
-        MHD_resume_connection(s->conn);
-    /* Otherwise the stream is writing, and sees hung_up at its next read. */
+    if (journal_unpark(hub->journal, &s->waiter) || sse_drop_push(s))
+        sse_hand_back(s);
+    /* Otherwise the stream is writing (or queued, and the hub's push sees
+     * hung_up), and sees hung_up at its next read. */
 }
 
 /* Resumes the streams silent for a heartbeat interval (hub locked). */
@@ -581,6 +931,10 @@ static void *sse_hub_main(void *arg)
     for (;;) {
         struct epoll_event ev[SSE_EPOLL_BATCH];
         long long wait = last_beat + tick - sse_now_ms();
+        pthread_mutex_lock(&hub->queue_lock);
+        if (hub->queue_len)
+            wait = 0; /* a pass left work for the next */
+        pthread_mutex_unlock(&hub->queue_lock);
         int n = epoll_wait(hub->epoll_fd, ev, SSE_EPOLL_BATCH, wait > 0 ? (int)wait : 0);
         if (n < 0 && errno != EINTR) {
             fprintf(stderr, "sandbox-journal: sse: epoll_wait: %s\n", strerror(errno));
@@ -591,15 +945,27 @@ static void *sse_hub_main(void *arg)
             pthread_mutex_unlock(&hub->lock);
             return NULL;
         }
-        for (int i = 0; i < n; i++)
-            if (ev[i].data.u64 != SSE_WAKE_KEY)
+        for (int i = 0; i < n; i++) {
+            if (ev[i].data.u64 == SSE_WAKE_KEY) {
+                uint64_t count;
+                /* Resets the counter; empty (EAGAIN) when a pass took it. */
+                if (read(hub->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
+                    fprintf(stderr, "sandbox-journal: sse: wake: %s\n", strerror(errno));
+            } else if (ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
                 sse_hangup(hub, ev[i].data.u64);
+            } else if (ev[i].events & EPOLLOUT) {
+                struct sse_stream *s = sse_slot_find(hub, ev[i].data.u64);
+                if (s && s->pushing)
+                    sse_push_more(hub, s);
+            }
+        }
         long long now = sse_now_ms();
         if (now - last_beat >= tick) {
             sse_heartbeats(hub, now);
             last_beat = now;
         }
         pthread_mutex_unlock(&hub->lock);
+        sse_push_queued(hub);
     }
 }
 
@@ -609,6 +975,8 @@ static void sse_hub_free(struct sse_hub *hub)
         close(hub->wake_fd);
     if (hub->epoll_fd >= 0)
         close(hub->epoll_fd);
+    buf_free(&hub->push.wire);
+    pthread_mutex_destroy(&hub->queue_lock);
     pthread_mutex_destroy(&hub->lock);
     /* Every stream is freed by now, and with it every shared part. */
     hmap_free(hub->shared);
@@ -627,8 +995,15 @@ int sse_hub_start(journal_t *journal, unsigned heartbeat_ms, struct sse_hub **ou
     hub->free_slot = SSE_NO_SLOT;
     const char *delay = getenv("SJ_TEST_SSE_READ_DELAY_MS");
     hub->test_read_delay_ms = delay ? (unsigned)strtoul(delay, NULL, 10) : 0;
+    hub->push_off = getenv("SJ_TEST_SSE_NO_PUSH") != NULL;
+    buf_init(&hub->push.wire);
     hub->epoll_fd = hub->wake_fd = -1;
     if (pthread_mutex_init(&hub->lock, NULL) != 0) {
+        free(hub);
+        return err_set(err, ERR_INTERNAL, "pthread_mutex_init failed");
+    }
+    if (pthread_mutex_init(&hub->queue_lock, NULL) != 0) {
+        pthread_mutex_destroy(&hub->lock);
         free(hub);
         return err_set(err, ERR_INTERNAL, "pthread_mutex_init failed");
     }
@@ -658,9 +1033,13 @@ void sse_hub_close_streams(struct sse_hub *hub)
 {
     pthread_mutex_lock(&hub->lock);
     atomic_store(&hub->closing, 1);
+    /* Every suspended stream goes back to libmicrohttpd, which cannot stop
+     * with one left: parked, queued for a push, or mid-push. */
+    for (struct sse_stream *s; (s = sse_queue_pop(hub));)
+        sse_hand_back(s);
     for (struct sse_stream *s = hub->streams; s; s = s->next)
-        if (journal_unpark(hub->journal, &s->waiter))
-            MHD_resume_connection(s->conn);
+        if (journal_unpark(hub->journal, &s->waiter) || sse_drop_push(s))
+            sse_hand_back(s);
     pthread_mutex_unlock(&hub->lock);
 }
 
@@ -671,10 +1050,7 @@ void sse_hub_stop(struct sse_hub *hub)
     pthread_mutex_lock(&hub->lock);
     hub->stop = 1;
     pthread_mutex_unlock(&hub->lock);
-    uint64_t one = 1;
-    /* The eventfd cannot be full after one write, so this cannot fail short. */
-    if (write(hub->wake_fd, &one, sizeof one) != (ssize_t)sizeof one)
-        fprintf(stderr, "sandbox-journal: sse: wake: %s\n", strerror(errno));
+    sse_poke(hub);
     pthread_join(hub->thread, NULL);
     sse_hub_free(hub);
 }
@@ -760,6 +1136,9 @@ enum MHD_Result sse_respond(struct http_request *req, const char *session_id, ui
     s->last_sent = after;
     s->include_raw = include_raw;
     s->turn_mode = turn_mode;
+    /* libmicrohttpd chunks a body of unknown size for HTTP/1.1 and sends it
+     * as it comes for HTTP/1.0 (closing at the end); a push does the same. */
+    s->chunked = strcmp(req->version, MHD_HTTP_VERSION_1_1) == 0;
     s->fd = -1;
     s->slot = SSE_NO_SLOT;
     buf_init(&s->out);
@@ -850,11 +1229,13 @@ static enum MHD_Result sse_debug(struct http_request *req)
     pthread_mutex_unlock(&hub->lock);
     return http_respond_json(
         req, MHD_HTTP_OK,
-        json_pack("{s:I,s:I,s:I,s:I,s:I}", "streams", streams, "budgetBytes",
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "streams", streams, "budgetBytes",
                   (json_int_t)SSE_BUDGET_BYTES, "peakBufferedBytes",
                   (json_int_t)atomic_load(&hub->peak_buffered), "reads",
                   (json_int_t)atomic_load(&hub->reads), "hangups",
-                  (json_int_t)atomic_load(&hub->hangups)));
+                  (json_int_t)atomic_load(&hub->hangups), "pushes",
+                  (json_int_t)atomic_load(&hub->pushes), "partialPushes",
+                  (json_int_t)atomic_load(&hub->partial_pushes)));
 }
 
 const struct http_route sse_debug_table[] = {

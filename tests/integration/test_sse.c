@@ -593,15 +593,18 @@ static int setup_slow(void **state)
 }
 
 /* Every journal read of the server's streams takes 100 ms more, on 16 HTTP
- * workers (the default, pinned here because the test depends on it). */
+ * workers (the default, pinned here because the test depends on it), and
+ * the hub pushes nothing: every woken stream runs on a worker. */
 static int setup_slow_reads(void **state)
 {
     static const char *const args[] = {"--http-threads", "16", NULL};
     if (setenv("SJ_TEST_DEBUG_ROUTES", "1", 1) != 0 ||
-        setenv("SJ_TEST_SSE_READ_DELAY_MS", "100", 1) != 0)
+        setenv("SJ_TEST_SSE_READ_DELAY_MS", "100", 1) != 0 ||
+        setenv("SJ_TEST_SSE_NO_PUSH", "1", 1) != 0)
         return -1;
     int rc = sj_setup_with(state, args);
     unsetenv("SJ_TEST_SSE_READ_DELAY_MS");
+    unsetenv("SJ_TEST_SSE_NO_PUSH");
     return rc;
 }
 
@@ -841,6 +844,149 @@ static json_t *debug_sse(struct sj_server *s)
     return sj_call(s, "GET", "/v1/debug/sse", NULL, 200);
 }
 
+static int setup_debug(void **state)
+{
+    if (setenv("SJ_TEST_DEBUG_ROUTES", "1", 1) != 0)
+        return -1;
+    return sj_setup_default(state);
+}
+
+/* An HTTP/1.0 event stream on a raw socket: its body is the frames, with
+ * no chunked framing.  The socket, the request sent. */
+static int raw10_open(int port, const char *path)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char *req = sj_fmt("GET %s HTTP/1.0\r\n\r\n", path);
+    assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+    free(req);
+    return fd;
+}
+
+/* Reads `fd` into *got (a malloc'd, NUL-terminated buffer of *len bytes)
+ * until it holds `until`, for at most timeout_ms. */
+static void raw10_read_until(int fd, char **got, size_t *len, const char *until, int timeout_ms)
+{
+    for (int waited = 0; !(*got && strstr(*got, until));) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (waited >= timeout_ms || poll(&p, 1, 50) < 0)
+            fail_msg("no \"%s\" within %d ms; got: %s", until, timeout_ms, *got ? *got : "");
+        waited += 50;
+        char chunk[65536];
+        ssize_t r = recv(fd, chunk, sizeof chunk, MSG_DONTWAIT);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (r <= 0)
+            fail_msg("the stream ended before \"%s\"; got: %s", until, *got ? *got : "");
+        char *grown = realloc(*got, *len + (size_t)r + 1);
+        assert_non_null(grown);
+        memcpy(grown + *len, chunk, (size_t)r);
+        *len += (size_t)r;
+        grown[*len] = '\0';
+        *got = grown;
+    }
+}
+
+static void test_caught_up_readers_are_pushed(void **state)
+{
+    /* Readers parked at the end of a session get the next events written
+     * by the hub thread (pushes), framed exactly as libmicrohttpd frames
+     * them: chunks for HTTP/1.1, the raw frames for HTTP/1.0, whose whole
+     * body is compared byte for byte. */
+    enum { READERS = 4, LAST = 7 };
+    struct sj_server *s = *state;
+    struct httpc_sse *readers[READERS];
+    new_session_with(s, SID, NULL, 1);
+    char *text[LAST + 1];
+    text[1] = event_text(s, SID, 1, NULL);
+    for (int i = 0; i < READERS; i++) {
+        readers[i] = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
+        expect_frame_is(readers[i], 1, text[1]);
+    }
+    int raw = raw10_open(s->port, "/v1/sessions/" SID "/events/sse");
+    char *got = NULL;
+    size_t len = 0;
+    char *first = sj_fmt("id: 1\ndata: %s\n\n", text[1]);
+    raw10_read_until(raw, &got, &len, first, WAIT_MS);
+    free(first);
+    json_t *d = debug_sse(s);
+    long long pushes = sj_int(d, "pushes");
+    json_decref(d);
+
+    sj_send_message(s, SID, "echo hi");
+    json_decref(sj_wait_events_exact(s, SID, LAST, WAIT_MS));
+    for (long long seq = 2; seq <= LAST; seq++)
+        text[seq] = event_text(s, SID, seq, NULL);
+    for (int i = 0; i < READERS; i++) {
+        for (long long seq = 2; seq <= LAST; seq++)
+            expect_frame_is(readers[i], seq, text[seq]);
+        expect_no_frame(readers[i], 50);
+        httpc_sse_close(readers[i]);
+    }
+    char *last = sj_fmt("id: %d\ndata: %s\n\n", LAST, text[LAST]);
+    raw10_read_until(raw, &got, &len, last, WAIT_MS);
+    free(last);
+    close(raw);
+    char *body = strstr(got, "\r\n\r\n");
+    if (!body || strncmp(got + 8, " 200 ", 5) != 0 || strstr(got, "chunked"))
+        fail_msg("bad HTTP/1.0 stream: %s", got);
+    char *want = sj_fmt(": connected\n\n");
+    for (long long seq = 1; seq <= LAST; seq++) {
+        char *more = sj_fmt("%sid: %lld\ndata: %s\n\n", want, seq, text[seq]);
+        free(want);
+        want = more;
+    }
+    assert_string_equal(body + 4, want);
+    free(want);
+    free(got);
+    for (long long seq = 1; seq <= LAST; seq++)
+        free(text[seq]);
+
+    d = debug_sse(s);
+    pushes = sj_int(d, "pushes") - pushes;
+    json_decref(d);
+    fprintf(stderr, "pushes for %d readers: %lld\n", READERS + 1, pushes);
+    assert_true(pushes >= READERS + 1); /* every reader got at least one */
+}
+
+static void test_push_the_socket_cannot_take(void **state)
+{
+    /* A reader parked at the end stops reading while megabyte events come:
+     * a push meets a full socket, the hub writes the rest of that chunk as
+     * the socket drains, and the stream goes on through libmicrohttpd.  The
+     * reader then gets every event in order, the chunks intact. */
+    enum { MESSAGES = 4, LAST = 1 + 6 * MESSAGES };
+    struct sj_server *s = *state;
+    new_session_with(s, SID, NULL, 1);
+    struct httpc_sse *sse = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
+    char *text = event_text(s, SID, 1, NULL);
+    expect_frame_is(sse, 1, text);
+    free(text);
+    for (int i = 0; i < MESSAGES; i++)
+        sj_send_big(s, SID, BIG_TEXT);
+    sj_wait_sequence(s, SID, LAST, BIG_WAIT_MS);
+    long long partial = 0;
+    for (int waited = 0; waited < WAIT_MS && partial < 1; waited += 20) {
+        json_t *d = debug_sse(s);
+        partial = sj_int(d, "partialPushes");
+        json_decref(d);
+        if (partial < 1)
+            sj_sleep_ms(20);
+    }
+    fprintf(stderr, "pushes cut short by a full socket: %lld\n", partial);
+    assert_true(partial >= 1);
+    for (long long seq = 2; seq <= LAST; seq++) {
+        text = event_text(s, SID, seq, NULL);
+        expect_frame_is(sse, seq, text);
+        free(text);
+    }
+    expect_no_frame(sse, 50);
+    httpc_sse_close(sse);
+}
+
 static void test_sse_slow_reader_budget(void **state)
 {
     /* A reader that stops reading pins at most the stream's budget plus one
@@ -912,6 +1058,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sse_slow_reader_budget, setup_big,
                                         sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_woken_readers_share_one_read, setup_slow_reads,
+                                        sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_caught_up_readers_are_pushed, setup_debug,
+                                        sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_push_the_socket_cannot_take, setup_big,
                                         sj_teardown_default),
     };
 #undef T
