@@ -1002,7 +1002,7 @@ int http_start(const struct http_config *config, sessions_t *sessions, journal_t
         MHD_OPTION_EXTERNAL_LOGGER, http_log, h,
         MHD_OPTION_LISTEN_SOCKET, h->listen_fd,
         MHD_OPTION_THREAD_POOL_SIZE, config->threads ? config->threads : 1,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
         /* Per-connection pool (headers, read and write buffers).  An open
          * connection's RSS is about the whole pool plus 2 KB (libmicrohttpd
          * zeroes the unused half it read the request into), so the pool

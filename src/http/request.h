@@ -15,6 +15,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* A connection that makes no progress for this long is closed: libmicrohttpd
+ * times out the ones it drives, the SSE hub the pushes it is finishing. */
+#define HTTP_IDLE_TIMEOUT_S 60
+
 struct sse_hub;
 struct terminal_hub;
 struct http_inflight;

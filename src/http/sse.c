@@ -149,6 +149,7 @@ struct sse_hub {
         struct buf wire;
     } push;
     int push_off;              /* SJ_TEST_SSE_NO_PUSH: every stream goes through MHD */
+    long long stall_ms;        /* HTTP_IDLE_TIMEOUT_S; SJ_TEST_SSE_STALL_MS in tests */
     atomic_ullong pushes;
     atomic_ullong partial_pushes; /* the socket took part of a push */
     /* SJ_TEST_SSE_READ_DELAY_MS: each journal read of a session's events
@@ -823,8 +824,10 @@ static void sse_push_more(struct sse_hub *hub, struct sse_stream *s)
         return;
     if (n <= 0) {
         atomic_store(&s->hung_up, 1);
-    } else if ((s->out_pos += (size_t)n) < s->out.len) {
-        return;
+    } else {
+        atomic_store(&s->last_write_ms, sse_now_ms()); /* progress: not stalled */
+        if ((s->out_pos += (size_t)n) < s->out.len)
+            return;
     }
     buf_free(&s->out);
     s->out_pos = 0;
@@ -882,7 +885,7 @@ static void sse_free(void *cls)
 
 /* Forgets the rest of a pushed chunk the socket has not taken: the stream
  * is ending.  1 if there was one (the hub then holds the stream, suspended). */
-static int sse_drop_push(struct sse_stream *s)
+static int sse_drop_push(struct sse_hub *hub, struct sse_stream *s)
 {
     if (!s->pushing)
         return 0;
@@ -890,6 +893,10 @@ static int sse_drop_push(struct sse_stream *s)
     s->out_pos = 0;
     s->pushing = 0;
     s->cut = 1;
+    /* Level-triggered: a socket left armed for EPOLLOUT would wake the hub
+     * until libmicrohttpd closes it. */
+    if (s->fd >= 0 && sse_watch_out(hub, s, 0) != 0)
+        fprintf(stderr, "sandbox-journal: sse: epoll_ctl(MOD): %s\n", strerror(errno));
     return 1;
 }
 
@@ -902,18 +909,26 @@ static void sse_hangup(struct sse_hub *hub, uint64_t key)
     sse_unwatch(hub, s); /* level-triggered: report it once */
     atomic_store(&s->hung_up, 1);
     atomic_fetch_add(&hub->hangups, 1);
-    if (journal_unpark(hub->journal, &s->waiter) || sse_drop_push(s))
+    if (journal_unpark(hub->journal, &s->waiter) || sse_drop_push(hub, s))
         sse_hand_back(s);
     /* Otherwise the stream is writing (or queued, and the hub's push sees
      * hung_up), and sees hung_up at its next read. */
 }
 
-/* Resumes the streams silent for a heartbeat interval (hub locked). */
+/* Resumes the streams silent for a heartbeat interval, and ends those whose
+ * client took nothing of a push for as long as libmicrohttpd would wait for
+ * a connection it drives (a suspended one it does not time out). */
 static void sse_heartbeats(struct sse_hub *hub, long long now)
 {
     hmap_foreach(hub->shared, sse_shared_expire, &now);
     for (struct sse_stream *s = hub->streams; s; s = s->next) {
-        if (now - atomic_load(&s->last_write_ms) < (long long)hub->heartbeat_ms)
+        long long silent = now - atomic_load(&s->last_write_ms);
+        if (s->pushing && silent >= hub->stall_ms) {
+            sse_drop_push(hub, s); /* a cut stream closes without a clean end */
+            sse_hand_back(s);
+            continue;
+        }
+        if (silent < (long long)hub->heartbeat_ms)
             continue;
         if (journal_unpark(hub->journal, &s->waiter)) {
             atomic_store(&s->heartbeat_due, 1);
@@ -996,6 +1011,8 @@ int sse_hub_start(journal_t *journal, unsigned heartbeat_ms, struct sse_hub **ou
     const char *delay = getenv("SJ_TEST_SSE_READ_DELAY_MS");
     hub->test_read_delay_ms = delay ? (unsigned)strtoul(delay, NULL, 10) : 0;
     hub->push_off = getenv("SJ_TEST_SSE_NO_PUSH") != NULL;
+    const char *stall = getenv("SJ_TEST_SSE_STALL_MS");
+    hub->stall_ms = stall ? strtoll(stall, NULL, 10) : HTTP_IDLE_TIMEOUT_S * 1000LL;
     buf_init(&hub->push.wire);
     hub->epoll_fd = hub->wake_fd = -1;
     if (pthread_mutex_init(&hub->lock, NULL) != 0) {
@@ -1038,7 +1055,7 @@ void sse_hub_close_streams(struct sse_hub *hub)
     for (struct sse_stream *s; (s = sse_queue_pop(hub));)
         sse_hand_back(s);
     for (struct sse_stream *s = hub->streams; s; s = s->next)
-        if (journal_unpark(hub->journal, &s->waiter) || sse_drop_push(s))
+        if (journal_unpark(hub->journal, &s->waiter) || sse_drop_push(hub, s))
             sse_hand_back(s);
     pthread_mutex_unlock(&hub->lock);
 }

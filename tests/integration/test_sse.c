@@ -844,6 +844,17 @@ static json_t *debug_sse(struct sj_server *s)
     return sj_call(s, "GET", "/v1/debug/sse", NULL, 200);
 }
 
+/* setup_big with a push that makes no progress for 300 ms counted as a
+ * stalled client (60 s outside tests, as libmicrohttpd's own timeout). */
+static int setup_stall(void **state)
+{
+    if (setenv("SJ_TEST_SSE_STALL_MS", "300", 1) != 0)
+        return -1;
+    int rc = setup_big(state);
+    unsetenv("SJ_TEST_SSE_STALL_MS");
+    return rc;
+}
+
 static int setup_debug(void **state)
 {
     if (setenv("SJ_TEST_DEBUG_ROUTES", "1", 1) != 0)
@@ -1024,6 +1035,45 @@ static void test_sse_slow_reader_budget(void **state)
     json_decref(d);
 }
 
+static void test_stalled_push_is_ended(void **state)
+{
+    /* A client that stops reading in the middle of a pushed chunk holds a
+     * suspended connection, which libmicrohttpd never times out: the hub
+     * ends it once nothing moved for the stall time, as libmicrohttpd ends
+     * a connection it drives.  Its stream and descriptor go. */
+    enum { MESSAGES = 4, LAST = 1 + 6 * MESSAGES };
+    struct sj_server *s = *state;
+    new_session_with(s, SID, NULL, 1);
+    struct httpc_sse *sse = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
+    expect_frame(s, sse, SID, 1, NULL);
+    for (int i = 0; i < MESSAGES; i++)
+        sj_send_big(s, SID, BIG_TEXT);
+    sj_wait_sequence(s, SID, LAST, BIG_WAIT_MS);
+    long long partial = 0, streams = 1;
+    for (int waited = 0; waited < WAIT_MS && (partial < 1 || streams > 0); waited += 20) {
+        json_t *d = debug_sse(s);
+        partial = sj_int(d, "partialPushes");
+        streams = sj_int(d, "streams");
+        json_decref(d);
+        sj_sleep_ms(20);
+    }
+    fprintf(stderr, "partial pushes %lld, streams left %lld\n", partial, streams);
+    assert_true(partial >= 1);
+    assert_int_equal(streams, 0);
+    /* The client reads what the kernel still held, then the end of the
+     * connection (this client does not tell a cut chunk from a close). */
+    int rc = 1;
+    for (int i = 0; i < LAST && rc == 1; i++) {
+        struct httpc_sse_event ev;
+        rc = httpc_sse_next(sse, EVENT_MS, &ev);
+        if (rc == 1)
+            httpc_sse_event_free(&ev);
+    }
+    fprintf(stderr, "the client's stream ended with %d\n", rc);
+    assert_true(rc <= 0 && rc != HTTPC_ETIMEOUT);
+    httpc_sse_close(sse);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, sj_setup_default, sj_teardown_default)
@@ -1062,6 +1112,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_caught_up_readers_are_pushed, setup_debug,
                                         sj_teardown_default),
         cmocka_unit_test_setup_teardown(test_push_the_socket_cannot_take, setup_big,
+                                        sj_teardown_default),
+        cmocka_unit_test_setup_teardown(test_stalled_push_is_ended, setup_stall,
                                         sj_teardown_default),
     };
 #undef T
