@@ -79,21 +79,6 @@ static void *floor_reader(void *arg)
     return NULL;
 }
 
-/* Sends all of p[0..n) on a blocking socket. */
-static int floor_send(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Each append: one SSE frame carrying its write time, sent to every
  * subscriber in turn, on an absolute schedule. */
 static void *floor_writer(void *arg)
@@ -119,7 +104,7 @@ static void *floor_writer(void *arg)
         memcpy(frame + len, "\"}\n\n", 4);
         len += 4;
         for (int k = 0; k < floor_subs; k++)
-            if (floor_send(floor_server_fds[k], frame, len) != 0) {
+            if (net_write_all(floor_server_fds[k], frame, len) != 0) {
                 atomic_fetch_add(&floor_errors, 1);
                 atomic_store(&floor_stop, 1);
                 break;
@@ -190,7 +175,7 @@ int main(int argc, char **argv)
         int one = 1;
         int s = c->fd >= 0 ? accept4(lfd, NULL, NULL, SOCK_CLOEXEC) : -1;
         if (!c->buf || s < 0 || setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
-            floor_send(s, head, sizeof head - 1) != 0 ||
+            net_write_all(s, head, sizeof head - 1) != 0 ||
             fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) != 0) {
             fprintf(stderr, "fanout_floor: subscriber %d: %s\n", k, strerror(errno));
             return 1;

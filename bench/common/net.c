@@ -253,6 +253,20 @@ static int net_sse_dechunk(struct net_sse *s, const char *p, size_t n, net_sse_l
     return 0;
 }
 
+/* One recv without blocking: its length, 0 when nothing is there yet, -1
+ * when the stream broke or ended. */
+static ssize_t net_recv_now(int fd, char *p, size_t cap)
+{
+    for (;;) {
+        ssize_t r = recv(fd, p, cap, 0);
+        if (r > 0)
+            return r;
+        if (r < 0 && errno == EINTR)
+            continue;
+        return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+    }
+}
+
 int net_sse_read(struct net_sse *s, net_sse_line_fn fn, void *arg)
 {
     char raw[NET_SSE_BUF];
@@ -262,13 +276,9 @@ int net_sse_read(struct net_sse *s, net_sse_line_fn fn, void *arg)
         if (!s->headers_done) {
             if (s->len + 4096 > NET_SSE_BUF)
                 return -1;
-            ssize_t r = recv(s->fd, s->buf + s->len, NET_SSE_BUF - 1 - s->len, 0);
-            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-                return 0;
-            if (r < 0 && errno == EINTR)
-                continue;
+            ssize_t r = net_recv_now(s->fd, s->buf + s->len, NET_SSE_BUF - 1 - s->len);
             if (r <= 0)
-                return -1;
+                return (int)r;
             s->len += (size_t)r;
             s->buf[s->len] = '\0';
             char *end = strstr(s->buf, "\r\n\r\n");
@@ -284,13 +294,9 @@ int net_sse_read(struct net_sse *s, net_sse_line_fn fn, void *arg)
             memcpy(raw, s->buf + head, n);
             s->len = 0;
         } else {
-            ssize_t r = recv(s->fd, raw, sizeof raw, 0);
-            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-                return 0;
-            if (r < 0 && errno == EINTR)
-                continue;
+            ssize_t r = net_recv_now(s->fd, raw, sizeof raw);
             if (r <= 0)
-                return -1;
+                return (int)r;
             n = (size_t)r;
         }
         int64_t now = net_now_ns();

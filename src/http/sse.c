@@ -236,15 +236,9 @@ static void sse_poke(struct sse_hub *hub)
         fprintf(stderr, "sandbox-journal: sse: wake: %s\n", strerror(errno));
 }
 
-/* Under the journal's watch lock, from the committing thread. */
-static void sse_wake(struct journal_waiter *w)
+/* Queues `s` for a push.  1 if the queue was empty (the hub may be asleep). */
+static int sse_queue_push(struct sse_hub *hub, struct sse_stream *s)
 {
-    struct sse_stream *s = (struct sse_stream *)w;
-    struct sse_hub *hub = s->hub;
-    if (!s->pushable) {
-        MHD_resume_connection(s->conn);
-        return;
-    }
     pthread_mutex_lock(&hub->queue_lock);
     int first = hub->queue_head == NULL;
     s->queued = 1;
@@ -256,7 +250,19 @@ static void sse_wake(struct journal_waiter *w)
     hub->queue_tail = s;
     hub->queue_len++;
     pthread_mutex_unlock(&hub->queue_lock);
-    if (first)
+    return first;
+}
+
+/* Under the journal's watch lock, from the committing thread. */
+static void sse_wake(struct journal_waiter *w)
+{
+    struct sse_stream *s = (struct sse_stream *)w;
+    struct sse_hub *hub = s->hub;
+    if (!s->pushable) {
+        MHD_resume_connection(s->conn);
+        return;
+    }
+    if (sse_queue_push(hub, s))
         sse_poke(hub);
 }
 
@@ -649,20 +655,6 @@ static struct sse_stream *sse_queue_pop(struct sse_hub *hub)
     return s;
 }
 
-static void sse_queue_push(struct sse_hub *hub, struct sse_stream *s)
-{
-    pthread_mutex_lock(&hub->queue_lock);
-    s->queued = 1;
-    s->queue_next = NULL;
-    if (hub->queue_tail)
-        hub->queue_tail->queue_next = s;
-    else
-        hub->queue_head = s;
-    hub->queue_tail = s;
-    hub->queue_len++;
-    pthread_mutex_unlock(&hub->queue_lock);
-}
-
 /* Takes `s` out of the queue if it is in it.  Any thread, hub locked. */
 static void sse_queue_remove(struct sse_hub *hub, struct sse_stream *s)
 {
@@ -761,7 +753,7 @@ static void sse_repark(struct sse_hub *hub, struct sse_stream *s)
                     : journal_park(hub->journal, s->session_id, s->last_sent, &s->waiter);
     s->hub_parks = 0;
     if (ready == 1)
-        sse_queue_push(hub, s); /* committed meanwhile: its turn comes again */
+        sse_queue_push(hub, s); /* committed meanwhile: its turn comes (this thread) */
     else if (ready != 0)
         sse_hand_back(s); /* closing, or no memory: its own path decides */
 }

@@ -963,6 +963,25 @@ static void test_caught_up_readers_are_pushed(void **state)
     assert_true(pushes >= READERS + 1); /* every reader got at least one */
 }
 
+/* Sends `messages` megabyte messages to SID, whose reader has stopped
+ * reading, until event `last` is journaled; then waits for a push to meet
+ * the full socket.  The partial pushes counted so far. */
+static long long fill_past_socket(struct sj_server *s, int messages, long long last)
+{
+    for (int i = 0; i < messages; i++)
+        sj_send_big(s, SID, BIG_TEXT);
+    sj_wait_sequence(s, SID, last, BIG_WAIT_MS);
+    long long partial = 0;
+    for (int waited = 0; waited < WAIT_MS && partial < 1; waited += 20) {
+        json_t *d = debug_sse(s);
+        partial = sj_int(d, "partialPushes");
+        json_decref(d);
+        if (partial < 1)
+            sj_sleep_ms(20);
+    }
+    return partial;
+}
+
 static void test_push_the_socket_cannot_take(void **state)
 {
     /* A reader parked at the end stops reading while megabyte events come:
@@ -976,17 +995,7 @@ static void test_push_the_socket_cannot_take(void **state)
     char *text = event_text(s, SID, 1, NULL);
     expect_frame_is(sse, 1, text);
     free(text);
-    for (int i = 0; i < MESSAGES; i++)
-        sj_send_big(s, SID, BIG_TEXT);
-    sj_wait_sequence(s, SID, LAST, BIG_WAIT_MS);
-    long long partial = 0;
-    for (int waited = 0; waited < WAIT_MS && partial < 1; waited += 20) {
-        json_t *d = debug_sse(s);
-        partial = sj_int(d, "partialPushes");
-        json_decref(d);
-        if (partial < 1)
-            sj_sleep_ms(20);
-    }
+    long long partial = fill_past_socket(s, MESSAGES, LAST);
     fprintf(stderr, "pushes cut short by a full socket: %lld\n", partial);
     assert_true(partial >= 1);
     for (long long seq = 2; seq <= LAST; seq++) {
@@ -1046,13 +1055,9 @@ static void test_stalled_push_is_ended(void **state)
     new_session_with(s, SID, NULL, 1);
     struct httpc_sse *sse = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
     expect_frame(s, sse, SID, 1, NULL);
-    for (int i = 0; i < MESSAGES; i++)
-        sj_send_big(s, SID, BIG_TEXT);
-    sj_wait_sequence(s, SID, LAST, BIG_WAIT_MS);
-    long long partial = 0, streams = 1;
-    for (int waited = 0; waited < WAIT_MS && (partial < 1 || streams > 0); waited += 20) {
+    long long partial = fill_past_socket(s, MESSAGES, LAST), streams = 1;
+    for (int waited = 0; waited < WAIT_MS && streams > 0; waited += 20) {
         json_t *d = debug_sse(s);
-        partial = sj_int(d, "partialPushes");
         streams = sj_int(d, "streams");
         json_decref(d);
         sj_sleep_ms(20);
