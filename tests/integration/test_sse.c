@@ -846,6 +846,22 @@ static json_t *debug_sse(struct sj_server *s)
 
 /* setup_big with a push that makes no progress for 300 ms counted as a
  * stalled client (60 s outside tests, as libmicrohttpd's own timeout). */
+/* The hub counter `key` of GET /v1/debug/sse once it reaches `want`, or
+ * after WAIT_MS. */
+static long long debug_wait_for(struct sj_server *s, const char *key, long long want)
+{
+    long long v = 0;
+    for (int waited = 0; waited < WAIT_MS; waited += 20) {
+        json_t *d = debug_sse(s);
+        v = sj_int(d, key);
+        json_decref(d);
+        if (v >= want)
+            break;
+        sj_sleep_ms(20);
+    }
+    return v;
+}
+
 static int setup_stall(void **state)
 {
     if (setenv("SJ_TEST_SSE_STALL_MS", "300", 1) != 0)
@@ -971,15 +987,7 @@ static long long fill_past_socket(struct sj_server *s, int messages, long long l
     for (int i = 0; i < messages; i++)
         sj_send_big(s, SID, BIG_TEXT);
     sj_wait_sequence(s, SID, last, BIG_WAIT_MS);
-    long long partial = 0;
-    for (int waited = 0; waited < WAIT_MS && partial < 1; waited += 20) {
-        json_t *d = debug_sse(s);
-        partial = sj_int(d, "partialPushes");
-        json_decref(d);
-        if (partial < 1)
-            sj_sleep_ms(20);
-    }
-    return partial;
+    return debug_wait_for(s, "partialPushes", 1);
 }
 
 static void test_push_the_socket_cannot_take(void **state)
@@ -1020,14 +1028,7 @@ static void test_sse_slow_reader_budget(void **state)
     struct httpc_sse *sse = open_sse(s, "/v1/sessions/" SID "/events/sse", NULL);
     /* The server has refilled the stream at least once without the client
      * reading: it wrote a buffer's worth and came back for more. */
-    long long reads = 0;
-    for (int waited = 0; waited < WAIT_MS && reads < 2; waited += 20) {
-        json_t *d = debug_sse(s);
-        reads = sj_int(d, "reads");
-        json_decref(d);
-        if (reads < 2)
-            sj_sleep_ms(20);
-    }
+    long long reads = debug_wait_for(s, "reads", 2);
     assert_true(reads >= 2);
     for (long long seq = 1; seq <= 25; seq++) {
         struct httpc_sse_event ev;
