@@ -1,9 +1,12 @@
 /* The built-in mock agent.  It answers each user message with a scripted
  * list of conversions chosen by the message's first word (or by one of a few
  * fixed prompts), journaled one by one, --mock-delay-ms apart, by a timer of
- * the session's on the supervisor loop (see "pacing" below).  Its persisted
- * state is the turn counter that names each turn's native ids
- * ("mock_<n>_..."), saved as {"turns":N}. */
+ * the session's on the supervisor loop (see "pacing" below).  With no pause
+ * (--mock-delay-ms 0) there is nothing to pace: the answer is journaled in
+ * the user's message's own batch, before the request returns, so a client posting as
+ * fast as it can is held to the disk's pace instead of queueing answers in
+ * memory faster than they commit.  Its persisted state is the turn counter
+ * that names each turn's native ids ("mock_<n>_..."), saved as {"turns":N}. */
 #include "adapters/mock.h"
 
 #include "agents/adapter.h"
@@ -13,6 +16,7 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -632,13 +636,22 @@ struct mock_pacer {
     supervisor_timer_t *timer; /* NULL until the first turn and after the stop */
     json_t *pending;           /* the conversions not emitted yet, or NULL */
     size_t next;               /* the index in pending of the next one */
+    atomic_size_t *count;      /* mock_state.pending: what is left of `pending` */
     /* Terminated, shut down or ended by its own session.ended: nothing more
      * is emitted, and turns that still arrive are dropped. */
     int done;
 };
 
+/* The most conversions a session's pacer may hold not emitted yet: a client
+ * posting faster than the pauses let the answers out is refused beyond it
+ * (ERR_BUSY) rather than filling memory. */
+#define MOCK_PENDING_MAX 1024
+
 struct mock_state {
     unsigned long long turns; /* session locked; persisted as {"turns":N} */
+    int ended;                /* session locked: a turn said session.ended (no pacing) */
+    /* Conversions handed to the pacer and not emitted or dropped yet. */
+    atomic_size_t pending;
     struct mock_pacer pacer;
 };
 
@@ -648,13 +661,22 @@ static void mock_log(const struct mock_pacer *p, const char *what, const char *d
             detail ? ": " : "", detail ? detail : "");
 }
 
+/* Loop: forgets what is left of the pending conversions. */
+static void mock_pacer_drop(struct mock_pacer *p)
+{
+    if (p->pending)
+        atomic_fetch_sub(p->count, json_array_size(p->pending) - p->next);
+    json_decref(p->pending);
+    p->pending = NULL;
+    p->next = 0;
+}
+
 /* Loop: nothing more is emitted, and the timer goes. */
 static void mock_pacer_stop(struct mock_pacer *p)
 {
     assert(!p->uv || supervisor_on_loop(p->uv));
     p->done = 1;
-    json_decref(p->pending);
-    p->pending = NULL;
+    mock_pacer_drop(p);
     supervisor_timer_free(p->timer);
     p->timer = NULL;
 }
@@ -688,6 +710,7 @@ static void mock_pacer_tick(void *arg)
         return;
     }
     p->next++;
+    atomic_fetch_sub(p->count, 1);
     struct err err;
     int rc = p->ctx->host->emit_async(p->ctx, one, &err);
     if (rc != 0)
@@ -698,9 +721,7 @@ static void mock_pacer_tick(void *arg)
     if (rc == 0 && mock_is_end(c))
         p->done = 1;
     if (p->done || p->next >= json_array_size(p->pending)) {
-        json_decref(p->pending);
-        p->pending = NULL;
-        p->next = 0;
+        mock_pacer_drop(p);
         return;
     }
     mock_pacer_arm(p, p->delay_ms);
@@ -720,6 +741,7 @@ static void mock_job_run(uv_loop_t *loop, void *arg)
     struct mock_pacer *p = j->pacer;
     struct err err;
     p->uv = loop;
+    int kept = 0;
     if (!j->turn) {
         mock_pacer_stop(p);
     } else if (!p->done) {
@@ -729,9 +751,13 @@ static void mock_job_run(uv_loop_t *loop, void *arg)
             mock_log(p, "turn dropped", "out of memory");
         else if (json_array_extend(p->pending, j->turn) != 0)
             mock_log(p, "turn dropped", "out of memory");
-        else if (!supervisor_timer_armed(p->timer))
+        else
+            kept = 1;
+        if (kept && !supervisor_timer_armed(p->timer))
             mock_pacer_arm(p, 0);
     }
+    if (j->turn && !kept)
+        atomic_fetch_sub(p->count, json_array_size(j->turn));
     json_decref(j->turn);
     free(j);
 }
@@ -769,8 +795,9 @@ static struct mock_state *mock_state_get(struct adapter_ctx *ctx, struct err *er
         return NULL;
     }
     const struct mock_instance *mi = ctx->instance;
+    atomic_init(&st->pending, 0);
     st->pacer = (struct mock_pacer){ .ctx = ctx, .session_id = ctx->session_id,
-                                     .delay_ms = mi->delay_ms };
+                                     .delay_ms = mi->delay_ms, .count = &st->pending };
     if (ctx->saved_state && ctx->saved_state[0]) {
         json_error_t jerr;
         json_t *saved = json_loads(ctx->saved_state, 0, &jerr);
@@ -821,6 +848,20 @@ static int mock_start_session(struct adapter_ctx *ctx, char native_id_out[128], 
     return 0;
 }
 
+/* Cuts `turn` after its first session.ended, if any (the mock says
+ * nothing after its own end): 1 if it has one. */
+static int mock_cut_at_end(json_t *turn)
+{
+    size_t n = json_array_size(turn), keep = 0;
+    while (keep < n && !mock_is_end(json_array_get(turn, keep)))
+        keep++;
+    if (keep == n)
+        return 0;
+    while (json_array_size(turn) > keep + 1 && json_array_remove(turn, keep + 1) == 0) {
+    }
+    return 1;
+}
+
 static int mock_send_message(struct adapter_ctx *ctx, const char *message, struct err *err)
 {
     struct mock_state *st = mock_state_get(ctx, err);
@@ -834,6 +875,13 @@ static int mock_send_message(struct adapter_ctx *ctx, const char *message, struc
 
     if (!st)
         return ERR_NOMEM;
+    const struct mock_instance *mi = ctx->instance;
+    size_t queued = atomic_load(&st->pending);
+    if (mi->delay_ms && queued >= MOCK_PENDING_MAX)
+        return err_set_subject(err, ERR_BUSY, ctx->session_id,
+                               "the mock agent still has %zu events of earlier answers to "
+                               "send (at most %d); retry once they are out",
+                               queued, MOCK_PENDING_MAX);
     st->turns++;
     snprintf(prefix, sizeof prefix, "mock_%llu", st->turns);
 
@@ -855,6 +903,18 @@ static int mock_send_message(struct adapter_ctx *ctx, const char *message, struc
         return err_set(err, ERR_NOMEM, "out of memory");
     }
 
+    /* Without pauses nothing is paced: the answer goes with the message,
+     * in its batch, so the request returns once both are durable. */
+    int ends = 0;
+    if (!mi->delay_ms && !st->ended) {
+        ends = mock_cut_at_end(turn);
+        if (json_array_extend(user, turn) != 0) {
+            st->turns--;
+            json_decref(user);
+            json_decref(turn);
+            return err_set(err, ERR_NOMEM, "out of memory");
+        }
+    }
     snprintf(state_json, sizeof state_json, "{\"turns\":%llu}", st->turns);
     rc = ctx->host->save_state(ctx, state_json, err);
     if (rc == 0)
@@ -867,11 +927,22 @@ static int mock_send_message(struct adapter_ctx *ctx, const char *message, struc
         json_decref(turn);
         return rc;
     }
+    if (!mi->delay_ms) {
+        if (ends)
+            st->ended = 1;
+        json_decref(turn); /* said already, or nothing after session.ended */
+        return 0;
+    }
     if (json_array_size(turn) == 0) {
         json_decref(turn);
         return 0;
     }
-    return mock_post(ctx, st, turn, err);
+    size_t n = json_array_size(turn);
+    atomic_fetch_add(&st->pending, n);
+    rc = mock_post(ctx, st, turn, err);
+    if (rc)
+        atomic_fetch_sub(&st->pending, n);
+    return rc;
 }
 
 /* Session locked: the pacing stops (on the loop), and until then the host

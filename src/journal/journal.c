@@ -322,6 +322,8 @@ static void journal_destroy(journal_t *j)
         pthread_mutex_destroy(&j->watch_lock);
     if (j->q_cond_ok)
         pthread_cond_destroy(&j->q_cond);
+    if (j->q_room_ok)
+        pthread_cond_destroy(&j->q_room);
     if (j->q_lock_ok)
         pthread_mutex_destroy(&j->q_lock);
     free(j->path);
@@ -338,6 +340,10 @@ static int init_sync(journal_t *j, struct err *err)
     if (pthread_cond_init(&j->q_cond, NULL) != 0)
         return err_set(err, ERR_NOMEM, "journal: cannot create a condition variable");
     j->q_cond_ok = 1;
+    if (pthread_cond_init(&j->q_room, NULL) != 0)
+        return err_set(err, ERR_NOMEM, "journal: cannot create a condition variable");
+    j->q_room_ok = 1;
+    j->q_async_limit = JOURNAL_ASYNC_QUEUE_BYTES;
     if (pthread_mutex_init(&j->watch_lock, NULL) != 0)
         return err_set(err, ERR_NOMEM, "journal: cannot create a mutex");
     j->watch_lock_ok = 1;
@@ -545,6 +551,7 @@ void journal_close(journal_t *j)
     pthread_mutex_lock(&j->q_lock);
     j->q_closing = 1;
     pthread_cond_signal(&j->q_cond);
+    pthread_cond_broadcast(&j->q_room); /* waiting submitters fail now */
     pthread_mutex_unlock(&j->q_lock);
     if (j->writer_started) {
         int rc = pthread_join(j->writer, NULL);

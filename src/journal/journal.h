@@ -151,11 +151,21 @@ struct journal_batch {
  * journal's writing functions. */
 typedef void (*journal_done_fn)(void *arg, int rc, const struct err *err);
 
-/* Queues a copy of `b` for the writer and returns at once; `done` (may be
- * NULL) reports the outcome.  Fails without queuing if the journal is
- * closing or memory ran out.  Thread: any. */
+/* Queues a copy of `b` for the writer; `done` (may be NULL) reports the
+ * outcome.  Returns at once unless the batches submitted this way and not
+ * yet taken by the writer already hold JOURNAL_ASYNC_QUEUE_BYTES: then it
+ * waits for the writer to take some, so a producer faster than the disk
+ * (an agent's output) is slowed to the disk's pace instead of filling
+ * memory.  Fails without queuing if the journal is closing (also while
+ * waiting) or memory ran out.  Thread: any but the writer (which never
+ * waits: it would wait for itself). */
 int journal_submit(journal_t *j, const struct journal_batch *b, journal_done_fn done,
                    void *arg, struct err *err);
+
+#define JOURNAL_ASYNC_QUEUE_BYTES (8u * 1024 * 1024)
+
+/* Sets that limit (tests); at least one batch is always let in.  Thread: any. */
+void journal_set_async_limit(journal_t *j, size_t bytes);
 
 /* Queues `b` and waits for its commit.  Returns 0 once it is durable, or the
  * failure (ERR_CONFLICT for a duplicate session or a sequence that does not

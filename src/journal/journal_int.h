@@ -206,6 +206,7 @@ struct journal_node {
     struct journal_proc_write p;
     int is_config;
     struct journal_config_op cfg;
+    size_t async_bytes; /* journal_submit(): what it counts in q_async_bytes */
     int rc;
     struct err err;
 };
@@ -301,6 +302,11 @@ struct journal {
     pthread_mutex_t q_lock;
     pthread_cond_t q_cond;
     struct journal_node *q_head, *q_tail;
+    /* Bytes of journal_submit() batches queued and not yet taken by a group,
+     * and the most they may reach before a submitter waits on q_room (see
+     * BACKPRESSURE in journal_write.c). */
+    size_t q_async_bytes, q_async_limit;
+    pthread_cond_t q_room;
     int q_closing;
     int q_busy;    /* a thread (the writer or an appender) is running a group */
     pthread_t group_runner; /* the thread that last set q_busy: the only one that
@@ -331,7 +337,7 @@ struct journal {
     int read_flags;
 
     /* which of the above exist, so a failed open can undo exactly them */
-    int q_lock_ok, q_cond_ok, watch_lock_ok, readers_lock_ok, reader_key_ok;
+    int q_lock_ok, q_cond_ok, q_room_ok, watch_lock_ok, readers_lock_ok, reader_key_ok;
 };
 
 /* ---- small helpers ---------------------------------------------------- */

@@ -512,6 +512,19 @@ static void run_group(journal_t *j, struct journal_node *group)
     prune_idem(j);
 }
 
+/* A group took `group`'s nodes off the queue: their bytes leave the
+ * submit limit.  q_lock held. */
+static void give_room(journal_t *j, const struct journal_node *group)
+{
+    size_t freed = 0;
+    for (const struct journal_node *n = group; n; n = n->next)
+        freed += n->async_bytes;
+    if (!freed)
+        return;
+    j->q_async_bytes -= freed;
+    pthread_cond_broadcast(&j->q_room);
+}
+
 void *journal__writer_main(void *arg)
 {
     journal_t *j = arg;
@@ -582,6 +595,7 @@ void *journal__writer_main(void *arg)
         if (!j->q_head)
             j->q_tail = NULL;
         tail->next = NULL;
+        give_room(j, group);
         pthread_mutex_unlock(&j->q_lock);
         run_group(j, group);
         index_turn = 1;
@@ -648,8 +662,8 @@ static int check_batch(const struct journal_batch *b, struct err *err)
 }
 
 /* Copies `b` into one allocation: node, event array, alias array, then
- * every string. */
-static struct journal_node *copy_batch(const struct journal_batch *b)
+ * every string.  `*size` (may be NULL) gets the allocation's size. */
+static struct journal_node *copy_batch(const struct journal_batch *b, size_t *size)
 {
     size_t head = sizeof(struct journal_node);
     size_t align = alignof(struct journal_event);
@@ -698,6 +712,8 @@ static struct journal_node *copy_batch(const struct journal_batch *b)
     struct journal_node *n = malloc(total);
     if (!n)
         return NULL;
+    if (size)
+        *size = total;
     memset(n, 0, sizeof *n);
     struct journal_event *events = (struct journal_event *)(void *)((char *)n + head);
     struct journal_alias *aliases = (struct journal_alias *)(void *)((char *)n + alias_at);
@@ -751,7 +767,24 @@ static struct journal_node *copy_batch(const struct journal_batch *b)
     return n;
 }
 
-/* Hands `n` (takes ownership) to the writer.  `subject` names it in errors. */
+/* BACKPRESSURE.  A journal_append() caller waits for its commit, so those
+ * queue at most one batch per thread.  journal_submit() callers do not
+ * wait: an agent printing faster than the disk commits would otherwise grow
+ * the queue, and the memory behind it, without end.  So submitted batches
+ * count their bytes until a group takes them, and a submitter that finds
+ * the count at the limit waits until the writer has taken some. */
+static void wait_for_room(journal_t *j, size_t bytes)
+{
+    if (j->writer_started && pthread_equal(pthread_self(), j->writer))
+        return; /* the writer empties the queue: it must not wait on it */
+    while (!j->q_closing && j->q_async_bytes > 0 &&
+           j->q_async_bytes + bytes > j->q_async_limit)
+        pthread_cond_wait(&j->q_room, &j->q_lock);
+}
+
+/* Hands `n` (takes ownership) to the writer, counting n->async_bytes
+ * against the limit (after waiting for room).  `subject` names it in
+ * errors. */
 static int enqueue(journal_t *j, struct journal_node *n, const char *subject, struct err *err)
 {
     if (j->readonly) {
@@ -759,6 +792,8 @@ static int enqueue(journal_t *j, struct journal_node *n, const char *subject, st
         return err_set_subject(err, ERR_INVALID, subject, "journal: opened read-only");
     }
     pthread_mutex_lock(&j->q_lock);
+    if (n->async_bytes)
+        wait_for_room(j, n->async_bytes);
     if (j->q_closing) {
         pthread_mutex_unlock(&j->q_lock);
         free(n);
@@ -769,9 +804,18 @@ static int enqueue(journal_t *j, struct journal_node *n, const char *subject, st
     else
         j->q_head = n;
     j->q_tail = n;
+    j->q_async_bytes += n->async_bytes;
     pthread_cond_signal(&j->q_cond);
     pthread_mutex_unlock(&j->q_lock);
     return 0;
+}
+
+void journal_set_async_limit(journal_t *j, size_t bytes)
+{
+    pthread_mutex_lock(&j->q_lock);
+    j->q_async_limit = bytes;
+    pthread_cond_broadcast(&j->q_room);
+    pthread_mutex_unlock(&j->q_lock);
 }
 
 int journal_submit(journal_t *j, const struct journal_batch *b, journal_done_fn done,
@@ -781,11 +825,13 @@ int journal_submit(journal_t *j, const struct journal_batch *b, journal_done_fn 
     if (rc)
         return rc;
     const char *subject = b->session_id ? b->session_id : "";
-    struct journal_node *n = copy_batch(b);
+    size_t bytes = 0;
+    struct journal_node *n = copy_batch(b, &bytes);
     if (!n)
         return err_set_subject(err, ERR_NOMEM, subject, "journal: out of memory");
     n->done = done;
     n->arg = arg;
+    n->async_bytes = bytes;
     return enqueue(j, n, subject, err);
 }
 
@@ -881,7 +927,7 @@ int journal_append(journal_t *j, const struct journal_batch *b, struct err *err)
     if (rc)
         return rc;
     const char *subject = b->session_id ? b->session_id : "";
-    struct journal_node *n = copy_batch(b);
+    struct journal_node *n = copy_batch(b, NULL);
     if (!n)
         return err_set_subject(err, ERR_NOMEM, subject, "journal: out of memory");
     return journal__run_and_wait(j, n, subject, err);

@@ -706,6 +706,121 @@ static void test_append_waits_for_a_running_group(void **state)
     assert_untouched(f, "s1", 3);
 }
 
+/* A thread that submits one batch of `s2` and notes when it got back. */
+struct submit_arg {
+    journal_t *j;
+    uint64_t first;
+    struct slot *slot;
+    atomic_int calling, returned;
+    int rc;
+};
+
+static void *submit_thread(void *arg)
+{
+    struct submit_arg *a = arg;
+    struct evs v;
+    evs_make(&v, "s2", a->first, 1);
+    struct journal_batch b = {.session_id = "s2", .events = v.e, .n_events = 1};
+    struct err e;
+    atomic_store(&a->calling, 1);
+    a->rc = journal_submit(a->j, &b, on_done, a->slot, &e);
+    atomic_store(&a->returned, 1);
+    evs_free(&v);
+    return NULL;
+}
+
+/* Starts submit_thread and returns once it is at the call, plus 200 ms:
+ * whether it returned by then.  A slow thread start cannot pass for a
+ * submitter that waits. */
+static int submit_returned_within(struct submit_arg *a, pthread_t *t)
+{
+    atomic_init(&a->calling, 0);
+    atomic_init(&a->returned, 0);
+    assert_int_equal(pthread_create(t, NULL, submit_thread, a), 0);
+    const struct timespec step = {0, 1000 * 1000};
+    for (int i = 0; i < 10000 && !atomic_load(&a->calling); i++)
+        nanosleep(&step, NULL);
+    assert_true(atomic_load(&a->calling));
+    struct timespec pause = {0, 200 * 1000 * 1000};
+    while (nanosleep(&pause, &pause) != 0)
+        assert_int_equal(errno, EINTR);
+    return atomic_load(&a->returned);
+}
+
+/* BACKPRESSURE: submitted batches the writer has not taken count against
+ * a limit, and a submitter past it waits for the writer instead of
+ * queueing without end.  The writer is held in a done callback, one batch
+ * is queued (always let in), and the next submitter waits until the
+ * writer takes that one. */
+static void test_submit_waits_for_room(void **state)
+{
+    struct fx *f = *state;
+    journal_t *j = fx_open(f, JOURNAL_DURABILITY_FULL);
+    must_append(j, "s2", 1, 1, 1);
+    journal_set_async_limit(j, 1);
+    struct outcome o;
+    outcome_init(&o);
+    o.gate = 1;
+    struct slot s[3] = {{&o, 0}, {&o, 1}, {&o, 2}};
+    submit_range(j, "s2", 0, 2, 1, &s[0]); /* the writer takes it and parks */
+    gate_await(&o);
+    submit_range(j, "s2", 0, 3, 1, &s[1]); /* queued: nothing else was */
+
+    struct submit_arg a = {.j = j, .first = 4, .slot = &s[2]};
+    pthread_t t;
+    int early = submit_returned_within(&a, &t);
+    gate_open(&o);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(early, 0); /* it waited while the queue was full */
+    assert_int_equal(a.rc, 0);
+    outcome_wait(&o, 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(o.rc[i], 0);
+    assert_int_equal(journal_last_sequence(j, "s2"), 4);
+    outcome_destroy(&o);
+}
+
+/* A submitter waiting for room when the journal closes is refused, not
+ * left waiting for a writer that is going away. */
+struct close_arg {
+    journal_t *j;
+};
+
+static void *close_thread(void *arg)
+{
+    struct close_arg *c = arg;
+    journal_close(c->j);
+    return NULL;
+}
+
+static void test_submit_waiting_at_close_fails(void **state)
+{
+    struct fx *f = *state;
+    journal_t *j = fx_open(f, JOURNAL_DURABILITY_FULL);
+    must_append(j, "s2", 1, 1, 1);
+    journal_set_async_limit(j, 1);
+    struct outcome o;
+    outcome_init(&o);
+    o.gate = 1;
+    struct slot s[3] = {{&o, 0}, {&o, 1}, {&o, 2}};
+    submit_range(j, "s2", 0, 2, 1, &s[0]);
+    gate_await(&o);
+    submit_range(j, "s2", 0, 3, 1, &s[1]);
+    struct submit_arg a = {.j = j, .first = 4, .slot = &s[2]};
+    pthread_t t, closer;
+    assert_int_equal(submit_returned_within(&a, &t), 0);
+
+    /* close flags the queue, then joins the writer, still parked */
+    struct close_arg c = {.j = j};
+    assert_int_equal(pthread_create(&closer, NULL, close_thread, &c), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(a.rc, ERR_STORAGE); /* "journal: closing" */
+    gate_open(&o);
+    assert_int_equal(pthread_join(closer, NULL), 0);
+    f->j = NULL;
+    outcome_destroy(&o);
+}
+
 /* An SQL failure rolls the whole group back: every batch fails with
  * ERR_STORAGE and sqlite's message, and no watermark moves. */
 static void test_sql_failure_fails_group(void **state)
@@ -1885,6 +2000,8 @@ int main(void)
         T(test_submit_done_callback),
         T(test_sql_failure_fails_group),
         T(test_append_waits_for_a_running_group),
+        T(test_submit_waits_for_room),
+        T(test_submit_waiting_at_close_fails),
         T(test_batch_after_refused_fails_alike),
         T(test_aliases_commit_with_their_batch),
         T(test_limit_has_more_after),

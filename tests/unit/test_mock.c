@@ -1226,6 +1226,69 @@ static void test_end_stops_pacing(void **state)
     rec_reset();
 }
 
+/* With no pause there is nothing to pace: the answer goes in the user's
+ * message's batch, emitted and waited for before send_message returns, so
+ * a client cannot queue answers faster than they commit.  After its own
+ * session.ended the mock says nothing more. */
+static void test_no_delay_answers_at_once(void **state)
+{
+    (void)state;
+    const struct adapter_settings settings = { .mock_delay_ms = 0 };
+    void *instant;
+    struct err e;
+    assert_int_equal(adapter_mock.instance_new(&settings, &instant, &e), 0);
+    struct adapter_ctx ctx;
+    rec_reset();
+    ctx_init(&ctx, &rec_host, NULL);
+    ctx.instance = instant;
+    assert_int_equal(adapter_mock.send_message(&ctx, "echo hi", &e), 0);
+    assert_string_equal(rec.order, "se");
+    assert_int_equal(json_array_size(rec.emitted), 4);
+    check_item(conv_at(rec.emitted, 0), "item.started", "mock_1_user", "message", "user",
+               "in_progress");
+    check_assistant_pair(rec.emitted, 2, "mock_1_echo", "hi");
+
+    rec.order[0] = '\0';
+    assert_int_equal(adapter_mock.send_message(&ctx, "end", &e), 0);
+    assert_string_equal(rec.order, "se");
+    assert_int_equal(json_array_size(rec.emitted), 3);
+    assert_string_equal(str_at(conv_at(rec.emitted, 2), "type"), "session.ended");
+    rec.order[0] = '\0';
+    assert_int_equal(adapter_mock.send_message(&ctx, "echo after", &e), 0);
+    assert_string_equal(rec.order, "se");
+    assert_int_equal(json_array_size(rec.emitted), 2); /* the user's message only */
+    assert_int_equal(rec.paced_calls, 0);
+    ctx_done(&ctx);
+    adapter_mock.instance_free(instant);
+    rec_reset();
+}
+
+/* A client posting faster than the pauses let answers out is refused once
+ * the pacer holds MOCK_PENDING_MAX (1024) conversions, instead of filling
+ * memory: at 7 ms a conversion, 600 two-conversion answers posted at once
+ * cannot all be let in. */
+static void test_pending_answers_are_bounded(void **state)
+{
+    (void)state;
+    struct adapter_ctx ctx;
+    struct err e;
+    rec_reset();
+    ctx_init(&ctx, &rec_host, NULL);
+    int accepted = 0, rc = 0;
+    for (int i = 0; i < 600 && rc == 0; i++) {
+        err_clear(&e);
+        rc = adapter_mock.send_message(&ctx, "echo x", &e);
+        if (rc == 0)
+            accepted++;
+    }
+    assert_int_equal(rc, ERR_BUSY);
+    assert_string_equal(e.subject, "s1");
+    assert_non_null(strstr(e.msg, "retry"));
+    assert_in_range(accepted, 400, 599);
+    ctx_done(&ctx);
+    rec_reset();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1255,6 +1318,8 @@ int main(void)
         cmocka_unit_test(test_send_message_restores_turns),
         cmocka_unit_test(test_send_message_emit_error),
         cmocka_unit_test(test_end_stops_pacing),
+        cmocka_unit_test(test_no_delay_answers_at_once),
+        cmocka_unit_test(test_pending_answers_are_bounded),
     };
     return cmocka_run_group_tests(tests, instance_setup, instance_teardown);
 }
