@@ -747,25 +747,33 @@ static int submit_returned_within(struct submit_arg *a, pthread_t *t)
     return atomic_load(&a->returned);
 }
 
-/* BACKPRESSURE: submitted batches the writer has not taken count against
- * a limit, and a submitter past it waits for the writer instead of
- * queueing without end.  The writer is held in a done callback, one batch
- * is queued (always let in), and the next submitter waits until the
- * writer takes that one. */
-static void test_submit_waits_for_room(void **state)
+/* A journal whose submit queue is full: the limit is one byte, the writer
+ * is parked in the done callback of s2's sequence 2, and sequence 3 is
+ * queued (one batch is always let in).  Outcomes go to o's slots 0 and 1. */
+static journal_t *open_with_full_queue(struct fx *f, struct outcome *o, struct slot s[3])
 {
-    struct fx *f = *state;
     journal_t *j = fx_open(f, JOURNAL_DURABILITY_FULL);
     must_append(j, "s2", 1, 1, 1);
     journal_set_async_limit(j, 1);
-    struct outcome o;
-    outcome_init(&o);
-    o.gate = 1;
-    struct slot s[3] = {{&o, 0}, {&o, 1}, {&o, 2}};
-    submit_range(j, "s2", 0, 2, 1, &s[0]); /* the writer takes it and parks */
-    gate_await(&o);
-    submit_range(j, "s2", 0, 3, 1, &s[1]); /* queued: nothing else was */
+    outcome_init(o);
+    o->gate = 1;
+    for (int i = 0; i < 3; i++)
+        s[i] = (struct slot){o, i};
+    submit_range(j, "s2", 0, 2, 1, &s[0]);
+    gate_await(o);
+    submit_range(j, "s2", 0, 3, 1, &s[1]);
+    return j;
+}
 
+/* BACKPRESSURE: submitted batches the writer has not taken count against
+ * a limit, and a submitter past it waits for the writer instead of
+ * queueing without end, until the writer takes the queued batch. */
+static void test_submit_waits_for_room(void **state)
+{
+    struct fx *f = *state;
+    struct outcome o;
+    struct slot s[3];
+    journal_t *j = open_with_full_queue(f, &o, s);
     struct submit_arg a = {.j = j, .first = 4, .slot = &s[2]};
     pthread_t t;
     int early = submit_returned_within(&a, &t);
@@ -780,39 +788,26 @@ static void test_submit_waits_for_room(void **state)
     outcome_destroy(&o);
 }
 
-/* A submitter waiting for room when the journal closes is refused, not
- * left waiting for a writer that is going away. */
-struct close_arg {
-    journal_t *j;
-};
-
 static void *close_thread(void *arg)
 {
-    struct close_arg *c = arg;
-    journal_close(c->j);
+    journal_close(arg);
     return NULL;
 }
 
+/* A submitter waiting for room when the journal closes is refused, not
+ * left waiting for a writer that is going away. */
 static void test_submit_waiting_at_close_fails(void **state)
 {
     struct fx *f = *state;
-    journal_t *j = fx_open(f, JOURNAL_DURABILITY_FULL);
-    must_append(j, "s2", 1, 1, 1);
-    journal_set_async_limit(j, 1);
     struct outcome o;
-    outcome_init(&o);
-    o.gate = 1;
-    struct slot s[3] = {{&o, 0}, {&o, 1}, {&o, 2}};
-    submit_range(j, "s2", 0, 2, 1, &s[0]);
-    gate_await(&o);
-    submit_range(j, "s2", 0, 3, 1, &s[1]);
+    struct slot s[3];
+    journal_t *j = open_with_full_queue(f, &o, s);
     struct submit_arg a = {.j = j, .first = 4, .slot = &s[2]};
     pthread_t t, closer;
     assert_int_equal(submit_returned_within(&a, &t), 0);
 
     /* close flags the queue, then joins the writer, still parked */
-    struct close_arg c = {.j = j};
-    assert_int_equal(pthread_create(&closer, NULL, close_thread, &c), 0);
+    assert_int_equal(pthread_create(&closer, NULL, close_thread, j), 0);
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(a.rc, ERR_STORAGE); /* "journal: closing" */
     gate_open(&o);
