@@ -880,7 +880,8 @@ static int mock_send_message(struct adapter_ctx *ctx, const char *message, struc
     if (mi->delay_ms && queued >= MOCK_PENDING_MAX)
         return err_set_subject(err, ERR_BUSY, ctx->session_id,
                                "the mock agent still has %zu events of earlier answers to "
-                               "send (at most %d); retry once they are out",
+                               "send (it takes no message from %d on); retry once they are "
+                               "out",
                                queued, MOCK_PENDING_MAX);
     st->turns++;
     snprintf(prefix, sizeof prefix, "mock_%llu", st->turns);

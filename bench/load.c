@@ -420,9 +420,12 @@ static atomic_llong load_posts;
 
 /* Appender `index` of `n` posts to streams index, index + n, ... in turn at
  * rate / n per second, on an absolute schedule so a slow answer does not
- * lower the rate. */
+ * lower the rate.  The appenders' schedules interleave (appender i starts
+ * i / rate after `start`), so the appends arrive one every 1 / rate, as
+ * fanout_floor sends them, not n at once every n / rate. */
 struct load_app {
     int index, n;
+    int64_t start;
 };
 
 static void *load_appender(void *arg)
@@ -433,7 +436,8 @@ static void *load_appender(void *arg)
         atomic_fetch_add(&load_errors, 1);
         return NULL;
     }
-    int64_t period = (int64_t)(1e9 * a->n / load_o.rate), next = net_now_ns();
+    int64_t period = (int64_t)(1e9 * a->n / load_o.rate);
+    int64_t next = a->start + period * a->index / a->n;
     long long k = a->index, s = 0;
     while (!atomic_load(&load_stop)) {
         int64_t wait = next - net_now_ns();
@@ -504,7 +508,7 @@ static int load_tail(void)
     int64_t start = net_now_ns();
     atomic_store(&load_measure_from, start);
     for (int i = 0; i < napp; i++) {
-        apps[i] = (struct load_app){.index = i, .n = napp};
+        apps[i] = (struct load_app){.index = i, .n = napp, .start = start};
         if (pthread_create(&ath[i], NULL, load_appender, &apps[i]) != 0)
             return 1;
     }

@@ -287,15 +287,17 @@ def main():
     # ---- tail
     md.append("### 3. Live tail (SSE, appends at a fixed rate)")
     md.append("")
-    md.append("Appenders post 100 appends/s in all, round robin over the sessions; each waits "
+    md.append("Appenders post 100 appends/s in all, one every 10 ms (8 appender threads on "
+              "interleaved schedules), round robin over the sessions; each waits "
               "for its answer, so a lower appends/s is a server that could not keep up. A "
               "sandbox-journal append is a mock message (6 events); the latency is from just "
               "before the POST is written to the subscriber reading the first event that "
               "carries it, over every subscriber, so it includes the commit's fsync "
               "(durability full). Subscribers speak HTTP/1.1, as browsers and the SDKs do. "
               "The floor row is no server: one thread sends each append's bytes (2,400, "
-              "a mock message's frames) to every subscriber socket, one send() each, and "
-              "the same client reads them; no server's fan-out can beat it on this machine.")
+              "a mock message's frames) to every subscriber socket of the append's session, "
+              "one send() each, and a client like the others reads them; no server's fan-out "
+              "can beat it on this machine.")
     md.append("")
     md.append("| system | subscribers | appends/s | p50 ms | p99 ms | max ms | delivered / "
               "expected | server CPU % |")

@@ -419,11 +419,12 @@ for r in $(seq "$runs"); do
         "$("$load" tail --port "$ds_m_port" --pid "$ds_m_pid" --subs "$subs" --keys "$streams" \
             --rate $rate --seconds "$tail_secs" --expect 204 --content-type text/plain \
             --sse "/$pre{k}?offset=now&live=sse" --req "POST /$pre{k}" || true)"
-      # What the kernel alone costs for the same deliveries (one session's
-      # worth).  It holds both ends of each subscriber, so twice the descriptors.
-      if [ "$streams" = 1 ] && [ $((2 * subs + 64)) -le "$(ulimit -n)" ]; then
+      # What the kernel alone costs for the same deliveries.  Its two
+      # processes hold one end of each subscriber each.
+      if [ $((subs + 64)) -le "$(ulimit -n)" ]; then
         record tail fanout-floor "$cfg" "$r" \
-          "$("$build/fanout_floor" --subs "$subs" --rate $rate --seconds "$tail_secs" || true)"
+          "$("$build/fanout_floor" --subs "$subs" --streams "$streams" --rate $rate \
+              --seconds "$tail_secs" || true)"
       fi
     done
   done
