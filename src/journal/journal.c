@@ -40,6 +40,7 @@ int journal__setup_writer_conn(journal_t *j, enum journal_durability durability,
                        j->path);
     const char *sync = durability == JOURNAL_DURABILITY_NORMAL ? "PRAGMA synchronous=NORMAL"
                                                                : "PRAGMA synchronous=FULL";
+    journal__ckpt_hook_install(j);
     return exec_sql(j->db, sync, err, "synchronous");
 }
 
@@ -299,6 +300,7 @@ static void free_mark(const char *key, void *value, void *arg)
 /* Releases whatever part of `j` exists; the writer must be stopped. */
 static void journal_destroy(journal_t *j)
 {
+    journal__ckpt_stop(j);
     journal__close_readers(j);
     journal__writer_conn_close(j);
     if (j->marks) {
@@ -326,6 +328,7 @@ static void journal_destroy(journal_t *j)
         pthread_cond_destroy(&j->q_room);
     if (j->q_lock_ok)
         pthread_mutex_destroy(&j->q_lock);
+    journal__ckpt_destroy(j);
     free(j->path);
     free(j->wal_path);
     free(j->read_name);
@@ -353,7 +356,7 @@ static int init_sync(journal_t *j, struct err *err)
     if (pthread_key_create(&j->reader_key, NULL) != 0)
         return err_set(err, ERR_NOMEM, "journal: cannot create a thread key");
     j->reader_key_ok = 1;
-    return 0;
+    return journal__ckpt_init(j, err);
 }
 
 int journal_open(const char *path, enum journal_durability durability, journal_t **out,
@@ -405,6 +408,8 @@ int journal_open(const char *path, enum journal_durability durability, journal_t
         rc = journal__prepare_writer(j, err);
     if (!rc)
         rc = journal__wal_note(j, err);
+    if (!rc)
+        rc = journal__ckpt_start(j, err);
     if (!rc) {
         int prc = pthread_create(&j->writer, NULL, journal__writer_main, j);
         if (prc != 0)
@@ -558,6 +563,7 @@ void journal_close(journal_t *j)
         if (rc != 0)
             fprintf(stderr, "journal: joining the writer: %s\n", strerror(rc));
     }
+    journal__ckpt_stop(j); /* the checkpoint below is the last, and the writer's */
     journal_wake_all(j, 1);
 
     /* Readers go first: an idle reader does not block a TRUNCATE checkpoint,

@@ -180,6 +180,7 @@ struct journal_stats {
     uint64_t batches;            /* batches committed (failed ones not counted) */
     uint64_t events;             /* events committed */
     uint64_t max_tx_batches;     /* most batches one transaction committed */
+    uint64_t checkpoints;        /* WAL checkpoints completed, behind the commit */
 };
 void journal_get_stats(journal_t *j, struct journal_stats *out);
 

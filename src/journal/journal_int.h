@@ -9,6 +9,7 @@
  *   journal_search.c   session summaries, the paged session list, full-text
  *                      search (what migrations/0006_search.sql keeps)
  *   journal_index.c    the full-text index, written behind the commit
+ *   journal_ckpt.c     checkpoints, run behind the commit
  *   journal_config.c   the workspace configuration (MCP servers, skills)
  *
  * The journal: every session and event of the server in one SQLite database.
@@ -104,6 +105,9 @@
  *               session, and journal_park_any()'s), the stats; never held
  *               while SQL runs
  *   readers_lock  the registry of reader connections
+ *   ckpt_lock   the checkpointer's wake-up (journal_ckpt.c)
+ *   ckpt_run_lock  held through a background checkpoint and through a WAL
+ *               recovery; taken before SQLite's locks, never with the others
  * No two are ever held together.  The watermark map is changed only by the
  * writer (under watch_lock), so the writer may read it without the lock.
  */
@@ -335,6 +339,15 @@ struct journal {
      * read-only open could not use the WAL index (journal_is_immutable()). */
     char *read_name;
     int read_flags;
+
+    /* The checkpointer (journal_ckpt.c).  ckpt_due and ckpt_stop under
+     * ckpt_lock; ckpt_inline writer only. */
+    pthread_mutex_t ckpt_lock;
+    pthread_cond_t ckpt_cond;
+    pthread_mutex_t ckpt_run_lock;
+    pthread_t ckpt_thread;
+    int ckpt_lock_ok, ckpt_started, ckpt_due, ckpt_stop, ckpt_inline;
+    atomic_uint_fast64_t ckpt_count; /* checkpoints that completed */
 
     /* which of the above exist, so a failed open can undo exactly them */
     int q_lock_ok, q_cond_ok, q_room_ok, watch_lock_ok, readers_lock_ok, reader_key_ok;
@@ -581,6 +594,17 @@ int journal__wal_taken_over(const journal_t *j);
 
 /* journal_write.c */
 void *journal__writer_main(void *arg);
+
+/* journal_ckpt.c.  init before the write connection opens (its WAL hook
+ * wakes the thread), hook_install on every write connection, start once it
+ * is open; stop before the writer's last checkpoint, destroy last.
+ * journal__ckpt_inline(): the group's runner, after the acknowledgement. */
+int journal__ckpt_init(journal_t *j, struct err *err);
+void journal__ckpt_hook_install(journal_t *j);
+int journal__ckpt_start(journal_t *j, struct err *err);
+void journal__ckpt_inline(journal_t *j);
+void journal__ckpt_stop(journal_t *j);
+void journal__ckpt_destroy(journal_t *j);
 int journal__run_and_wait(journal_t *j, struct journal_node *n, const char *subject,
                           struct err *err);
 

@@ -112,6 +112,7 @@ void journal_get_stats(journal_t *j, struct journal_stats *out)
     pthread_mutex_lock(&j->watch_lock);
     *out = j->stats;
     pthread_mutex_unlock(&j->watch_lock);
+    out->checkpoints = atomic_load(&j->ckpt_count);
 }
 
 int journal_park(journal_t *j, const char *session_id, uint64_t after,

@@ -315,7 +315,7 @@ static int writer_conn_reopen(journal_t *j, struct err *err)
  * all this (journal__wal_taken_over()), only the reopen is left to do.
  * Fails while a reader holds a snapshot in the old WAL past the busy
  * timeout; the next refused group tries again.  0 or the error. */
-static int wal_recover(journal_t *j, struct err *err)
+static int wal_recover_locked(journal_t *j, struct err *err)
 {
     if (j->db && journal__wal_taken_over(j)) {
         if (sqlite3_db_config(j->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL) != SQLITE_OK)
@@ -335,6 +335,16 @@ static int wal_recover(journal_t *j, struct err *err)
         return rc;
     atomic_fetch_add(&j->wal_gen, 1);
     return 0;
+}
+
+static int wal_recover(journal_t *j, struct err *err)
+{
+    /* No background checkpoint runs through the old WAL meanwhile, and the
+     * checkpointer sees the new one only once it is noted. */
+    pthread_mutex_lock(&j->ckpt_run_lock);
+    int rc = wal_recover_locked(j, err);
+    pthread_mutex_unlock(&j->ckpt_run_lock);
+    return rc;
 }
 
 /* Records that the storage refused `b`, which had passed validation, so its
@@ -510,6 +520,7 @@ static void run_group(journal_t *j, struct journal_node *group)
     }
     finish_group(j, group, n_ok, touched, 1);
     prune_idem(j);
+    journal__ckpt_inline(j);
 }
 
 /* A group took `group`'s nodes off the queue: their bytes leave the

@@ -1527,6 +1527,103 @@ static void test_durability_normal(void **state)
     assert_int_equal(journal_last_sequence(f->j, "s1"), 100);
 }
 
+/* Counts journal_submit() outcomes. */
+struct tally {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int calls, failed;
+};
+
+static void tally_done(void *arg, int rc, const struct err *err)
+{
+    (void)err; /* a failure is counted; the test reads no message */
+    struct tally *t = arg;
+    pthread_mutex_lock(&t->lock);
+    t->calls++;
+    t->failed += rc != 0;
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* Batches of ~600 KiB (ten 60 KiB events, ~150 WAL frames), submitted
+ * back to back so the writer commits without a pause, until the WAL has
+ * taken ~24,000 frames: twice the inline mark of journal_ckpt.c (10,000).
+ * Checkpoints must have run outside SQLite's own auto-checkpoint (which the
+ * statistics do not count), the WAL must have stayed below the mark plus
+ * one group (the submit queue holds at most 8 MiB, ~2,100 frames) even
+ * though a background checkpoint cannot finish between commits, and
+ * nothing may be lost. */
+static void checkpoints_behind_commits(struct fx *f, enum journal_durability d)
+{
+    enum { EVENT_BYTES = 60000, PER_BATCH = 10, BATCHES = 160 };
+    const long frame = 4096 + 24, bound = (10000 + 2300) * frame + 32;
+    journal_t *j = fx_open(f, d);
+    must_append(j, "s1", 1, 1, 1);
+    struct tally t = {.calls = 0};
+    assert_int_equal(pthread_mutex_init(&t.lock, NULL), 0);
+    assert_int_equal(pthread_cond_init(&t.cond, NULL), 0);
+    char *json = malloc(EVENT_BYTES + 200);
+    assert_non_null(json);
+    char wal[700];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    long most = 0;
+    uint64_t seq = 2;
+    for (int c = 0; c < BATCHES; c++) {
+        struct journal_event ev[PER_BATCH];
+        char *texts[PER_BATCH];
+        for (int i = 0; i < PER_BATCH; i++, seq++) {
+            int n = snprintf(json, 200, "{\"sequence\":%llu,\"session_id\":\"s1\",\"type\":"
+                             "\"item.delta\",\"data\":{\"delta\":\"",
+                             (unsigned long long)seq);
+            /* varied bytes, so no page compresses into another's */
+            for (int k = 0; k < EVENT_BYTES; k++)
+                json[n + k] = (char)('a' + (seq * 7 + (uint64_t)k * 13) % 26);
+            strcpy(json + n + EVENT_BYTES, "\"},\"raw\":null}");
+            texts[i] = strdup(json);
+            assert_non_null(texts[i]);
+            ev[i] = (struct journal_event){.sequence = seq, .type = "item.delta",
+                                           .json = texts[i], .json_len = strlen(texts[i])};
+        }
+        struct journal_batch b = {.session_id = "s1", .events = ev, .n_events = PER_BATCH};
+        struct err e;
+        err_clear(&e);
+        assert_int_equal(journal_submit(j, &b, tally_done, &t, &e), 0);
+        for (int i = 0; i < PER_BATCH; i++)
+            free(texts[i]);
+        struct stat sb;
+        if (stat(wal, &sb) == 0 && sb.st_size > most)
+            most = (long)sb.st_size;
+    }
+    free(json);
+    pthread_mutex_lock(&t.lock);
+    while (t.calls < BATCHES)
+        pthread_cond_wait(&t.cond, &t.lock);
+    pthread_mutex_unlock(&t.lock);
+    assert_int_equal(t.failed, 0);
+    pthread_cond_destroy(&t.cond);
+    pthread_mutex_destroy(&t.lock);
+    struct journal_stats st;
+    journal_get_stats(j, &st);
+    assert_true(st.checkpoints >= 1);
+    assert_true(most > 0);
+    if (most > bound)
+        fprintf(stderr, "the WAL reached %ld bytes (at most %ld)\n", most, bound);
+    assert_true(most <= bound);
+    journal_close(j);
+    f->j = NULL;
+    assert_int_equal(sql_int(f->path, "SELECT count(*) FROM events"), 1 + PER_BATCH * BATCHES);
+}
+
+static void test_checkpoints_behind_commits_full(void **state)
+{
+    checkpoints_behind_commits(*state, JOURNAL_DURABILITY_FULL);
+}
+
+static void test_checkpoints_behind_commits_normal(void **state)
+{
+    checkpoints_behind_commits(*state, JOURNAL_DURABILITY_NORMAL);
+}
+
 static void test_close_empties_wal(void **state)
 {
     struct fx *f = *state;
@@ -2010,6 +2107,8 @@ int main(void)
         T(test_concurrent_appenders),
         T(test_commit_before_visible),
         T(test_durability_normal),
+        T(test_checkpoints_behind_commits_full),
+        T(test_checkpoints_behind_commits_normal),
         T(test_close_empties_wal),
         T(test_close_drains_queue),
         T(test_newer_version_refused),
