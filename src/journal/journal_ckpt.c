@@ -9,8 +9,9 @@
  *
  * NORMAL.  The checkpoints' fsyncs are the only ones the writer would wait
  * for, and they cost it a third of its throughput.  A thread of its own, on
- * a connection of its own, runs PASSIVE checkpoints from JOURNAL_CKPT_FRAMES
- * on, while the writer goes on committing.
+ * a connection of its own, runs a PASSIVE checkpoint each time
+ * JOURNAL_CKPT_FRAMES frames have not been copied yet, while the writer
+ * goes on committing.
  *
  * FULL.  Every commit fsyncs the WAL already; a checkpoint's fsyncs of
  * journal.db running beside them slowed the commits down (the disk serves
@@ -40,7 +41,8 @@
 
 #include <sys/stat.h>
 
-/* The WAL length that wakes the checkpointer (NORMAL): SQLite's default. */
+/* The frames not yet copied that wake the checkpointer (NORMAL): SQLite's
+ * default for the WAL's length. */
 #define JOURNAL_CKPT_FRAMES 1000
 /* ... and past which the committer checkpoints once itself (about 40 MiB). */
 #define JOURNAL_CKPT_INLINE_FRAMES 10000
@@ -53,7 +55,13 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
     journal_t *j = arg;
     if (frames >= JOURNAL_CKPT_INLINE_FRAMES)
         j->ckpt_inline = 1;
-    if (frames >= JOURNAL_CKPT_FRAMES && j->ckpt_started) {
+    /* Waking it at every commit past the mark made it checkpoint a handful
+     * of frames, with two fsyncs, hundreds of times a second: it waits for
+     * JOURNAL_CKPT_FRAMES frames not copied yet.  A WAL shorter than what
+     * was copied has been rewound: all of it is new. */
+    int copied = atomic_load(&j->ckpt_copied);
+    int behind = frames >= copied ? frames - copied : frames;
+    if (behind >= JOURNAL_CKPT_FRAMES && j->ckpt_started) {
         pthread_mutex_lock(&j->ckpt_lock);
         if (!j->ckpt_due) {
             j->ckpt_due = 1;
@@ -139,8 +147,10 @@ static void ckpt_run(journal_t *j, sqlite3 **db, unsigned *gen, int *failing)
         }
         *gen = now;
     }
-    int rc = sqlite3_wal_checkpoint_v2(*db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    int copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(*db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, &copied);
     if (rc == SQLITE_OK) {
+        atomic_store(&j->ckpt_copied, copied);
         atomic_fetch_add(&j->ckpt_count, 1);
         *failing = 0;
     } else if (rc != SQLITE_BUSY) {

@@ -348,6 +348,7 @@ struct journal {
     pthread_t ckpt_thread;
     int ckpt_lock_ok, ckpt_started, ckpt_due, ckpt_stop, ckpt_inline;
     atomic_uint_fast64_t ckpt_count; /* checkpoints that completed */
+    atomic_int ckpt_copied; /* WAL frames the last background checkpoint left copied */
 
     /* which of the above exist, so a failed open can undo exactly them */
     int q_lock_ok, q_cond_ok, q_room_ok, watch_lock_ok, readers_lock_ok, reader_key_ok;
